@@ -1,0 +1,61 @@
+import { HTTPException } from "hono/http-exception";
+import { AppError } from "./errors.js";
+import type { AppDeps } from "./http/env.js";
+import { accessLog, bearerAuth, limitBody, requestContext, requireJson } from "./http/middleware.js";
+import { createRouter } from "./http/openapi.js";
+import { codedError, internalError, problemResponse } from "./http/problem.js";
+import { allowedMethods } from "./http/routes-index.js";
+import { apiRoutes } from "./routes/index.js";
+import { opsRoutes } from "./routes/ops.js";
+
+export const API_BODY_LIMIT = 1024 * 1024;
+
+/** Composes middleware and routes. No I/O happens here: everything arrives in deps. */
+export function createApp(deps: AppDeps) {
+  const app = createRouter();
+  app.use("*", requestContext(deps));
+  app.use("*", accessLog(deps));
+
+  app.route("/", opsRoutes());
+
+  app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
+  app.use("/api/v1/*", async (c, next) => {
+    if (c.req.path === "/api/v1/openapi.json") return next();
+    return bearerAuth(deps)(c, next);
+  });
+  app.use("/api/v1/*", requireJson());
+  app.route("/api/v1", apiRoutes());
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc31("/api/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Telehealth calendar API",
+      version: "1.0.0",
+      description: "Providers, telehealth links, sessions, confirmation, ICS feeds and calendar ingestion.",
+    },
+  });
+
+  app.notFound((c) => {
+    const methods = allowedMethods(app.routes, c.req.path);
+    if (methods.length > 0 && !methods.includes(c.req.method)) {
+      c.header("allow", methods.join(", "));
+      return problemResponse(c, codedError("method_not_allowed", `Use ${methods.join(", ")} on this resource.`));
+    }
+    return problemResponse(c, codedError("not_found", "No such resource."));
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) return problemResponse(c, err);
+    if (err instanceof HTTPException && err.status === 400) {
+      return problemResponse(c, codedError("malformed_json", "The body is not valid JSON."));
+    }
+    // The message may hold anything (SQL, values): it goes to the log, never to the client.
+    deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
+    return problemResponse(c, internalError());
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,63 @@
+import { z } from "zod";
+
+const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+const booleanFromEnv = z
+  .enum(["true", "false", "1", "0"])
+  .transform((v) => v === "true" || v === "1");
+
+export const ConfigSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+      .optional(),
+    DATA_DIR: z.string().min(1).default("./data"),
+    PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    ADMIN_TOKEN: z.string().min(1).optional(),
+    LOG_LEVEL: LogLevel.default("info"),
+    // SPEC 4.2: audio-only sessions are allowed for Medicare clients behind a flag that is on by default.
+    AUDIO_ONLY_FOR_MEDICARE: booleanFromEnv.default(true),
+    WORKER_ENABLED: booleanFromEnv.default(true),
+    ICS_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+  })
+  .transform((env, ctx) => {
+    const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
+    if (env.NODE_ENV === "production" && !publicBaseUrl.startsWith("https://")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["PUBLIC_BASE_URL"],
+        message: "must be an https:// URL when NODE_ENV=production",
+      });
+      return z.NEVER;
+    }
+    return {
+      nodeEnv: env.NODE_ENV,
+      port: env.PORT,
+      databaseUrl: env.DATABASE_URL,
+      dataDir: env.DATA_DIR,
+      publicBaseUrl,
+      adminToken: env.ADMIN_TOKEN,
+      logLevel: env.LOG_LEVEL,
+      policy: { audioOnlyForMedicare: env.AUDIO_ONLY_FOR_MEDICARE },
+      workerEnabled: env.WORKER_ENABLED,
+      icsPollIntervalSeconds: env.ICS_POLL_INTERVAL_SECONDS,
+    };
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; badKeys: string[]; messages: string[] };
+
+/** Pure: parses the environment. Lists every bad key with the rule it broke, never its value. */
+export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
+  // Empty strings count as unset, as shells and .env files make them easily.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (parsed.success) return { ok: true, config: parsed.data };
+  const badKeys = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? "(config)")))];
+  const messages = parsed.error.issues.map((i) => `${String(i.path[0] ?? "(config)")}: ${i.message}`);
+  return { ok: false, badKeys, messages };
+}

@@ -1,0 +1,20 @@
+import { fileURLToPath } from "node:url";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import type { PgliteDatabase } from "drizzle-orm/pglite";
+import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import type { Database } from "./client.js";
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
+// Any fixed key: instances starting together take turns, so a migration is applied once.
+const MIGRATION_LOCK_KEY = 72_450_001;
+
+export async function migrate(database: Database): Promise<void> {
+  await database.withExclusiveLock(MIGRATION_LOCK_KEY, async (db) => {
+    if (database.kind === "pglite") {
+      await migratePglite(db as unknown as PgliteDatabase, { migrationsFolder: MIGRATIONS_FOLDER });
+    } else {
+      await migratePostgres(db as unknown as PostgresJsDatabase, { migrationsFolder: MIGRATIONS_FOLDER });
+    }
+  });
+}

@@ -1,0 +1,250 @@
+// Every table carries provider_id (SPEC 7), so the schema can be distributed by provider.
+// The one exception is instance_settings, which holds operator-level state (the admin token hash).
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+const ts = (name?: string) => (name ? timestamp(name, { withTimezone: true }) : timestamp({ withTimezone: true }));
+const createdAt = () => ts().notNull().defaultNow();
+
+export type License = { state: string; via?: string };
+
+export const instanceSettings = pgTable("instance_settings", {
+  key: text().primaryKey(),
+  value: text().notNull(),
+  updatedAt: createdAt(),
+});
+
+export const providers = pgTable("providers", {
+  // The provider's id is the distribution key of every other table.
+  id: uuid().primaryKey(),
+  name: text().notNull(),
+  timezone: text().notNull(),
+  licenses: jsonb().$type<License[]>().notNull(),
+  credentialedStates: jsonb().$type<string[]>().notNull(),
+  // Bumped in every transaction that changes what a feed shows; feed caches key on it.
+  dataVersion: bigint({ mode: "number" }).notNull().default(1),
+  createdAt: createdAt(),
+  updatedAt: createdAt(),
+});
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    tokenHash: text().notNull(),
+    prefix: text().notNull(),
+    label: text(),
+    createdAt: createdAt(),
+    revokedAt: ts(),
+  },
+  (t) => [uniqueIndex().on(t.tokenHash), index().on(t.providerId)],
+);
+
+export const telehealthLinks = pgTable("telehealth_links", {
+  providerId: uuid().primaryKey(),
+  url: text().notNull(),
+  platform: text().notNull(),
+  instructions: text(),
+  baaSigned: boolean().notNull(),
+  waitingRoomEnabled: boolean().notNull(),
+  compliant: boolean().notNull(),
+  updatedAt: createdAt(),
+});
+
+export const clients = pgTable(
+  "clients",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    displayName: text().notNull(),
+    insurance: text().$type<"in_network" | "out_of_network" | "self_pay">().notNull(),
+    medicare: boolean().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index().on(t.providerId, t.createdAt)],
+);
+
+export const clientLocations = pgTable(
+  "client_locations",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    clientId: uuid().notNull(),
+    state: text().notNull(),
+    label: text(),
+    createdAt: createdAt(),
+    archivedAt: ts(),
+  },
+  (t) => [index().on(t.clientId, t.createdAt)],
+);
+
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    clientId: uuid().notNull(),
+    uid: text().notNull(),
+    sequence: integer().notNull().default(0),
+    startAt: ts().notNull(),
+    endAt: ts().notNull(),
+    kind: text().$type<"virtual" | "in_person">().notNull(),
+    modality: text().$type<"video" | "audio_only">().notNull(),
+    status: text().$type<"scheduled" | "cancelled" | "confirmed">().notNull(),
+    telehealthUrl: text(),
+    // An external recurring instance this session stands for (SPEC 6: matched by original start).
+    externalUid: text(),
+    externalRecurrenceId: ts(),
+    cancelledAt: ts(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex().on(t.uid),
+    index().on(t.providerId, t.startAt),
+    index().on(t.providerId, t.updatedAt),
+    uniqueIndex()
+      .on(t.providerId, t.externalUid, t.externalRecurrenceId)
+      .where(sql`${t.externalUid} is not null`),
+  ],
+);
+
+export const confirmations = pgTable("confirmations", {
+  sessionId: uuid().primaryKey(),
+  providerId: uuid().notNull(),
+  clientLocationId: uuid(),
+  state: text().notNull(),
+  label: text(),
+  outcome: text().notNull(),
+  row: integer().notNull(),
+  billing: text(),
+  linkUsed: text(),
+  decision: jsonb().notNull(),
+  confirmedBy: text().notNull(),
+  confirmedAt: createdAt(),
+});
+
+export const feeds = pgTable(
+  "feeds",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    name: text().notNull(),
+    privacy: text().$type<"minimal" | "initials" | "full">().notNull(),
+    includeLink: boolean().notNull(),
+    includeInPerson: boolean().notNull(),
+    pastDays: integer().notNull(),
+    futureDays: integer().notNull(),
+    secretHash: text().notNull(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+    revokedAt: ts(),
+    lastFetchedAt: ts(),
+    fetchCount: bigint({ mode: "number" }).notNull().default(0),
+    lastFetchByKind: jsonb().$type<Record<string, string>>().notNull().default({}),
+  },
+  (t) => [uniqueIndex().on(t.secretHash), index().on(t.providerId)],
+);
+
+export const calendarSources = pgTable(
+  "calendar_sources",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    kind: text().$type<"ics_webhook" | "ics_url" | "google" | "microsoft">().notNull(),
+    // Kind-specific settings (base URL, calendar id, feed URL). Credentials live in `secrets`.
+    settings: jsonb().$type<Record<string, unknown>>().notNull(),
+    // Kept as given because they must be presented or used to compute an HMAC (not only checked).
+    secrets: jsonb().$type<Record<string, string>>().notNull(),
+    // Channel id (Google) or subscription id (Microsoft): the lookup key of inbound notifications.
+    channelId: text(),
+    syncToken: text(),
+    etag: text(),
+    lastModified: text(),
+    status: text().$type<"active" | "needs_attention">().notNull().default("active"),
+    attentionReason: text(),
+    lastSyncedAt: ts(),
+    nextPollAt: ts(),
+    createdAt: createdAt(),
+    deletedAt: ts(),
+  },
+  (t) => [index().on(t.providerId), uniqueIndex().on(t.channelId), index().on(t.kind, t.nextPollAt)],
+);
+
+// The durable inbox: a notification is recorded once (unique delivery key) and applied by a worker.
+export const deliveries = pgTable(
+  "deliveries",
+  {
+    id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    providerId: uuid().notNull(),
+    sourceId: uuid().notNull(),
+    deliveryKey: text().notNull(),
+    kind: text().$type<"ics_payload" | "pull" | "full_resync">().notNull(),
+    payload: jsonb().$type<Record<string, unknown>>(),
+    state: text().$type<"pending" | "done" | "failed">().notNull().default("pending"),
+    attempts: integer().notNull().default(0),
+    availableAt: createdAt(),
+    receivedAt: createdAt(),
+    processedAt: ts(),
+    lastErrorCode: text(),
+  },
+  (t) => [
+    uniqueIndex().on(t.sourceId, t.deliveryKey),
+    index("deliveries_pending_idx").on(t.availableAt).where(sql`${t.state} = 'pending'`),
+  ],
+);
+
+// The last known state of each external event, per source: busy time, unlinked sessions and the
+// "older sequence never overwrites newer" rule (SPEC 6) read it.
+export const externalEvents = pgTable(
+  "external_events",
+  {
+    providerId: uuid().notNull(),
+    sourceId: uuid().notNull(),
+    externalId: text().notNull(),
+    uid: text(),
+    recurrenceId: ts(),
+    status: text().notNull(),
+    startAt: ts(),
+    endAt: ts(),
+    sequence: integer().notNull(),
+    externalUpdatedAt: ts(),
+    busy: boolean().notNull(),
+    providerLink: text(),
+    sessionId: uuid(),
+    seenAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sourceId, t.externalId] }),
+    index().on(t.providerId, t.startAt),
+    index().on(t.sessionId),
+  ],
+);
+
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    providerId: uuid().notNull(),
+    actor: text().notNull(),
+    action: text().notNull(),
+    subjectId: text(),
+    data: jsonb().$type<Record<string, unknown>>(),
+    at: createdAt(),
+  },
+  (t) => [index().on(t.providerId, t.at)],
+);

@@ -1,0 +1,26 @@
+import type { Config } from "../config.js";
+import type { Database } from "../db/client.js";
+import type { Clock } from "../domain/clock.js";
+import type { Logger } from "../logger.js";
+import type { Principal, ServiceDeps } from "../services/deps.js";
+import type { Metrics } from "./metrics.js";
+
+export type AppDeps = {
+  config: Config;
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** Hash of the operator's admin token (SPEC 3.1). */
+  adminTokenHash: string;
+};
+
+/** The one typed Hono env of the app. */
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    deps: AppDeps;
+    services: ServiceDeps;
+    principal: Principal;
+  };
+};

@@ -1,0 +1,47 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { createRouter, ProblemSchema } from "../http/openapi.js";
+import { codedError, problemResponse } from "../http/problem.js";
+
+const healthz = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags: ["ops"],
+  summary: "Liveness: the process answers",
+  responses: { 200: { description: "Alive", content: { "application/json": { schema: z.object({ status: z.literal("ok") }) } } } },
+});
+
+const readyz = createRoute({
+  method: "get",
+  path: "/readyz",
+  tags: ["ops"],
+  summary: "Readiness: the database is reachable",
+  responses: {
+    200: { description: "Ready", content: { "application/json": { schema: z.object({ status: z.literal("ok") }) } } },
+    503: { description: "Database unreachable", content: { "application/problem+json": { schema: ProblemSchema } } },
+  },
+});
+
+const metrics = createRoute({
+  method: "get",
+  path: "/metrics",
+  tags: ["ops"],
+  summary: "Prometheus metrics (text exposition format)",
+  responses: { 200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } } },
+});
+
+export function opsRoutes() {
+  return createRouter()
+    .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(readyz, async (c) => {
+      try {
+        await c.var.deps.database.ping();
+        return c.json({ status: "ok" as const }, 200);
+      } catch {
+        return problemResponse(c, codedError("service_unavailable", "The database is not reachable.")) as never;
+      }
+    })
+    .openapi(metrics, async (c) => {
+      const registry = c.var.deps.metrics.registry;
+      return c.text(await registry.metrics(), 200, { "content-type": registry.contentType });
+    });
+}

@@ -1,0 +1,138 @@
+import { eq, sql } from "drizzle-orm";
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { Executor } from "../db/client.js";
+import { providers, type License } from "../db/schema.js";
+import { withTransaction } from "../db/tx.js";
+import { isValidTimezone } from "../domain/timezone.js";
+import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
+import { assertAdmin, assertProviderScope } from "./auth.js";
+import type { Principal, ServiceDeps } from "./deps.js";
+import { recordAudit } from "./audit.js";
+
+const StateCode = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z]{2}$/, "a two-letter USPS state code")
+  .transform((s) => s.toUpperCase());
+
+export const LicenseSchema = z.strictObject({
+  state: StateCode,
+  via: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe("Compact under which the privilege to practise in `state` is held, e.g. PSYPACT"),
+});
+
+const ProviderFields = {
+  name: z.string().trim().min(1).max(200),
+  timezone: z.string().refine(isValidTimezone, "an IANA time zone such as America/New_York"),
+  licenses: z.array(LicenseSchema).max(60),
+  credentialedStates: z.array(StateCode).max(60),
+};
+
+export const CreateProviderSchema = z.strictObject(ProviderFields);
+export const UpdateProviderSchema = z.strictObject(ProviderFields).partial();
+export type CreateProviderInput = z.input<typeof CreateProviderSchema>;
+
+export type ProviderView = {
+  id: string;
+  name: string;
+  timezone: string;
+  licenses: License[];
+  credentialedStates: string[];
+  createdAt: string;
+  updatedAt: string;
+};
+
+type ProviderRow = typeof providers.$inferSelect;
+
+export function toProviderView(p: ProviderRow): ProviderView {
+  return {
+    id: p.id,
+    name: p.name,
+    timezone: p.timezone,
+    licenses: p.licenses,
+    credentialedStates: p.credentialedStates,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  };
+}
+
+/** Credentialing is by the network in a state where the provider practises: it needs a license there. */
+function checkCredentialedAreLicensed(licenses: License[], credentialed: string[]): void {
+  const licensed = new Set(licenses.map((l) => l.state));
+  const missing = credentialed.filter((s) => !licensed.has(s));
+  if (missing.length > 0) {
+    throw new UnprocessableError(
+      "credentialed_without_license",
+      `Credentialed states must be licensed states; no license for ${missing.join(", ")}.`,
+      { states: missing },
+    );
+  }
+}
+
+const dedupe = <T>(xs: T[], key: (x: T) => string) => [...new Map(xs.map((x) => [key(x), x])).values()];
+
+export async function createProvider(deps: ServiceDeps, principal: Principal, input: unknown): Promise<ProviderView> {
+  assertAdmin(principal);
+  const data = parseInput(CreateProviderSchema, input);
+  const licenses = dedupe(data.licenses, (l) => l.state);
+  const credentialedStates = [...new Set(data.credentialedStates)];
+  checkCredentialedAreLicensed(licenses, credentialedStates);
+  return withTransaction(deps.db, async (tx) => {
+    const now = deps.clock.now();
+    const [row] = await tx
+      .insert(providers)
+      .values({ id: randomUUID(), name: data.name, timezone: data.timezone, licenses, credentialedStates, createdAt: now, updatedAt: now })
+      .returning();
+    await recordAudit(tx, { providerId: row!.id, principal, action: "provider.created", subjectId: row!.id, at: now });
+    return toProviderView(row!);
+  });
+}
+
+export async function loadProvider(db: Executor, providerId: string): Promise<ProviderRow> {
+  const rows = await db.select().from(providers).where(eq(providers.id, providerId));
+  if (!rows[0]) throw new NotFoundError("provider");
+  return rows[0];
+}
+
+export async function getProvider(deps: ServiceDeps, principal: Principal, providerId: string): Promise<ProviderView> {
+  assertProviderScope(principal, providerId);
+  return toProviderView(await loadProvider(deps.db, providerId));
+}
+
+export async function updateProvider(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown): Promise<ProviderView> {
+  assertProviderScope(principal, providerId);
+  const data = parseInput(UpdateProviderSchema, input);
+  return withTransaction(deps.db, async (tx) => {
+    const current = await loadProvider(tx, providerId);
+    const licenses = data.licenses ? dedupe(data.licenses, (l) => l.state) : current.licenses;
+    const credentialedStates = data.credentialedStates ? [...new Set(data.credentialedStates)] : current.credentialedStates;
+    checkCredentialedAreLicensed(licenses, credentialedStates);
+    const now = deps.clock.now();
+    const [row] = await tx
+      .update(providers)
+      .set({
+        name: data.name ?? current.name,
+        timezone: data.timezone ?? current.timezone,
+        licenses,
+        credentialedStates,
+        updatedAt: now,
+        // Name and time zone show in feeds (X-WR-CALNAME, X-WR-TIMEZONE).
+        dataVersion: sql`${providers.dataVersion} + 1`,
+      })
+      .where(eq(providers.id, providerId))
+      .returning();
+    await recordAudit(tx, { providerId, principal, action: "provider.updated", subjectId: providerId, at: now });
+    return toProviderView(row!);
+  });
+}
+
+/** Called inside every transaction that changes what a feed of this provider shows. */
+export async function bumpFeedVersion(tx: Executor, providerId: string): Promise<void> {
+  await tx.update(providers).set({ dataVersion: sql`${providers.dataVersion} + 1` }).where(eq(providers.id, providerId));
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+
+describe("loadConfig", () => {
+  it("has working defaults", () => {
+    const r = loadConfig({});
+    expect(r.ok && r.config).toMatchObject({ port: 8787, dataDir: "./data", publicBaseUrl: "http://localhost:8787", logLevel: "info" });
+  });
+
+  it("names every bad key and never a value", () => {
+    const r = loadConfig({ PORT: "http-secret-99", DATABASE_URL: "mysql://user:hunter2@x/db", LOG_LEVEL: "loud", NODE_ENV: "production" });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.badKeys).toEqual(expect.arrayContaining(["PORT", "DATABASE_URL", "LOG_LEVEL"]));
+    expect(r.messages.join("\n")).not.toContain("hunter2");
+    expect(r.messages.join("\n")).not.toContain("http-secret-99");
+  });
+
+  it("requires https PUBLIC_BASE_URL in production", () => {
+    const r = loadConfig({ NODE_ENV: "production", PUBLIC_BASE_URL: "http://cal.example.com" });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.badKeys).toEqual(["PUBLIC_BASE_URL"]);
+    expect(loadConfig({ NODE_ENV: "production", PUBLIC_BASE_URL: "https://cal.example.com/" })).toMatchObject({
+      ok: true,
+      config: { publicBaseUrl: "https://cal.example.com" },
+    });
+  });
+});
