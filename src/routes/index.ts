@@ -1,8 +1,16 @@
 import { createRouter } from "../http/openapi.js";
 import { apiKeyRoutes } from "./api-keys.js";
+import { clientRoutes } from "./clients.js";
 import { providerRoutes } from "./providers.js";
+import { sessionRoutes } from "./sessions.js";
+import { telehealthLinkRoutes } from "./telehealth-links.js";
 
 /** Everything under /api/v1; each resource has its own file. */
 export function apiRoutes() {
-  return createRouter().route("/", providerRoutes()).route("/", apiKeyRoutes());
+  return createRouter()
+    .route("/", providerRoutes())
+    .route("/", apiKeyRoutes())
+    .route("/", telehealthLinkRoutes())
+    .route("/", clientRoutes())
+    .route("/", sessionRoutes());
 }

@@ -4,25 +4,20 @@ import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { providers, type License } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
+import { COMPACTS, isLicensedIn, StateCodeSchema } from "../domain/jurisdictions.js";
 import { isValidTimezone } from "../domain/timezone.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { assertAdmin, assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { recordAudit } from "./audit.js";
 
-const StateCode = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z]{2}$/, "a two-letter USPS state code")
-  .transform((s) => s.toUpperCase());
-
 export const LicenseSchema = z.strictObject({
-  state: StateCode,
+  state: StateCodeSchema,
   via: z
     .string()
     .trim()
-    .min(1)
-    .max(64)
+    .toUpperCase()
+    .refine((v) => Object.hasOwn(COMPACTS, v), `one of ${Object.keys(COMPACTS).join(", ")}`)
     .optional()
     .describe("Compact under which the privilege to practise in `state` is held, e.g. PSYPACT"),
 });
@@ -31,7 +26,7 @@ const ProviderFields = {
   name: z.string().trim().min(1).max(200),
   timezone: z.string().refine(isValidTimezone, "an IANA time zone such as America/New_York"),
   licenses: z.array(LicenseSchema).max(60),
-  credentialedStates: z.array(StateCode).max(60),
+  credentialedStates: z.array(StateCodeSchema).max(60),
 };
 
 export const CreateProviderSchema = z.strictObject(ProviderFields);
@@ -64,8 +59,7 @@ export function toProviderView(p: ProviderRow): ProviderView {
 
 /** Credentialing is by the network in a state where the provider practises: it needs a license there. */
 function checkCredentialedAreLicensed(licenses: License[], credentialed: string[]): void {
-  const licensed = new Set(licenses.map((l) => l.state));
-  const missing = credentialed.filter((s) => !licensed.has(s));
+  const missing = credentialed.filter((s) => !isLicensedIn(licenses, s));
   if (missing.length > 0) {
     throw new UnprocessableError(
       "credentialed_without_license",

@@ -1,0 +1,166 @@
+import { z } from "zod";
+
+// USPS Publication 28, Appendix B (pe.usps.com/text/pub28/pub28apb.htm), per
+// reference/telehealth-rules.md 3.4: the 50 states, DC and the five inhabited territories are the
+// places a client can be "in a US state" for licensure (SPEC 4.3 row 2). Freely associated states
+// (FM, MH, PW) and military mail codes (AA, AE, AP) are deliberately absent.
+export const US_JURISDICTIONS = {
+  AL: "Alabama",
+  AK: "Alaska",
+  AZ: "Arizona",
+  AR: "Arkansas",
+  CA: "California",
+  CO: "Colorado",
+  CT: "Connecticut",
+  DE: "Delaware",
+  FL: "Florida",
+  GA: "Georgia",
+  HI: "Hawaii",
+  ID: "Idaho",
+  IL: "Illinois",
+  IN: "Indiana",
+  IA: "Iowa",
+  KS: "Kansas",
+  KY: "Kentucky",
+  LA: "Louisiana",
+  ME: "Maine",
+  MD: "Maryland",
+  MA: "Massachusetts",
+  MI: "Michigan",
+  MN: "Minnesota",
+  MS: "Mississippi",
+  MO: "Missouri",
+  MT: "Montana",
+  NE: "Nebraska",
+  NV: "Nevada",
+  NH: "New Hampshire",
+  NJ: "New Jersey",
+  NM: "New Mexico",
+  NY: "New York",
+  NC: "North Carolina",
+  ND: "North Dakota",
+  OH: "Ohio",
+  OK: "Oklahoma",
+  OR: "Oregon",
+  PA: "Pennsylvania",
+  RI: "Rhode Island",
+  SC: "South Carolina",
+  SD: "South Dakota",
+  TN: "Tennessee",
+  TX: "Texas",
+  UT: "Utah",
+  VT: "Vermont",
+  VA: "Virginia",
+  WA: "Washington",
+  WV: "West Virginia",
+  WI: "Wisconsin",
+  WY: "Wyoming",
+  // Headway treats DC as its own credentialing region (reference 1.2, PSYPACT article).
+  DC: "District of Columbia",
+  AS: "American Samoa",
+  GU: "Guam",
+  MP: "Northern Mariana Islands",
+  PR: "Puerto Rico",
+  VI: "U.S. Virgin Islands",
+} as const satisfies Record<string, string>;
+
+export type UsJurisdictionCode = keyof typeof US_JURISDICTIONS;
+
+// USPS codes that look like places but are outside every US licensure jurisdiction; kept so the
+// eligibility explanation can say why (reference 3.4) instead of "unknown code".
+export const NON_US_USPS_CODES = {
+  AA: "a military mail code (Armed Forces Americas)",
+  AE: "a military mail code (Armed Forces Europe, Middle East, Africa, Canada)",
+  AP: "a military mail code (Armed Forces Pacific)",
+  FM: "the Federated States of Micronesia, a freely associated state",
+  MH: "the Marshall Islands, a freely associated state",
+  PW: "Palau, a freely associated state",
+} as const satisfies Record<string, string>;
+
+/** Trim and uppercase, so " ny" and "NY" are the same place. */
+export function normalizeStateCode(input: string): string {
+  return input.trim().toUpperCase();
+}
+
+/** True for the 56 US jurisdictions (50 states, DC, AS, GU, MP, PR, VI); input is normalized first. */
+export function isUsJurisdiction(code: string): boolean {
+  return isUsCode(normalizeStateCode(code));
+}
+
+// Object.hasOwn, not `in`: keys like "constructor" must never match the prototype.
+function isUsCode(code: string): code is UsJurisdictionCode {
+  return Object.hasOwn(US_JURISDICTIONS, code);
+}
+
+/** "New York (NY)" for US codes, the code itself otherwise. */
+export function describeJurisdiction(code: string): string {
+  const c = normalizeStateCode(code);
+  return isUsCode(c) ? `${US_JURISDICTIONS[c]} (${c})` : c;
+}
+
+/**
+ * Any two letters, uppercased. Whether the code is a US jurisdiction is the eligibility rule's
+ * decision (SPEC 4.3 row 2), so a client abroad can still record where they were.
+ */
+export const StateCodeSchema = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .regex(/^[A-Z]{2}$/, "Use a two-letter code such as NY");
+
+// Interstate compacts that give a privilege (or multistate license) to practise in another member
+// state (reference 3.2). IMLC is absent on purpose: it issues ordinary full licenses.
+//
+// Membership changes every legislative session and the reference gives only counts (PSYPACT ~42
+// jurisdictions per a 2026-05 third-party count; Social Work Compact 30 states by 2025; the
+// Counseling Compact's first privileges from AZ and MN), not lists we could verify. A wrong list
+// would turn away a provider holding a real privilege, and the compact commissions only grant
+// privileges for member states, so `members: null` means "trust the privilege entry". Operators can
+// pass a dated table with member sets to isLicensedIn.
+export type CompactId = "PSYPACT" | "COUNSELING_COMPACT" | "SOCIAL_WORK_COMPACT";
+
+export type Compact = {
+  name: string;
+  profession: string;
+  /** Member jurisdictions (USPS codes) when known and dated; null = no membership data. */
+  members: ReadonlySet<string> | null;
+};
+
+export type CompactTable = Readonly<Record<string, Compact>>;
+
+export const COMPACTS: Readonly<Record<CompactId, Compact>> = {
+  PSYPACT: { name: "PSYPACT", profession: "psychologists", members: null },
+  COUNSELING_COMPACT: {
+    name: "Counseling Compact",
+    profession: "licensed professional counselors",
+    members: null,
+  },
+  SOCIAL_WORK_COMPACT: {
+    name: "Social Work Licensure Compact (ASWB)",
+    profession: "social workers",
+    members: null,
+  },
+};
+
+/** A full license in `state`, or (with `via`) a compact privilege to practise there. */
+export type LicenseEntry = { state: string; via?: string };
+
+/**
+ * SPEC 4.3: licensed = a full license in S, or a compact privilege valid for S. A `via` naming a
+ * compact we don't know does not count: it may be a typo, or IMLC/NLC, which are not privileges.
+ */
+export function isLicensedIn(
+  licenses: readonly LicenseEntry[],
+  state: string,
+  compacts: CompactTable = COMPACTS,
+): boolean {
+  const s = normalizeStateCode(state);
+  return licenses.some((license) => {
+    if (normalizeStateCode(license.state) !== s) return false;
+    if (license.via === undefined) return true;
+    const id = license.via.trim().toUpperCase();
+    const compact = Object.hasOwn(compacts, id) ? compacts[id] : undefined;
+    if (compact === undefined) return false;
+    return compact.members === null || compact.members.has(s);
+  });
+}

@@ -1,0 +1,387 @@
+// SPEC 4.1: which telehealth links a provider may use. Pure: no I/O, never throws on input.
+// URL shapes and platform facts come from reference/telehealth-rules.md 2.1, 2.2 and 5(b).
+
+export const PLATFORMS = [
+  "zoom",
+  "doxy_me",
+  "google_meet",
+  "microsoft_teams",
+  "webex",
+  "vsee",
+  "therapynotes",
+  "other",
+] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+export const LINK_REJECTION_CODES = [
+  "insecure_scheme",
+  "not_a_url",
+  "facetime_not_accepted",
+  "phone_not_accepted",
+  "app_scheme",
+  "consumer_platform",
+  "not_a_meeting_link",
+  "lookalike_host",
+  "url_too_long",
+  "userinfo_not_allowed",
+  "ip_address_host",
+  "local_host",
+] as const;
+export type LinkRejectionCode = (typeof LINK_REJECTION_CODES)[number];
+
+export type LinkRejection = { ok: false; code: LinkRejectionCode; message: string };
+export type LinkCheck =
+  | { ok: true; url: string; platform: Platform; warnings: string[] }
+  | LinkRejection;
+export type LinkAssessment =
+  | { ok: true; url: string; platform: Platform; compliant: boolean; warnings: string[]; waitingRoomHelp?: string }
+  | LinkRejection;
+
+export const MAX_LINK_LENGTH = 2048;
+
+const reject = (code: LinkRejectionCode, message: string): LinkRejection => ({ ok: false, code, message });
+
+const NOT_A_URL = "This doesn't look like a web link. Copy the full meeting link from your video platform; it starts with https://.";
+const NOT_A_MEETING = "Copy the invitation link of your meeting or personal room instead.";
+const PERSONAL_ROOM =
+  "This is a permanent personal room: keep its waiting room on so one client never walks into another's session.";
+
+const FACETIME_SCHEMES = new Set(["facetime", "facetime-audio", "facetime-group"]);
+const PHONE_SCHEMES = new Set(["tel", "telprompt", "sms", "smsto", "mms", "callto"]);
+// Schemes that open a native app instead of a web page (reference 5(b) "Zoom native").
+const APP_SCHEMES = new Set([
+  "zoommtg", "zoomus", "zoomphonecall", "msteams", "ms-teams", "skype", "webex", "wbx",
+  "ciscowebex", "whatsapp", "vsee", "sip", "sips", "intent", "discord", "slack",
+]);
+
+// Reference 2.1 / 5(b): consumer services with no BAA, and public-facing services (OCR 2020).
+const CONSUMER_HOSTS: ReadonlyArray<readonly [domain: string, name: string]> = [
+  ["teams.live.com", "Microsoft Teams free/personal (teams.live.com)"],
+  ["skype.com", "Skype"],
+  ["whatsapp.com", "WhatsApp"],
+  ["wa.me", "WhatsApp"],
+  ["meet.jit.si", "Public Jitsi Meet (meet.jit.si)"],
+  ["messenger.com", "Facebook Messenger"],
+  ["m.me", "Facebook Messenger"],
+  ["facebook.com", "Facebook"],
+  ["discord.com", "Discord"],
+  ["discord.gg", "Discord"],
+  ["duo.google.com", "Google Duo"],
+  ["youtube.com", "YouTube"],
+  ["youtu.be", "YouTube"],
+  ["twitch.tv", "Twitch"],
+];
+
+// Reference 2.2 rule 5: we can't see where a shortened or wrapped link goes, so we can't check it.
+const SHORTENERS = ["bit.ly", "tinyurl.com", "goo.gl", "g.co", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly", "shorturl.at", "aka.ms"];
+
+// Domains whose names phishing links imitate; a host that contains one as labels without being it
+// (zoom.us.evil.com) is a lookalike (SPEC 4.1).
+const PLATFORM_DOMAINS = ["zoom.us", "zoom.com", "zoomgov.com", "doxy.me", "webex.com", "vsee.com", "vsee.me", "therapyportal.com"];
+const EMBEDDED_DOMAINS = [
+  ...PLATFORM_DOMAINS,
+  "meet.google.com", "teams.microsoft.com", "teams.microsoft.us", "facetime.apple.com", "teams.live.com",
+];
+
+const isUnder = (host: string, domain: string): boolean => host === domain || host.endsWith(`.${domain}`);
+
+// `key` identifies the meeting for sameMeetingLink; absent where the generic URL comparison is right.
+type ShapeOk = { ok: true; platform: Platform; warnings: string[]; key?: string };
+type Shape = ShapeOk | LinkRejection;
+type Inspected = { ok: true; normalized: string; shape: ShapeOk } | LinkRejection;
+
+/** SPEC 4.1: is `raw` an acceptable telehealth link, and on which platform? */
+export function checkTelehealthLink(raw: string): LinkCheck {
+  const r = inspectLink(raw);
+  if (!r.ok) return r;
+  return { ok: true, url: r.normalized, platform: r.shape.platform, warnings: [...r.shape.warnings] };
+}
+
+function inspectLink(raw: string): Inspected {
+  const text = raw.trim();
+  if (text === "") return reject("not_a_url", NOT_A_URL);
+  if (text.length > MAX_LINK_LENGTH) {
+    return reject("url_too_long", "This link is longer than 2,048 characters. Copy your meeting's short invitation link instead.");
+  }
+  // The URL parser silently deletes tabs and newlines and turns "\" into "/"; a link that needs
+  // either is not one a therapist copied from their platform.
+  if (/[\s\\\u0000-\u001f\u007f]/u.test(text)) {
+    return reject("not_a_url", "This link has spaces or line breaks in it. Paste only the meeting link itself.");
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    return reject("not_a_url", "This link is missing https:// at the start. Copy the full meeting link from your video platform.");
+  }
+  if (FACETIME_SCHEMES.has(scheme)) return facetime();
+  if (PHONE_SCHEMES.has(scheme)) {
+    return reject("phone_not_accepted", "Phone calls and text messages are not accepted for sessions. Paste your video platform's meeting link (https://...).");
+  }
+  if (APP_SCHEMES.has(scheme)) {
+    return reject("app_scheme", "This link opens an app directly and won't work for every client. Paste the https:// invitation link instead.");
+  }
+  if (scheme === "http") {
+    return reject("insecure_scheme", "The link must be secure and start with https://, not http://. Your platform's invitation link should already be https://.");
+  }
+  // Require the slashes: WHATWG would also accept "https:zoom.us", which no platform hands out.
+  if (scheme !== "https" || !/^https:\/\//i.test(text)) return reject("not_a_url", NOT_A_URL);
+
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return reject("not_a_url", NOT_A_URL);
+  }
+  // Checked on the raw authority too: "https://@zoom.us" parses with an empty, dropped userinfo.
+  const authority = text.slice("https://".length).split(/[/?#]/, 1)[0] ?? "";
+  if (url.username !== "" || url.password !== "" || authority.includes("@")) {
+    return reject("userinfo_not_allowed", "Links with a name or password before the address (name@...) are not accepted, because they can hide where the link really goes.");
+  }
+  if (url.port !== "") {
+    // No rejection code fits better; platforms never hand out links with a port.
+    return reject("not_a_url", "Meeting links don't include a port number (like :8443). Copy the link exactly as your platform shows it.");
+  }
+
+  // WHATWG has already lowercased the host and rewritten decimal/hex IPv4 forms as dotted quads.
+  const host = url.hostname.endsWith(".") ? url.hostname.slice(0, -1) : url.hostname;
+  // Only one trailing dot is the DNS root; anything else is an empty label.
+  if (host === "" || host.startsWith(".") || host.endsWith(".") || host.includes("..")) return reject("not_a_url", NOT_A_URL);
+  if (host.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(host)) {
+    return reject("ip_address_host", "Links to a bare IP address are not accepted. Use your platform's meeting link with its normal web address.");
+  }
+  if (
+    !host.includes(".") ||
+    ["localhost", "local", "internal", "localdomain", "home.arpa", "lan"].some((d) => isUnder(host, d))
+  ) {
+    return reject("local_host", "This address only works inside a private network (like localhost or a .local name), so clients can't reach it.");
+  }
+  if (host.split(".").some((label) => label.startsWith("xn--"))) {
+    return reject("lookalike_host", "This address uses international or look-alike characters, a common trick to imitate a real site. Copy the link directly from your video platform.");
+  }
+
+  const normalized = `https://${host}${url.pathname}${url.search}`;
+  if (normalized.length > MAX_LINK_LENGTH) {
+    return reject("url_too_long", "This link is longer than 2,048 characters. Copy your meeting's short invitation link instead.");
+  }
+  const shape = classify(host, url);
+  if (!shape.ok) return shape;
+  return { ok: true, normalized, shape };
+}
+
+function facetime(): LinkRejection {
+  return reject("facetime_not_accepted", "FaceTime is not accepted for sessions: Apple does not sign a HIPAA business associate agreement (BAA). Use a compliant platform such as Zoom, Doxy.me or Google Meet (Workspace).");
+}
+
+function classify(host: string, url: URL): Shape {
+  // One trailing slash is cosmetic on every platform we match.
+  const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : "";
+  if (host === "facetime.apple.com") return facetime();
+  const consumer = CONSUMER_HOSTS.find(([d]) => isUnder(host, d));
+  if (consumer !== undefined) {
+    return reject("consumer_platform", `${consumer[1]} is a consumer service without a HIPAA business associate agreement (BAA), so it can't be used for sessions.`);
+  }
+  if (SHORTENERS.some((d) => isUnder(host, d))) {
+    return reject("not_a_meeting_link", `This is a shortened link, so we can't see which meeting it opens. ${NOT_A_MEETING}`);
+  }
+  if (isUnder(host, "safelinks.protection.outlook.com") || (isUnder(host, "google.com") && path === "/url")) {
+    return reject("not_a_meeting_link", `This link was wrapped by your email program. ${NOT_A_MEETING}`);
+  }
+
+  if (isUnder(host, "zoom.us") || isUnder(host, "zoom.com")) return zoom(path, "zoom");
+  if (isUnder(host, "zoomgov.com")) return zoom(path, "zoomgov");
+  if (isUnder(host, "doxy.me")) return doxy(path);
+  if (host === "meet.google.com") return meet(path);
+  if (host === "teams.microsoft.com" || isUnder(host, "teams.microsoft.us")) return teams(host, path);
+  if (isUnder(host, "webex.com")) return webex(host, path, url);
+  if (isUnder(host, "vsee.com") || isUnder(host, "vsee.me")) {
+    if (path === "" && url.search === "") return reject("not_a_meeting_link", `This is VSee's home page, not a room. ${NOT_A_MEETING}`);
+    // Reference 5(b): VSee room shapes are unverified, so any path on its hosts is accepted.
+    return { ok: true, platform: "vsee", warnings: [] };
+  }
+  if (isUnder(host, "therapyportal.com")) {
+    // Reference 2.1: clients join through the practice portal's telehealth page.
+    if (/^\/p\/[a-z0-9-]+\/telehealth$/i.test(path)) return { ok: true, platform: "therapynotes", warnings: [] };
+    return reject("not_a_meeting_link", `This is not your TherapyNotes client portal telehealth page (therapyportal.com/p/<practice>/telehealth/). ${NOT_A_MEETING}`);
+  }
+
+  const labels = `.${host}.`;
+  if (EMBEDDED_DOMAINS.some((d) => labels.includes(`.${d}.`)) || PLATFORM_DOMAINS.some((d) => host.endsWith(d))) {
+    // evilzoom.us is treated like zoom.us.evil.com: both exist only to be mistaken for Zoom.
+    return reject("lookalike_host", `The address ${host} imitates a known video platform but isn't it. Copy the link directly from your video platform.`);
+  }
+  return {
+    ok: true,
+    platform: "other",
+    warnings: [`We don't recognise ${host}, so we can't check that this is a private meeting on a HIPAA-compliant platform. Make sure it is, and that a waiting room is on.`],
+  };
+}
+
+function zoom(path: string, family: "zoom" | "zoomgov"): Shape {
+  const m = /^\/(?:j|wc\/join)\/(\d{9,11})$|^\/wc\/(\d{9,11})\/join$/.exec(path);
+  const id = m?.[1] ?? m?.[2];
+  if (id !== undefined) return { ok: true, platform: "zoom", warnings: [], key: `${family}:${id}` };
+  const alias = /^\/my\/([a-z0-9][a-z0-9._-]{0,63})$/i.exec(path)?.[1];
+  if (alias !== undefined) return { ok: true, platform: "zoom", warnings: [PERSONAL_ROOM], key: `${family}-my:${alias.toLowerCase()}` };
+  if (path.startsWith("/w/")) return reject("not_a_meeting_link", `This is a Zoom webinar link; webinars are not private sessions. ${NOT_A_MEETING}`);
+  // /s/ is the host's start link and can carry the host's sign-in token: never give it to a client.
+  if (path.startsWith("/s/")) return reject("not_a_meeting_link", "This is your Zoom start link, meant only for you as host. Copy the meeting's join link (zoom.us/j/...) instead.");
+  return reject("not_a_meeting_link", `This Zoom link is not a meeting (zoom.us/j/<meeting ID>) or personal link (zoom.us/my/<name>). ${NOT_A_MEETING}`);
+}
+
+// Not rooms: Doxy.me's own pages (unverified list, from the site's navigation).
+const DOXY_PAGES = new Set(["sign-in", "signin", "sign-up", "signup", "login", "pricing", "en", "es", "account"]);
+
+function doxy(path: string): Shape {
+  // Reference 5(b): /<room> or /<clinic>/<room>.
+  const m = /^\/([a-z0-9._-]+)(\/[a-z0-9._-]+)?$/i.exec(path);
+  if (m === null || DOXY_PAGES.has((m[1] ?? "").toLowerCase())) {
+    return reject("not_a_meeting_link", `This is not a Doxy.me room link (doxy.me/<your room>). ${NOT_A_MEETING}`);
+  }
+  return { ok: true, platform: "doxy_me", warnings: [PERSONAL_ROOM], key: `doxy:${path.toLowerCase()}` };
+}
+
+function meet(path: string): Shape {
+  // Reference 2.1: 10 letters in 3-4-3; /lookup/ nicknames are temporary, /new creates a meeting.
+  const code = /^\/([a-z]{3}-[a-z]{4}-[a-z]{3})$/i.exec(path)?.[1];
+  if (code !== undefined) {
+    return {
+      ok: true,
+      platform: "google_meet",
+      warnings: ["Google signs a BAA only for paid Google Workspace accounts; a Meet link from a free Gmail account is not compliant."],
+      key: `meet:${code.toLowerCase()}`,
+    };
+  }
+  if (path.startsWith("/lookup/")) return reject("not_a_meeting_link", `Google Meet nickname links make a new, temporary code each time. ${NOT_A_MEETING}`);
+  if (path === "/new") return reject("not_a_meeting_link", `meet.google.com/new starts a new meeting every time it's opened. ${NOT_A_MEETING}`);
+  return reject("not_a_meeting_link", `This is not a Google Meet meeting link (meet.google.com/abc-defg-hij). ${NOT_A_MEETING}`);
+}
+
+function teams(host: string, path: string): Shape {
+  const warnings = ["Microsoft signs a BAA only for qualifying Microsoft 365 business plans."];
+  if (/^\/l\/meetup-join\/[^/]/.test(path)) return { ok: true, platform: "microsoft_teams", warnings, key: `teams:${decodePath(path)}` };
+  const id = /^\/meet\/(\d+)$/.exec(path)?.[1];
+  if (id !== undefined && host === "teams.microsoft.com") {
+    return { ok: true, platform: "microsoft_teams", warnings, key: `teams-meet:${id}` };
+  }
+  return reject("not_a_meeting_link", `This is not a Teams meeting invitation link (teams.microsoft.com/l/meetup-join/...). ${NOT_A_MEETING}`);
+}
+
+function webex(host: string, path: string, url: URL): Shape {
+  // Reference 2.1: <site>.webex.com/meet/<user> or /join/<user> (personal rooms), /<site>/j.php?MTID=.
+  const site = host.slice(0, -".webex.com".length);
+  if (host !== "webex.com" && site !== "www") {
+    if (/^\/(?:meet|join)\/[a-z0-9._-]+$/i.test(path)) {
+      return { ok: true, platform: "webex", warnings: [PERSONAL_ROOM], key: `webex:${host}${path.toLowerCase()}` };
+    }
+    const mtid = url.searchParams.get("MTID");
+    if (/^\/[a-z0-9._-]+\/j\.php$/i.test(path) && mtid !== null && mtid !== "") {
+      return { ok: true, platform: "webex", warnings: [], key: `webex-mtid:${mtid}` };
+    }
+  }
+  return reject("not_a_meeting_link", `This is not a Webex meeting or personal room link (<site>.webex.com/meet/<name>). ${NOT_A_MEETING}`);
+}
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+// SPEC 4.1: where to turn the waiting room on. Zoom, Doxy.me and Meet texts are SPEC's; the others
+// follow reference 2.1 (Teams lobby, Webex locked room lobby, VSee Clinic and TherapyNotes rooms).
+const WAITING_ROOM_HELP: Record<Platform, string> = {
+  zoom: "In Zoom: Meetings > Personal Meeting ID > Edit > Waiting Room (tick it, then Save). Do the same for any scheduled meeting you share.",
+  doxy_me: "Doxy.me has a waiting room on by default: clients check in and wait until you start the call.",
+  google_meet: "In Google Meet: Host controls > Quick access off, so clients must ask to join and you admit them.",
+  microsoft_teams: "In Teams: open the meeting's Meeting options and set 'Who can bypass the lobby?' to 'Only me' (or only organizers).",
+  webex: "In Webex: Preferences > My Personal Room > automatically lock the room, so guests wait in the lobby until you admit them.",
+  vsee: "In VSee Clinic, clients wait in your waiting room until you call them in; keep the waiting room on for your clinic.",
+  therapynotes: "TherapyNotes Telehealth puts clients in your own waiting room; tick 'Use TherapyNotes Telehealth' on each appointment.",
+  other: "Turn on your platform's waiting room or lobby so clients wait until you let them in.",
+};
+
+/** SPEC 4.1: the link check plus the provider's attestations; compliant only with both. */
+export function assessTelehealthLink(input: { url: string; baaSigned: boolean; waitingRoomEnabled: boolean }): LinkAssessment {
+  const check = checkTelehealthLink(input.url);
+  if (!check.ok) return check;
+  const warnings = [...check.warnings];
+  if (!input.baaSigned) {
+    warnings.push("You haven't confirmed a signed business associate agreement (BAA) with this platform. Sessions need a HIPAA-compliant platform with a signed BAA.");
+  }
+  if (!input.waitingRoomEnabled) {
+    warnings.push("You haven't confirmed the waiting room is on. Turn it on so clients never walk into each other's sessions.");
+  }
+  return {
+    ok: true,
+    url: check.url,
+    platform: check.platform,
+    compliant: input.baaSigned && input.waitingRoomEnabled,
+    warnings,
+    waitingRoomHelp: WAITING_ROOM_HELP[check.platform],
+  };
+}
+
+/**
+ * http(s) links in free text (an event's LOCATION or DESCRIPTION), in order, without duplicates.
+ * HTML bodies (Google, Outlook) are handled: quotes and angle brackets end a link and &amp; is
+ * decoded; Outlook Safe Links and google.com/url wrappers are unwrapped to the link inside.
+ */
+export function findLinksInText(text: string): string[] {
+  const found: string[] = [];
+  for (const m of text.matchAll(/https?:\/\/[^\s<>"'`\\^{}|[\]]+/gi)) {
+    let link = m[0].replace(/&amp;/gi, "&");
+    // Trailing sentence punctuation is not part of the link; a ")" is, when it closes a "(" inside.
+    for (;;) {
+      const last = link.at(-1) ?? "";
+      const unbalanced = last === ")" && link.split("(").length < link.split(")").length;
+      if (!(".,;:!?*".includes(last) || unbalanced)) break;
+      link = link.slice(0, -1);
+    }
+    link = unwrapRedirect(link);
+    if (!found.includes(link)) found.push(link);
+  }
+  return found;
+}
+
+function unwrapRedirect(link: string): string {
+  let url: URL;
+  try {
+    url = new URL(link);
+  } catch {
+    return link;
+  }
+  const host = url.hostname.toLowerCase();
+  let inner: string | null = null;
+  if (isUnder(host, "safelinks.protection.outlook.com")) inner = url.searchParams.get("url");
+  else if (isUnder(host, "google.com") && url.pathname === "/url") inner = url.searchParams.get("q") ?? url.searchParams.get("url");
+  return inner !== null && /^https?:\/\//i.test(inner) ? inner : link;
+}
+
+/**
+ * Do `a` and `b` open the same meeting? Used by reconciliation (SPEC 6) to spot a provider's link
+ * in an external event. Ignores scheme (http/https), host case, www., trailing dot and slash, the
+ * fragment and query order; Zoom compares the meeting ID across hosts and ignores ?pwd=, Teams
+ * ignores ?context= and ?p=, Meet codes are case-insensitive.
+ */
+export function sameMeetingLink(a: string, b: string): boolean {
+  const ka = meetingKey(a);
+  return ka !== null && ka === meetingKey(b);
+}
+
+function meetingKey(raw: string): string | null {
+  const text = raw.trim().replace(/^http:\/\//i, "https://");
+  const inspected = inspectLink(text);
+  if (inspected.ok && inspected.shape.key !== undefined) return inspected.shape.key;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== "https:") return null;
+  const host = url.hostname.replace(/\.$/, "").replace(/^www\./, "");
+  const path = decodePath(url.pathname).replace(/\/+$/, "");
+  const params = [...url.searchParams].map(([k, v]) => `${k}=${v}`).sort().join("&");
+  return `url:${host}${url.port === "" ? "" : `:${url.port}`}${path}?${params}`;
+}

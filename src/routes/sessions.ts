@@ -1,0 +1,109 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, listOf, problems } from "../http/openapi.js";
+import { ConfirmSessionSchema, confirmSession, EligibilityQuerySchema, previewEligibility } from "../services/confirmations.js";
+import {
+  cancelSession,
+  createSession,
+  CreateSessionSchema,
+  getSession,
+  ListSessionsQuerySchema,
+  listSessions,
+  updateSession,
+  UpdateSessionSchema,
+} from "../services/sessions.js";
+
+export const DecisionSchema = z
+  .object({
+    row: z.number().int().min(1).max(7),
+    outcome: z.enum(["client_location_required", "location_outside_us", "audio_only_not_allowed", "refer", "eligible", "needs_credentialing", "private_pay_only"]),
+    confirmable: z.boolean(),
+    billing: z.enum(["insurance", "private_pay"]).optional(),
+    state: z.string().optional(),
+    explanation: z.string(),
+    action: z.string(),
+  })
+  .openapi("EligibilityDecision");
+
+const SessionSchema = z
+  .object({
+    id: z.uuid(),
+    uid: z.string(),
+    sequence: z.number().int(),
+    providerId: z.uuid(),
+    clientId: z.uuid(),
+    start: z.string(),
+    end: z.string(),
+    kind: z.enum(["virtual", "in_person"]),
+    modality: z.enum(["video", "audio_only"]),
+    status: z.enum(["scheduled", "cancelled", "confirmed"]),
+    telehealthUrl: z.string().optional(),
+    confirmation: z
+      .object({
+        outcome: z.string(),
+        row: z.number().int(),
+        billing: z.string().nullable(),
+        state: z.string(),
+        clientLocationId: z.string().nullable(),
+        linkUsed: z.string().nullable(),
+        confirmedAt: z.string(),
+        confirmedBy: z.string(),
+      })
+      .optional(),
+  })
+  .openapi("Session");
+
+const tags = ["sessions"];
+const providerParams = z.object({ id: IdParam });
+const sessionParams = z.object({ id: IdParam });
+
+const create = createRoute({
+  method: "post", path: "/providers/{id}/sessions", tags, summary: "Schedule a session", security: bearerSecurity,
+  request: { params: providerParams, body: jsonBody(CreateSessionSchema) },
+  responses: { 201: jsonResponse(SessionSchema, "Created"), ...problems(400, 413, 415, 422) },
+});
+const list = createRoute({
+  method: "get", path: "/providers/{id}/sessions", tags, summary: "List sessions overlapping [from, to)", security: bearerSecurity,
+  request: { params: providerParams, query: ListSessionsQuerySchema },
+  responses: { 200: jsonResponse(listOf(SessionSchema), "A page of sessions"), ...problems(422) },
+});
+const get = createRoute({
+  method: "get", path: "/sessions/{id}", tags, summary: "Read a session", security: bearerSecurity,
+  request: { params: sessionParams },
+  responses: { 200: jsonResponse(SessionSchema, "The session"), ...problems(422) },
+});
+const patch = createRoute({
+  method: "patch", path: "/sessions/{id}", tags, summary: "Reschedule, or change modality or the session's own link", security: bearerSecurity,
+  request: { params: sessionParams, body: jsonBody(UpdateSessionSchema) },
+  responses: { 200: jsonResponse(SessionSchema, "Updated"), ...problems(400, 409, 413, 415, 422) },
+});
+const cancel = createRoute({
+  method: "post", path: "/sessions/{id}/cancel", tags, summary: "Cancel a session (idempotent)", security: bearerSecurity,
+  request: { params: sessionParams },
+  responses: { 200: jsonResponse(SessionSchema, "Cancelled"), ...problems(409, 422) },
+});
+const confirm = createRoute({
+  method: "post", path: "/sessions/{id}/confirm", tags,
+  summary: "Confirm a telehealth session with the client's location (SPEC 4.3); 409 carries the decision when it cannot be confirmed",
+  security: bearerSecurity,
+  request: { params: sessionParams, body: jsonBody(ConfirmSessionSchema) },
+  responses: {
+    200: jsonResponse(z.object({ decision: DecisionSchema, session: SessionSchema }), "Confirmed"),
+    ...problems(400, 409, 413, 415, 422),
+  },
+});
+const eligibility = createRoute({
+  method: "get", path: "/sessions/{id}/eligibility", tags, summary: "Preview the confirmation decision for a client location", security: bearerSecurity,
+  request: { params: sessionParams, query: EligibilityQuerySchema },
+  responses: { 200: jsonResponse(DecisionSchema, "The decision"), ...problems(422) },
+});
+
+export function sessionRoutes() {
+  return createRouter()
+    .openapi(create, async (c) => c.json(await createSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listSessions(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(get, async (c) => c.json(await getSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(patch, async (c) => c.json(await updateSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(cancel, async (c) => c.json(await cancelSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(confirm, async (c) => c.json(await confirmSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(eligibility, async (c) => c.json(await previewEligibility(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200));
+}

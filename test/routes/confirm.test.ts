@@ -1,0 +1,134 @@
+import { describe, expect, it } from "vitest";
+import { fixedClock } from "../helpers/clock.js";
+import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { createClient, createSession, providerWithClient } from "../helpers/factories.js";
+import { onPostgres } from "../helpers/db.js";
+
+const clock = fixedClock("2026-12-10T12:00:00Z");
+const t = await makeTestApp({ clock });
+
+const PROVIDER = {
+  licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CO", via: "PSYPACT" }],
+  credentialedStates: ["NY", "CO"],
+};
+
+async function pastSession(client: Record<string, unknown> = {}, session: Record<string, unknown> = {}) {
+  const { provider, client: c } = await providerWithClient(t, PROVIDER, client);
+  const s = await createSession(t, provider.id, c.id, { start: "2026-12-09T15:00:00Z", ...session });
+  return { provider, client: c, session: s };
+}
+
+const confirm = (id: string, body: unknown) => t.request("POST", `/api/v1/sessions/${id}/confirm`, { body });
+
+describe("SPEC 4.3 through the API", () => {
+  it("row 1: no location given", async () => {
+    const { session } = await pastSession();
+    const d = await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}/eligibility`), 200);
+    expect(d).toMatchObject({ row: 1, outcome: "client_location_required", confirmable: false });
+    expect(d.explanation).toMatch(/state/i);
+  });
+
+  it.each([["AE"], ["ZZ"], ["FM"]])("row 2: %s is outside the US", async (state) => {
+    const { session } = await pastSession();
+    const body = await expectStatus(await confirm(session.id, { state }), 409);
+    expect(body).toMatchObject({ code: "not_confirmable", decision: { row: 2, outcome: "location_outside_us", confirmable: false } });
+    expect((await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200)).status).toBe("scheduled");
+  });
+
+  it("row 3: audio-only for a client who is no longer Medicare", async () => {
+    const { session, client } = await pastSession({ medicare: true }, { modality: "audio_only" });
+    await expectStatus(await t.request("PATCH", `/api/v1/clients/${client.id}`, { body: { medicare: false } }), 200);
+    const body = await expectStatus(await confirm(session.id, { state: "NY" }), 409);
+    expect(body.decision).toMatchObject({ row: 3, outcome: "audio_only_not_allowed" });
+  });
+
+  it("audio-only for a Medicare client confirms (row 5)", async () => {
+    const { session } = await pastSession({ medicare: true }, { modality: "audio_only" });
+    const body = await expectStatus(await confirm(session.id, { state: "NY" }), 200);
+    expect(body.decision).toMatchObject({ row: 5, outcome: "eligible", billing: "insurance" });
+  });
+
+  it("row 4: not licensed in the client's state: refer", async () => {
+    const { session } = await pastSession();
+    const body = await expectStatus(await confirm(session.id, { state: "ca" }), 409);
+    expect(body.decision).toMatchObject({ row: 4, outcome: "refer", state: "CA" });
+    expect(body.decision.explanation).toMatch(/CA|California/);
+  });
+
+  it("row 5: credentialed: eligible, insurance billed; self-pay is private pay", async () => {
+    const { session } = await pastSession();
+    const body = await expectStatus(await confirm(session.id, { state: "NY", label: "Home" }), 200);
+    expect(body.decision).toMatchObject({ row: 5, outcome: "eligible", confirmable: true, billing: "insurance" });
+    expect(body.session).toMatchObject({ status: "confirmed", confirmation: { outcome: "eligible", state: "NY", linkUsed: expect.stringMatching(/^https:/) } });
+    const selfPay = await pastSession({ insurance: "self_pay" });
+    const b2 = await expectStatus(await confirm(selfPay.session.id, { state: "NY" }), 200);
+    expect(b2.decision).toMatchObject({ row: 5, billing: "private_pay" });
+  });
+
+  it("row 5 through a compact privilege (PSYPACT in CO)", async () => {
+    const { session, client } = await pastSession();
+    const loc = await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "CO", label: "Ski trip" } }), 201);
+    const body = await expectStatus(await confirm(session.id, { clientLocationId: loc.id }), 200);
+    expect(body.decision).toMatchObject({ row: 5, outcome: "eligible", state: "CO" });
+    expect(body.session.confirmation.clientLocationId).toBe(loc.id);
+  });
+
+  it("row 6: licensed, not credentialed, in-network: needs credentialing", async () => {
+    const { session } = await pastSession({ insurance: "in_network" });
+    const body = await expectStatus(await confirm(session.id, { state: "NJ" }), 409);
+    expect(body.decision).toMatchObject({ row: 6, outcome: "needs_credentialing", confirmable: false });
+  });
+
+  it("row 6 also for a Medicare client who is out-of-network", async () => {
+    const { session } = await pastSession({ insurance: "out_of_network", medicare: true });
+    const body = await expectStatus(await confirm(session.id, { state: "NJ" }), 409);
+    expect(body.decision).toMatchObject({ row: 6 });
+  });
+
+  it("row 7: licensed, not credentialed, out-of-network: private pay only, confirmable", async () => {
+    const { session } = await pastSession({ insurance: "out_of_network" });
+    const body = await expectStatus(await confirm(session.id, { state: "NJ" }), 200);
+    expect(body.decision).toMatchObject({ row: 7, outcome: "private_pay_only", confirmable: true, billing: "private_pay" });
+  });
+});
+
+describe("confirmation rules", () => {
+  it("only after the session started, at most once, never when cancelled", async () => {
+    const { provider, client } = await providerWithClient(t, PROVIDER);
+    const future = await createSession(t, provider.id, client.id, { start: "2026-12-11T15:00:00Z" });
+    expect((await expectStatus(await confirm(future.id, { state: "NY" }), 409)).code).toBe("session_not_started");
+    const past = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
+    await expectStatus(await confirm(past.id, { state: "NY" }), 200);
+    expect((await expectStatus(await confirm(past.id, { state: "NY" }), 409)).code).toBe("already_confirmed");
+    expect((await expectStatus(await t.request("POST", `/api/v1/sessions/${past.id}/cancel`), 409)).code).toBe("session_confirmed");
+    const cancelled = await createSession(t, provider.id, client.id, { start: "2026-12-08T15:00:00Z" });
+    await expectStatus(await t.request("POST", `/api/v1/sessions/${cancelled.id}/cancel`), 200);
+    expect((await expectStatus(await confirm(cancelled.id, { state: "NY" }), 409)).code).toBe("session_cancelled");
+  });
+
+  it("an archived or foreign location is refused; archived locations stay in history", async () => {
+    const { session, client } = await pastSession();
+    const other = await createClient(t, (await pastSession()).provider.id);
+    const foreign = await expectStatus(await t.request("POST", `/api/v1/clients/${other.id}/locations`, { body: { state: "NY" } }), 201);
+    expect((await expectStatus(await confirm(session.id, { clientLocationId: foreign.id }), 422)).code).toBe("unknown_location");
+    const loc = await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "NY" } }), 201);
+    await expectStatus(await t.request("DELETE", `/api/v1/clients/${client.id}/locations/${loc.id}`), 204);
+    expect((await expectStatus(await confirm(session.id, { clientLocationId: loc.id }), 422)).code).toBe("unknown_location");
+    const all = await expectStatus(await t.request("GET", `/api/v1/clients/${client.id}/locations?includeArchived=true`), 200);
+    expect(all.items.map((l: { id: string }) => l.id)).toContain(loc.id);
+    const current = await expectStatus(await t.request("GET", `/api/v1/clients/${client.id}/locations`), 200);
+    expect(current.items.map((l: { id: string }) => l.id)).not.toContain(loc.id);
+  });
+
+  it(`two simultaneous confirmations: exactly one succeeds (${onPostgres() ? "PostgreSQL, parallel connections" : "PGlite"})`, async () => {
+    for (let round = 0; round < 5; round++) {
+      const { session } = await pastSession();
+      const results = await Promise.all([confirm(session.id, { state: "NY" }), confirm(session.id, { state: "NY" }), confirm(session.id, { state: "NY" })]);
+      const statuses = results.map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 409, 409]);
+      for (const r of results.filter((r) => r.status === 409)) expect((await r.json()).code).toBe("already_confirmed");
+      const rows = await t.database.db.query.confirmations.findMany({ where: (c, { eq }) => eq(c.sessionId, session.id) });
+      expect(rows).toHaveLength(1);
+    }
+  });
+});
