@@ -6,6 +6,7 @@ import { createRouter } from "./http/openapi.js";
 import { codedError, internalError, problemResponse } from "./http/problem.js";
 import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
+import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
 
 export const API_BODY_LIMIT = 1024 * 1024;
@@ -17,6 +18,7 @@ export function createApp(deps: AppDeps) {
   app.use("*", accessLog(deps));
 
   app.route("/", opsRoutes());
+  app.route("/", publicFeedRoutes());
 
   app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
   app.use("/api/v1/*", async (c, next) => {

@@ -9,6 +9,7 @@ import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
 import { createLogger } from "./logger.js";
 import { ensureAdminToken } from "./services/auth.js";
+import { createRuntime } from "./services/runtime.js";
 
 async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
@@ -28,7 +29,9 @@ async function main(): Promise<void> {
 
   const admin = await ensureAdminToken(database.db, config.adminToken);
   const metrics = createMetrics({ defaultMetrics: true });
-  const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash });
+  const runtime = createRuntime(database, logger);
+  const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime });
+  runtime.fetchRecorder.start();
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: "0.0.0.0" }, (info) => {
     logger.info({ port: info.port, database: database.kind }, "listening");
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "draining");
     // Stop accepting; in-flight requests finish; then the database closes.
     server.close(async () => {
+      await runtime.fetchRecorder.stop();
       await database.close();
       logger.info("stopped");
       process.exit(0);

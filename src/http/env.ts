@@ -3,6 +3,7 @@ import type { Database } from "../db/client.js";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
 import type { Principal, ServiceDeps } from "../services/deps.js";
+import type { Runtime } from "../services/runtime.js";
 import type { Metrics } from "./metrics.js";
 
 export type AppDeps = {
@@ -13,6 +14,7 @@ export type AppDeps = {
   metrics: Metrics;
   /** Hash of the operator's admin token (SPEC 3.1). */
   adminTokenHash: string;
+  runtime: Runtime;
 };
 
 /** The one typed Hono env of the app. */

@@ -1,6 +1,7 @@
 import { createRouter } from "../http/openapi.js";
 import { apiKeyRoutes } from "./api-keys.js";
 import { clientRoutes } from "./clients.js";
+import { feedRoutes } from "./feeds.js";
 import { providerRoutes } from "./providers.js";
 import { sessionRoutes } from "./sessions.js";
 import { telehealthLinkRoutes } from "./telehealth-links.js";
@@ -12,5 +13,6 @@ export function apiRoutes() {
     .route("/", apiKeyRoutes())
     .route("/", telehealthLinkRoutes())
     .route("/", clientRoutes())
-    .route("/", sessionRoutes());
+    .route("/", sessionRoutes())
+    .route("/", feedRoutes());
 }

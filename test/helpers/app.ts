@@ -7,6 +7,7 @@ import type { Database } from "../../src/db/client.js";
 import { createMetrics } from "../../src/http/metrics.js";
 import { createLogger } from "../../src/logger.js";
 import { ensureAdminToken } from "../../src/services/auth.js";
+import { createRuntime } from "../../src/services/runtime.js";
 import type { ServiceDeps } from "../../src/services/deps.js";
 import { fixedClock, type TestClock } from "./clock.js";
 import { createTestDatabase } from "./db.js";
@@ -44,7 +45,8 @@ export async function makeTestApp(opts: { clock?: TestClock; env?: Record<string
   const logger = createLogger({ level: config.logLevel, destination: logs.stream });
   const metrics = createMetrics();
   const admin = await ensureAdminToken(database.db, config.adminToken);
-  const deps = { config, database, clock, logger, metrics, adminTokenHash: admin.hash };
+  const runtime = createRuntime(database, logger);
+  const deps = { config, database, clock, logger, metrics, adminTokenHash: admin.hash, runtime };
   const app = createApp(deps);
   const services: ServiceDeps = { db: database.db, clock, config, logger };
   if (!opts.database) afterAll(() => database.close());

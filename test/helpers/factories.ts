@@ -51,3 +51,11 @@ export async function providerWithClient(t: TestApp, provider: Record<string, un
   const c = await createClient(t, p.id, client);
   return { provider: p, client: c };
 }
+
+export async function createFeed(t: TestApp, providerId: string, overrides: Record<string, unknown> = {}) {
+  const res = await t.request("POST", `/api/v1/providers/${providerId}/feeds`, { body: { name: `Sessions ${unique()}`, ...overrides } });
+  return expectStatus<{ id: string; url: string; webcalUrl: string; googleSubscribeUrl: string; outlookSubscribeUrl: string }>(res, 201);
+}
+
+/** The feed URL's path, for app.request(). */
+export const feedPath = (url: string) => new URL(url).pathname;

@@ -1,0 +1,238 @@
+// Wall-clock <-> UTC conversion for the ICS parser: IANA zones through Intl (the tz database Node
+// ships), VTIMEZONE components through the transitions ical.js expands, and the Windows zone names
+// Exchange and Graph write. Pure: no clock, no I/O, nothing registered globally.
+import ICAL from "ical.js";
+
+export const MINUTE_MS = 60_000;
+export const DAY_MS = 86_400_000;
+
+/** A time zone reduced to the one question conversions need. */
+export type Zone = {
+  readonly id: string;
+  /** Milliseconds to add to a UTC instant to get the wall-clock time at that instant. */
+  offsetAt(utcMs: number): number;
+};
+
+export const UTC_ZONE: Zone = { id: "UTC", offsetAt: () => 0 };
+
+/**
+ * A wall-clock time as milliseconds on a UTC-like scale ("wall ms"), so calendar arithmetic on it
+ * (add N days) never sees DST. Handles years below 100, which `Date.UTC` would move to 19xx.
+ */
+export function wallMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
+}
+
+export function utcToWall(utcMs: number, zone: Zone): number {
+  return utcMs + zone.offsetAt(utcMs);
+}
+
+/**
+ * RFC 5545 3.3.5: a local time that occurs twice (fall back) means its first occurrence; one that
+ * does not occur (spring forward) "is interpreted using the UTC offset before the gap", i.e. it
+ * lands as far after the transition as it was written after it (02:30 in New York -> 03:30 EDT).
+ * Assumes at most one offset change within a day of the wall time, true of every zone in use.
+ */
+export function wallToUtc(wall: number, zone: Zone): number {
+  const before = zone.offsetAt(wall - DAY_MS);
+  const after = zone.offsetAt(wall + DAY_MS);
+  const valid: number[] = [];
+  for (const offset of before === after ? [before] : [before, after]) {
+    const instant = wall - offset;
+    if (zone.offsetAt(instant) === offset) valid.push(instant);
+  }
+  if (valid.length > 0) return Math.min(...valid);
+  return wall - before;
+}
+
+const INTL_FIELDS: Intl.DateTimeFormatOptions = {
+  hourCycle: "h23",
+  era: "short",
+  year: "numeric",
+  month: "numeric",
+  day: "numeric",
+  hour: "numeric",
+  minute: "numeric",
+  second: "numeric",
+};
+
+/** An IANA zone through Intl; undefined when this Node's ICU does not know the name. */
+export function createIanaZone(name: string): Zone | undefined {
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat("en-US", { ...INTL_FIELDS, timeZone: name });
+  } catch {
+    return undefined;
+  }
+  const id = format.resolvedOptions().timeZone;
+  return {
+    id,
+    offsetAt(utcMs) {
+      // Intl works in whole seconds; offsets are compared against the instant truncated the same way.
+      const whole = utcMs - (((utcMs % 1000) + 1000) % 1000);
+      const f: Record<string, string> = {};
+      for (const part of format.formatToParts(whole)) f[part.type] = part.value;
+      const year = Number(f.era === "BC" || f.era === "B" ? 1 - Number(f.year) : f.year);
+      return wallMs(year, Number(f.month), Number(f.day), Number(f.hour), Number(f.minute), Number(f.second)) - whole;
+    },
+  };
+}
+
+// CLDR windowsZones.xml, territory "001" rows, for the zones a US network's providers and their
+// clients plausibly use. Exchange writes these in TZID; Graph returns them in start.timeZone.
+export const WINDOWS_ZONES: Readonly<Record<string, string>> = {
+  "Dateline Standard Time": "Etc/GMT+12",
+  "UTC-11": "Etc/GMT+11",
+  "Aleutian Standard Time": "America/Adak",
+  "Hawaiian Standard Time": "Pacific/Honolulu",
+  "Alaskan Standard Time": "America/Anchorage",
+  "Pacific Standard Time (Mexico)": "America/Tijuana",
+  "Pacific Standard Time": "America/Los_Angeles",
+  "US Mountain Standard Time": "America/Phoenix",
+  "Mountain Standard Time": "America/Denver",
+  "Central America Standard Time": "America/Guatemala",
+  "Central Standard Time": "America/Chicago",
+  "Central Standard Time (Mexico)": "America/Mexico_City",
+  "Canada Central Standard Time": "America/Regina",
+  "SA Pacific Standard Time": "America/Bogota",
+  "Eastern Standard Time": "America/New_York",
+  "US Eastern Standard Time": "America/Indiana/Indianapolis",
+  "Atlantic Standard Time": "America/Halifax",
+  "SA Western Standard Time": "America/La_Paz",
+  "Newfoundland Standard Time": "America/St_Johns",
+  "E. South America Standard Time": "America/Sao_Paulo",
+  "Argentina Standard Time": "America/Buenos_Aires",
+  UTC: "Etc/UTC",
+  "GMT Standard Time": "Europe/London",
+  "Greenwich Standard Time": "Atlantic/Reykjavik",
+  "W. Europe Standard Time": "Europe/Berlin",
+  "Central Europe Standard Time": "Europe/Budapest",
+  "Romance Standard Time": "Europe/Paris",
+  "Central European Standard Time": "Europe/Warsaw",
+  "W. Central Africa Standard Time": "Africa/Lagos",
+  "GTB Standard Time": "Europe/Bucharest",
+  "E. Europe Standard Time": "Europe/Chisinau",
+  "FLE Standard Time": "Europe/Kiev",
+  "Israel Standard Time": "Asia/Jerusalem",
+  "South Africa Standard Time": "Africa/Johannesburg",
+  "Turkey Standard Time": "Europe/Istanbul",
+  "Russian Standard Time": "Europe/Moscow",
+  "Arabian Standard Time": "Asia/Dubai",
+  "Pakistan Standard Time": "Asia/Karachi",
+  "India Standard Time": "Asia/Calcutta",
+  "SE Asia Standard Time": "Asia/Bangkok",
+  "China Standard Time": "Asia/Shanghai",
+  "Singapore Standard Time": "Asia/Singapore",
+  "Taipei Standard Time": "Asia/Taipei",
+  "Tokyo Standard Time": "Asia/Tokyo",
+  "Korea Standard Time": "Asia/Seoul",
+  "W. Australia Standard Time": "Australia/Perth",
+  "Cen. Australia Standard Time": "Australia/Adelaide",
+  "AUS Central Standard Time": "Australia/Darwin",
+  "E. Australia Standard Time": "Australia/Brisbane",
+  "AUS Eastern Standard Time": "Australia/Sydney",
+  "Tasmania Standard Time": "Australia/Hobart",
+  "West Pacific Standard Time": "Pacific/Port_Moresby",
+  "New Zealand Standard Time": "Pacific/Auckland",
+};
+
+// Windows display names ("(UTC-05:00) Eastern Time (US & Canada)"), which some exporters write
+// as the TZID, reduced to the part after the offset.
+const WINDOWS_DISPLAY_NAMES: Readonly<Record<string, string>> = {
+  "eastern time (us & canada)": "America/New_York",
+  "central time (us & canada)": "America/Chicago",
+  "mountain time (us & canada)": "America/Denver",
+  "pacific time (us & canada)": "America/Los_Angeles",
+  arizona: "America/Phoenix",
+  alaska: "America/Anchorage",
+  hawaii: "Pacific/Honolulu",
+  "atlantic time (canada)": "America/Halifax",
+  "coordinated universal time": "Etc/UTC",
+};
+
+const WINDOWS_BY_LOWER = new Map(Object.entries(WINDOWS_ZONES).map(([k, v]) => [k.toLowerCase(), v]));
+
+/**
+ * The IANA zone a TZID names, or undefined. Accepts IANA names (any case), Windows IDs, Windows
+ * display names, and the path-prefixed IDs older Evolution/Lightning exports write
+ * ("/mozilla.org/20070129_1/America/New_York").
+ */
+export function resolveTimeZoneName(tzid: string): Zone | undefined {
+  const name = tzid.trim().replace(/^"(.*)"$/, "$1");
+  if (name === "" || name.length > 100) return undefined;
+  const windows = WINDOWS_BY_LOWER.get(name.toLowerCase());
+  if (windows) return createIanaZone(windows);
+  const display = WINDOWS_DISPLAY_NAMES[name.replace(/^\(UTC[^)]*\)\s*/i, "").toLowerCase()];
+  if (display) return createIanaZone(display);
+  const direct = createIanaZone(name);
+  if (direct) return direct;
+  if (name.startsWith("/")) {
+    const parts = name.split("/").filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const zone = createIanaZone(parts.slice(i).join("/"));
+      if (zone) return zone;
+    }
+  }
+  return undefined;
+}
+
+const OBSERVANCE_RULE_PARTS = new Set(["BYMONTH", "BYDAY", "BYMONTHDAY"]);
+
+/**
+ * The zone a VTIMEZONE defines, or undefined when it is unusable (no observance) or its rules are
+ * not the yearly kind real zones use. ical.js expands an observance's RRULE from its DTSTART
+ * (often 1601) to the requested year with no work limit, so a FREQ=SECONDLY observance would hang
+ * the parse; anything beyond FREQ=YEARLY with one BYMONTH is refused here.
+ *
+ * ical.js's own offset lookup picks the later offset in an overlap, the later one in a gap, and
+ * converts UTC to local with the local-time rule; its expanded transition list (`changes`, start
+ * instants already in UTC) is exact, so offsets are read from that list instead.
+ */
+export function createVtimezoneZone(component: ICAL.Component): Zone | undefined {
+  const tzid = component.getFirstPropertyValue("tzid");
+  if (typeof tzid !== "string") return undefined;
+  const observances = component.getAllSubcomponents().filter((c) => c.name === "standard" || c.name === "daylight");
+  if (observances.length === 0) return undefined;
+  for (const observance of observances) {
+    for (const prop of observance.getAllProperties("rrule")) {
+      const rule = prop.getFirstValue();
+      if (!(rule instanceof ICAL.Recur) || rule.freq !== "YEARLY") return undefined;
+      const parts = Object.keys(rule.parts);
+      if (parts.some((p) => !OBSERVANCE_RULE_PARTS.has(p))) return undefined;
+      if (rule.parts.BYMONTH?.length !== 1 || (rule.parts.BYDAY?.length ?? 0) > 7) return undefined;
+    }
+  }
+  const timezone = new ICAL.Timezone({ component, tzid });
+  let starts: number[] = [];
+  let offsets: number[] = [];
+  let firstPrevious = 0;
+  let seenChanges = -1;
+  return {
+    id: tzid,
+    offsetAt(utcMs) {
+      timezone._ensureCoverage(new Date(utcMs).getUTCFullYear() + 1);
+      const changes = timezone.changes as Array<Record<string, number>>;
+      if (changes.length !== seenChanges) {
+        seenChanges = changes.length;
+        starts = changes.map((c) => wallMs(c.year!, c.month!, c.day!, c.hour, c.minute, c.second));
+        offsets = changes.map((c) => c.utcOffset! * 1000);
+        firstPrevious = (changes[0]?.prevUtcOffset ?? changes[0]?.utcOffset ?? 0) * 1000;
+      }
+      // Last transition at or before the instant (binary search; the list is sorted).
+      let lo = 0;
+      let hi = starts.length - 1;
+      let found = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (starts[mid]! <= utcMs) {
+          found = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      return found < 0 ? firstPrevious : offsets[found]!;
+    },
+  };
+}

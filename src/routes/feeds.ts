@@ -1,0 +1,84 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
+import { createFeed, CreateFeedSchema, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
+import { sessionInvitation } from "../services/invitations.js";
+
+const when = z.string().nullable();
+const FeedSchema = z
+  .object({
+    id: z.uuid(),
+    providerId: z.uuid(),
+    name: z.string(),
+    privacy: z.enum(["minimal", "initials", "full"]),
+    includeLink: z.boolean(),
+    includeInPerson: z.boolean(),
+    pastDays: z.number().int(),
+    futureDays: z.number().int(),
+    createdAt: z.string(),
+    revokedAt: when,
+    lastFetchedAt: when,
+    fetchCount: z.number().int(),
+    lastFetchBySubscriber: z.object({ google: when, microsoft: when, apple: when, other: when }),
+  })
+  .openapi("Feed");
+
+const FeedWithUrls = FeedSchema.extend({
+  url: z.string(),
+  webcalUrl: z.string(),
+  googleSubscribeUrl: z.string(),
+  outlookSubscribeUrl: z.string(),
+}).openapi("FeedWithSecretUrls");
+
+const tags = ["feeds"];
+const params = z.object({ id: IdParam });
+const feedParams = z.object({ id: IdParam, feedId: IdParam });
+
+const create = createRoute({
+  method: "post", path: "/providers/{id}/feeds", tags, security: bearerSecurity,
+  summary: "Create a subscribable feed; its secret URL appears only in this answer (and after rotate)",
+  request: { params, body: jsonBody(CreateFeedSchema) },
+  responses: { 201: jsonResponse(FeedWithUrls, "Created"), ...problems(400, 413, 415, 422) },
+});
+const list = createRoute({
+  method: "get", path: "/providers/{id}/feeds", tags, security: bearerSecurity,
+  summary: "List live feeds (no secrets) with fetch statistics per subscriber kind",
+  request: { params },
+  responses: { 200: jsonResponse(z.object({ items: z.array(FeedSchema) }), "Feeds"), ...problems(422) },
+});
+const rotate = createRoute({
+  method: "post", path: "/providers/{id}/feeds/{feedId}/rotate", tags, security: bearerSecurity,
+  summary: "New secret; the old URL answers 404 at once",
+  request: { params: feedParams },
+  responses: { 200: jsonResponse(FeedWithUrls, "Rotated"), ...problems(422) },
+});
+const revoke = createRoute({
+  method: "delete", path: "/providers/{id}/feeds/{feedId}", tags, security: bearerSecurity,
+  summary: "Revoke a feed",
+  request: { params: feedParams },
+  responses: { 204: { description: "Revoked" }, ...problems(422) },
+});
+const invite = createRoute({
+  method: "get", path: "/sessions/{id}/invite.ics", tags: ["sessions"], security: bearerSecurity,
+  summary: "A single-event invitation (link and instructions) for confirmations and reminders",
+  request: { params },
+  responses: { 200: { description: "text/calendar", content: { "text/calendar": { schema: z.string() } } }, ...problems(422) },
+});
+
+export function feedRoutes() {
+  return createRouter()
+    .openapi(create, async (c) => c.json(await createFeed(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listFeeds(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(rotate, async (c) => {
+      const { id, feedId } = c.req.valid("param");
+      return c.json(await rotateFeedSecret(c.var.services, c.var.principal, id, feedId), 200);
+    })
+    .openapi(revoke, async (c) => {
+      const { id, feedId } = c.req.valid("param");
+      await revokeFeed(c.var.services, c.var.principal, id, feedId);
+      return c.body(null, 204);
+    })
+    .openapi(invite, async (c) => {
+      const ics = await sessionInvitation(c.var.services, c.var.principal, c.req.valid("param").id);
+      return c.text(ics, 200, { "content-type": "text/calendar; charset=utf-8", "content-disposition": 'attachment; filename="session.ics"', "cache-control": "no-store" });
+    });
+}

@@ -1,0 +1,174 @@
+// Serving a feed: one indexed query on a warm request, a render only when the data version or the
+// window changed. Bytes are cached per instance; correctness comes from the database (data_version).
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { and, eq, gt, isNull, lt, sql } from "drizzle-orm";
+import type { Executor } from "../db/client.js";
+import { clients, confirmations, feeds, providers, sessions } from "../db/schema.js";
+import { CANCELLED_LINGER_MS, feedSummary, feedWindow, isShownInFeed } from "../domain/feed-policy.js";
+import { effectiveLink } from "../domain/sessions.js";
+import { fitFeedToSize, type FeedEvent } from "../ics/feed.js";
+import type { ServiceDeps } from "./deps.js";
+import { hashSecret } from "./secrets.js";
+import { loadTelehealthLink } from "./telehealth-links.js";
+
+export const FEED_PRODID = "-//Telehealth Calendar//Feed 1.0//EN";
+const DAY_MS = 24 * 3600_000;
+
+export type FeedDocument = {
+  feedId: string;
+  body: string;
+  etag: string;
+  lastModified: Date;
+  gzipped(): Buffer;
+};
+
+type CacheEntry = FeedDocument & { dataVersion: number; feedUpdatedAt: number; validUntil: number; size: number };
+
+/** Rendered bodies per feed, bounded by total bytes; least recently used leaves first. */
+export class FeedCache {
+  private entries = new Map<string, CacheEntry>();
+  private bytes = 0;
+  constructor(private readonly maxBytes = 256 * 1024 * 1024) {}
+
+  get(feedId: string, dataVersion: number, feedUpdatedAt: number, now: number): CacheEntry | undefined {
+    const e = this.entries.get(feedId);
+    if (!e) return undefined;
+    if (e.dataVersion !== dataVersion || e.feedUpdatedAt !== feedUpdatedAt || now >= e.validUntil) return undefined;
+    this.entries.delete(feedId);
+    this.entries.set(feedId, e);
+    return e;
+  }
+
+  set(e: CacheEntry): void {
+    const old = this.entries.get(e.feedId);
+    if (old) {
+      this.bytes -= old.size;
+      this.entries.delete(e.feedId);
+    }
+    this.entries.set(e.feedId, e);
+    this.bytes += e.size;
+    for (const [key, victim] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(key);
+      this.bytes -= victim.size;
+    }
+  }
+}
+
+type FeedRow = typeof feeds.$inferSelect;
+type ProviderRow = typeof providers.$inferSelect;
+
+/** The warm path's only query: the live feed by its secret's hash, with its provider's data version. */
+export async function findLiveFeed(db: Executor, secret: string) {
+  const rows = await db
+    .select({ feed: feeds, provider: providers })
+    .from(feeds)
+    .innerJoin(providers, eq(providers.id, feeds.providerId))
+    .where(and(eq(feeds.secretHash, hashSecret(secret)), isNull(feeds.revokedAt)));
+  return rows[0] ?? null;
+}
+
+export async function feedDocument(deps: ServiceDeps, cache: FeedCache, secret: string): Promise<FeedDocument | null> {
+  const found = await findLiveFeed(deps.db, secret);
+  if (!found) return null;
+  const now = deps.clock.now();
+  const hit = cache.get(found.feed.id, found.provider.dataVersion, found.feed.updatedAt.getTime(), now.getTime());
+  if (hit) return hit;
+  const entry = await renderFeedEntry(deps.db, found.feed, found.provider, now);
+  cache.set(entry);
+  return entry;
+}
+
+const maxDate = (dates: (Date | null | undefined)[]) => new Date(Math.max(0, ...dates.filter((d): d is Date => !!d).map((d) => d.getTime())));
+
+async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRow, now: Date): Promise<CacheEntry> {
+  const window = feedWindow(now, feed.pastDays, feed.futureDays);
+  const pastMs = feed.pastDays * DAY_MS;
+  const futureMs = feed.futureDays * DAY_MS;
+  const [rows, link, [bounds]] = await Promise.all([
+    db
+      .select({ s: sessions, clientName: clients.displayName, clientUpdatedAt: clients.updatedAt, confirmedLink: confirmations.linkUsed })
+      .from(sessions)
+      .innerJoin(clients, eq(clients.id, sessions.clientId))
+      .leftJoin(confirmations, eq(confirmations.sessionId, sessions.id))
+      .where(and(eq(sessions.providerId, provider.id), gt(sessions.endAt, window.from), lt(sessions.startAt, window.to))),
+    loadTelehealthLink(db, provider.id),
+    // When the window last let a session go (it changes the body by time alone), and when it will
+    // next take one in (the cached body is valid until then).
+    db
+      .select({
+        lastLeftEnd: sql<string | null>`max(${sessions.endAt}) filter (where ${sessions.endAt} <= ${window.from.toISOString()})`,
+        nextEnters: sql<string | null>`min(${sessions.startAt}) filter (where ${sessions.startAt} >= ${window.to.toISOString()})`,
+      })
+      .from(sessions)
+      .where(eq(sessions.providerId, provider.id)),
+  ]);
+  const shown = rows.filter((r) => isShownInFeed(r.s, window, now) && (feed.includeInPerson || r.s.kind === "virtual"));
+
+  const events: FeedEvent[] = shown.map(({ s, clientName, confirmedLink }) => {
+    const url = feed.includeLink ? effectiveLink(s, link, confirmedLink) : null;
+    return {
+      uid: s.uid,
+      sequence: s.sequence,
+      start: s.startAt,
+      end: s.endAt,
+      // No METHOD in our feeds, so DTSTAMP may be the data's own time: same data, same bytes.
+      stamp: s.updatedAt,
+      lastModified: s.updatedAt,
+      status: s.status === "cancelled" ? "CANCELLED" : "CONFIRMED",
+      summary: feedSummary(feed.privacy, s.kind, clientName),
+      ...(url
+        ? {
+            virtual: {
+              url,
+              ...(link?.instructions ? { instructions: link.instructions } : {}),
+              modality: s.modality,
+              googleMeet: /^https:\/\/meet\.google\.com\//.test(url),
+            },
+          }
+        : s.kind === "in_person"
+          ? { location: "In person" }
+          : {}),
+    };
+  });
+  const fitted = fitFeedToSize({ name: feed.name, timezone: provider.timezone, prodId: FEED_PRODID }, events, { now });
+
+  // Last-Modified from the data: the newest change to anything shown, or the moment the window last
+  // let a session go (a body can change by time alone).
+  const leaveTimes = shown.map(({ s }) =>
+    s.status === "cancelled" && s.cancelledAt ? s.cancelledAt.getTime() + CANCELLED_LINGER_MS : s.endAt.getTime() + pastMs,
+  );
+  const enteredTimes = shown.map(({ s }) => s.startAt.getTime() - futureMs).filter((t) => t <= now.getTime());
+  const lastLeftAt = bounds?.lastLeftEnd ? new Date(new Date(bounds.lastLeftEnd).getTime() + pastMs) : null;
+  const expiredCancellations = rows
+    .filter((r) => r.s.status === "cancelled" && r.s.cancelledAt && !isShownInFeed(r.s, window, now))
+    .map((r) => new Date(r.s.cancelledAt!.getTime() + CANCELLED_LINGER_MS));
+  const lastModified = maxDate([
+    ...expiredCancellations,
+    provider.updatedAt,
+    feed.createdAt,
+    link?.updatedAt,
+    lastLeftAt,
+    enteredTimes.length ? new Date(Math.max(...enteredTimes)) : null,
+    ...shown.map((r) => r.s.updatedAt),
+    ...(feed.privacy === "minimal" ? [] : shown.map((r) => r.clientUpdatedAt)),
+  ]);
+  const nextEnters = bounds?.nextEnters ? new Date(bounds.nextEnters).getTime() - futureMs : Infinity;
+  const validUntil = Math.min(nextEnters, ...leaveTimes);
+
+  const body = fitted.ics;
+  const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 32)}"`;
+  let gz: Buffer | undefined;
+  return {
+    feedId: feed.id,
+    body,
+    etag,
+    lastModified,
+    gzipped: () => (gz ??= gzipSync(body)),
+    dataVersion: provider.dataVersion,
+    feedUpdatedAt: feed.updatedAt.getTime(),
+    validUntil,
+    size: fitted.bytes * 2,
+  };
+}
