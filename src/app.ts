@@ -8,8 +8,11 @@ import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 
 export const API_BODY_LIMIT = 1024 * 1024;
+/** Room for a 2 MiB ICS payload in its JSON envelope; anything larger is 413 before verification. */
+export const WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024;
 
 /** Composes middleware and routes. No I/O happens here: everything arrives in deps. */
 export function createApp(deps: AppDeps) {
@@ -19,6 +22,8 @@ export function createApp(deps: AppDeps) {
 
   app.route("/", opsRoutes());
   app.route("/", publicFeedRoutes());
+  app.use("/webhooks/*", limitBody(WEBHOOK_BODY_LIMIT));
+  app.route("/", webhookRoutes());
 
   app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
   app.use("/api/v1/*", async (c, next) => {

@@ -22,6 +22,10 @@ export const ConfigSchema = z
     AUDIO_ONLY_FOR_MEDICARE: booleanFromEnv.default(true),
     WORKER_ENABLED: booleanFromEnv.default(true),
     ICS_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+    GOOGLE_API_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://www.googleapis.com/calendar/v3"),
+    MICROSOFT_GRAPH_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://graph.microsoft.com/v1.0"),
+    // Off in production: ics_url sources may not point at loopback or private addresses (SSRF).
+    INGEST_ALLOW_PRIVATE_HOSTS: booleanFromEnv.default(false),
   })
   .transform((env, ctx) => {
     const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
@@ -44,6 +48,9 @@ export const ConfigSchema = z
       policy: { audioOnlyForMedicare: env.AUDIO_ONLY_FOR_MEDICARE },
       workerEnabled: env.WORKER_ENABLED,
       icsPollIntervalSeconds: env.ICS_POLL_INTERVAL_SECONDS,
+      googleApiBaseUrl: env.GOOGLE_API_BASE_URL.replace(/\/+$/, ""),
+      microsoftGraphBaseUrl: env.MICROSOFT_GRAPH_BASE_URL.replace(/\/+$/, ""),
+      ingestAllowPrivateHosts: env.INGEST_ALLOW_PRIVATE_HOSTS,
     };
   });
 

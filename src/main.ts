@@ -7,6 +7,7 @@ import { openDatabase } from "./db/client.js";
 import { migrate } from "./db/migrate.js";
 import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
+import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
 import { ensureAdminToken } from "./services/auth.js";
 import { createRuntime } from "./services/runtime.js";
@@ -32,6 +33,13 @@ async function main(): Promise<void> {
   const runtime = createRuntime(database, logger);
   const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime });
   runtime.fetchRecorder.start();
+  const worker = config.workerEnabled
+    ? new IngestWorker({ db: database.db, clock: systemClock, config, logger }, { metrics })
+    : undefined;
+  if (worker) {
+    runtime.worker = worker;
+    worker.start();
+  }
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: "0.0.0.0" }, (info) => {
     logger.info({ port: info.port, database: database.kind }, "listening");
@@ -51,6 +59,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "draining");
     // Stop accepting; in-flight requests finish; then the database closes.
     server.close(async () => {
+      await worker?.stop();
       await runtime.fetchRecorder.stop();
       await database.close();
       logger.info("stopped");

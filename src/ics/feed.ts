@@ -98,6 +98,16 @@ function prepare(calendar: FeedCalendar): Prepared {
   };
 }
 
+/**
+ * RFC 7986 5.11 CONFERENCE (VALUE=URI is required), unfolded. FEATURE says what the link carries: an
+ * audio-only session (Medicare, SPEC 4.2) must not advertise video. `url` must already be a URI value.
+ */
+export function conferenceLine(url: string, modality: "video" | "audio_only"): string {
+  return modality === "audio_only"
+    ? "CONFERENCE;VALUE=URI;FEATURE=AUDIO;LABEL=Join audio-only session:" + url
+    : "CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=Join video session:" + url;
+}
+
 const FOOTER_LINE = "END:VCALENDAR";
 const FOOTER = FOOTER_LINE + CRLF;
 
@@ -141,11 +151,7 @@ function renderEvent(p: Prepared, ev: FeedEvent, out: string[]): void {
       foldLine("LOCATION:" + escapeText(v.url)),
       foldLine("URL:" + url),
       foldLine("DESCRIPTION:" + escapeText(description)),
-      foldLine(
-        v.modality === "audio_only"
-          ? "CONFERENCE;VALUE=URI;FEATURE=AUDIO;LABEL=Join audio-only session:" + url
-          : "CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=Join video session:" + url,
-      ),
+      foldLine(conferenceLine(url, v.modality)),
     );
     // How Google's own feeds carry Meet links; they do not use CONFERENCE (reference/ics-feeds.md 1.1).
     if (v.googleMeet) out.push(foldLine("X-GOOGLE-CONFERENCE:" + url));

@@ -1,6 +1,7 @@
 // A single-session invitation (.ics attachment or download) for confirmations and reminders,
 // built with the `ics` package (SPEC 2) and then corrected: see refold().
 import { createEvent, type EventAttributes } from "ics";
+import { conferenceLine } from "./feed.js";
 import { CRLF, escapeText, foldLine, normalizeText, uriValue } from "./text.js";
 
 export type InvitationInput = {
@@ -25,10 +26,11 @@ export type InvitationInput = {
 export const DEFAULT_INVITATION_PRODID = "-//Telehealth Calendar//Invitation//EN";
 
 /**
- * `ics` rejected the input (its yup schema, e.g. its URL regex). Thrown rather than returned: every
- * field here was already validated by the domain rules (SPEC 4.1, 4.2), so a rejection is a
- * mismatch between our rules and the library's, a bug to surface as a 500, not an outcome a caller
- * can act on. The library's message is kept in `cause` only; it can quote input values.
+ * The invitation cannot be written: `ics` rejected the input (its yup schema, e.g. its URL regex), or
+ * the times or UID break RFC 5545. Thrown rather than returned: every field was already validated by
+ * the domain rules (SPEC 4.1, 4.2), so this is a mismatch between our rules and the library's, a bug
+ * to surface as a 500, not an outcome a caller can act on. The library's message stays in `cause`
+ * (it can quote input values) and never in `message`.
  */
 export class InvitationRenderError extends Error {
   override readonly name = "InvitationRenderError";
@@ -80,7 +82,8 @@ export function renderInvitation(input: InvitationInput): string {
   if (email) {
     // `ics` quotes CN and writes an embedded DQUOTE as \" which RFC 5545 3.2 does not allow; a
     // parameter value cannot hold DQUOTE or controls at all.
-    attrs.organizer = { name: normalizeText(input.organizer.name).replace(/"/g, "'").replace(/\n/g, " "), email };
+    const name = normalizeText(input.organizer.name).replace(/"/g, "'").replace(/\n/g, " ");
+    attrs.organizer = { name, email: uriValue(email) };
   }
   // Checked here because `ics` does not: it would write a DTEND before DTSTART (RFC 5545 3.8.2.2),
   // and it writes UID without TEXT escaping, so a UID needing escapes would be misread.
@@ -96,21 +99,17 @@ export function renderInvitation(input: InvitationInput): string {
 
   const extra: string[] = [];
   if (url !== undefined) {
-    // RFC 7986 5.11; `ics` has no CONFERENCE, so it is added here with the feed's wording.
-    extra.push(
-      input.modality === "audio_only"
-        ? "CONFERENCE;VALUE=URI;FEATURE=AUDIO;LABEL=Join audio-only session:" + url
-        : "CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=Join video session:" + url,
-    );
+    // `ics` has no CONFERENCE (reference/ics-feeds.md 3), so it is added here as the feed writes it.
+    extra.push(conferenceLine(url, input.modality));
     if (input.googleMeet) extra.push("X-GOOGLE-CONFERENCE:" + url);
   }
   return refold(value, extra);
 }
 
 /**
- * `ics` folds by code points: 75 characters per line whatever their size, so a line of emoji or CJK
- * text reaches ~300 octets (measured: 145 octets for a mixed-script SUMMARY; SPEC 2 measured 87), and
- * RFC 5545 3.1 counts octets. Unfold its output (it continues with HTAB) and fold again with our
+ * Measured defect: `ics` folds by code points, 75 characters per line whatever their size, so a line
+ * of 4-octet characters can reach 300 octets (we saw 145 for a mixed-script SUMMARY; SPEC 2 saw 87),
+ * while RFC 5545 3.1 counts octets. invite.test.ts keeps a canary on the raw output. Unfold its output (it continues with HTAB) and fold again with our
  * octet-aware foldLine. `extraEventLines` go in just before END:VEVENT.
  */
 function refold(ics: string, extraEventLines: readonly string[]): string {

@@ -6,14 +6,16 @@ import ICAL from "ical.js";
 export const MINUTE_MS = 60_000;
 export const DAY_MS = 86_400_000;
 
-/** A time zone reduced to the one question conversions need. */
+/** A time zone reduced to the two questions conversions ask. */
 export type Zone = {
   readonly id: string;
   /** Milliseconds to add to a UTC instant to get the wall-clock time at that instant. */
   offsetAt(utcMs: number): number;
+  /** The instant a wall-clock time denotes, by the RFC 5545 3.3.5 rules (see wallToUtc). */
+  toUtc(wall: number): number;
 };
 
-export const UTC_ZONE: Zone = { id: "UTC", offsetAt: () => 0 };
+export const UTC_ZONE: Zone = { id: "UTC", offsetAt: () => 0, toUtc: (wall) => wall };
 
 /**
  * A wall-clock time as milliseconds on a UTC-like scale ("wall ms"), so calendar arithmetic on it
@@ -34,15 +36,43 @@ export function utcToWall(utcMs: number, zone: Zone): number {
  * RFC 5545 3.3.5: a local time that occurs twice (fall back) means its first occurrence; one that
  * does not occur (spring forward) "is interpreted using the UTC offset before the gap", i.e. it
  * lands as far after the transition as it was written after it (02:30 in New York -> 03:30 EDT).
- * Assumes at most one offset change within a day of the wall time, true of every zone in use.
  */
 export function wallToUtc(wall: number, zone: Zone): number {
-  const before = zone.offsetAt(wall - DAY_MS);
-  const after = zone.offsetAt(wall + DAY_MS);
+  return zone.toUtc(wall);
+}
+
+/**
+ * Builds a zone from its offset function. Offsets lie within ±18 h, so every instant a wall time
+ * of day D can denote lies between D-1 and D+2; when the offset is the same at both ends it holds
+ * throughout (no zone changes offset twice within three days), and the day's answer is remembered:
+ * a series then costs two offset lookups per distinct day instead of three per instance.
+ */
+export function createZone(id: string, offsetAt: (utcMs: number) => number): Zone {
+  const dayOffsets = new Map<number, number>();
+  return {
+    id,
+    offsetAt,
+    toUtc(wall) {
+      const day = Math.floor(wall / DAY_MS);
+      let offset = dayOffsets.get(day);
+      if (offset === undefined) {
+        const before = offsetAt((day - 1) * DAY_MS);
+        offset = before === offsetAt((day + 2) * DAY_MS) ? before : NaN;
+        dayOffsets.set(day, offset);
+      }
+      return Number.isNaN(offset) ? resolveNearTransition(wall, offsetAt) : wall - offset;
+    },
+  };
+}
+
+/** A wall time within a day of an offset change: assumes that change is the only one that close. */
+function resolveNearTransition(wall: number, offsetAt: (utcMs: number) => number): number {
+  const before = offsetAt(wall - DAY_MS);
+  const after = offsetAt(wall + DAY_MS);
   const valid: number[] = [];
   for (const offset of before === after ? [before] : [before, after]) {
     const instant = wall - offset;
-    if (zone.offsetAt(instant) === offset) valid.push(instant);
+    if (offsetAt(instant) === offset) valid.push(instant);
   }
   if (valid.length > 0) return Math.min(...valid);
   return wall - before;
@@ -67,18 +97,14 @@ export function createIanaZone(name: string): Zone | undefined {
   } catch {
     return undefined;
   }
-  const id = format.resolvedOptions().timeZone;
-  return {
-    id,
-    offsetAt(utcMs) {
-      // Intl works in whole seconds; offsets are compared against the instant truncated the same way.
-      const whole = utcMs - (((utcMs % 1000) + 1000) % 1000);
-      const f: Record<string, string> = {};
-      for (const part of format.formatToParts(whole)) f[part.type] = part.value;
-      const year = Number(f.era === "BC" || f.era === "B" ? 1 - Number(f.year) : f.year);
-      return wallMs(year, Number(f.month), Number(f.day), Number(f.hour), Number(f.minute), Number(f.second)) - whole;
-    },
-  };
+  return createZone(format.resolvedOptions().timeZone, (utcMs) => {
+    // Intl works in whole seconds; offsets are compared against the instant truncated the same way.
+    const whole = utcMs - (((utcMs % 1000) + 1000) % 1000);
+    const f: Record<string, string> = {};
+    for (const part of format.formatToParts(whole)) f[part.type] = part.value;
+    const year = Number(f.era === "BC" || f.era === "B" ? 1 - Number(f.year) : f.year);
+    return wallMs(year, Number(f.month), Number(f.day), Number(f.hour), Number(f.minute), Number(f.second)) - whole;
+  });
 }
 
 // CLDR windowsZones.xml, territory "001" rows, for the zones a US network's providers and their
@@ -170,9 +196,11 @@ export function resolveTimeZoneName(tzid: string): Zone | undefined {
   const direct = createIanaZone(name);
   if (direct) return direct;
   if (name.startsWith("/")) {
+    // IANA names have at most three segments (America/Argentina/Buenos_Aires); trying only the
+    // last one to three keeps a hostile 50-segment TZID to three lookups.
     const parts = name.split("/").filter(Boolean);
-    for (let i = 1; i < parts.length; i++) {
-      const zone = createIanaZone(parts.slice(i).join("/"));
+    for (let take = Math.min(3, parts.length - 1); take >= 1; take--) {
+      const zone = createIanaZone(parts.slice(-take).join("/"));
       if (zone) return zone;
     }
   }
@@ -180,18 +208,22 @@ export function resolveTimeZoneName(tzid: string): Zone | undefined {
 }
 
 const OBSERVANCE_RULE_PARTS = new Set(["BYMONTH", "BYDAY", "BYMONTHDAY"]);
+/** Offsets past this year reuse the last transition computed; no session is booked that far out. */
+const LAST_COVERED_YEAR = 2200;
 
 /**
  * The zone a VTIMEZONE defines, or undefined when it is unusable (no observance) or its rules are
  * not the yearly kind real zones use. ical.js expands an observance's RRULE from its DTSTART
  * (often 1601) to the requested year with no work limit, so a FREQ=SECONDLY observance would hang
- * the parse; anything beyond FREQ=YEARLY with one BYMONTH is refused here.
+ * the parse; anything beyond FREQ=YEARLY with one BYMONTH is refused here, and every expansion
+ * is reported to `charge` (about one unit per observance-year, the cost of one iterator step) so
+ * the caller can bound it: 10,000 VTIMEZONEs starting in year 1 would otherwise be minutes of work.
  *
  * ical.js's own offset lookup picks the later offset in an overlap, the later one in a gap, and
  * converts UTC to local with the local-time rule; its expanded transition list (`changes`, start
  * instants already in UTC) is exact, so offsets are read from that list instead.
  */
-export function createVtimezoneZone(component: ICAL.Component): Zone | undefined {
+export function createVtimezoneZone(component: ICAL.Component, charge: (units: number) => void): Zone | undefined {
   const tzid = component.getFirstPropertyValue("tzid");
   if (typeof tzid !== "string") return undefined;
   const observances = component.getAllSubcomponents().filter((c) => c.name === "standard" || c.name === "daylight");
@@ -205,34 +237,43 @@ export function createVtimezoneZone(component: ICAL.Component): Zone | undefined
       if (rule.parts.BYMONTH?.length !== 1 || (rule.parts.BYDAY?.length ?? 0) > 7) return undefined;
     }
   }
+  const startYears = observances.map((o) => {
+    const start = o.getFirstPropertyValue("dtstart");
+    return start instanceof ICAL.Time && o.hasProperty("rrule") ? start.year : Infinity;
+  });
   const timezone = new ICAL.Timezone({ component, tzid });
+  let coveredTo = -Infinity;
   let starts: number[] = [];
   let offsets: number[] = [];
   let firstPrevious = 0;
   let seenChanges = -1;
-  return {
-    id: tzid,
-    offsetAt(utcMs) {
-      timezone._ensureCoverage(new Date(utcMs).getUTCFullYear() + 1);
-      const changes = timezone.changes as Array<Record<string, number>>;
-      if (changes.length !== seenChanges) {
-        seenChanges = changes.length;
-        starts = changes.map((c) => wallMs(c.year!, c.month!, c.day!, c.hour, c.minute, c.second));
-        offsets = changes.map((c) => c.utcOffset! * 1000);
-        firstPrevious = (changes[0]?.prevUtcOffset ?? changes[0]?.utcOffset ?? 0) * 1000;
-      }
-      // Last transition at or before the instant (binary search; the list is sorted).
-      let lo = 0;
-      let hi = starts.length - 1;
-      let found = -1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (starts[mid]! <= utcMs) {
-          found = mid;
-          lo = mid + 1;
-        } else hi = mid - 1;
-      }
-      return found < 0 ? firstPrevious : offsets[found]!;
-    },
-  };
+  return createZone(tzid, (utcMs) => {
+    const year = Math.min(new Date(utcMs).getUTCFullYear() + 1, LAST_COVERED_YEAR);
+    if (year > coveredTo) {
+      // ical.js re-expands every observance from its DTSTART up to year + EXTRA_COVERAGE (or later).
+      const end = year + ICAL.Timezone.EXTRA_COVERAGE;
+      charge(startYears.reduce((sum, from) => sum + (from === Infinity ? 1 : Math.max(1, end - from)), 0));
+      timezone._ensureCoverage(year);
+      coveredTo = end;
+    }
+    const changes = timezone.changes as Array<Record<string, number>>;
+    if (changes.length !== seenChanges) {
+      seenChanges = changes.length;
+      starts = changes.map((c) => wallMs(c.year!, c.month!, c.day!, c.hour, c.minute, c.second));
+      offsets = changes.map((c) => c.utcOffset! * 1000);
+      firstPrevious = (changes[0]?.prevUtcOffset ?? changes[0]?.utcOffset ?? 0) * 1000;
+    }
+    // Last transition at or before the instant (binary search; the list is sorted).
+    let lo = 0;
+    let hi = starts.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]! <= utcMs) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found < 0 ? firstPrevious : offsets[found]!;
+  });
 }

@@ -1,5 +1,6 @@
 import { createRouter } from "../http/openapi.js";
 import { apiKeyRoutes } from "./api-keys.js";
+import { calendarSourceRoutes } from "./calendar-sources.js";
 import { clientRoutes } from "./clients.js";
 import { feedRoutes } from "./feeds.js";
 import { providerRoutes } from "./providers.js";
@@ -14,5 +15,6 @@ export function apiRoutes() {
     .route("/", telehealthLinkRoutes())
     .route("/", clientRoutes())
     .route("/", sessionRoutes())
-    .route("/", feedRoutes());
+    .route("/", feedRoutes())
+    .route("/", calendarSourceRoutes());
 }

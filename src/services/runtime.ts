@@ -7,6 +7,8 @@ import { FeedFetchRecorder } from "./feed-fetches.js";
 export type Runtime = {
   feedCache: FeedCache;
   fetchRecorder: FeedFetchRecorder;
+  /** The ingestion worker of this process, when it runs one (nudged by webhooks). */
+  worker?: { nudge(): void };
 };
 
 export function createRuntime(database: Database, logger: Logger): Runtime {

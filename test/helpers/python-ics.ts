@@ -28,7 +28,8 @@ export type PythonIcsResult = {
   errors: string[];
 };
 
-// The input is decoded as strict UTF-8 first, so a fold that split a character is an error here
+// DTSTART and DTEND are required (a missing one raises, so the call rejects). The input is decoded
+// as strict UTF-8 first, so a fold that split a character is an error here
 // even though both libraries would otherwise replace it silently.
 const SCRIPT = String.raw`
 import sys, json, datetime

@@ -1,0 +1,419 @@
+// Google Calendar API v3 client for ingestion: events.list (full and incremental sync), events.watch and
+// channels.stop. Sources: https://developers.google.com/calendar/api/guides/sync,
+// https://developers.google.com/calendar/api/guides/errors, the Events and Channel resources, and
+// /work/shared/reference/calendar-protocols.md section 1. A push notification is only a hint (SPEC 6):
+// callers run listGoogleEvents with the stored sync token and keep the new one after the last page.
+import { z } from "zod";
+import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
+
+export type GoogleConfig = {
+  /** e.g. https://www.googleapis.com/calendar/v3 (a local fake in tests). */
+  baseUrl: string;
+  accessToken: string;
+  calendarId: string;
+  /** Per-request timeout; default 30 s. */
+  timeoutMs?: number;
+};
+
+export type GoogleErrorKind = ApiErrorKind;
+export type ApiErrorKind =
+  | "full_sync_required"
+  | "rate_limited"
+  | "auth"
+  | "not_found"
+  | "transient"
+  | "bad_request"
+  /** A 2xx whose body is not the documented shape (or a link pointing off the configured host). */
+  | "invalid_response";
+
+/** Status 0 means no HTTP answer (network error, timeout). The message never holds tokens or event data. */
+export class GoogleApiError extends Error {
+  constructor(
+    readonly kind: ApiErrorKind,
+    readonly status: number,
+    readonly reason?: string,
+    readonly retryAfterSeconds?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`Google Calendar API: ${kind} (HTTP ${status}${reason ? `, ${reason}` : ""})`, options);
+    this.name = "GoogleApiError";
+  }
+}
+
+export type GoogleListOptions = { syncToken?: string; timeMin?: string; maxResults?: number };
+export type GoogleEventsPage = { events: ExternalEvent[]; nextSyncToken?: string };
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_PAGE_BYTES = 32 * 1024 * 1024;
+const MAX_ERROR_BYTES = 64 * 1024;
+/** A single text we keep for link detection; longer descriptions are cut (links sit near the top). */
+const MAX_TEXT_CHARS = 64 * 1024;
+
+// --- Wire schemas (Events resource). Loose: Google adds fields; we read only what we map. ---------------
+
+const EventDateTime = z.looseObject({
+  date: z.string().optional(),
+  dateTime: z.string().optional(),
+  timeZone: z.string().optional(),
+});
+
+const GoogleEventSchema = z.looseObject({
+  id: z.string().min(1).max(1024), // Events resource: "5 to 1024 characters"
+  status: z.string().optional(),
+  iCalUID: z.string().optional(),
+  recurringEventId: z.string().optional(),
+  originalStartTime: EventDateTime.optional(),
+  start: EventDateTime.optional(),
+  end: EventDateTime.optional(),
+  sequence: z.number().int().optional(),
+  updated: z.string().optional(),
+  transparency: z.string().optional(),
+  location: z.string().optional(),
+  description: z.string().optional(),
+  hangoutLink: z.string().optional(),
+  conferenceData: z
+    .looseObject({ entryPoints: z.array(z.looseObject({ uri: z.string().optional() })).optional() })
+    .optional(),
+  extendedProperties: z
+    .looseObject({
+      private: z.record(z.string(), z.string()).optional(),
+      shared: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+});
+export type GoogleEvent = z.infer<typeof GoogleEventSchema>;
+
+const EventsPageSchema = z.looseObject({
+  timeZone: z.string().optional(),
+  nextPageToken: z.string().optional(),
+  nextSyncToken: z.string().optional(),
+  items: z.array(GoogleEventSchema).max(2500).default([]), // maxResults is capped at 2500
+});
+
+const ChannelSchema = z.looseObject({
+  id: z.string(),
+  resourceId: z.string().min(1),
+  resourceUri: z.string().optional(),
+  // Channel resource: int64 milliseconds, serialised as a string (JSON int64 convention) or a number.
+  expiration: z.union([z.string().regex(/^\d+$/), z.number().int()]).optional(),
+});
+
+// Errors guide: {"error": {"errors": [{"domain", "reason", "message"}], "code", "message"}}.
+const GoogleErrorSchema = z.looseObject({
+  error: z.looseObject({
+    code: z.number().optional(),
+    status: z.string().optional(),
+    errors: z.array(z.looseObject({ reason: z.string().optional(), domain: z.string().optional() })).optional(),
+  }),
+});
+
+// Errors guide: rate limits come as 403 usageLimits/{rate,userRate}LimitExceeded or 429;
+// quotaExceeded ("Calendar usage limits exceeded") clears after hours, so it is backoff, not re-auth.
+const RATE_LIMIT_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"]);
+
+// --- events.list ------------------------------------------------------------------------------------------
+
+/**
+ * Pages through events.list. Full sync when no syncToken (optionally bounded by timeMin); incremental
+ * with one. Each page is yielded as it arrives; nextSyncToken appears only with the last page (sync guide),
+ * so a failure on a later page throws and leaves the caller without a token to store.
+ */
+export async function* listGoogleEvents(
+  cfg: GoogleConfig,
+  fetchFn: typeof fetch,
+  opts: GoogleListOptions = {},
+): AsyncGenerator<GoogleEventsPage> {
+  if (opts.syncToken !== undefined && opts.timeMin !== undefined) {
+    // Sync guide: a syncToken excludes timeMin etc.; Google answers 400 "Sync token cannot be used with
+    // other request restrictions" (reference 1.3, qiita). A caller bug, so fail before any request.
+    throw new TypeError("listGoogleEvents: syncToken cannot be combined with timeMin");
+  }
+  let pageToken: string | undefined;
+  do {
+    const url = new URL(`${trimBase(cfg.baseUrl)}/calendars/${encodeURIComponent(cfg.calendarId)}/events`);
+    // singleEvents and showDeleted stay identical between full and incremental sync (sync guide).
+    url.searchParams.set("singleEvents", "true");
+    url.searchParams.set("showDeleted", "true");
+    url.searchParams.set("maxResults", String(opts.maxResults ?? 250));
+    if (opts.syncToken !== undefined) url.searchParams.set("syncToken", opts.syncToken);
+    else if (opts.timeMin !== undefined) url.searchParams.set("timeMin", opts.timeMin);
+    if (pageToken !== undefined) url.searchParams.set("pageToken", pageToken);
+
+    const page = await googleRequest(cfg, fetchFn, "GET", url, undefined, EventsPageSchema);
+    const events = mapPage(page.items, page.timeZone);
+    const last = page.nextPageToken === undefined || page.nextPageToken === "";
+    yield last && page.nextSyncToken ? { events, nextSyncToken: page.nextSyncToken } : { events };
+    if (!last && page.nextPageToken === pageToken) throw new GoogleApiError("invalid_response", 200, "pageTokenRepeated");
+    pageToken = last ? undefined : page.nextPageToken;
+  } while (pageToken !== undefined);
+}
+
+function mapPage(items: GoogleEvent[], timeZone: string | undefined): ExternalEvent[] {
+  try {
+    return items.map((item) => mapGoogleEvent(item, timeZone));
+  } catch (err) {
+    if (err instanceof RangeError) throw new GoogleApiError("invalid_response", 200, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Events resource -> ExternalEvent (throws RangeError on an unreadable date). `calendarTimeZone` is the
+ * list's `timeZone`, used for all-day dates without their own zone.
+ */
+export function mapGoogleEvent(e: GoogleEvent, calendarTimeZone?: string): ExternalEvent {
+  const status = googleStatus(e.status);
+  const out: ExternalEvent = {
+    externalId: e.id,
+    status,
+    sequence: e.sequence ?? 0,
+    // A cancelled item is no busy time; otherwise Events resource: "transparent" = does not block time.
+    busy: status !== "cancelled" && e.transparency !== "transparent",
+    texts: [],
+  };
+  if (e.iCalUID) out.uid = e.iCalUID;
+  // Events resource: originalStartTime identifies the instance in its series even if it was moved.
+  if (e.recurringEventId && e.originalStartTime) {
+    out.recurrenceId = eventTimeToUtc(e.originalStartTime, calendarTimeZone);
+  }
+  if (e.start && e.end) {
+    out.start = eventTimeToUtc(e.start, calendarTimeZone);
+    out.end = eventTimeToUtc(e.end, calendarTimeZone);
+    out.allDay = e.start.date !== undefined && e.start.dateTime === undefined;
+  }
+  if (e.updated) out.updatedAt = toUtcIso(e.updated);
+  const sessionId =
+    e.extendedProperties?.private?.telehealthSessionId ?? e.extendedProperties?.shared?.telehealthSessionId;
+  if (sessionId) out.sessionId = sessionId;
+  const texts = [e.location, e.description, e.hangoutLink, ...(e.conferenceData?.entryPoints ?? []).map((p) => p.uri)];
+  out.texts = texts.filter((t): t is string => typeof t === "string" && t.trim() !== "").map(capText);
+  return out;
+}
+
+function googleStatus(s: string | undefined): ExternalEventStatus {
+  if (s === "cancelled" || s === "tentative") return s;
+  return "confirmed"; // Events resource: status defaults to confirmed
+}
+
+/** `{dateTime}` carries an offset (RFC 3339); `{date}` is all-day, midnight in the event's or calendar's zone. */
+function eventTimeToUtc(t: z.infer<typeof EventDateTime>, calendarTimeZone?: string): string {
+  const zone = t.timeZone ?? calendarTimeZone ?? "UTC";
+  if (t.dateTime !== undefined) {
+    return HAS_OFFSET.test(t.dateTime) ? toUtcIso(t.dateTime) : zonedWallTimeToUtc(t.dateTime, zone);
+  }
+  if (t.date !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(t.date)) return zonedWallTimeToUtc(`${t.date}T00:00:00`, zone);
+  throw new RangeError("badEventDateTime");
+}
+
+// --- events.watch / channels.stop -------------------------------------------------------------------------
+
+export type GoogleWatchOptions = { channelId: string; address: string; token?: string; ttlSeconds?: number };
+export type GoogleChannel = { resourceId: string; resourceUri?: string; expiration?: string };
+
+/** POST .../events/watch (push guide). `expiration` is returned as a UTC ISO instant. */
+export async function watchGoogleEvents(
+  cfg: GoogleConfig,
+  fetchFn: typeof fetch,
+  opts: GoogleWatchOptions,
+): Promise<GoogleChannel> {
+  const url = new URL(`${trimBase(cfg.baseUrl)}/calendars/${encodeURIComponent(cfg.calendarId)}/events/watch`);
+  const body: Record<string, unknown> = { id: opts.channelId, type: "web_hook", address: opts.address };
+  if (opts.token !== undefined) body.token = opts.token;
+  // Channel request body: params.ttl is the time-to-live in seconds, as a string.
+  if (opts.ttlSeconds !== undefined) body.params = { ttl: String(Math.floor(opts.ttlSeconds)) };
+  const ch = await googleRequest(cfg, fetchFn, "POST", url, body, ChannelSchema);
+  const out: GoogleChannel = { resourceId: ch.resourceId };
+  if (ch.resourceUri) out.resourceUri = ch.resourceUri;
+  if (ch.expiration !== undefined) out.expiration = new Date(Number(ch.expiration)).toISOString();
+  return out;
+}
+
+/**
+ * POST {base}/channels/stop. `stopped: false` when Google no longer knows the channel (404): stopping is
+ * idempotent for us, and a stale channel must not block cleanup.
+ */
+export async function stopGoogleChannel(
+  cfg: GoogleConfig,
+  fetchFn: typeof fetch,
+  opts: { channelId: string; resourceId: string },
+): Promise<{ stopped: boolean }> {
+  const url = new URL(`${trimBase(cfg.baseUrl)}/channels/stop`);
+  try {
+    await googleRequest(cfg, fetchFn, "POST", url, { id: opts.channelId, resourceId: opts.resourceId }, null);
+    return { stopped: true };
+  } catch (err) {
+    if (err instanceof GoogleApiError && err.kind === "not_found") return { stopped: false };
+    throw err;
+  }
+}
+
+// --- HTTP -------------------------------------------------------------------------------------------------
+
+async function googleRequest<S extends z.ZodType>(
+  cfg: GoogleConfig,
+  fetchFn: typeof fetch,
+  method: "GET" | "POST",
+  url: URL,
+  body: unknown,
+  schema: S | null,
+): Promise<z.output<S>> {
+  const headers: Record<string, string> = { authorization: `Bearer ${cfg.accessToken}`, accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetchFn(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      redirect: "error", // a redirect would carry the bearer token elsewhere
+    });
+  } catch (cause) {
+    throw new GoogleApiError("transient", 0, isTimeout(cause) ? "timeout" : "network", undefined, { cause });
+  }
+  if (!res.ok) throw await googleErrorFrom(res);
+  if (schema === null) {
+    await res.body?.cancel();
+    return undefined as z.output<S>;
+  }
+  const text = await readBoundedText(res, MAX_PAGE_BYTES);
+  if (text === null) throw new GoogleApiError("invalid_response", res.status, "bodyTooLarge");
+  const parsed = schema.safeParse(safeJson(text));
+  if (!parsed.success) throw new GoogleApiError("invalid_response", res.status, "unexpectedShape");
+  return parsed.data;
+}
+
+async function googleErrorFrom(res: Response): Promise<GoogleApiError> {
+  const text = await readBoundedText(res, MAX_ERROR_BYTES).catch(() => null);
+  const parsed = GoogleErrorSchema.safeParse(text === null ? undefined : safeJson(text));
+  const reason = parsed.success ? parsed.data.error.errors?.[0]?.reason : undefined;
+  const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
+  return new GoogleApiError(classifyGoogle(res.status, reason), res.status, reason, retryAfter);
+}
+
+function classifyGoogle(status: number, reason: string | undefined): ApiErrorKind {
+  if (status === 410) return "full_sync_required"; // sync guide: "410 Gone" -> wipe and full sync
+  if (status === 429) return "rate_limited";
+  if (status === 403 && reason !== undefined && RATE_LIMIT_REASONS.has(reason)) return "rate_limited";
+  if (status === 401 || status === 403) return "auth";
+  if (status === 404) return "not_found";
+  if (status === 408 || status >= 500) return "transient";
+  return "bad_request";
+}
+
+// --- Shared helpers (also used by microsoft-client.ts) ----------------------------------------------------
+
+/** Reads at most `maxBytes` of a body; null when it is larger (the rest is discarded). */
+export async function readBoundedText(res: Response, maxBytes: number): Promise<string | null> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/** RFC 9110 10.2.3: delay-seconds or an HTTP-date. Returns whole seconds, or undefined. */
+export function parseRetryAfter(value: string | null, now: Date = new Date()): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d{1,9}$/.test(v)) return Number(v);
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+const DAY_MS = 86_400_000;
+const HAS_OFFSET = /(Z|[+-]\d{2}:?\d{2})$/i;
+const WALL_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?$/;
+
+/** An RFC 3339 instant (any fraction length) as `toISOString()` UTC. Throws RangeError. */
+export function toUtcIso(instant: string): string {
+  // Graph writes 7 fractional digits; Date.parse only promises 3, so cut the fraction first.
+  const normalized = instant.replace(/(\.\d{3})\d+/, "$1");
+  const ms = Date.parse(normalized);
+  if (Number.isNaN(ms)) throw new RangeError("badInstant");
+  return new Date(ms).toISOString();
+}
+
+/**
+ * A zone-less local date-time in an IANA zone -> UTC ISO (DST folds and gaps resolved like RFC 5545
+ * 3.3.5 and Temporal's "compatible": earlier of two, later for a skipped time). Throws RangeError
+ * for an unreadable date-time or a zone the runtime does not know (e.g. a Windows zone name).
+ */
+export function zonedWallTimeToUtc(wall: string, timeZone: string): string {
+  const m = WALL_TIME.exec(wall);
+  if (!m) throw new RangeError("badDateTime");
+  const [, y, mo, d, h, mi, s = "0", frac = "0"] = m;
+  const asUtc = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s, Number(`0.${frac}`) * 1000);
+  if (/^(UTC|Etc\/UTC|GMT|Etc\/GMT|Z)$/i.test(timeZone)) return new Date(asUtc).toISOString();
+  let formatter: Intl.DateTimeFormat;
+  try {
+    formatter = zoneFormatter(timeZone);
+  } catch {
+    throw new RangeError("unknownTimeZone");
+  }
+  // Try the offsets in force a day before and a day after: a repeated wall time (fold) has two valid
+  // readings and takes the earlier; a skipped one (gap) has none and is read with the earlier offset,
+  // which lands after the jump (02:30 on a spring-forward night -> 03:30 new time).
+  const before = offsetMs(formatter, asUtc - DAY_MS);
+  const after = offsetMs(formatter, asUtc + DAY_MS);
+  const valid = [asUtc - before, asUtc - after].filter((t) => asUtc - offsetMs(formatter, t) === t);
+  return new Date(valid.length > 0 ? Math.min(...valid) : asUtc - before).toISOString();
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function zoneFormatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** The zone's UTC offset at `utcMs`, in ms (positive east of Greenwich). */
+function offsetMs(f: Intl.DateTimeFormat, utcMs: number): number {
+  const parts: Record<string, number> = {};
+  for (const p of f.formatToParts(new Date(utcMs))) if (p.type !== "literal") parts[p.type] = Number(p.value);
+  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return wall - (utcMs - (((utcMs % 1000) + 1000) % 1000));
+}
+
+function capText(t: string): string {
+  return t.length > MAX_TEXT_CHARS ? t.slice(0, MAX_TEXT_CHARS) : t;
+}
+
+export function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isTimeout(err: unknown): boolean {
+  return err instanceof DOMException && (err.name === "TimeoutError" || err.name === "AbortError");
+}
+
+function trimBase(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, "");
+}

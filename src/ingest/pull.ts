@@ -1,0 +1,145 @@
+// One adapter per source kind: fetch the source's current state (or changes since its cursor) and
+// hand back normalized events. No database here; the worker applies what comes back.
+import type { ExternalEvent } from "../domain/external-event.js";
+import { parseExternalCalendar } from "../ics/parse.js";
+import type { SourceRow } from "../services/calendar-sources.js";
+import { googleConfig, graphConfig } from "../services/calendar-sources.js";
+import { FEED_PRODID } from "../services/feed-content.js";
+import { GoogleApiError, listGoogleEvents, readBoundedText, type ApiErrorKind } from "./google-client.js";
+import { GraphApiError, pullGraphDelta } from "./microsoft-client.js";
+
+const DAY_MS = 86_400_000;
+/** Bounded work per pull: a source with more change pages than this is pulled in several deliveries. */
+const MAX_PAGES = 200;
+const MAX_ICS_BYTES = 5 * 1024 * 1024;
+
+export type PullResult =
+  | { kind: "not_modified" }
+  | { kind: "events"; events: ExternalEvent[]; snapshot: boolean; cursor?: string; etag?: string | null; lastModified?: string | null };
+
+/** A failure with what to do about it: retry later, or stop and ask a human. */
+export class PullError extends Error {
+  constructor(
+    readonly code: string,
+    readonly disposition: "retry" | "attention" | "drop",
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(code);
+    this.name = "PullError";
+  }
+}
+
+function fromApiError(err: GoogleApiError | GraphApiError): PullError {
+  const kind: ApiErrorKind = err.kind;
+  if (kind === "rate_limited" || kind === "transient") return new PullError(`upstream_${kind}`, "retry", err.retryAfterSeconds);
+  if (kind === "auth" || kind === "not_found") return new PullError(`upstream_${kind}`, "attention");
+  return new PullError(`upstream_${kind}`, "drop");
+}
+
+export function parseWindow(now: Date) {
+  return { windowStart: new Date(now.getTime() - 30 * DAY_MS), windowEnd: new Date(now.getTime() + 365 * DAY_MS) };
+}
+
+/** The calendar an ICS body came from is one of our feeds: ingesting it would loop (SPEC 6). */
+export function isOurFeed(ics: string): boolean {
+  return ics.slice(0, 4096).includes(`PRODID:${FEED_PRODID}`);
+}
+
+export function parseIcsOrThrow(ics: string, now: Date, timezone: string): ExternalEvent[] {
+  if (isOurFeed(ics)) throw new PullError("source_is_own_feed", "attention");
+  const parsed = parseExternalCalendar(ics, { ...parseWindow(now), defaultTimezone: timezone });
+  if (!parsed.ok) throw new PullError(parsed.code, "drop");
+  return parsed.events;
+}
+
+async function collect<P>(pages: AsyncGenerator<P>): Promise<P[]> {
+  const out: P[] = [];
+  for await (const page of pages) {
+    out.push(page);
+    if (out.length > MAX_PAGES) throw new PullError("too_many_pages", "retry");
+  }
+  return out;
+}
+
+async function pullGoogle(source: SourceRow, full: boolean, now: Date, fetchFn: typeof fetch): Promise<PullResult> {
+  const cfg = googleConfig(source);
+  const run = async (syncToken: string | undefined) => {
+    const pages = await collect(listGoogleEvents(cfg, fetchFn, syncToken ? { syncToken } : { timeMin: new Date(now.getTime() - 30 * DAY_MS).toISOString() }));
+    const token = pages.at(-1)?.nextSyncToken;
+    if (!token) throw new PullError("upstream_no_sync_token", "retry");
+    return { kind: "events" as const, events: pages.flatMap((p) => p.events), snapshot: !syncToken, cursor: token };
+  };
+  try {
+    const incremental = !full && source.syncToken ? source.syncToken : undefined;
+    try {
+      return await run(incremental);
+    } catch (err) {
+      // 410: the token is gone; a full sync merges (SPEC 6).
+      if (incremental && err instanceof GoogleApiError && err.kind === "full_sync_required") return await run(undefined);
+      throw err;
+    }
+  } catch (err) {
+    if (err instanceof GoogleApiError) throw fromApiError(err);
+    throw err;
+  }
+}
+
+async function pullMicrosoft(source: SourceRow, full: boolean, now: Date, fetchFn: typeof fetch): Promise<PullResult> {
+  const cfg = graphConfig(source);
+  const window = { startDateTime: new Date(now.getTime() - 30 * DAY_MS).toISOString(), endDateTime: new Date(now.getTime() + 365 * DAY_MS).toISOString() };
+  const run = async (deltaLink: string | undefined) => {
+    const pages = await collect(pullGraphDelta(cfg, fetchFn, { ...window, ...(deltaLink ? { deltaLink } : {}) }));
+    const link = pages.at(-1)?.deltaLink;
+    if (!link) throw new PullError("upstream_no_delta_link", "retry");
+    return { kind: "events" as const, events: pages.flatMap((p) => p.events), snapshot: !deltaLink, cursor: link };
+  };
+  try {
+    const incremental = !full && source.syncToken ? source.syncToken : undefined;
+    try {
+      return await run(incremental);
+    } catch (err) {
+      if (incremental && err instanceof GraphApiError && err.kind === "full_sync_required") return await run(undefined);
+      throw err;
+    }
+  } catch (err) {
+    if (err instanceof GraphApiError) throw fromApiError(err);
+    throw err;
+  }
+}
+
+/** Conditional GET: a 304 changes nothing, and so does any failure (nothing is ever deleted on error). */
+async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone: string, fetchFn: typeof fetch): Promise<PullResult> {
+  const headers: Record<string, string> = { accept: "text/calendar, */*;q=0.5", "user-agent": "TelehealthCalendar/1.0 (+ics-sync)" };
+  if (!full && source.etag) headers["if-none-match"] = source.etag;
+  if (!full && source.lastModified) headers["if-modified-since"] = source.lastModified;
+  let res: Response;
+  try {
+    res = await fetchFn(String(source.settings.url), { headers, redirect: "follow", signal: AbortSignal.timeout(30_000) });
+  } catch {
+    throw new PullError("fetch_failed", "retry");
+  }
+  if (res.status === 304) return { kind: "not_modified" };
+  if (res.status === 401 || res.status === 403 || res.status === 404 || res.status === 410) throw new PullError(`fetch_${res.status}`, "attention");
+  if (!res.ok) throw new PullError(`fetch_${res.status}`, "retry");
+  const text = await readBoundedText(res, MAX_ICS_BYTES);
+  if (text === null) throw new PullError("ics_too_large", "attention");
+  const events = parseIcsOrThrow(text, now, timezone);
+  return { kind: "events", events, snapshot: true, etag: res.headers.get("etag"), lastModified: res.headers.get("last-modified") };
+}
+
+export async function pullSource(
+  source: SourceRow,
+  opts: { full: boolean; now: Date; timezone: string; fetchFn: typeof fetch },
+): Promise<PullResult> {
+  switch (source.kind) {
+    case "google":
+      return pullGoogle(source, opts.full, opts.now, opts.fetchFn);
+    case "microsoft":
+      return pullMicrosoft(source, opts.full, opts.now, opts.fetchFn);
+    case "ics_url":
+      return pullIcsUrl(source, opts.full, opts.now, opts.timezone, opts.fetchFn);
+    case "ics_webhook":
+      // Pushes carry their own events; there is nothing to pull.
+      return { kind: "events", events: [], snapshot: false };
+  }
+}

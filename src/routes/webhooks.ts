@@ -1,0 +1,94 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { AppError, ValidationError } from "../errors.js";
+import type { AppEnv } from "../http/env.js";
+import { createRouter, ProblemSchema } from "../http/openapi.js";
+import { codedError, problemResponse } from "../http/problem.js";
+import {
+  GoogleHeadersSchema,
+  isMicrosoftSource,
+  receiveGooglePush,
+  receiveGraphNotifications,
+  receiveIcsWebhook,
+  standardWebhookHeaders,
+  type Intake,
+} from "../services/webhook-intake.js";
+
+const problem = { content: { "application/problem+json": { schema: ProblemSchema } } };
+const Accepted = z.object({ accepted: z.boolean(), duplicate: z.boolean().optional() }).openapi("WebhookAck");
+const params = z.object({ sourceId: z.string().openapi({ param: { in: "path" } }) });
+
+const ics = createRoute({
+  method: "post", path: "/webhooks/ics/{sourceId}", tags: ["webhooks"],
+  summary: "Standard Webhooks delivery of changed events as ICS (webhook-* or svix-* headers)",
+  request: { params, body: { required: true, content: { "application/json": { schema: z.object({ type: z.literal("calendar.changed"), timestamp: z.string(), data: z.object({ ics: z.string() }) }) } } } },
+  responses: { 202: { description: "Recorded", content: { "application/json": { schema: Accepted } } }, 400: { description: "Malformed", ...problem }, 401: { description: "Bad signature", ...problem }, 404: { description: "Unknown source", ...problem }, 413: { description: "Too large", ...problem }, 422: { description: "Invalid envelope", ...problem } },
+});
+const google = createRoute({
+  method: "post", path: "/webhooks/google/{sourceId}", tags: ["webhooks"],
+  summary: "Google Calendar push notification (X-Goog-* headers, empty body)",
+  request: { params },
+  responses: { 200: { description: "Acknowledged", content: { "application/json": { schema: Accepted } } }, 401: { description: "Wrong channel token", ...problem } },
+});
+const microsoft = createRoute({
+  method: "post", path: "/webhooks/microsoft/{sourceId}", tags: ["webhooks"],
+  summary: "Microsoft Graph change/lifecycle notifications; ?validationToken= is echoed as text/plain",
+  request: { params, query: z.object({ validationToken: z.string().optional() }) },
+  responses: { 200: { description: "Validation echo", content: { "text/plain": { schema: z.string() } } }, 202: { description: "Recorded", content: { "application/json": { schema: Accepted } } }, 400: { description: "Malformed", ...problem }, 404: { description: "Unknown source", ...problem } },
+});
+
+function answer(c: Context<AppEnv>, intake: Intake, okStatus: 200 | 202): Response {
+  switch (intake.result) {
+    case "accepted":
+      c.var.deps.runtime.worker?.nudge();
+      return c.json({ accepted: true, duplicate: intake.duplicate }, okStatus);
+    case "ignored":
+      return c.json({ accepted: false }, 200);
+    case "unknown_source":
+      return problemResponse(c, codedError("not_found", "No such webhook."));
+    case "unauthorized":
+      return problemResponse(c, new AppError(401, "invalid_signature", "Unauthorized", "The message could not be verified."));
+    case "invalid":
+      if (intake.code === "malformed_json") return problemResponse(c, codedError("malformed_json", intake.detail));
+      if (intake.errors) return problemResponse(c, ValidationError.fromZod({ issues: intake.errors } as never));
+      return problemResponse(c, new AppError(422, intake.code, "Unprocessable request", intake.detail));
+  }
+}
+
+export function webhookRoutes() {
+  return createRouter()
+    .openapi(ics, async (c) => {
+      const raw = await c.req.text();
+      const intake = await receiveIcsWebhook(c.var.services, c.req.param("sourceId"), raw, standardWebhookHeaders((n) => c.req.header(n)));
+      return answer(c, intake, 202) as never;
+    })
+    .openapi(google, async (c) => {
+      const h = GoogleHeadersSchema.safeParse({
+        channelId: c.req.header("x-goog-channel-id"),
+        resourceId: c.req.header("x-goog-resource-id"),
+        state: c.req.header("x-goog-resource-state"),
+        messageNumber: c.req.header("x-goog-message-number"),
+        token: c.req.header("x-goog-channel-token"),
+      });
+      // Not a Google message at all; acknowledged without effect, like an unknown channel.
+      if (!h.success) return c.json({ accepted: false }, 200) as never;
+      return answer(c, await receiveGooglePush(c.var.services, c.req.param("sourceId"), h.data), 200) as never;
+    })
+    .openapi(microsoft, async (c) => {
+      const token = c.req.query("validationToken");
+      if (token !== undefined) {
+        // Graph's handshake: echo the token as text/plain within 10 s, only for a source of ours.
+        if (token.length > 16_384 || !(await isMicrosoftSource(c.var.services, c.req.param("sourceId")))) {
+          return problemResponse(c, codedError("not_found", "No such webhook.")) as never;
+        }
+        return c.text(token, 200, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }) as never;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        return problemResponse(c, codedError("malformed_json", "The body is not valid JSON.")) as never;
+      }
+      return answer(c, await receiveGraphNotifications(c.var.services, c.req.param("sourceId"), body), 202) as never;
+    });
+}

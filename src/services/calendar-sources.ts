@@ -1,0 +1,169 @@
+import { and, asc, eq, isNull } from "drizzle-orm";
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { Executor } from "../db/client.js";
+import { calendarSources } from "../db/schema.js";
+import { withTransaction } from "../db/tx.js";
+import { checkSourceUrl } from "../domain/source-url.js";
+import { AppError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
+import { watchGoogleEvents } from "../ingest/google-client.js";
+import { createGraphSubscription } from "../ingest/microsoft-client.js";
+import { recordAudit } from "./audit.js";
+import { assertProviderScope } from "./auth.js";
+import type { Principal, ServiceDeps } from "./deps.js";
+import { recordDelivery } from "./inbox.js";
+import { loadProvider } from "./providers.js";
+import { newSecret } from "./secrets.js";
+
+const Name = z.string().trim().min(1).max(100).optional();
+const ApiBase = z.url({ protocol: /^https?$/ }).optional().describe("Operator override of the API base URL (admin only)");
+
+export const CreateSourceSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("ics_webhook"), name: Name }),
+  z.strictObject({ kind: z.literal("ics_url"), name: Name, url: z.string().max(2048) }),
+  z.strictObject({ kind: z.literal("google"), name: Name, calendarId: z.string().min(1).max(1024), accessToken: z.string().min(1).max(4096), apiBaseUrl: ApiBase }),
+  z.strictObject({ kind: z.literal("microsoft"), name: Name, accessToken: z.string().min(1).max(8192), userId: z.string().min(1).max(256).optional(), apiBaseUrl: ApiBase }),
+]);
+
+export type SourceRow = typeof calendarSources.$inferSelect;
+
+/** Graph allows at most 4,230 minutes for Outlook event subscriptions. */
+const GRAPH_SUBSCRIPTION_MS = 4_200 * 60_000;
+const GOOGLE_CHANNEL_SECONDS = 7 * 24 * 3600;
+
+export function toSourceView(s: SourceRow) {
+  return {
+    id: s.id,
+    providerId: s.providerId,
+    kind: s.kind,
+    name: (s.settings.name as string | undefined) ?? null,
+    ...(s.kind === "ics_url" ? { url: s.settings.url as string } : {}),
+    status: s.status,
+    attentionReason: s.attentionReason,
+    lastSyncedAt: s.lastSyncedAt?.toISOString() ?? null,
+    createdAt: s.createdAt.toISOString(),
+  };
+}
+
+export const webhookUrlFor = (base: string, kind: "ics" | "google" | "microsoft", id: string) => `${base}/webhooks/${kind}/${id}`;
+
+export async function createCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown, fetchFn: typeof fetch = fetch) {
+  assertProviderScope(principal, providerId);
+  const data = parseInput(CreateSourceSchema, input);
+  if ("apiBaseUrl" in data && data.apiBaseUrl && principal.kind !== "admin") {
+    throw new UnprocessableError("api_base_url_admin_only", "Only the operator can point a source at another API host.", { field: "apiBaseUrl" });
+  }
+  const id = randomUUID();
+  const now = deps.clock.now();
+  const base = deps.config.publicBaseUrl;
+  let settings: Record<string, unknown> = { name: data.name };
+  let secrets: Record<string, string> = {};
+  let channelId: string | null = null;
+  let signingSecret: string | undefined;
+  switch (data.kind) {
+    case "ics_webhook":
+      // Standard Webhooks: "whsec_" + base64 of the key (24+ bytes).
+      signingSecret = `whsec_${Buffer.from(newSecret("", 32), "base64url").toString("base64")}`;
+      secrets = { signingSecret };
+      break;
+    case "ics_url": {
+      const checked = checkSourceUrl(data.url, { publicBaseUrl: base, allowPrivateHosts: deps.config.ingestAllowPrivateHosts });
+      if (!checked.ok) throw new UnprocessableError(checked.code === "own_feed" ? "source_is_own_feed" : checked.code, checked.message, { field: "url" });
+      settings = { ...settings, url: checked.url };
+      break;
+    }
+    case "google":
+      settings = { ...settings, calendarId: data.calendarId, apiBaseUrl: data.apiBaseUrl ?? deps.config.googleApiBaseUrl };
+      secrets = { accessToken: data.accessToken, channelToken: newSecret("", 32) };
+      channelId = randomUUID();
+      break;
+    case "microsoft":
+      settings = { ...settings, userId: data.userId, apiBaseUrl: data.apiBaseUrl ?? deps.config.microsoftGraphBaseUrl };
+      secrets = { accessToken: data.accessToken, clientState: newSecret("", 32) };
+      break;
+  }
+  const row = await withTransaction(deps.db, async (tx) => {
+    await loadProvider(tx, providerId);
+    const [inserted] = await tx
+      .insert(calendarSources)
+      .values({ id, providerId, kind: data.kind, settings, secrets, channelId, createdAt: now, nextPollAt: data.kind === "ics_url" ? now : null })
+      .returning();
+    // Pull sources start with a full sync; the worker takes it from the inbox.
+    if (data.kind !== "ics_webhook") {
+      await recordDelivery(tx, { providerId, sourceId: id, deliveryKey: "initial-sync", kind: "full_resync", at: now });
+    }
+    await recordAudit(tx, { providerId, principal, action: "calendar_source.created", subjectId: id, at: now, data: { kind: data.kind } });
+    return inserted!;
+  });
+
+  // Registering the push channel happens after the commit: Google and Graph call our webhook (sync
+  // message, validation handshake) before they answer, and it must find the source.
+  try {
+    if (data.kind === "google") {
+      const ch = await watchGoogleEvents(googleConfig(row), fetchFn, {
+        channelId: channelId!,
+        address: webhookUrlFor(base, "google", id),
+        token: secrets.channelToken,
+        ttlSeconds: GOOGLE_CHANNEL_SECONDS,
+      });
+      await deps.db.update(calendarSources).set({ settings: { ...settings, resourceId: ch.resourceId, channelExpiration: ch.expiration } }).where(eq(calendarSources.id, id));
+    } else if (data.kind === "microsoft") {
+      const sub = await createGraphSubscription(graphConfig(row), fetchFn, {
+        notificationUrl: webhookUrlFor(base, "microsoft", id),
+        lifecycleNotificationUrl: webhookUrlFor(base, "microsoft", id),
+        clientState: secrets.clientState!,
+        expirationDateTime: new Date(now.getTime() + GRAPH_SUBSCRIPTION_MS).toISOString(),
+      });
+      await deps.db.update(calendarSources).set({ channelId: sub.id, settings: { ...settings, subscriptionExpiration: sub.expirationDateTime } }).where(eq(calendarSources.id, id));
+    }
+  } catch (err) {
+    await deps.db.update(calendarSources).set({ deletedAt: deps.clock.now() }).where(eq(calendarSources.id, id));
+    deps.logger.warn({ sourceId: id, kind: data.kind, error: (err as Error).name }, "calendar source setup failed");
+    throw new AppError(502, "source_setup_failed", "Bad gateway", "The calendar provider refused to set up change notifications; check the access token and calendar.");
+  }
+  return {
+    ...toSourceView(row),
+    ...(data.kind === "ics_webhook" ? { webhookUrl: webhookUrlFor(base, "ics", id), signingSecret } : {}),
+  };
+}
+
+export function googleConfig(s: SourceRow) {
+  return { baseUrl: String(s.settings.apiBaseUrl), accessToken: s.secrets.accessToken!, calendarId: String(s.settings.calendarId) };
+}
+
+export function graphConfig(s: SourceRow) {
+  return { baseUrl: String(s.settings.apiBaseUrl), accessToken: s.secrets.accessToken!, ...(s.settings.userId ? { userId: String(s.settings.userId) } : {}) };
+}
+
+export async function listCalendarSources(deps: ServiceDeps, principal: Principal, providerId: string) {
+  assertProviderScope(principal, providerId);
+  await loadProvider(deps.db, providerId);
+  const rows = await deps.db
+    .select()
+    .from(calendarSources)
+    .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt)))
+    .orderBy(asc(calendarSources.createdAt));
+  return { items: rows.map(toSourceView) };
+}
+
+/** A live source by id, for the webhook routes and the worker. */
+export async function findLiveSource(db: Executor, sourceId: string): Promise<SourceRow | null> {
+  const rows = await db.select().from(calendarSources).where(and(eq(calendarSources.id, sourceId), isNull(calendarSources.deletedAt)));
+  return rows[0] ?? null;
+}
+
+export async function deleteCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, sourceId: string) {
+  assertProviderScope(principal, providerId);
+  await withTransaction(deps.db, async (tx) => {
+    const s = await findLiveSource(tx, sourceId);
+    if (!s || s.providerId !== providerId) throw new NotFoundError("calendar source");
+    const now = deps.clock.now();
+    // Soft delete: its webhooks stop verifying at once; what it contributed stays as history.
+    await tx.update(calendarSources).set({ deletedAt: now }).where(eq(calendarSources.id, sourceId));
+    await recordAudit(tx, { providerId, principal, action: "calendar_source.deleted", subjectId: sourceId, at: now });
+  });
+}
+
+export async function markNeedsAttention(db: Executor, sourceId: string, reason: string): Promise<void> {
+  await db.update(calendarSources).set({ status: "needs_attention", attentionReason: reason }).where(eq(calendarSources.id, sourceId));
+}

@@ -1,0 +1,61 @@
+// The durable inbox (SPEC 6, 7): a notification is recorded once under a unique key and acknowledged;
+// workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
+import { and, eq, sql } from "drizzle-orm";
+import type { Db, Executor } from "../db/client.js";
+import { deliveries } from "../db/schema.js";
+
+export type DeliveryRow = typeof deliveries.$inferSelect;
+export type DeliveryKind = DeliveryRow["kind"];
+
+/** Inserts once; the same key again is a no-op that still answers "accepted". */
+export async function recordDelivery(
+  db: Executor,
+  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; payload?: Record<string, unknown>; at: Date },
+): Promise<{ recorded: boolean }> {
+  const rows = await db
+    .insert(deliveries)
+    .values({ providerId: d.providerId, sourceId: d.sourceId, deliveryKey: d.deliveryKey, kind: d.kind, payload: d.payload ?? null, receivedAt: d.at, availableAt: d.at })
+    .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
+    .returning({ id: deliveries.id });
+  return { recorded: rows.length > 0 };
+}
+
+/**
+ * Claims the oldest due delivery for `leaseMs`: its available_at moves past the lease, so a worker
+ * that dies mid-way leaves it to be claimed again (at-least-once; applying is idempotent).
+ */
+export async function claimDelivery(db: Db, now: Date, leaseMs: number): Promise<DeliveryRow | null> {
+  const rows = await db
+    .update(deliveries)
+    .set({ attempts: sql`${deliveries.attempts} + 1`, availableAt: new Date(now.getTime() + leaseMs) })
+    .where(
+      eq(
+        deliveries.id,
+        sql`(select ${deliveries.id} from ${deliveries} where ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${now.toISOString()}::timestamptz order by ${deliveries.availableAt}, ${deliveries.id} limit 1 for update skip locked)`,
+      ),
+    )
+    .returning();
+  return rows[0] ?? null;
+}
+
+/** Marks done inside the transaction that applied it: applied and done commit together. */
+export async function completeDelivery(tx: Executor, id: number, now: Date): Promise<boolean> {
+  const rows = await tx
+    .update(deliveries)
+    .set({ state: "done", processedAt: now, lastErrorCode: null })
+    .where(and(eq(deliveries.id, id), eq(deliveries.state, "pending")))
+    .returning({ id: deliveries.id });
+  return rows.length > 0;
+}
+
+export const MAX_ATTEMPTS = 12;
+
+/** Exponential backoff capped at an hour; after MAX_ATTEMPTS the row stays, as `failed`, for an operator. */
+export async function retryDelivery(db: Executor, d: DeliveryRow, now: Date, errorCode: string, opts: { retryAfterMs?: number; final?: boolean } = {}): Promise<void> {
+  const final = opts.final || d.attempts >= MAX_ATTEMPTS;
+  const backoff = opts.retryAfterMs ?? Math.min(3600_000, 1000 * 2 ** Math.min(d.attempts, 12));
+  await db
+    .update(deliveries)
+    .set({ state: final ? "failed" : "pending", availableAt: new Date(now.getTime() + backoff), lastErrorCode: errorCode, processedAt: final ? now : null })
+    .where(eq(deliveries.id, d.id));
+}

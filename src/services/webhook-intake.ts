@@ -1,0 +1,133 @@
+// Receiving notifications (SPEC 3.4, 6): verify, record once in the inbox, answer. Nothing is
+// applied here; the worker does that. Every verdict is a discriminated result for the route.
+import { createHash } from "node:crypto";
+import { Webhook, WebhookVerificationError } from "standardwebhooks";
+import { z } from "zod";
+import { GraphNotificationBatchSchema } from "../ingest/microsoft-client.js";
+import { findLiveSource, markNeedsAttention, type SourceRow } from "./calendar-sources.js";
+import type { ServiceDeps } from "./deps.js";
+import { recordDelivery } from "./inbox.js";
+import { hashSecret, safeEqual } from "./secrets.js";
+
+export const MAX_WEBHOOK_ICS_CHARS = 2 * 1024 * 1024;
+const MAX_VEVENTS = 20_000;
+
+export const IcsEnvelopeSchema = z.strictObject({
+  type: z.literal("calendar.changed"),
+  timestamp: z.iso.datetime({ offset: true }),
+  data: z.strictObject({ ics: z.string().min(1).max(MAX_WEBHOOK_ICS_CHARS) }),
+});
+
+export type Intake =
+  | { result: "accepted"; duplicate: boolean }
+  | { result: "ignored"; reason: string }
+  | { result: "unknown_source" }
+  | { result: "unauthorized" }
+  | { result: "invalid"; code: string; detail: string; errors?: z.core.$ZodIssue[] };
+
+const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+
+async function liveSourceOfKind(deps: ServiceDeps, sourceId: string, kind: SourceRow["kind"]): Promise<SourceRow | null> {
+  if (!isUuid(sourceId)) return null;
+  const s = await findLiveSource(deps.db, sourceId);
+  return s && s.kind === kind ? s : null;
+}
+
+/** Standard Webhooks: `webhook-*` headers, or the `svix-*` aliases many senders use. */
+export function standardWebhookHeaders(get: (name: string) => string | undefined): Record<string, string> {
+  const pick = (n: string) => get(`webhook-${n}`) ?? get(`svix-${n}`) ?? "";
+  return { "webhook-id": pick("id"), "webhook-timestamp": pick("timestamp"), "webhook-signature": pick("signature") };
+}
+
+export async function receiveIcsWebhook(deps: ServiceDeps, sourceId: string, rawBody: string, headers: Record<string, string>): Promise<Intake> {
+  const source = await liveSourceOfKind(deps, sourceId, "ics_webhook");
+  if (!source) return { result: "unknown_source" };
+  let parsed: unknown;
+  try {
+    // The package checks the signature (any of several, for key rotation) and the 5-minute window
+    // against the wall clock, then parses the body as JSON.
+    parsed = new Webhook(source.secrets.signingSecret!).verify(rawBody, headers);
+  } catch (err) {
+    if (err instanceof WebhookVerificationError) return { result: "unauthorized" };
+    // Verified, but JSON.parse refused it (malformed, or nested past the stack).
+    return { result: "invalid", code: "malformed_json", detail: "The body is not valid JSON." };
+  }
+  const envelope = IcsEnvelopeSchema.safeParse(parsed);
+  if (!envelope.success) return { result: "invalid", code: "validation_failed", detail: "The envelope is not a calendar.changed event.", errors: envelope.error.issues.slice(0, 20) };
+  const ics = envelope.data.data.ics;
+  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics)) return { result: "invalid", code: "ics_not_a_calendar", detail: "data.ics must be an iCalendar object (BEGIN:VCALENDAR)." };
+  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS) return { result: "invalid", code: "ics_too_many_events", detail: `At most ${MAX_VEVENTS} events per delivery.` };
+  const { recorded } = await recordDelivery(deps.db, {
+    providerId: source.providerId,
+    sourceId: source.id,
+    deliveryKey: `whk:${headers["webhook-id"]}`,
+    kind: "ics_payload",
+    payload: { ics },
+    at: deps.clock.now(),
+  });
+  return { result: "accepted", duplicate: !recorded };
+}
+
+export const GoogleHeadersSchema = z.object({
+  channelId: z.string().min(1).max(64),
+  resourceId: z.string().min(1).max(1024),
+  state: z.string().min(1).max(32),
+  messageNumber: z.string().regex(/^\d{1,20}$/),
+  token: z.string().max(256).optional(),
+});
+
+/** Google push: headers only. Unknown channels are acknowledged and ignored (stopped channels still post). */
+export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, h: z.infer<typeof GoogleHeadersSchema>): Promise<Intake> {
+  const source = await liveSourceOfKind(deps, sourceId, "google");
+  if (!source || source.channelId !== h.channelId) return { result: "ignored", reason: "unknown_channel" };
+  if (source.settings.resourceId && source.settings.resourceId !== h.resourceId) return { result: "ignored", reason: "unknown_resource" };
+  if (!h.token || !safeEqual(hashSecret(h.token), hashSecret(source.secrets.channelToken!))) return { result: "unauthorized" };
+  if (h.state === "sync") return { result: "ignored", reason: "sync" };
+  if (h.state === "not_exists") {
+    await markNeedsAttention(deps.db, source.id, "calendar_gone");
+    return { result: "ignored", reason: "not_exists" };
+  }
+  const { recorded } = await recordDelivery(deps.db, {
+    providerId: source.providerId,
+    sourceId: source.id,
+    deliveryKey: `goog:${h.channelId}:${h.messageNumber}`,
+    kind: "pull",
+    at: deps.clock.now(),
+  });
+  return { result: "accepted", duplicate: !recorded };
+}
+
+export async function isMicrosoftSource(deps: ServiceDeps, sourceId: string): Promise<boolean> {
+  return (await liveSourceOfKind(deps, sourceId, "microsoft")) !== null;
+}
+
+/**
+ * Graph change and lifecycle notifications. Each item must name our subscription and carry our
+ * clientState; the others are dropped silently (the batch still gets its 202, as Graph requires).
+ */
+export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: string, body: unknown): Promise<Intake & { rejected?: number }> {
+  const source = await liveSourceOfKind(deps, sourceId, "microsoft");
+  if (!source) return { result: "unknown_source" };
+  const batch = GraphNotificationBatchSchema.safeParse(body);
+  if (!batch.success) return { result: "invalid", code: "validation_failed", detail: "Not a Graph notification collection.", errors: batch.error.issues.slice(0, 20) };
+  let rejected = 0;
+  let recordedAny = false;
+  const now = deps.clock.now();
+  for (const item of batch.data.value) {
+    const ours = item.subscriptionId === source.channelId && typeof item.clientState === "string" && safeEqual(hashSecret(item.clientState), hashSecret(source.secrets.clientState!));
+    if (!ours) {
+      rejected++;
+      continue;
+    }
+    const key = `graph:${createHash("sha256").update(JSON.stringify(item)).digest("hex")}`;
+    if (item.lifecycleEvent === "reauthorizationRequired" || item.lifecycleEvent === "subscriptionRemoved") {
+      await markNeedsAttention(deps.db, source.id, item.lifecycleEvent);
+      continue;
+    }
+    // `missed`: notifications were lost; only a full resync (merging, never mass-cancelling) is safe.
+    const kind = item.lifecycleEvent === "missed" ? "full_resync" : "pull";
+    const { recorded } = await recordDelivery(deps.db, { providerId: source.providerId, sourceId: source.id, deliveryKey: key, kind, at: now });
+    recordedAny ||= recorded;
+  }
+  return { result: "accepted", duplicate: !recordedAny, rejected };
+}

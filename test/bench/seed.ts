@@ -1,0 +1,162 @@
+// Bench data. The provider under test, its link, clients and feed go through the HTTP API; bulk
+// sessions (and the 10,000 other providers of the scale run) are written straight into the tables
+// with postgres.js COPY, then providers.data_version is bumped as a service would.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import postgres from "postgres";
+import { apiJson, type ServerHandle } from "./harness.js";
+
+export const ZOOM_URL = "https://zoom.us/j/1234567890";
+const DAY = 86_400_000;
+
+export type SeededProvider = { providerId: string; clientIds: string[]; secret: string; feedPath: string };
+
+/** Provider, compliant Zoom link, clients and a default feed, all through /api/v1. */
+export async function seedProviderViaApi(server: ServerHandle, clients = 20): Promise<SeededProvider> {
+  const provider = await apiJson<{ id: string }>(server, "POST", "/api/v1/providers", {
+    name: "Dr Bench Provider",
+    timezone: "America/New_York",
+    licenses: [{ state: "NY" }, { state: "NJ" }],
+    credentialedStates: ["NY"],
+  });
+  await apiJson(server, "PUT", `/api/v1/providers/${provider.id}/telehealth-link`, {
+    url: ZOOM_URL,
+    instructions: "Join 5 minutes early; the waiting room admits you.",
+    baaSigned: true,
+    waitingRoomEnabled: true,
+  });
+  const clientIds: string[] = [];
+  for (let i = 0; i < clients; i++) {
+    const c = await apiJson<{ id: string }>(server, "POST", `/api/v1/providers/${provider.id}/clients`, {
+      displayName: `Client Bench ${i}`,
+      insurance: "in_network",
+      medicare: i % 5 === 0,
+    });
+    clientIds.push(c.id);
+  }
+  const feed = await apiJson<{ url: string }>(server, "POST", `/api/v1/providers/${provider.id}/feeds`, { name: "Sessions" });
+  const feedPath = new URL(feed.url).pathname;
+  const secret = /\/feeds\/([A-Za-z0-9_-]{43})\.ics$/.exec(feedPath)?.[1];
+  if (!secret) throw new Error(`unexpected feed URL shape: ${feedPath}`);
+  return { providerId: provider.id, clientIds, secret, feedPath };
+}
+
+const SESSION_COLUMNS = [
+  "id", "provider_id", "client_id", "uid", "sequence", "start_at", "end_at", "kind", "modality", "status", "cancelled_at", "created_at", "updated_at",
+] as const;
+
+/**
+ * n session rows for one provider, spread over the default feed window (30 days back, 180 ahead),
+ * 50 minutes each: 5% in person, 5% audio-only (Medicare clients), 2% cancelled yesterday. As TSV
+ * lines for COPY (\N is NULL).
+ */
+export function* sessionLines(providerId: string, clientIds: readonly string[], n: number, now: number): Generator<string> {
+  const today = Math.floor(now / DAY) * DAY;
+  for (let i = 0; i < n; i++) {
+    const day = Math.floor((i * 208) / n) - 29;
+    const start = new Date(today + day * DAY + (13 + (i % 8)) * 3600_000);
+    const end = new Date(start.getTime() + 50 * 60_000);
+    const inPerson = i % 20 === 7;
+    const cancelled = i % 50 === 13;
+    const client = clientIds[i % clientIds.length]!;
+    const audio = !inPerson && i % 20 === 0; // client index 0 mod 5 is a Medicare client
+    const updated = new Date(now - ((i * 7919) % 40) * DAY - 3600_000).toISOString();
+    yield [
+      randomUUID(),
+      providerId,
+      client,
+      `${randomBytes(16).toString("hex")}@telehealth-calendar`,
+      cancelled ? "1" : "0",
+      start.toISOString(),
+      end.toISOString(),
+      inPerson ? "in_person" : "virtual",
+      audio ? "audio_only" : "video",
+      cancelled ? "cancelled" : "scheduled",
+      cancelled ? new Date(now - DAY).toISOString() : "\\N",
+      updated,
+      updated,
+    ].join("\t") + "\n";
+  }
+}
+
+/** COPY rows into a table from an iterable of TSV lines, batched into ~1 MB chunks. */
+export async function copyInto(sql: postgres.Sql, table: string, columns: readonly string[], lines: Iterable<string>): Promise<void> {
+  const writable = await sql.unsafe(`copy ${table} (${columns.join(", ")}) from stdin`).writable();
+  function* chunks() {
+    let buf = "";
+    for (const line of lines) {
+      buf += line;
+      if (buf.length > 1 << 20) {
+        yield buf;
+        buf = "";
+      }
+    }
+    if (buf) yield buf;
+  }
+  await pipeline(Readable.from(chunks()), writable);
+}
+
+export async function insertSessions(sql: postgres.Sql, providerId: string, clientIds: readonly string[], n: number, now: number): Promise<void> {
+  await copyInto(sql, "sessions", SESSION_COLUMNS, sessionLines(providerId, clientIds, n, now));
+  await sql`update providers set data_version = data_version + 1, updated_at = now() where id = ${providerId}`;
+}
+
+const hashSecret = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/**
+ * `providers` more providers, each with a link (a copy of the template provider's, which the API
+ * validated), one client, one feed with a known secret, and `perProvider` sessions. Returns the feed
+ * paths. Everything through COPY; indexes stay in place, as they would in production.
+ */
+export async function seedScale(
+  sql: postgres.Sql,
+  opts: { templateProviderId: string; providers: number; perProvider: number; now: number; clientsPerProvider?: number },
+): Promise<{ feedPaths: string[] }> {
+  const [link] = await sql<{ url: string; platform: string; instructions: string | null; compliant: boolean }[]>`
+    select url, platform, instructions, compliant from telehealth_links where provider_id = ${opts.templateProviderId}`;
+  if (!link) throw new Error("template provider has no telehealth link");
+  const perClient = opts.clientsPerProvider ?? 1;
+  const ids = Array.from({ length: opts.providers }, () => randomUUID());
+  const clients = ids.map(() => Array.from({ length: perClient }, () => randomUUID()));
+  const secrets = ids.map(() => randomBytes(32).toString("base64url"));
+  const nowIso = new Date(opts.now).toISOString();
+  const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n");
+
+  await copyInto(
+    sql,
+    "providers",
+    ["id", "name", "timezone", "licenses", "credentialed_states", "data_version", "created_at", "updated_at"],
+    ids.map((id, i) => [id, `Dr Scale ${i}`, "America/Chicago", '[{"state":"IL"}]', '["IL"]', "1", nowIso, nowIso].join("\t") + "\n"),
+  );
+  await copyInto(
+    sql,
+    "telehealth_links",
+    ["provider_id", "url", "platform", "instructions", "baa_signed", "waiting_room_enabled", "compliant", "updated_at"],
+    ids.map((id) => [id, esc(link.url), esc(link.platform), link.instructions === null ? "\\N" : esc(link.instructions), "t", "t", link.compliant ? "t" : "f", nowIso].join("\t") + "\n"),
+  );
+  await copyInto(
+    sql,
+    "clients",
+    ["id", "provider_id", "display_name", "insurance", "medicare", "created_at", "updated_at"],
+    (function* () {
+      for (let i = 0; i < ids.length; i++) for (const c of clients[i]!) yield [c, ids[i], `Client Scale ${i}`, "in_network", "f", nowIso, nowIso].join("\t") + "\n";
+    })(),
+  );
+  await copyInto(
+    sql,
+    "feeds",
+    ["id", "provider_id", "name", "privacy", "include_link", "include_in_person", "past_days", "future_days", "secret_hash", "created_at", "updated_at"],
+    ids.map((id, i) => [randomUUID(), id, "Sessions", "minimal", "t", "t", "30", "180", hashSecret(secrets[i]!), nowIso, nowIso].join("\t") + "\n"),
+  );
+  await copyInto(
+    sql,
+    "sessions",
+    SESSION_COLUMNS,
+    (function* () {
+      for (let i = 0; i < ids.length; i++) yield* sessionLines(ids[i]!, clients[i]!, opts.perProvider, opts.now);
+    })(),
+  );
+  await sql`analyze`;
+  return { feedPaths: secrets.map((s) => `/feeds/${s}.ics`) };
+}

@@ -1,0 +1,164 @@
+// Parts 2 and 3: GET /feeds/{secret}.ics under wrk, beside nginx serving the same bytes as a static
+// file, then the same warm request once the database also holds N more providers x 100 sessions.
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import postgres from "postgres";
+import {
+  boundedLoop,
+  createBenchDatabase,
+  httpRequest,
+  log,
+  runWrk,
+  startNginx,
+  startServer,
+  tempDir,
+  type Mode,
+  type Tools,
+  type WrkResult,
+} from "./harness.js";
+import { insertSessions, seedProviderViaApi, seedScale } from "./seed.js";
+
+export type ServeRow = { scenario: string; ours: WrkResult; nginx: WrkResult; ratio: number };
+export type ScaleRow = { scenario: string; single: WrkResult; scaled: WrkResult; p50Ratio: number };
+
+export type ServeResult = {
+  sessions: number;
+  bodyBytes: number;
+  gzipBytes: number;
+  seconds: number;
+  serverCommand: string;
+  nginxCommand: string;
+  nginxConf: string;
+  nginxNotModified: string;
+  rows: ServeRow[];
+  scale: {
+    providers: number;
+    perProvider: number;
+    totalSessions: number;
+    loadSeconds: number;
+    rows: ScaleRow[];
+    manyFeeds: { feeds: number; warmupMs: number; wrk: WrkResult } | null;
+  };
+};
+
+function expectStatus(what: string, status: number, expected: number): void {
+  if (status !== expected) throw new Error(`${what}: expected ${expected}, got ${status}`);
+}
+
+export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult> {
+  const seconds = mode.quick ? 3 : 10;
+  const warmSeconds = mode.quick ? 1 : 2;
+  const sessions = 1000;
+  const db = await createBenchDatabase("serve");
+  const server = await startServer({ databaseUrl: db.url, worker: false, label: "serve" });
+  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  try {
+    log(`serve: seeding one provider with ${sessions} sessions (API + COPY)`);
+    const seeded = await seedProviderViaApi(server);
+    await insertSessions(sql, seeded.providerId, seeded.clientIds, sessions, Date.now());
+    const url = server.baseUrl + seeded.feedPath;
+
+    // What each scenario must answer, checked once before timing it.
+    const full = await httpRequest(url);
+    expectStatus("feed 200", full.status, 200);
+    const events = full.body.toString("utf8").split("BEGIN:VEVENT").length - 1;
+    if (events !== sessions) throw new Error(`feed has ${events} events, expected ${sessions}`);
+    const etag = String(full.headers.etag);
+    const gz = await httpRequest(url, { headers: { "accept-encoding": "gzip" } });
+    expectStatus("feed gzip", gz.status, 200);
+    if (gz.headers["content-encoding"] !== "gzip" || !gunzipSync(gz.body).equals(full.body)) throw new Error("gzip body is not the gzipped feed");
+    expectStatus("feed 304", (await httpRequest(url, { headers: { "if-none-match": etag } })).status, 304);
+
+    // nginx serves the very same bytes, at the same path, from a temp dir.
+    const root = tempDir("www");
+    chmodSync(root, 0o755); // nginx's worker drops root privileges (to nobody) and must read it
+    mkdirSync(join(root, "feeds"), { recursive: true });
+    writeFileSync(join(root, seeded.feedPath), full.body);
+    writeFileSync(join(root, `${seeded.feedPath}.gz`), gz.body);
+    const nginx = await startNginx(tools.nginx, root);
+    const nginxUrl = `http://127.0.0.1:${nginx.port}${seeded.feedPath}`;
+    const nFull = await httpRequest(nginxUrl);
+    expectStatus("nginx 200", nFull.status, 200);
+    if (!nFull.body.equals(full.body)) throw new Error("nginx body differs");
+    const nginxEtag = String(nFull.headers.etag);
+    const nGz = await httpRequest(nginxUrl, { headers: { "accept-encoding": "gzip" } });
+    if (nGz.headers["content-encoding"] !== "gzip" || !nGz.body.equals(gz.body)) throw new Error("nginx gzip_static did not serve the .gz");
+    expectStatus("nginx 304", (await httpRequest(nginxUrl, { headers: { "if-none-match": nginxEtag } })).status, 304);
+
+    const scenarios: { name: string; ours: Record<string, string>; nginx: Record<string, string> }[] = [
+      { name: "(a) full 200", ours: {}, nginx: {} },
+      { name: "(b) 304 If-None-Match", ours: { "If-None-Match": etag }, nginx: { "If-None-Match": nginxEtag } },
+      { name: "(c) gzip 200", ours: { "Accept-Encoding": "gzip" }, nginx: { "Accept-Encoding": "gzip" } },
+    ];
+    log(`serve: wrk warm-up, then ${scenarios.length} scenarios x ${seconds}s x 2 targets`);
+    await runWrk(tools.wrk, url, { seconds: warmSeconds });
+    await runWrk(tools.wrk, nginxUrl, { seconds: warmSeconds });
+    const rows: ServeRow[] = [];
+    const single = new Map<string, WrkResult>();
+    for (const s of scenarios) {
+      const ours = await runWrk(tools.wrk, url, { seconds, headers: s.ours });
+      const ng = await runWrk(tools.wrk, nginxUrl, { seconds, headers: s.nginx });
+      rows.push({ scenario: s.name, ours, nginx: ng, ratio: ours.rps / ng.rps });
+      single.set(s.name, ours);
+      log(`serve ${s.name}: ours ${ours.rps.toFixed(0)} rps, nginx ${ng.rps.toFixed(0)} rps`);
+    }
+    await nginx.stop();
+
+    // Part 3: the same warm request with many more providers in the database.
+    const providers = mode.quick ? 1000 : 10_000;
+    const perProvider = 100;
+    log(`scale: loading ${providers} providers x ${perProvider} sessions (COPY)`);
+    const t0 = performance.now();
+    const { feedPaths } = await seedScale(sql, { templateProviderId: seeded.providerId, providers, perProvider, now: Date.now() });
+    const loadSeconds = (performance.now() - t0) / 1000;
+    const [{ count }] = (await sql<{ count: string }[]>`select count(*)::text as count from sessions`) as unknown as [{ count: string }];
+    log(`scale: ${count} sessions loaded in ${loadSeconds.toFixed(1)} s`);
+    expectStatus("feed after scale", (await httpRequest(url, { discardBody: true })).status, 200);
+    const scaleRows: ScaleRow[] = [];
+    for (const s of scenarios.slice(0, 2)) {
+      const scaled = await runWrk(tools.wrk, url, { seconds, headers: s.ours });
+      const before = single.get(s.name)!;
+      scaleRows.push({ scenario: s.name, single: before, scaled, p50Ratio: scaled.p50Ms / before.p50Ms });
+      log(`scale ${s.name}: p50 ${before.p50Ms.toFixed(2)} -> ${scaled.p50Ms.toFixed(2)} ms`);
+    }
+
+    // Extra: many different warm feeds, round robin (the network's real traffic shape).
+    let manyFeeds: ServeResult["scale"]["manyFeeds"] = null;
+    const k = Math.min(feedPaths.length, mode.quick ? 200 : 1000);
+    const paths = feedPaths.slice(0, k);
+    const warm = await boundedLoop(k, 8, 120_000, async (i) => {
+      const r = await httpRequest(server.baseUrl + paths[i]!, { discardBody: true });
+      expectStatus("scale feed", r.status, 200);
+    });
+    if (warm.failed) throw new Error(`warming ${k} feeds: ${warm.firstError}`);
+    if (warm.done === k) {
+      const dir = tempDir("wrk");
+      const script = join(dir, "round-robin.lua");
+      writeFileSync(
+        script,
+        `-- generated by test/bench/serve.ts: GET each of ${k} feed paths in turn\nlocal paths = {\n${paths.map((p) => `  "${p}",`).join("\n")}\n}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i])\nend\n`,
+      );
+      const wrk = await runWrk(tools.wrk, server.baseUrl + "/", { seconds, script });
+      manyFeeds = { feeds: k, warmupMs: warm.elapsedMs, wrk };
+      log(`scale round robin over ${k} feeds: ${wrk.rps.toFixed(0)} rps, p50 ${wrk.p50Ms.toFixed(2)} ms`);
+    }
+
+    return {
+      sessions,
+      bodyBytes: full.body.length,
+      gzipBytes: gz.body.length,
+      seconds,
+      serverCommand: server.command,
+      nginxCommand: nginx.command,
+      nginxConf: nginx.conf,
+      nginxNotModified: "If-None-Match with nginx's own ETag (etag on; nginx answers 304 natively)",
+      rows,
+      scale: { providers, perProvider, totalSessions: Number(count), loadSeconds, rows: scaleRows, manyFeeds },
+    };
+  } finally {
+    await sql.end({ timeout: 5 });
+    await server.stop();
+    await db.drop();
+  }
+}

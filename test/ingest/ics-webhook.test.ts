@@ -1,0 +1,194 @@
+import { describe, expect, it } from "vitest";
+import { IngestWorker } from "../../src/ingest/worker.js";
+import { fixedClock } from "../helpers/clock.js";
+import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { createSession, providerWithClient } from "../helpers/factories.js";
+import { calendar, createIcsWebhookSource, envelope, icsUtc, postIcs, signedHeaders, vevent } from "../helpers/webhooks.js";
+
+const clock = fixedClock("2026-11-26T12:00:00Z");
+const t = await makeTestApp({ clock });
+const worker = new IngestWorker(t.services);
+
+async function setup() {
+  const { provider, client } = await providerWithClient(t, {}, { displayName: "Harriet Vandersloot" });
+  const session = await createSession(t, provider.id, client.id, { start: "2026-12-01T15:00:00Z" });
+  const source = await createIcsWebhookSource(t, provider.id);
+  return { provider, client, session, source };
+}
+
+const moved = (uid: string, start: string, sequence = 1, extra: Record<string, string> = {}) =>
+  calendar(vevent({ UID: uid, DTSTAMP: "20261126T110000Z", DTSTART: icsUtc(start), DTEND: icsUtc(new Date(Date.parse(start) + 50 * 60_000).toISOString()), SEQUENCE: sequence, SUMMARY: "Harriet Vandersloot therapy", ...extra }));
+
+const getSession = async (id: string) => expectStatus(await t.request("GET", `/api/v1/sessions/${id}`), 200);
+const deliveryCount = async (sourceId: string) => (await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, sourceId) })).length;
+
+describe("Standard Webhooks ICS deliveries", () => {
+  it("a valid delivery applies: the matched session is rescheduled", async () => {
+    const { session, source } = await setup();
+    const res = await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-02T16:00:00Z"));
+    expect(await expectStatus(res, 202)).toMatchObject({ accepted: true, duplicate: false });
+    expect(source.signingSecret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    expect((await getSession(session.id)).start).toBe("2026-12-01T15:00:00.000Z"); // nothing applied in the request
+    await worker.drain();
+    expect(await getSession(session.id)).toMatchObject({ start: "2026-12-02T16:00:00.000Z", end: "2026-12-02T16:50:00.000Z", sequence: 1, status: "scheduled" });
+  });
+
+  it("the same webhook-id again applies nothing", async () => {
+    const { session, source } = await setup();
+    const ics = moved(session.uid, "2026-12-02T16:00:00Z");
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, ics, { id: "msg_same" }), 202);
+    const again = await expectStatus(await postIcs(t, source.id, source.signingSecret, ics, { id: "msg_same" }), 202);
+    expect(again.duplicate).toBe(true);
+    expect(await deliveryCount(source.id)).toBe(1);
+    await worker.drain();
+    expect((await getSession(session.id)).sequence).toBe(1);
+  });
+
+  it.each([
+    ["301 s old", -301_000],
+    ["301 s ahead", 302_000],
+  ])("a timestamp %s is 401 and changes nothing", async (_, offsetMs) => {
+    const { session, source } = await setup();
+    // Verification uses the wall clock (the standardwebhooks package reads Date.now()).
+    const res = await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-02T16:00:00Z"), { at: new Date(Date.now() + offsetMs) });
+    expect((await expectStatus(res, 401)).code).toBe("invalid_signature");
+    expect(await deliveryCount(source.id)).toBe(0);
+  });
+
+  it("a changed byte, a wrong secret, only v2 signatures or missing headers are 401", async () => {
+    const { session, source } = await setup();
+    const body = envelope(moved(session.uid, "2026-12-02T16:00:00Z"));
+    const headers = signedHeaders(source.signingSecret, body);
+    const tampered = body.replace("T160000Z", "T170000Z");
+    const send = (h: Record<string, string>, b = body) => t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: h, body: b });
+    expect((await send(headers, tampered)).status).toBe(401);
+    const other = (await createIcsWebhookSource(t, (await providerWithClient(t)).provider.id)).signingSecret;
+    expect((await send(signedHeaders(other, body))).status).toBe(401);
+    expect((await send({ ...headers, "webhook-signature": headers["webhook-signature"]!.replace(/^v1,/, "v2,") })).status).toBe(401);
+    expect((await send({ "content-type": "application/json" })).status).toBe(401);
+    expect(await deliveryCount(source.id)).toBe(0);
+    expect((await getSession(session.id)).sequence).toBe(0);
+  });
+
+  it("a rotated-key pair of signatures passes, and svix-* aliases are accepted", async () => {
+    const { session, source } = await setup();
+    const oldKey = "whsec_" + Buffer.from("an older key that was rotated out!").toString("base64");
+    await expectStatus(await postIcs(t, source.id, oldKey, moved(session.uid, "2026-12-03T16:00:00Z"), { extraSecrets: [source.signingSecret] }), 202);
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-04T16:00:00Z", 2), { prefix: "svix" }), 202);
+    await worker.drain();
+    expect((await getSession(session.id)).start).toBe("2026-12-04T16:00:00.000Z");
+  });
+
+  it("unknown and deleted sources answer 404", async () => {
+    const { source, provider } = await setup();
+    expect((await postIcs(t, "00000000-0000-4000-8000-000000000000", source.signingSecret, calendar())).status).toBe(404);
+    await expectStatus(await t.request("DELETE", `/api/v1/providers/${provider.id}/calendar-sources/${source.id}`), 204);
+    expect((await postIcs(t, source.id, source.signingSecret, calendar())).status).toBe(404);
+  });
+
+  it("a cancellation (STATUS:CANCELLED or METHOD:CANCEL) cancels the session", async () => {
+    const a = await setup();
+    await expectStatus(await postIcs(t, a.source.id, a.source.signingSecret, moved(a.session.uid, "2026-12-01T15:00:00Z", 1, { STATUS: "CANCELLED" })), 202);
+    const b = await setup();
+    const cancelIcs = moved(b.session.uid, "2026-12-01T15:00:00Z", 1).replace("VERSION:2.0", "VERSION:2.0\r\nMETHOD:CANCEL");
+    await expectStatus(await postIcs(t, b.source.id, b.source.signingSecret, cancelIcs), 202);
+    await worker.drain();
+    expect((await getSession(a.session.id)).status).toBe("cancelled");
+    expect((await getSession(b.session.id)).status).toBe("cancelled");
+  });
+
+  it("exactly once: the same change 5 times, in any order with an older version, ends in one reschedule", async () => {
+    const { session, source } = await setup();
+    const newer = moved(session.uid, "2026-12-05T16:00:00Z", 3);
+    const older = moved(session.uid, "2026-12-04T16:00:00Z", 2);
+    for (const ics of [newer, older, newer, older, newer]) await expectStatus(await postIcs(t, source.id, source.signingSecret, ics), 202);
+    await worker.drain();
+    const s = await getSession(session.id);
+    expect(s).toMatchObject({ start: "2026-12-05T16:00:00.000Z", sequence: 1 });
+    const audits = await t.database.db.query.auditEvents.findMany({ where: (a, { and, eq }) => and(eq(a.subjectId, session.id), eq(a.action, "session.rescheduled_externally")) });
+    expect(audits).toHaveLength(1);
+  });
+
+  it("a confirmed session never changes; the difference is an open item", async () => {
+    const { session, source, provider } = await setup();
+    clock.set("2026-12-01T16:00:00Z");
+    await expectStatus(await t.request("POST", `/api/v1/sessions/${session.id}/confirm`, { body: { state: "NY" } }), 200);
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-06T16:00:00Z")), 202);
+    await worker.drain();
+    expect((await getSession(session.id)).start).toBe("2026-12-01T15:00:00.000Z");
+    const items = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/reconciliation`), 200)).items;
+    expect(items).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "external_change_on_confirmed_session", sessionId: session.id })]));
+    clock.set("2026-11-26T12:00:00Z");
+  });
+});
+
+describe("hostile input", () => {
+  it("a 5 MB body is 413 before parsing or verification", async () => {
+    const { source } = await setup();
+    const big = "x".repeat(5 * 1024 * 1024);
+    const res = await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    expect((await expectStatus(res, 413)).code).toBe("payload_too_large");
+  });
+
+  it("malformed ICS is refused at the door, or fails in the worker with nothing changed", async () => {
+    const { session, source } = await setup();
+    expect((await expectStatus(await postIcs(t, source.id, source.signingSecret, "hello"), 422)).code).toBe("ics_not_a_calendar");
+    const broken = `BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:${session.uid}\r\nDTSTART:2026XX\r\n`;
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, broken), 202);
+    await worker.drain();
+    const [d] = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
+    expect(d).toMatchObject({ state: "failed", lastErrorCode: expect.stringMatching(/^ics_/) });
+    expect((await getSession(session.id)).sequence).toBe(0);
+  });
+
+  it("100,000 events are refused with a clear problem", async () => {
+    const { source } = await setup();
+    const many = calendar(...Array.from({ length: 100_000 }, (_, i) => `BEGIN:VEVENT\r\nUID:${i}\r\nEND:VEVENT`));
+    // Over the 2 MiB payload cap already: refused as too large or as too many events, never processed.
+    const res = await postIcs(t, source.id, source.signingSecret, many);
+    expect([413, 422]).toContain(res.status);
+    expect(await deliveryCount(source.id)).toBe(0);
+  });
+
+  it("an RRULE without end is bounded work", async () => {
+    const { source } = await setup();
+    const endless = calendar(vevent({ UID: "endless-1", DTSTART: "20260101T150000Z", DTEND: "20260101T155000Z", RRULE: "FREQ=DAILY", SEQUENCE: 0 }));
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, endless), 202);
+    const started = performance.now();
+    await worker.drain();
+    expect(performance.now() - started).toBeLessThan(20_000); // bounded, not a benchmark: an unbounded loop never ends
+    const mirrored = await t.database.db.query.externalEvents.findMany({ where: (e, { eq }) => eq(e.sourceId, source.id) });
+    expect(mirrored.length).toBeGreaterThan(0);
+    expect(mirrored.length).toBeLessThanOrEqual(1000);
+  });
+
+  it("deeply nested JSON and __proto__ keys end in a clear problem with nothing recorded", async () => {
+    const { source } = await setup();
+    const deep = "[".repeat(200_000) + "]".repeat(200_000);
+    const send = (body: string) => t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
+    const deepRes = await send(deep);
+    expect([400, 422]).toContain(deepRes.status);
+    expect(deepRes.headers.get("content-type")).toMatch(/problem\+json/);
+    const proto = '{"type":"calendar.changed","timestamp":"2026-11-26T12:00:00Z","data":{"ics":"BEGIN:VCALENDAR\\r\\nEND:VCALENDAR"},"__proto__":{"admin":true}}';
+    const res = await send(proto);
+    expect((await expectStatus(res, 422)).code).toBe("validation_failed");
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    expect(await deliveryCount(source.id)).toBe(0);
+  });
+});
+
+describe("logs", () => {
+  it("never contain signing secrets, signatures, event summaries or client names", async () => {
+    const { session, source } = await setup();
+    const body = envelope(moved(session.uid, "2026-12-02T16:00:00Z"));
+    const headers = signedHeaders(source.signingSecret, body);
+    await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers, body });
+    await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { ...headers, "webhook-signature": "v1,AAAA" }, body });
+    await worker.drain();
+    const logs = t.logs.text();
+    expect(logs).toContain("delivery applied");
+    for (const secret of [source.signingSecret, source.signingSecret.slice(6), headers["webhook-signature"]!.slice(3), "Harriet", "Vandersloot", "therapy", source.id]) {
+      expect(logs).not.toContain(secret);
+    }
+  });
+});
