@@ -28,6 +28,8 @@ export class IngestWorker {
   private readonly fetchFn: typeof fetch;
   private readonly leaseMs: number;
   private readonly idleMs: number;
+  /** What this worker did; the exactly-once test sums these across processes. */
+  readonly stats = { applied: 0, lostClaims: 0, failed: 0 };
 
   constructor(
     private readonly deps: ServiceDeps,
@@ -136,10 +138,12 @@ export class IngestWorker {
           .where(eq(calendarSources.id, source.id));
         return applied;
       });
+      this.stats.applied++;
       this.count(d, "applied");
       logger.info({ ...log, sourceKind: source.kind, ...(stats ?? { notModified: true }) }, "delivery applied");
     } catch (err) {
       if (err instanceof LostClaim) {
+        this.stats.lostClaims++;
         this.count(d, "lost_claim");
         return;
       }
@@ -150,6 +154,7 @@ export class IngestWorker {
         final: pe.disposition !== "retry",
         ...(pe.retryAfterSeconds !== undefined ? { retryAfterMs: pe.retryAfterSeconds * 1000 } : {}),
       });
+      this.stats.failed++;
       this.count(d, pe.code);
       logger.warn({ ...log, sourceKind: source.kind, code: pe.code, disposition: pe.disposition }, "delivery not applied");
     }
