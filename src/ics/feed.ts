@@ -66,6 +66,12 @@ type Prepared = {
   header: string;
   /** Identical on every event, so rendered once. */
   organizerLine: string | undefined;
+  /**
+   * The link lines by (link, instructions, description, modality, Meet). Most sessions of a provider
+   * share the default link and instructions (SPEC 4.2), so each distinct combination is escaped and
+   * folded once per render. Lives only as long as one render: no module state.
+   */
+  linkLines: Map<string, readonly string[]>;
 };
 
 function prepare(calendar: FeedCalendar): Prepared {
@@ -95,6 +101,7 @@ function prepare(calendar: FeedCalendar): Prepared {
     headerLines: lines,
     header: lines.join(CRLF) + CRLF,
     organizerLine: org ? contentLine("ORGANIZER", { CN: org.name }, "mailto:" + uriValue(org.email)) : undefined,
+    linkLines: new Map(),
   };
 }
 
@@ -124,14 +131,15 @@ function checkEvent(ev: FeedEvent): void {
 /** One VEVENT's lines, appended to `out`. Property order is fixed so equal input gives equal bytes. */
 function renderEvent(p: Prepared, ev: FeedEvent, out: string[]): void {
   checkEvent(ev);
+  const stamp = formatUtc(ev.stamp);
   out.push(
     "BEGIN:VEVENT",
     foldLine("UID:" + escapeText(ev.uid)),
-    "DTSTAMP:" + formatUtc(ev.stamp),
+    "DTSTAMP:" + stamp,
     "DTSTART:" + formatUtc(ev.start),
     "DTEND:" + formatUtc(ev.end),
     "SEQUENCE:" + ev.sequence,
-    "LAST-MODIFIED:" + formatUtc(ev.lastModified),
+    "LAST-MODIFIED:" + (ev.lastModified.getTime() === ev.stamp.getTime() ? stamp : formatUtc(ev.lastModified)),
     "STATUS:" + ev.status,
     // Hides details from people the subscriber shares the calendar with (RFC 5545 3.8.1.3).
     "CLASS:PRIVATE",
@@ -141,25 +149,48 @@ function renderEvent(p: Prepared, ev: FeedEvent, out: string[]): void {
   if (p.organizerLine !== undefined) out.push(p.organizerLine);
   const v = ev.virtual;
   if (v) {
-    const url = uriValue(v.url);
-    // LOCATION and DESCRIPTION are TEXT, so the link is escaped there (a "," in a query becomes "\,");
-    // URL and CONFERENCE are URI (RFC 5545 3.8.4.6, RFC 7986 5.11) and carry it verbatim.
-    let description = v.url;
-    if (v.instructions) description += "\n" + v.instructions;
-    if (ev.description) description += "\n\n" + ev.description;
-    out.push(
-      foldLine("LOCATION:" + escapeText(v.url)),
-      foldLine("URL:" + url),
-      foldLine("DESCRIPTION:" + escapeText(description)),
-      foldLine(conferenceLine(url, v.modality)),
-    );
-    // How Google's own feeds carry Meet links; they do not use CONFERENCE (reference/ics-feeds.md 1.1).
-    if (v.googleMeet) out.push(foldLine("X-GOOGLE-CONFERENCE:" + url));
+    const instructions = v.instructions ?? "";
+    const description = ev.description ?? "";
+    // Length-prefixed, so two different tuples can never share a key.
+    const key =
+      v.modality + (v.googleMeet ? "+meet:" : ":") + v.url.length + ":" + v.url +
+      instructions.length + ":" + instructions + description;
+    let lines = p.linkLines.get(key);
+    if (lines === undefined) {
+      lines = linkLines(v.url, instructions, description, v.modality, v.googleMeet);
+      p.linkLines.set(key, lines);
+    }
+    for (const line of lines) out.push(line);
   } else {
     if (ev.location) out.push(foldLine("LOCATION:" + escapeText(ev.location)));
     if (ev.description) out.push(foldLine("DESCRIPTION:" + escapeText(ev.description)));
   }
   out.push("END:VEVENT");
+}
+
+/** LOCATION, URL, DESCRIPTION, CONFERENCE and, for Meet, X-GOOGLE-CONFERENCE; folded. */
+function linkLines(
+  rawUrl: string,
+  instructions: string,
+  extra: string,
+  modality: "video" | "audio_only",
+  googleMeet: boolean,
+): string[] {
+  const url = uriValue(rawUrl);
+  // LOCATION and DESCRIPTION are TEXT, so the link is escaped there (a "," in a query becomes "\,");
+  // URL and CONFERENCE are URI (RFC 5545 3.8.4.6, RFC 7986 5.11) and carry it verbatim.
+  let description = rawUrl;
+  if (instructions) description += "\n" + instructions;
+  if (extra) description += "\n\n" + extra;
+  const lines = [
+    foldLine("LOCATION:" + escapeText(rawUrl)),
+    foldLine("URL:" + url),
+    foldLine("DESCRIPTION:" + escapeText(description)),
+    foldLine(conferenceLine(url, modality)),
+  ];
+  // How Google's own feeds carry Meet links; they do not use CONFERENCE (reference/ics-feeds.md 1.1).
+  if (googleMeet) lines.push(foldLine("X-GOOGLE-CONFERENCE:" + url));
+  return lines;
 }
 
 function compareUid(a: string, b: string): number {

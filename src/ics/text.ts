@@ -10,12 +10,12 @@ const MAX_OCTETS = 75;
 // RFC 5545 3.3.11: TSAFE-CHAR excludes CONTROL (%x00-08, %x0A-1F, %x7F); TAB is allowed; a newline
 // is written as "\n"; backslash, semicolon and comma are escaped. Lone UTF-16 surrogates have no
 // UTF-8 encoding (they would reach the wire as U+FFFD), so they are replaced here, and the string we
-// escaped is exactly the one the client will read. One pass over char codes that returns the input
-// itself when nothing needs changing (measured ~20% faster than a regex replace with a callback).
+// escaped is exactly the one the client will read. A regex test, then one pass over char codes:
+// measured ~20% faster than a regex replace with a callback on text that needs escaping.
 const NEEDS_CLEANING = /[\x00-\x08\x0a-\x1f\x7f,;\\\ud800-\udfff]/;
 
 function cleanText(s: string, escape: boolean): string {
-  // The native regex scan is the cheap exit for the common case (UIDs, URLs, most summaries).
+  // The common case (UIDs, URLs, most summaries) leaves here, unchanged and uncopied.
   if (!NEEDS_CLEANING.test(s)) return s;
   const n = s.length;
   let out = "";

@@ -207,6 +207,27 @@ describe("renderFeed: events", () => {
     expect(conf(bv!)).toMatch(/^CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=[^:;]+:https:\/\/zoom\.us\//);
   });
 
+  it("events sharing a link keep their own instructions, description, modality and Meet flag", () => {
+    const url = "https://meet.google.com/abc-defg-hij";
+    const variants: NonNullable<FeedEvent["virtual"]>[] = [
+      { url, modality: "video", googleMeet: true, instructions: "a" },
+      { url, modality: "video", googleMeet: false, instructions: "a" },
+      { url, modality: "audio_only", googleMeet: true, instructions: "a" },
+      { url, modality: "video", googleMeet: true, instructions: "ab" },
+      { url, modality: "video", googleMeet: true, instructions: "a" },
+    ];
+    const events = variants.map((virtual, i) => makeEvent({ virtual, description: i === 4 ? "b" : undefined }));
+    const blocks = eventBlocks(renderFeed(makeCalendar(), events));
+    const pick = (b: string[]) => b.filter((l) => /^(DESCRIPTION|CONFERENCE|X-GOOGLE)/.test(l));
+    expect(blocks.map(pick)).toEqual([
+      [`DESCRIPTION:${url}\\na`, expect.stringContaining("FEATURE=AUDIO,VIDEO;"), `X-GOOGLE-CONFERENCE:${url}`],
+      [`DESCRIPTION:${url}\\na`, expect.stringContaining("FEATURE=AUDIO,VIDEO;")],
+      [`DESCRIPTION:${url}\\na`, expect.stringContaining("FEATURE=AUDIO;"), `X-GOOGLE-CONFERENCE:${url}`],
+      [`DESCRIPTION:${url}\\nab`, expect.stringContaining("FEATURE=AUDIO,VIDEO;"), `X-GOOGLE-CONFERENCE:${url}`],
+      [`DESCRIPTION:${url}\\na\\n\\nb`, expect.stringContaining("FEATURE=AUDIO,VIDEO;"), `X-GOOGLE-CONFERENCE:${url}`],
+    ]);
+  });
+
   it("an in-person event carries no link anywhere", () => {
     const ev = makeEvent({ location: "In person", description: "Suite 4" });
     const ics = renderFeed(makeCalendar(), [ev]);
