@@ -37,6 +37,7 @@ const SessionSchema = z
     modality: z.enum(["video", "audio_only"]),
     status: z.enum(["scheduled", "cancelled", "confirmed"]),
     telehealthUrl: z.string().optional(),
+    externalEvent: z.object({ uid: z.string(), originalStart: z.string().optional() }).optional(),
     confirmation: z
       .object({
         outcome: z.string(),

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { randomBytes, randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
@@ -23,6 +23,10 @@ export const CreateSessionSchema = z.strictObject({
   kind: z.enum(["virtual", "in_person"]),
   modality: z.enum(["video", "audio_only"]).optional(),
   telehealthUrl: z.string().max(4096).optional(),
+  externalEvent: z
+    .strictObject({ uid: z.string().min(1).max(1024), originalStart: Instant.optional() })
+    .optional()
+    .describe("The event in the provider's own calendar this session stands for (one instance of a series by its original start)"),
 });
 
 export const UpdateSessionSchema = z.strictObject({
@@ -59,6 +63,9 @@ export function toSessionView(s: SessionRow, link: LinkRow | null, confirmation:
     modality: s.modality,
     status: s.status,
     ...(url ? { telehealthUrl: url } : {}),
+    ...(s.externalUid
+      ? { externalEvent: { uid: s.externalUid, ...(s.externalRecurrenceId ? { originalStart: s.externalRecurrenceId.toISOString() } : {}) } }
+      : {}),
     ...(confirmation
       ? {
           confirmation: {
@@ -131,6 +138,21 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
       throw new UnprocessableError("link_for_in_person", "An in-person session has no telehealth link.", { field: "telehealthUrl" });
     }
     const now = deps.clock.now();
+    if (data.externalEvent) {
+      const taken = await tx
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(
+          and(
+            eq(sessions.providerId, providerId),
+            eq(sessions.externalUid, data.externalEvent.uid),
+            data.externalEvent.originalStart
+              ? eq(sessions.externalRecurrenceId, new Date(data.externalEvent.originalStart))
+              : isNull(sessions.externalRecurrenceId),
+          ),
+        );
+      if (taken[0]) throw new ConflictError("external_event_taken", "Another session already stands for that calendar event.", { sessionId: taken[0].id });
+    }
     const [row] = await tx
       .insert(sessions)
       .values({
@@ -145,6 +167,8 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
         modality,
         status: "scheduled",
         telehealthUrl: ownUrl,
+        externalUid: data.externalEvent?.uid ?? null,
+        externalRecurrenceId: data.externalEvent?.originalStart ? new Date(data.externalEvent.originalStart) : null,
         createdAt: now,
         updatedAt: now,
       })

@@ -192,3 +192,28 @@ describe("logs", () => {
     }
   });
 });
+
+describe("recurring external series", () => {
+  it("a session standing for one instance (by original start) is cancelled alone when that instance is", async () => {
+    const { provider, client } = await providerWithClient(t);
+    const series = "weekly-series-1@therapist.example";
+    const mk = (day: string) =>
+      createSession(t, provider.id, client.id, { start: `${day}T19:00:00Z`, externalEvent: { uid: series, originalStart: `${day}T19:00:00Z` } });
+    const first = await mk("2026-12-03");
+    const second = await mk("2026-12-10");
+    const dup = await t.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
+      body: { clientId: client.id, start: "2026-12-10T19:00:00Z", durationMinutes: 50, kind: "virtual", externalEvent: { uid: series, originalStart: "2026-12-10T19:00:00Z" } },
+    });
+    expect((await expectStatus(dup, 409)).code).toBe("external_event_taken");
+    expect(first).toMatchObject({ externalEvent: { uid: series, originalStart: "2026-12-03T19:00:00.000Z" } });
+    const source = await createIcsWebhookSource(t, provider.id);
+    const ics = calendar(
+      vevent({ UID: series, DTSTART: "20261203T190000Z", DTEND: "20261203T195000Z", RRULE: "FREQ=WEEKLY;COUNT=4", SEQUENCE: 0, DTSTAMP: "20261126T000000Z" }),
+      vevent({ UID: series, "RECURRENCE-ID": "20261210T190000Z", DTSTART: "20261210T190000Z", DTEND: "20261210T195000Z", STATUS: "CANCELLED", SEQUENCE: 1, DTSTAMP: "20261126T000000Z" }),
+    );
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, ics), 202);
+    await worker.drain();
+    expect((await getSession(first.id)).status).toBe("scheduled");
+    expect((await getSession(second.id)).status).toBe("cancelled");
+  });
+});
