@@ -77,15 +77,16 @@ export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
-/** A write with a body must say it is JSON; anything else is 415, not a confusing 422. */
+/**
+ * A write that declares a body type must declare JSON; anything else is 415, not a confusing 422.
+ * (A write with no Content-Type, e.g. `POST .../cancel`, has no body to judge.)
+ */
 export function requireJson(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") {
-      const length = c.req.header("content-length");
-      // In-process requests carry no Content-Length; then the presence of a body stream decides.
-      const hasBody = length !== undefined ? length !== "0" : c.req.raw.body !== null;
-      const mediaType = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
-      if (hasBody && !JSON_TYPE.test(mediaType)) {
+      const contentType = c.req.header("content-type");
+      const mediaType = (contentType ?? "").split(";")[0]!.trim();
+      if (contentType !== undefined && mediaType !== "" && !JSON_TYPE.test(mediaType)) {
         throw codedError("unsupported_media_type", "Send the body as application/json.");
       }
     }
