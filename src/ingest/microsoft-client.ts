@@ -170,7 +170,7 @@ export function mapGraphEvent(e: GraphEvent): ExternalEvent {
     busy: status !== "cancelled" && e.showAs !== "free",
     texts: [],
   };
-  if (e.iCalUId) out.uid = e.iCalUId;
+  if (e.iCalUId) out.uid = uidFromICalUId(e.iCalUId);
   // event resource: originalStart is the occurrence's slot in its series (the RECURRENCE-ID equivalent).
   if ((e.type === "occurrence" || e.type === "exception") && e.originalStart) out.recurrenceId = toUtcIso(e.originalStart);
   if (e.start && e.end) {
@@ -189,6 +189,27 @@ export function mapGraphEvent(e: GraphEvent): ExternalEvent {
   if (content) texts.push(...(e.body?.contentType?.toLowerCase() === "html" ? htmlTexts(content) : [content]));
   out.texts = [...new Set(texts.filter((t): t is string => typeof t === "string" && t.trim() !== ""))].map(capText);
   return out;
+}
+
+// [MS-OXOCAL] 2.2.1.27 PidLidGlobalObjectId: class id, 4 instance-date bytes, 16 bytes of time and
+// reserved, a little-endian size, then the data; a foreign UID is kept as "vCal-Uid" 01 00 00 00 <UID> 00.
+const VCAL_GOID = /^040000008200E00074C5B7101A82E008[0-9A-F]{40}([0-9A-F]{8})7643616C2D55696401000000((?:[0-9A-F]{2})*)$/i;
+
+/**
+ * Graph's iCalUId is the hex GlobalObjectId, so an event imported from another system's invitation (ours)
+ * shows its RFC 5545 UID wrapped (stackoverflow.com/questions/36985390). Unwrapped, it matches the UID we
+ * published; any other value is the event's own UID and is kept as is.
+ */
+export function uidFromICalUId(iCalUId: string): string {
+  const m = VCAL_GOID.exec(iCalUId);
+  if (!m) return iCalUId;
+  const data = Buffer.from(m[2]!, "hex");
+  if (Buffer.from(m[1]!, "hex").readUInt32LE(0) !== data.length + 12 || data.length < 2 || data.at(-1) !== 0) return iCalUId;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(0, -1));
+  } catch {
+    return iCalUId;
+  }
 }
 
 /**

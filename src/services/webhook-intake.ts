@@ -119,7 +119,10 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
       rejected++;
       continue;
     }
-    const key = `graph:${createHash("sha256").update(JSON.stringify(item)).digest("hex")}`;
+    // An item without a version (lifecycle events, deletions: no id, no etag) repeats byte for byte the
+    // next time it happens; keyed by content alone, a second `missed` would be dropped as a duplicate.
+    const versionless = item.lifecycleEvent !== undefined || !item.resourceData?.["@odata.etag"];
+    const key = `graph:${createHash("sha256").update(JSON.stringify(item)).digest("hex")}${versionless ? `:${now.toISOString()}` : ""}`;
     if (item.lifecycleEvent === "reauthorizationRequired" || item.lifecycleEvent === "subscriptionRemoved") {
       await markNeedsAttention(deps.db, source.id, item.lifecycleEvent);
       continue;

@@ -12,6 +12,8 @@ import { Hono, type Context } from "hono";
 
 export type FakeGraphEventInput = {
   id?: string;
+  /** iCalUId as Graph reports it; default an Outlook-made GOID. importedICalUId(uid) gives an imported invitation's. */
+  iCalUId?: string;
   subject?: string;
   /** UTC instants (ISO 8601). */
   start: string;
@@ -147,7 +149,7 @@ export class FakeMicrosoftGraph {
   insertEvent(input: FakeGraphEventInput): Record<string, unknown> {
     const id = input.id ?? graphId();
     if (this.events.has(id)) throw new Error(`fake: event ${id} exists`);
-    const ev = this.newEvent(id, "singleInstance", input, goid(0));
+    const ev = this.newEvent(id, "singleInstance", input, input.iCalUId ?? goid(0));
     this.events.set(id, ev);
     this.commit([ev], "created", ev);
     return this.render(ev);
@@ -614,6 +616,18 @@ function graphId(): string {
 /** A GlobalObjectId-shaped hex string; `dateMs` 0 gives the series form (instance date bytes zero). */
 function goid(dateMs: number): string {
   return goidFor(`${GOID_PREFIX}00000000${randomBytes(24).toString("hex").toUpperCase()}`, dateMs);
+}
+
+/**
+ * The iCalUId of an event imported from another system's invitation: [MS-OXOCAL] 2.2.1.27 keeps a UID that
+ * is not a GOID inside the GlobalObjectId as "vCal-Uid" 01 00 00 00 <UID> 00, after a little-endian size;
+ * Graph shows the whole GOID in hex (stackoverflow.com/questions/36985390, Glen Scales' decoding).
+ */
+export function importedICalUId(uid: string): string {
+  const data = Buffer.concat([Buffer.from("vCal-Uid", "ascii"), Buffer.from([1, 0, 0, 0]), Buffer.from(uid, "utf8"), Buffer.from([0])]);
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(data.length);
+  return `${GOID_PREFIX}${"00".repeat(20)}${size.toString("hex")}${data.toString("hex")}`.toUpperCase();
 }
 
 function goidFor(seriesGoid: string, dateMs: number): string {
