@@ -8,6 +8,7 @@ import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
+import { settingsRoutes } from "./routes/settings.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export const API_BODY_LIMIT = 1024 * 1024;
@@ -22,6 +23,7 @@ export function createApp(deps: AppDeps) {
 
   app.route("/", opsRoutes());
   app.route("/", publicFeedRoutes());
+  app.route("/", settingsRoutes());
   app.use("/webhooks/*", limitBody(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());
 

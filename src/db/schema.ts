@@ -248,3 +248,23 @@ export const auditEvents = pgTable(
   },
   (t) => [index().on(t.providerId, t.at)],
 );
+
+// Browser sessions of the settings pages (issue 7). The cookie carries a 256-bit token; only its hash
+// is kept. A session lives only while its API key does: every request joins api_keys.
+export const webSessions = pgTable(
+  "web_sessions",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    apiKeyId: uuid().notNull(),
+    tokenHash: text().notNull(),
+    csrfToken: text().notNull(),
+    // A one-time message for the next page (a new feed URL), sealed with a key derived from the
+    // cookie token, so the database alone cannot open it.
+    flash: text(),
+    createdAt: createdAt(),
+    lastSeenAt: ts().notNull(),
+    expiresAt: ts().notNull(),
+  },
+  (t) => [uniqueIndex().on(t.tokenHash), index().on(t.apiKeyId), index().on(t.providerId, t.expiresAt)],
+);

@@ -43,7 +43,8 @@ export async function applyExternalEvents(
     for (const r of rows) stored.set(r.externalId, r);
   }
 
-  const uids = [...new Set(incoming.map((e) => e.uid).filter((u): u is string => !!u))];
+  // Deletion stubs (Google's id-only cancelled events) carry no UID: use the one stored earlier.
+  const uids = [...new Set([...incoming.map((e) => e.uid), ...[...stored.values()].map((r) => r.uid)].filter((u): u is string => !!u))];
   const sessionIds = [
     ...new Set([
       ...incoming.map((e) => e.sessionId).filter((s): s is string => !!s && /^[0-9a-f-]{36}$/i.test(s)),
@@ -74,10 +75,12 @@ export async function applyExternalEvents(
       continue;
     }
     // Match: explicit session id, our UID, an external instance we were told of, or what we matched before.
+    const uid = e.uid ?? prev?.uid ?? undefined;
+    const recurrenceId = e.recurrenceId ? new Date(e.recurrenceId) : (prev?.recurrenceId ?? null);
     const session =
       (e.sessionId ? bySessionId.get(e.sessionId) : undefined) ??
-      (e.uid && !e.recurrenceId ? byUid.get(e.uid) : undefined) ??
-      (e.uid ? byExternal.get(`${e.uid}|${e.recurrenceId ? new Date(e.recurrenceId).toISOString() : ""}`) : undefined) ??
+      (uid && !recurrenceId ? byUid.get(uid) : undefined) ??
+      (uid ? byExternal.get(`${uid}|${recurrenceId?.toISOString() ?? ""}`) : undefined) ??
       (prev?.sessionId ? bySessionId.get(prev.sessionId) : undefined) ??
       null;
 
@@ -87,8 +90,8 @@ export async function applyExternalEvents(
       providerId,
       sourceId: source.id,
       externalId: e.externalId,
-      uid: e.uid ?? prev?.uid ?? null,
-      recurrenceId: e.recurrenceId ? new Date(e.recurrenceId) : (prev?.recurrenceId ?? null),
+      uid: uid ?? null,
+      recurrenceId,
       status: e.status,
       // A deletion stub keeps the times we last knew.
       startAt: e.start ? new Date(e.start) : (prev?.startAt ?? null),

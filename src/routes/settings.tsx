@@ -1,0 +1,268 @@
+// Issue 7: the provider settings pages. Server-rendered HTML forms (post-redirect-get with 303),
+// signed in with a web session; every verb is an existing service called with the session's
+// principal. Not JSON API routes, so not in the OpenAPI document.
+import { Hono } from "hono";
+import { NONCE, secureHeaders } from "hono/secure-headers";
+import { z } from "zod";
+import { AppError, NotFoundError, type ProblemField } from "../errors.js";
+import { internalError } from "../http/problem.js";
+import { createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
+import { getProvider } from "../services/providers.js";
+import { listReconciliationItems } from "../services/reconciliation.js";
+import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
+import { endWebSession, putFlash, resolveWebSession, startWebSession, takeFlash } from "../services/web-sessions.js";
+import { renderPage } from "../web/layout.js";
+import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed } from "../web/pages/calendars.js";
+import { ConfirmFeedPage } from "../web/pages/confirm.js";
+import { LinkPage, type LinkForm, type Refusal } from "../web/pages/link.js";
+import { MessagePage } from "../web/pages/message.js";
+import { OpenItemsPage } from "../web/pages/open-items.js";
+import { OverviewPage } from "../web/pages/overview.js";
+import { SIGN_IN_EXPIRED, SIGN_IN_FAILED, SignInPage } from "../web/pages/sign-in.js";
+import {
+  clearSessionCookie,
+  clearSignInCookie,
+  CsrfError,
+  fromOurOrigin,
+  issueSignInToken,
+  parseForm,
+  readSessionCookie,
+  requireCsrfForm,
+  requireWebSession,
+  setSessionCookie,
+  signInBodyLimit,
+  signInTokenMatches,
+  type WebContext,
+  type WebEnv,
+} from "../web/session.js";
+
+// default-src 'none': nothing loads but this page's own nonce'd style and script; forms post only here.
+const pageHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'none'"],
+    scriptSrc: [NONCE],
+    styleSrc: [NONCE],
+    imgSrc: ["'self'"],
+    connectSrc: ["'self'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'none'"],
+    baseUri: ["'none'"],
+  },
+  // Not no-referrer: under it a browser sends "Origin: null" with every form post, and the origin
+  // check below needs the real one. same-origin still sends nothing to other sites.
+  referrerPolicy: "same-origin",
+  xFrameOptions: "DENY",
+});
+
+const Flash = z.object({
+  notice: z.string().optional(),
+  fresh: z
+    .object({ action: z.enum(["created", "rotated"]), name: z.string(), url: z.string(), webcalUrl: z.string(), outlookSubscribeUrl: z.string() })
+    .optional(),
+});
+type Flash = z.infer<typeof Flash>;
+
+const FeedIdParam = z.uuid();
+
+/** A 422 from a service, as the page shows it: the stable code, its message, the failing fields. */
+function refusalOf(err: unknown): Refusal | null {
+  if (!(err instanceof AppError) || err.status !== 422) return null;
+  const fields = err.extra.errors as ProblemField[] | undefined;
+  return { code: err.code, message: err.detail, ...(fields ? { fields } : {}) };
+}
+
+/** What every signed-in page needs; only pages that show the flash take it (it is read once). */
+async function signedIn(c: WebContext, opts: { takeFlash?: boolean } = {}) {
+  const { session, token } = c.var.web;
+  const provider = await getProvider(c.var.services, c.var.principal, session.providerId);
+  const flash = Flash.safeParse(opts.takeFlash ? await takeFlash(c.var.services, session, token) : {});
+  return {
+    providerId: session.providerId,
+    provider,
+    flash: flash.success ? flash.data : ({} as Flash),
+    chrome: { providerName: provider.name, csrf: session.csrfToken },
+  };
+}
+
+async function flashAndRedirect(c: WebContext, flash: Flash, to: string) {
+  await putFlash(c.var.services, c.var.web.session, c.var.web.token, flash);
+  return c.redirect(to, 303);
+}
+
+async function findFeed(c: WebContext, providerId: string, feedId: string) {
+  if (!FeedIdParam.safeParse(feedId).success) throw new NotFoundError("calendar");
+  const feed = (await listFeeds(c.var.services, c.var.principal, providerId)).items.find((f) => f.id === feedId);
+  if (!feed) throw new NotFoundError("calendar");
+  return feed;
+}
+
+/** The saved default link, or null when there is none yet. */
+const currentLink = (c: WebContext, providerId: string) =>
+  getTelehealthLink(c.var.services, c.var.principal, providerId).catch((e: unknown) => (e instanceof NotFoundError ? null : Promise.reject(e)));
+
+const toLinkInput = (f: LinkForm) => ({
+  url: f.url.trim(),
+  ...(f.instructions.trim() ? { instructions: f.instructions.trim() } : {}),
+  baaSigned: f.baaSigned,
+  waitingRoomEnabled: f.waitingRoomEnabled,
+});
+
+export function settingsRoutes() {
+  const r = new Hono<WebEnv>().basePath("/settings");
+  r.use("*", pageHeaders, async (c, next) => {
+    await next();
+    c.header("cache-control", "no-store");
+  });
+
+  r.onError(async (err, c) => {
+    if (err instanceof CsrfError) {
+      const detail = "This form had expired or came from another site, so nothing was changed. Go back, reload the page and try again.";
+      return renderPage(c, { title: "Not accepted", status: 403 }, <MessagePage heading="Not accepted" detail={detail} back={{ href: "/settings", label: "Back to settings" }} />);
+    }
+    let problem = err instanceof AppError ? err : internalError();
+    if (!(err instanceof AppError)) {
+      c.var.deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
+    }
+    if (problem.status === 404) problem = new NotFoundError("page");
+    return renderPage(c, { title: problem.title, status: problem.status }, <MessagePage heading={problem.title} detail={problem.detail} back={{ href: "/settings", label: "Back to settings" }} />);
+  });
+
+  r.get("/sign-in", async (c) => {
+    const token = readSessionCookie(c);
+    if (token && (await resolveWebSession(c.var.services, token))) return c.redirect("/settings", 303);
+    const notice = c.req.query("signed_out") !== undefined ? "You're signed out." : undefined;
+    return renderPage(c, { title: "Sign in" }, <SignInPage csrf={issueSignInToken(c)} notice={notice} />);
+  });
+
+  r.post("/sign-in", signInBodyLimit, async (c) => {
+    const form = await parseForm(c);
+    if (!fromOurOrigin(c) || !signInTokenMatches(c, form._csrf)) {
+      return renderPage(c, { title: "Sign in", status: 403 }, <SignInPage csrf={issueSignInToken(c)} error={SIGN_IN_EXPIRED} />);
+    }
+    const started = await startWebSession(c.var.services, form.apiKey ?? "");
+    if (!started) return renderPage(c, { title: "Sign in", status: 403 }, <SignInPage csrf={issueSignInToken(c)} error={SIGN_IN_FAILED} />);
+    // A browser holds one session: signing in again ends the one it had.
+    const previous = readSessionCookie(c);
+    const old = previous ? await resolveWebSession(c.var.services, previous) : null;
+    if (old) await endWebSession(c.var.services, old);
+    clearSignInCookie(c);
+    setSessionCookie(c, started.token);
+    return c.redirect("/settings", 303);
+  });
+
+  r.post("/sign-out", requireWebSession, requireCsrfForm, async (c) => {
+    await endWebSession(c.var.services, c.var.web.session);
+    clearSessionCookie(c);
+    return c.redirect("/settings/sign-in?signed_out", 303);
+  });
+
+  r.get("/", requireWebSession, async (c) => {
+    const { providerId, provider, chrome } = await signedIn(c);
+    const link = await currentLink(c, providerId);
+    const feeds = await listFeeds(c.var.services, c.var.principal, providerId);
+    const items = await listReconciliationItems(c.var.services, c.var.principal, providerId);
+    const body = <OverviewPage providerName={provider.name} link={link} feedCount={feeds.items.length} openItems={items.items.length} />;
+    return renderPage(c, { title: "Overview", current: "overview", chrome }, body);
+  });
+
+  r.get("/link", requireWebSession, async (c) => {
+    const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: true });
+    const saved = await currentLink(c, providerId);
+    const form: LinkForm = saved
+      ? { url: saved.url, instructions: saved.instructions ?? "", baaSigned: saved.baaSigned, waitingRoomEnabled: saved.waitingRoomEnabled }
+      : { url: "", instructions: "", baaSigned: false, waitingRoomEnabled: false };
+    const body = <LinkPage csrf={chrome.csrf} timezone={provider.timezone} saved={saved} form={form} notice={flash.notice} />;
+    return renderPage(c, { title: "Telehealth link", current: "link", chrome }, body);
+  });
+
+  r.post("/link", requireWebSession, requireCsrfForm, async (c) => {
+    const f = c.var.form;
+    // Browsers send textarea line breaks as CRLF; store plain newlines.
+    const form: LinkForm = { url: f.url ?? "", instructions: (f.instructions ?? "").replace(/\r\n?/g, "\n"), baaSigned: f.baaSigned === "yes", waitingRoomEnabled: f.waitingRoomEnabled === "yes" };
+    const providerId = c.var.web.session.providerId;
+    try {
+      const saved = await putTelehealthLink(c.var.services, c.var.principal, providerId, toLinkInput(form));
+      const notice = saved.compliant ? "Saved. Your link is compliant and ready for sessions." : "Saved, but the link is not compliant yet: see what's missing below.";
+      return await flashAndRedirect(c, { notice }, "/settings/link");
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (!refusal) throw err;
+      const { provider, chrome } = await signedIn(c);
+      const saved = await currentLink(c, providerId);
+      const body = <LinkPage csrf={chrome.csrf} timezone={provider.timezone} saved={saved} form={form} refusal={refusal} />;
+      return renderPage(c, { title: "Telehealth link", current: "link", chrome, status: 422 }, body);
+    }
+  });
+
+  const calendarsPage = async (c: WebContext, extra: { form?: FeedForm; refusal?: Refusal; status?: number } = {}) => {
+    const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.refusal });
+    const feeds = await listFeeds(c.var.services, c.var.principal, providerId);
+    const body = (
+      <CalendarsPage
+        csrf={chrome.csrf}
+        timezone={provider.timezone}
+        feeds={feeds.items}
+        fresh={flash.fresh as FreshFeed | undefined}
+        notice={flash.notice}
+        form={extra.form ?? DEFAULT_FEED_FORM}
+        refusal={extra.refusal}
+      />
+    );
+    return renderPage(c, { title: "Calendar subscriptions", current: "calendars", chrome, status: extra.status }, body);
+  };
+
+  r.get("/calendars", requireWebSession, (c) => calendarsPage(c));
+
+  r.post("/calendars", requireWebSession, requireCsrfForm, async (c) => {
+    const f = c.var.form;
+    const form: FeedForm = {
+      name: f.name ?? "",
+      privacy: f.privacy ?? "minimal",
+      acknowledgePhi: f.acknowledgePhi === "yes",
+      includeLink: f.includeLink === "yes",
+      includeInPerson: f.includeInPerson === "yes",
+    };
+    const { acknowledgePhi, ...settings } = form;
+    const input = { ...settings, ...(form.privacy === "full" ? { acknowledgePhi } : {}) };
+    try {
+      const feed = await createFeed(c.var.services, c.var.principal, c.var.web.session.providerId, input);
+      const fresh: FreshFeed = { action: "created", name: feed.name, url: feed.url, webcalUrl: feed.webcalUrl, outlookSubscribeUrl: feed.outlookSubscribeUrl };
+      return await flashAndRedirect(c, { fresh }, "/settings/calendars");
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (!refusal) throw err;
+      return calendarsPage(c, { form, refusal, status: 422 });
+    }
+  });
+
+  r.get("/calendars/:feedId/:kind{rotate|revoke}", requireWebSession, async (c) => {
+    const { providerId, chrome } = await signedIn(c);
+    const feed = await findFeed(c, providerId, c.req.param("feedId"));
+    const kind = c.req.param("kind") as "rotate" | "revoke";
+    const title = kind === "rotate" ? "Get a new address" : "Stop a calendar";
+    return renderPage(c, { title, current: "calendars", chrome }, <ConfirmFeedPage csrf={chrome.csrf} kind={kind} feed={feed} />);
+  });
+
+  r.post("/calendars/:feedId/rotate", requireWebSession, requireCsrfForm, async (c) => {
+    const providerId = c.var.web.session.providerId;
+    const feed = await findFeed(c, providerId, c.req.param("feedId"));
+    const rotated = await rotateFeedSecret(c.var.services, c.var.principal, providerId, feed.id);
+    const fresh: FreshFeed = { action: "rotated", name: rotated.name, url: rotated.url, webcalUrl: rotated.webcalUrl, outlookSubscribeUrl: rotated.outlookSubscribeUrl };
+    return flashAndRedirect(c, { fresh }, "/settings/calendars");
+  });
+
+  r.post("/calendars/:feedId/revoke", requireWebSession, requireCsrfForm, async (c) => {
+    const providerId = c.var.web.session.providerId;
+    const feed = await findFeed(c, providerId, c.req.param("feedId"));
+    await revokeFeed(c.var.services, c.var.principal, providerId, feed.id);
+    return flashAndRedirect(c, { notice: `“${feed.name}” is stopped: its address no longer works. Remove it from your calendar apps too.` }, "/settings/calendars");
+  });
+
+  r.get("/open-items", requireWebSession, async (c) => {
+    const { providerId, provider, chrome } = await signedIn(c);
+    const { items } = await listReconciliationItems(c.var.services, c.var.principal, providerId);
+    return renderPage(c, { title: "Open items", current: "open-items", chrome }, <OpenItemsPage timezone={provider.timezone} items={items} />);
+  });
+
+  return r;
+}

@@ -1,0 +1,67 @@
+// Words and dates for the settings pages. Instants are stored in UTC; they are shown in the
+// provider's own timezone (SPEC 4.2).
+
+const PLATFORM_NAMES: Record<string, string> = {
+  zoom: "Zoom",
+  doxy_me: "Doxy.me",
+  google_meet: "Google Meet",
+  microsoft_teams: "Microsoft Teams",
+  webex: "Webex",
+  vsee: "VSee",
+  therapynotes: "TherapyNotes Telehealth",
+  other: "Another platform",
+};
+
+export const platformName = (platform: string) => PLATFORM_NAMES[platform] ?? platform;
+
+export const PRIVACY_CHOICES = [
+  { value: "minimal", label: "No client names", hint: 'Events read "Telehealth session". Recommended.' },
+  { value: "initials", label: "Client initials", hint: 'Events read "Telehealth session: J.D."' },
+  { value: "full", label: "Full client names", hint: "Events show each client's name." },
+] as const;
+
+export const privacyLabel = (privacy: string) => PRIVACY_CHOICES.find((p) => p.value === privacy)?.label ?? privacy;
+
+export function formatInstant(iso: string | null | undefined, timezone: string): string {
+  if (!iso) return "not yet";
+  return new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone,
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+    timeZoneName: "short",
+  }).format(new Date(iso));
+}
+
+/** "Dec 1, 2026, 3:00 PM – 3:50 PM EST"; the end's date is repeated only when it differs. */
+export function formatRange(start: string | undefined, end: string | undefined, timezone: string): string | null {
+  if (!start) return null;
+  if (!end) return formatInstant(start, timezone);
+  const fmt = new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone,
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
+  return fmt.formatRange(new Date(start), new Date(end));
+}
+
+/**
+ * Subscribe links for a feed URL (reference/ics-feeds.md 2.4): Apple by webcal://, Outlook's
+ * addfromweb (personal and work accounts), and Google's add-by-URL page, where the address is pasted:
+ * its one-click `cid=` link is undocumented and reported both to fail and to subscribe empty.
+ */
+export function subscribeLinks(feed: { url: string; webcalUrl: string; outlookSubscribeUrl: string; name: string }) {
+  const query = `url=${encodeURIComponent(feed.url)}&name=${encodeURIComponent(feed.name)}`;
+  return {
+    apple: feed.webcalUrl,
+    outlookPersonal: feed.outlookSubscribeUrl,
+    outlookWork: `https://outlook.office.com/calendar/0/addfromweb?${query}`,
+    googleAddByUrl: "https://calendar.google.com/calendar/u/0/r/settings/addbyurl",
+  };
+}

@@ -1,0 +1,211 @@
+import { formatInstant, PRIVACY_CHOICES, privacyLabel, subscribeLinks } from "../format.js";
+import type { Refusal } from "./link.js";
+
+export type FeedSummary = {
+  id: string;
+  name: string;
+  privacy: string;
+  includeLink: boolean;
+  includeInPerson: boolean;
+  createdAt: string;
+  lastFetchedAt: string | null;
+  fetchCount: number;
+  lastFetchBySubscriber: { google: string | null; microsoft: string | null; apple: string | null; other: string | null };
+};
+
+/** A feed's secret URLs, carried once from the create or rotate post to this page. */
+export type FreshFeed = { action: "created" | "rotated"; name: string; url: string; webcalUrl: string; outlookSubscribeUrl: string };
+
+export type FeedForm = { name: string; privacy: string; acknowledgePhi: boolean; includeLink: boolean; includeInPerson: boolean };
+export const DEFAULT_FEED_FORM: FeedForm = { name: "", privacy: "minimal", acknowledgePhi: false, includeLink: true, includeInPerson: true };
+
+type Props = { csrf: string; timezone: string; feeds: FeedSummary[]; fresh?: FreshFeed; notice?: string; form: FeedForm; refusal?: Refusal };
+
+const GOOGLE_DELAY = "Google Calendar refreshes subscribed calendars on its own schedule: changes can take up to 24 hours to show there.";
+
+function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
+  const links = subscribeLinks(fresh);
+  return (
+    <section class="card secret" aria-labelledby="fresh-title">
+      <h2 id="fresh-title">
+        {fresh.action === "created" ? `Your new calendar “${fresh.name}” is ready` : `New address for “${fresh.name}”`}
+      </h2>
+      <p role="status">
+        <strong>Copy this address now: it is shown only this once.</strong> Keep it private: anyone who has it can see your
+        schedule. If you lose it, get a new address from the list below.
+        {fresh.action === "rotated" && " The old address has stopped working; subscribe again with this one."}
+      </p>
+      <label for="feed-url">Calendar address</label>
+      <div class="copy-row">
+        <input id="feed-url" type="text" readonly value={fresh.url} data-feed-url="" />
+        <button type="button" class="secondary" data-copy="feed-url" data-status="copy-status" hidden>
+          Copy
+        </button>
+      </div>
+      <p class="hint" id="copy-status" role="status" aria-live="polite"></p>
+      <h3>Add it to your calendar</h3>
+      <div class="actions">
+        <a class="button" href={links.apple}>
+          Apple Calendar
+        </a>
+        <a class="button" href={links.outlookPersonal} target="_blank" rel="noopener noreferrer">
+          Outlook.com
+        </a>
+        <a class="button" href={links.outlookWork} target="_blank" rel="noopener noreferrer">
+          Outlook (work or school)
+        </a>
+      </div>
+      <p class="hint">Outlook for Mac can't subscribe to calendars by address: use Apple Calendar on a Mac.</p>
+      <h3>Google Calendar</h3>
+      <ol class="steps">
+        <li>Copy the address above.</li>
+        <li>
+          <a class="button secondary" href={links.googleAddByUrl} target="_blank" rel="noopener noreferrer" data-copy-first="feed-url" data-status="copy-status">
+            Open Google Calendar's “From URL” page
+          </a>
+        </li>
+        <li>Paste the address and choose “Add calendar”.</li>
+      </ol>
+      <p class="hint">{GOOGLE_DELAY}</p>
+    </section>
+  );
+}
+
+function FeedCard({ feed, timezone }: { feed: FeedSummary; timezone: string }) {
+  const by = feed.lastFetchBySubscriber;
+  return (
+    <li class="card" aria-labelledby={`feed-${feed.id}`}>
+      <h3 id={`feed-${feed.id}`}>{feed.name}</h3>
+      <dl class="facts">
+        <dt>Events show</dt>
+        <dd>{privacyLabel(feed.privacy)}</dd>
+        <dt>Telehealth link</dt>
+        <dd>{feed.includeLink ? "Included" : "Not included"}</dd>
+        <dt>In-person sessions</dt>
+        <dd>{feed.includeInPerson ? "Shown" : "Not shown"}</dd>
+        <dt>Created</dt>
+        <dd>{formatInstant(feed.createdAt, timezone)}</dd>
+      </dl>
+      <h4 class="hint">Last fetched</h4>
+      <dl class="facts">
+        <dt>Google</dt>
+        <dd>{formatInstant(by.google, timezone)}</dd>
+        <dt>Microsoft</dt>
+        <dd>{formatInstant(by.microsoft, timezone)}</dd>
+        <dt>Apple</dt>
+        <dd>{formatInstant(by.apple, timezone)}</dd>
+        {by.other && (
+          <>
+            <dt>Other apps</dt>
+            <dd>{formatInstant(by.other, timezone)}</dd>
+          </>
+        )}
+        <dt>Fetches</dt>
+        <dd>{feed.fetchCount}</dd>
+      </dl>
+      <div class="actions">
+        <a class="button secondary" href={`/settings/calendars/${feed.id}/rotate`}>
+          Get a new address…
+        </a>
+        <a class="button secondary" href={`/settings/calendars/${feed.id}/revoke`}>
+          Stop this calendar…
+        </a>
+      </div>
+    </li>
+  );
+}
+
+function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; refusal?: Refusal }) {
+  const fieldError = (name: string) => refusal?.fields?.find((f) => f.path === name)?.message;
+  return (
+    <form method="post" action="/settings/calendars" class="card" aria-labelledby="create-title">
+      <h2 id="create-title">Create a calendar subscription</h2>
+      <input type="hidden" name="_csrf" value={csrf} />
+      <label for="name">Name</label>
+      <p class="hint" id="name-hint">
+        Your calendar app shows it as the calendar's name, e.g. “Telehealth sessions”.
+      </p>
+      {fieldError("name") && <p class="error-text">{fieldError("name")}</p>}
+      <input id="name" name="name" type="text" required maxlength={100} value={form.name} aria-describedby="name-hint" />
+      <fieldset>
+        <legend>What events show about clients</legend>
+        {PRIVACY_CHOICES.map((p) => (
+          <div class="choice">
+            <input type="radio" id={`privacy-${p.value}`} name="privacy" value={p.value} checked={form.privacy === p.value} aria-describedby={`privacy-${p.value}-hint`} />
+            <label for={`privacy-${p.value}`}>
+              {p.label} <span class="hint" id={`privacy-${p.value}-hint`}>{p.hint}</span>
+            </label>
+          </div>
+        ))}
+        <div class="card warning" id="phi-warning">
+          <p>
+            <strong>Full names are protected health information.</strong> They end up in Google's, Microsoft's or Apple's cloud,
+            and on every device that shows your calendar. Choose full names only if you have a business associate agreement (BAA)
+            with the calendar provider you will subscribe from.
+          </p>
+          <div class="check">
+            <input type="checkbox" id="acknowledgePhi" name="acknowledgePhi" value="yes" checked={form.acknowledgePhi} />
+            <label for="acknowledgePhi">
+              I understand, and I have a BAA with that calendar provider (needed only for full names).
+            </label>
+          </div>
+        </div>
+      </fieldset>
+      <fieldset>
+        <legend>What events include</legend>
+        <div class="check">
+          <input type="checkbox" id="includeLink" name="includeLink" value="yes" checked={form.includeLink} />
+          <label for="includeLink">My telehealth link and instructions for clients</label>
+        </div>
+        <div class="check">
+          <input type="checkbox" id="includeInPerson" name="includeInPerson" value="yes" checked={form.includeInPerson} />
+          <label for="includeInPerson">In-person sessions too</label>
+        </div>
+      </fieldset>
+      <div class="actions">
+        <button type="submit">Create calendar</button>
+      </div>
+    </form>
+  );
+}
+
+export function CalendarsPage({ csrf, timezone, feeds, fresh, notice, form, refusal }: Props) {
+  return (
+    <>
+      <h1>Calendar subscriptions</h1>
+      <p>
+        Subscribe from Google Calendar, Outlook or Apple Calendar to see your sessions there, with your telehealth link in each
+        event. Subscribed calendars update by themselves.
+      </p>
+      {notice && (
+        <p class="card notice" role="status">
+          {notice}
+        </p>
+      )}
+      {refusal && (
+        <section class="card problem" role="alert" aria-labelledby="create-refusal">
+          <h2 id="create-refusal">The calendar was not created</h2>
+          <p>{refusal.message}</p>
+        </section>
+      )}
+      {fresh && <FreshFeedPanel fresh={fresh} />}
+      <h2>Your calendars</h2>
+      {feeds.length === 0 ? (
+        <p>You have no calendar subscriptions yet.</p>
+      ) : (
+        <>
+          <p class="hint">
+            A calendar's address is shown only when you create it or get a new one. Lost it? Get a new address: the old one stops
+            working at once. {GOOGLE_DELAY}
+          </p>
+          <ul class="cards" aria-label="Your calendars" data-feed-list="">
+            {feeds.map((f) => (
+              <FeedCard feed={f} timezone={timezone} />
+            ))}
+          </ul>
+        </>
+      )}
+      <CreateForm csrf={csrf} form={form} refusal={refusal} />
+    </>
+  );
+}

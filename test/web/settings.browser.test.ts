@@ -1,0 +1,235 @@
+// The settings pages in a real browser: Debian's Chromium driven by playwright-core, against the
+// real app served over HTTP on 127.0.0.1. One browser for the file. Screenshots of every page at
+// 1280 and 375 px go to artifacts/screenshots/ (git-ignored).
+import { serve } from "@hono/node-server";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { fixedClock } from "../helpers/clock.js";
+import { createClient, createProvider, createProviderKey, createSession } from "../helpers/factories.js";
+
+const SHOTS = fileURLToPath(new URL("../../artifacts/screenshots/", import.meta.url));
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+
+// Listen first, so the app's PUBLIC_BASE_URL can be the address the browser really uses.
+let handle: (req: Request, env: unknown) => unknown = () => new Response("starting", { status: 503 });
+const server = serve({ fetch: (req, env) => handle(req, env), port: 0, hostname: "127.0.0.1" });
+await new Promise<void>((resolve) => (server.listening ? resolve() : server.once("listening", () => resolve())));
+const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const t = await makeTestApp({ clock: fixedClock("2026-11-26T12:00:00Z"), env: { PUBLIC_BASE_URL: base } });
+handle = (req, env) => t.app.fetch(req, env as never);
+
+let context: BrowserContext;
+let page: Page;
+let userDataDir: string;
+const browserErrors: string[] = [];
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  userDataDir = mkdtempSync(join(tmpdir(), "thc-chromium-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 800 },
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  // A CSP violation or a script error shows up here; the pages must have none.
+  page.on("console", (m) => {
+    // Statuses the test provokes (403, 404, 422) are logged as "Failed to load resource": not errors here.
+    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) browserErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => browserErrors.push(e.message));
+});
+
+afterAll(async () => {
+  await context?.close();
+  if ("closeAllConnections" in server) server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+/** Screenshots at 1280 and 375 px; at 320 px nothing may scroll sideways (readable on a small phone). */
+async function shoot(name: string) {
+  await page.setViewportSize({ width: 320, height: 700 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow, `${name} scrolls sideways at 320 px`).toBeLessThanOrEqual(0);
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  for (const width of [1280, 375]) {
+    await page.setViewportSize({ width, height: 800 });
+    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** Every visible field has a label, and Tab reaches every control (radios: the checked one). */
+async function checkAccessible(name: string) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll<HTMLInputElement>("input:not([type=hidden]), textarea, select")]
+      .filter((el) => !el.labels || el.labels.length === 0)
+      .map((el) => el.id || el.name),
+  );
+  expect(unlabelled, `${name}: fields without a label`).toEqual([]);
+  const controls = await page.evaluate(() => {
+    const els = [...document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), textarea")].filter(
+      (el) => !el.hidden && !(el instanceof HTMLInputElement && el.type === "radio" && !el.checked),
+    );
+    els.forEach((el, i) => el.setAttribute("data-probe", String(i)));
+    const reached: string[] = [];
+    (window as unknown as { reached: string[] }).reached = reached;
+    document.addEventListener("focusin", (e) => reached.push((e.target as HTMLElement).getAttribute("data-probe") ?? ""));
+    (document.activeElement as HTMLElement | null)?.blur();
+    return els.map((_, i) => String(i));
+  });
+  for (let i = 0; i < controls.length + 3; i++) await page.keyboard.press("Tab");
+  const reached = new Set(await page.evaluate(() => (window as unknown as { reached: string[] }).reached.filter(Boolean)));
+  expect([...reached].sort(), `${name}: controls Tab does not reach`).toEqual([...controls].sort());
+}
+
+const navTo = (name: string) => page.getByRole("navigation", { name: "Settings sections" }).getByRole("link", { name, exact: true }).click();
+const text = async () => (await page.locator("main").innerText()).replace(/\s+/g, " ");
+
+async function signIn(key: string) {
+  await page.goto(`${base}/settings`);
+  expect(new URL(page.url()).pathname).toBe("/settings/sign-in");
+  // Keyboard only: Tab to the key field, type, Enter.
+  for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.id)) !== "apiKey"; i++) await page.keyboard.press("Tab");
+  await page.keyboard.type(key);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${base}/settings`);
+}
+
+describe("settings pages in Chromium", () => {
+  it("sign in, refuse then accept a link, create a feed and fetch it, rotate (old URL 404), sign out", async () => {
+    browserErrors.length = 0;
+    const provider = await createProvider(t, { name: "Dr Ada Browser" });
+    const key = await createProviderKey(t, provider.id);
+
+    await page.goto(`${base}/settings`);
+    await shoot("sign-in");
+    await checkAccessible("sign-in");
+    await page.fill("#apiKey", `thk_${"x".repeat(43)}`);
+    await page.click("button[type=submit]");
+    expect(await text()).toContain("That API key didn't work.");
+
+    await signIn(key);
+    expect(await text()).toContain("Settings for Dr Ada Browser");
+    await shoot("overview");
+
+    // Telehealth link: a refused link, then a compliant one.
+    await navTo("Telehealth link");
+    await page.fill("#url", "http://zoom.us/j/1234567890");
+    await page.getByRole("button", { name: "Check and save" }).click();
+    const refused = await text();
+    expect(refused).toContain("This link can't be used");
+    expect(refused).toContain("must be secure and start with https://");
+    expect(await page.inputValue("#url")).toBe("http://zoom.us/j/1234567890");
+    await shoot("link-refused");
+
+    await page.fill("#url", "https://zoom.us/j/1234567890");
+    await page.fill("#instructions", "Join 5 minutes early; I'll admit you from the waiting room.");
+    await page.check("#baaSigned");
+    await page.check("#waitingRoomEnabled");
+    await page.getByRole("button", { name: "Check and save" }).click();
+    await page.waitForURL(`${base}/settings/link`);
+    const verdict = await text();
+    expect(verdict).toContain("Compliant: ready for sessions");
+    expect(verdict).toContain("Zoom");
+    expect(verdict).toContain("Meetings > Personal Meeting ID > Edit > Waiting Room");
+    await checkAccessible("link");
+    await shoot("link-compliant");
+
+    // A feed: create, read its URL from the page, fetch it.
+    await navTo("Calendar subscriptions");
+    await page.fill("#name", "Telehealth sessions");
+    await page.getByRole("button", { name: "Create calendar" }).click();
+    await page.waitForURL(`${base}/settings/calendars`);
+    const url = await page.inputValue("#feed-url");
+    expect(url).toMatch(new RegExp(`^${base}/feeds/[A-Za-z0-9_-]{43}\\.ics$`));
+    expect(await page.getAttribute("a:has-text('Apple Calendar')", "href")).toBe(url.replace(/^http:/, "webcal:"));
+    expect(await page.getAttribute("a:has-text('Outlook.com')", "href")).toContain(`addfromweb?url=${encodeURIComponent(url)}`);
+    expect(await page.getAttribute("a[data-copy-first]", "href")).toBe("https://calendar.google.com/calendar/u/0/r/settings/addbyurl");
+    await page.getByRole("button", { name: "Copy" }).click();
+    await expect.poll(() => page.locator("#copy-status").innerText()).toBe("Copied.");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(url);
+    await checkAccessible("calendars-new");
+    await shoot("calendars-new-feed");
+
+    const fetched = await fetch(url, { headers: { "user-agent": "Google-Calendar-Importer" } });
+    expect(fetched.status).toBe(200);
+    expect(fetched.headers.get("content-type")).toMatch(/^text\/calendar/);
+    expect(await fetched.text()).toContain("BEGIN:VCALENDAR");
+    await t.deps.runtime.fetchRecorder.flush();
+
+    // Shown once: after a reload the address is gone, the fetch statistics are there.
+    await page.reload();
+    expect(await page.locator("#feed-url").count()).toBe(0);
+    expect(await page.content()).not.toContain(url);
+    const listed = await text();
+    expect(listed).toContain("Google Nov 26, 2026, 7:00 AM EST");
+    expect(listed).toContain("up to 24 hours");
+    await shoot("calendars-list");
+
+    // Rotate, with its confirmation step; the old URL answers 404.
+    await page.getByRole("link", { name: "Get a new address…" }).click();
+    expect(await text()).toContain("stops working at once");
+    await checkAccessible("rotate-confirm");
+    await shoot("calendars-rotate-confirm");
+    await page.getByRole("button", { name: "Yes, get a new address" }).click();
+    await page.waitForURL(`${base}/settings/calendars`);
+    const rotatedUrl = await page.inputValue("#feed-url");
+    expect(rotatedUrl).not.toBe(url);
+    expect((await fetch(url)).status).toBe(404);
+    expect((await fetch(rotatedUrl)).status).toBe(200);
+
+    // Sign out: back at the form, and the pages are closed again.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${base}/settings/sign-in?signed_out`);
+    expect(await text()).toContain("You're signed out.");
+    await shoot("signed-out");
+    await page.goto(`${base}/settings/calendars`);
+    expect(new URL(page.url()).pathname).toBe("/settings/sign-in");
+    expect(browserErrors).toEqual([]);
+  });
+
+  it("open items show what to do for each ended session", async () => {
+    browserErrors.length = 0;
+    await context.clearCookies();
+    const provider = await createProvider(t, { name: "Dr Open Items" });
+    const key = await createProviderKey(t, provider.id);
+    await expectStatus(
+      await t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, { body: { url: "https://doxy.me/dropenitems", baaSigned: true, waitingRoomEnabled: true } }),
+      200,
+    );
+    const clients = [await createClient(t, provider.id), await createClient(t, provider.id), await createClient(t, provider.id, { insurance: "self_pay" }), await createClient(t, provider.id)];
+    for (const [client, state] of [[clients[1]!, "NJ"], [clients[2]!, "NJ"], [clients[3]!, "CA"]] as const) {
+      await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state } }), 201);
+    }
+    for (const [i, client] of clients.entries()) await createSession(t, provider.id, client.id, { start: `2026-11-2${i}T15:00:00Z` });
+
+    await signIn(key);
+    expect(await text()).toContain("4 items need your attention.");
+    await navTo("Open items");
+    const items = await text();
+    for (const todo of ["Add a client location", "Begin credentialing or refer", "Private pay", "Refer"]) expect(items).toContain(todo);
+    await checkAccessible("open-items");
+    await shoot("open-items");
+    expect(browserErrors).toEqual([]);
+  });
+});
