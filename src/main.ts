@@ -10,7 +10,7 @@ import { createMetrics } from "./http/metrics.js";
 import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
 import { ensureAdminToken } from "./services/auth.js";
-import { createRuntime } from "./services/runtime.js";
+import { createRuntime } from "./runtime.js";
 
 async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
 
   const admin = await ensureAdminToken(database.db, config.adminToken);
   const metrics = createMetrics({ defaultMetrics: true });
-  const runtime = createRuntime(database, logger);
+  const runtime = createRuntime({ database, logger, config, clock: systemClock });
   const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime });
   runtime.fetchRecorder.start();
   const worker = config.workerEnabled

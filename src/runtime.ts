@@ -1,16 +1,25 @@
-import type { Database } from "../db/client.js";
-import type { Logger } from "../logger.js";
-import { FeedCache } from "./feed-content.js";
-import { FeedFetchRecorder } from "./feed-fetches.js";
+// Per-process state that outlives a request, composed here (like app.ts) from the layers below it.
+// Made in main.ts (or a test), passed in through AppDeps, stopped on SIGTERM.
+import type { Database } from "./db/client.js";
+import type { Clock } from "./domain/clock.js";
+import type { Config } from "./config.js";
+import { createPushChannels, type PushChannels } from "./ingest/channels.js";
+import type { Logger } from "./logger.js";
+import { FeedCache } from "./services/feed-content.js";
+import { FeedFetchRecorder } from "./services/feed-fetches.js";
 
-/** Per-process state that outlives a request: made in main.ts (or a test), passed in, stopped on SIGTERM. */
 export type Runtime = {
   feedCache: FeedCache;
   fetchRecorder: FeedFetchRecorder;
+  channels: PushChannels;
   /** The ingestion worker of this process, when it runs one (nudged by webhooks). */
   worker?: { nudge(): void };
 };
 
-export function createRuntime(database: Database, logger: Logger): Runtime {
-  return { feedCache: new FeedCache(), fetchRecorder: new FeedFetchRecorder(database.db, logger) };
+export function createRuntime(deps: { database: Database; logger: Logger; config: Config; clock: Clock; fetchFn?: typeof fetch }): Runtime {
+  return {
+    feedCache: new FeedCache(),
+    fetchRecorder: new FeedFetchRecorder(deps.database.db, deps.logger),
+    channels: createPushChannels({ db: deps.database.db, clock: deps.clock, config: deps.config }, deps.fetchFn),
+  };
 }

@@ -193,7 +193,7 @@ export const deliveries = pgTable(
     providerId: uuid().notNull(),
     sourceId: uuid().notNull(),
     deliveryKey: text().notNull(),
-    kind: text().$type<"ics_payload" | "pull" | "full_resync">().notNull(),
+    kind: text().$type<"ics_payload" | "pull" | "full_resync" | "renew_channel">().notNull(),
     payload: jsonb().$type<Record<string, unknown>>(),
     state: text().$type<"pending" | "done" | "failed">().notNull().default("pending"),
     attempts: integer().notNull().default(0),

@@ -3,7 +3,7 @@ import type { Database } from "../db/client.js";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
 import type { Principal, ServiceDeps } from "../services/deps.js";
-import type { Runtime } from "../services/runtime.js";
+import type { Runtime } from "../runtime.js";
 import type { Metrics } from "./metrics.js";
 
 export type AppDeps = {

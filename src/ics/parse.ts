@@ -34,18 +34,34 @@ export type ParseOptions = {
 
 export type ParseFailure = { ok: false; code: ParseErrorCode; message: string };
 export type ParseResult =
-  | { ok: true; method?: string; events: ExternalEvent[]; warnings: string[] }
+  | {
+      ok: true;
+      /** The first VCALENDAR's METHOD, upper-cased (PUBLISH, REQUEST, CANCEL...). */
+      method?: string;
+      /** By UID in order of first appearance; a series' instances by original start. */
+      events: ExternalEvent[];
+      /**
+       * "code: detail", never quoting event text. `series_truncated` means that series' later
+       * instances are missing, not deleted: a caller inferring deletion from absence must skip it.
+       */
+      warnings: string[];
+    }
   | ParseFailure;
 
 const DEFAULT_MAX_EVENTS = 20_000;
 const DEFAULT_MAX_INSTANCES = 1_000;
 const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
 /**
- * Work units one parse may spend expanding recurrences and VTIMEZONEs: an ical.js iterator pass or
- * day test (2 to 7 µs each, measured on Node 20), or one observance-year of a VTIMEZONE. About
- * 1.5 s at worst; a provider's real calendar needs a few thousand.
+ * Work one parse may spend expanding recurrences, in units of 3 to 16 µs (measured on Node 20):
+ * an ical.js iterator pass or day test is 1, an RDATE/EXDATE value 3 (ical.js hydrates each in 6
+ * to 10 µs), a VTIMEZONE observance-year 4 (~11 µs each). At most 1-2.5 s of work; a provider's
+ * real calendar needs a few thousand units, a weekly series over a 13-month window about 60.
  */
-const EXPANSION_BUDGET = 300_000;
+const EXPANSION_BUDGET = 150_000;
+const UNITS_PER_DATE_VALUE = 3;
+const UNITS_PER_OBSERVANCE_YEAR = 4;
+/** ical.js slows superlinearly on parameters: 870,000 on one line took 47 s. Real lines carry a few. */
+const MAX_PARAMETERS_PER_LINE = 100;
 /** TZIDs looked up by name per parse (each lookup costs ~50 µs of Intl). */
 const MAX_NAMED_ZONES = 64;
 /** VCALENDAR > VEVENT > VALARM is 3 deep; anything far deeper is not a calendar export. */
@@ -169,7 +185,29 @@ function checkShape(body: string, maxEvents: number): ParseFailure | undefined {
     }
   }
   if (stack.length > 0) return fail("ics_malformed", "The calendar ends before its last component does (truncated?).");
+  if (tooManyParameters(text)) return fail("ics_malformed", "A line of the calendar has too many parameters.");
   return undefined;
+}
+
+/** RFC 5545 3.1: name *(";" param) ":" value, where a quoted param value may hold ";" and ":". */
+function tooManyParameters(text: string): boolean {
+  let params = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) quoted = !quoted;
+    else if (quoted && c !== 0x0a) continue;
+    else if (c === 0x3b && ++params > MAX_PARAMETERS_PER_LINE) return true;
+    else if (c === 0x3a || c === 0x0a) {
+      // The value runs to the end of the line; the next line starts afresh.
+      const lineEnd = c === 0x0a ? i : text.indexOf("\n", i);
+      if (lineEnd < 0) return false;
+      i = lineEnd;
+      params = 0;
+      quoted = false;
+    }
+  }
+  return false;
 }
 
 function readCalendars(body: string, maxEvents: number, ctx: Context): ParseResult {
@@ -222,7 +260,7 @@ function readVtimezones(calendar: ICAL.Component, ctx: Context): Map<string, Zon
   for (const component of calendar.getAllSubcomponents("vtimezone")) {
     const tzid = textOf(component, "tzid");
     if (!tzid || zones.has(tzid)) continue;
-    const zone = createVtimezoneZone(component, (units) => charge(ctx, units));
+    const zone = createVtimezoneZone(component, (years) => charge(ctx, years * UNITS_PER_OBSERVANCE_YEAR));
     if (zone) zones.set(tzid, zone);
     else warn(ctx, `vtimezone_unusable: VTIMEZONE ${quoted(tzid)} was ignored; its TZID is resolved by name`);
   }
@@ -310,16 +348,16 @@ function readVevent(vevent: ICAL.Component, zones: Map<string, Zone>, calendarCa
 }
 
 function textsOf(vevent: ICAL.Component): string[] {
-  const texts: string[] = [];
+  const texts = new Set<string>();
   for (const name of TEXT_PROPERTIES) {
     for (const prop of vevent.getAllProperties(name)) {
       // ALTREP (RFC 5545 3.2.1) is where some clients put the link behind a LOCATION label.
       for (const value of [...prop.getValues(), prop.getParameter("altrep")]) {
-        if (typeof value === "string" && value.trim() !== "" && !texts.includes(value)) texts.push(value);
+        if (typeof value === "string" && value.trim() !== "") texts.add(value);
       }
     }
   }
-  return texts;
+  return [...texts];
 }
 
 function spanOf(vevent: ICAL.Component, start: Moment, zones: Map<string, Zone>, ctx: Context): Span {
@@ -465,7 +503,7 @@ function expandSeries(
   };
   consider(start.wall, start.utc);
   for (const prop of master.component.getAllProperties("rdate")) {
-    for (const value of prop.getValues()) {
+    for (const value of datesOf(prop, ctx)) {
       const period = value instanceof ICAL.Period ? value : undefined;
       const moment = momentIn(prop, period ? period.start : value);
       const end = period ? momentIn(prop, period.getEnd()).utc : undefined;
@@ -485,15 +523,14 @@ function expandSeries(
   const excludedInstants = new Set<number>();
   const excludedDays = new Set<number>();
   for (const prop of master.component.getAllProperties("exdate")) {
-    for (const value of prop.getValues()) {
+    for (const value of datesOf(prop, ctx)) {
       const moment = momentIn(prop, value);
       // A DATE EXDATE on a timed series removes that day's instance (as Google and Outlook read it).
       if (moment.isDate && !start.isDate) excludedDays.add(Math.floor(moment.wall / DAY_MS));
       else excludedInstants.add(moment.utc);
     }
   }
-  const excluded = (rid: Moment) =>
-    excludedInstants.has(rid.utc) || excludedDays.has(Math.floor(utcToWall(rid.utc, zone) / DAY_MS));
+  const isExcluded = (utc: number, wall: number) => excludedInstants.has(utc) || excludedDays.has(Math.floor(wall / DAY_MS));
 
   const ordered = [...slots.values()].sort((a, b) => a.start - b.start);
   if (ordered.length > ctx.maxInstances) {
@@ -505,10 +542,15 @@ function expandSeries(
   }
   for (const slot of ordered) {
     if (overrides.has(slot.start)) continue;
-    const isExcluded = excludedInstants.has(slot.start) || excludedDays.has(Math.floor(slot.wall / DAY_MS));
-    out.push([slot.start, toEvent(master, slot, slot.start, isExcluded ? "cancelled" : undefined)]);
+    out.push([slot.start, toEvent(master, slot, slot.start, isExcluded(slot.start, slot.wall) ? "cancelled" : undefined)]);
   }
-  return excluded;
+  return (rid) => isExcluded(rid.utc, utcToWall(rid.utc, zone));
+}
+
+/** An RDATE/EXDATE's values, paid for before ical.js hydrates them (jCal: name, params, type, values). */
+function datesOf(prop: ICAL.Property, ctx: Context): unknown[] {
+  charge(ctx, (prop.toJSON().length - 3) * UNITS_PER_DATE_VALUE);
+  return prop.getValues();
 }
 
 function floatingTime(wall: number, isDate: boolean): ICAL.Time {
@@ -559,6 +601,7 @@ function expandRule(
   iterationRule.until = floatingTime(untilWall, false);
   const first = fastForward(iterationRule, start, master.span, ctx) ?? floatingTime(start.wall, start.isDate);
   try {
+    // Enough for maxInstances occurrences of a BYDAY/BYSETPOS rule a few periods from the window.
     const iterator = guardedIterator(iterationRule, first, ctx, 5 * ctx.maxInstances + 2_000);
     for (let next = iterator.next(); next; next = iterator.next()) {
       const wall = wallOfTime(next);

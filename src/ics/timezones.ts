@@ -3,7 +3,6 @@
 // Exchange and Graph write. Pure: no clock, no I/O, nothing registered globally.
 import ICAL from "ical.js";
 
-export const MINUTE_MS = 60_000;
 export const DAY_MS = 86_400_000;
 
 /** A time zone reduced to the two questions conversions ask. */
@@ -216,14 +215,15 @@ const LAST_COVERED_YEAR = 2200;
  * not the yearly kind real zones use. ical.js expands an observance's RRULE from its DTSTART
  * (often 1601) to the requested year with no work limit, so a FREQ=SECONDLY observance would hang
  * the parse; anything beyond FREQ=YEARLY with one BYMONTH is refused here, and every expansion
- * is reported to `charge` (about one unit per observance-year, the cost of one iterator step) so
- * the caller can bound it: 10,000 VTIMEZONEs starting in year 1 would otherwise be minutes of work.
+ * is reported to `charge` in observance-years (about 11 µs each) so the caller can bound it:
+ * 10,000 VTIMEZONEs starting in year 1 would otherwise be minutes of work.
  *
  * ical.js's own offset lookup picks the later offset in an overlap, the later one in a gap, and
  * converts UTC to local with the local-time rule; its expanded transition list (`changes`, start
- * instants already in UTC) is exact, so offsets are read from that list instead.
+ * instants already in UTC) is exact, so offsets are read from that list instead. (ical.js reads
+ * the clock once per process to pick how far ahead to expand; that changes work, not answers.)
  */
-export function createVtimezoneZone(component: ICAL.Component, charge: (units: number) => void): Zone | undefined {
+export function createVtimezoneZone(component: ICAL.Component, charge: (observanceYears: number) => void): Zone | undefined {
   const tzid = component.getFirstPropertyValue("tzid");
   if (typeof tzid !== "string") return undefined;
   const observances = component.getAllSubcomponents().filter((c) => c.name === "standard" || c.name === "daylight");

@@ -6,12 +6,13 @@ import type { SourceRow } from "../services/calendar-sources.js";
 import { googleConfig, graphConfig } from "../services/calendar-sources.js";
 import { FEED_PRODID } from "../services/feed-content.js";
 import { GoogleApiError, listGoogleEvents, readBoundedText, type ApiErrorKind } from "./google-client.js";
-import { GraphApiError, pullGraphDelta } from "./microsoft-client.js";
+import { getGraphEvent, GraphApiError, pullGraphDelta } from "./microsoft-client.js";
 
 const DAY_MS = 86_400_000;
 /** Bounded work per pull: a source with more change pages than this is pulled in several deliveries. */
 const MAX_PAGES = 200;
 const MAX_ICS_BYTES = 5 * 1024 * 1024;
+const MAX_REMOVED_LOOKUPS = 100;
 
 export type PullResult =
   | { kind: "not_modified" }
@@ -29,7 +30,7 @@ export class PullError extends Error {
   }
 }
 
-function fromApiError(err: GoogleApiError | GraphApiError): PullError {
+export function fromApiError(err: GoogleApiError | GraphApiError): PullError {
   const kind: ApiErrorKind = err.kind;
   if (kind === "rate_limited" || kind === "transient") return new PullError(`upstream_${kind}`, "retry", err.retryAfterSeconds);
   if (kind === "auth" || kind === "not_found") return new PullError(`upstream_${kind}`, "attention");
@@ -91,7 +92,22 @@ async function pullMicrosoft(source: SourceRow, full: boolean, now: Date, fetchF
     const pages = await collect(pullGraphDelta(cfg, fetchFn, { ...window, ...(deltaLink ? { deltaLink } : {}) }));
     const link = pages.at(-1)?.deltaLink;
     if (!link) throw new PullError("upstream_no_delta_link", "retry");
-    return { kind: "events" as const, events: pages.flatMap((p) => p.events), snapshot: !deltaLink, cursor: link };
+    return { kind: "events" as const, events: await resolveRemoved(pages.flatMap((p) => p.events)), snapshot: !deltaLink, cursor: link };
+  };
+  // calendarView delta reports `@removed` both for deletions and for events moved out of the
+  // window: ask Graph which (event-delta doc). A bounded number per pull; the rest count as deleted.
+  const resolveRemoved = async (events: ExternalEvent[]) => {
+    let lookups = 0;
+    const out: ExternalEvent[] = [];
+    for (const e of events) {
+      const stub = e.status === "cancelled" && !e.start;
+      if (stub && lookups < MAX_REMOVED_LOOKUPS) {
+        lookups++;
+        const current = await getGraphEvent(cfg, fetchFn, e.externalId);
+        out.push(current ?? e);
+      } else out.push(e);
+    }
+    return out;
   };
   try {
     const incremental = !full && source.syncToken ? source.syncToken : undefined;

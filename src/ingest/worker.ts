@@ -4,11 +4,14 @@ import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import type { Metrics } from "../http/metrics.js";
-import { findLiveSource, markNeedsAttention } from "../services/calendar-sources.js";
+import { findLiveSource, markNeedsAttention, sourcesWithExpiringChannels, type SourceRow } from "../services/calendar-sources.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents } from "../services/external-apply.js";
 import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type DeliveryRow } from "../services/inbox.js";
-import { parseIcsOrThrow, PullError, pullSource } from "./pull.js";
+import { createPushChannels, type PushChannels } from "./channels.js";
+import { GoogleApiError } from "./google-client.js";
+import { GraphApiError } from "./microsoft-client.js";
+import { fromApiError, parseIcsOrThrow, PullError, pullSource } from "./pull.js";
 
 export type WorkerOptions = {
   fetchFn?: typeof fetch;
@@ -25,6 +28,8 @@ export class IngestWorker {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private lastPollScan = 0;
+  private lastRenewalScan = 0;
+  private readonly channels: PushChannels;
   private readonly fetchFn: typeof fetch;
   private readonly leaseMs: number;
   private readonly idleMs: number;
@@ -38,6 +43,7 @@ export class IngestWorker {
     this.fetchFn = opts.fetchFn ?? fetch;
     this.leaseMs = opts.leaseMs ?? 120_000;
     this.idleMs = opts.idleMs ?? 500;
+    this.channels = createPushChannels(deps, this.fetchFn);
   }
 
   start(): void {
@@ -63,6 +69,7 @@ export class IngestWorker {
       let worked = false;
       try {
         await this.schedulePolls();
+        await this.scheduleRenewals();
         worked = await this.runOnce();
       } catch (err) {
         this.deps.logger.error({ err: { name: (err as Error).name, message: (err as Error).message } }, "worker iteration failed");
@@ -106,6 +113,7 @@ export class IngestWorker {
       return;
     }
     const [provider] = await db.select({ timezone: providers.timezone }).from(providers).where(eq(providers.id, source.providerId));
+    if (d.kind === "renew_channel") return this.renewChannel(d, source);
     try {
       const now = clock.now();
       const result =
@@ -157,6 +165,33 @@ export class IngestWorker {
       this.stats.failed++;
       this.count(d, pe.code);
       logger.warn({ ...log, sourceKind: source.kind, code: pe.code, disposition: pe.disposition }, "delivery not applied");
+    }
+  }
+
+  private async renewChannel(d: DeliveryRow, source: SourceRow): Promise<void> {
+    const { db, clock, logger } = this.deps;
+    try {
+      await this.channels.renew(source);
+      await withTransaction(db, (tx) => completeDelivery(tx, d.id, clock.now()));
+      this.count(d, "renewed");
+      logger.info({ deliveryId: d.id, sourceKind: source.kind }, "push channel renewed");
+    } catch (err) {
+      const pe = err instanceof GoogleApiError || err instanceof GraphApiError ? fromApiError(err) : new PullError("renew_failed", "retry");
+      if (pe.disposition === "attention") await markNeedsAttention(db, source.id, `channel_${pe.code}`);
+      await retryDelivery(db, d, clock.now(), pe.code, { final: pe.disposition !== "retry" });
+      this.count(d, pe.code);
+      logger.warn({ deliveryId: d.id, sourceKind: source.kind, code: pe.code }, "push channel renewal failed");
+    }
+  }
+
+  /** Push channels that lapse within a day get a renewal delivery (one per channel expiry, across all instances). */
+  async scheduleRenewals(): Promise<void> {
+    const now = this.deps.clock.now();
+    if (now.getTime() - this.lastRenewalScan < 600_000) return;
+    this.lastRenewalScan = now.getTime();
+    for (const s of await sourcesWithExpiringChannels(this.deps.db, new Date(now.getTime() + 24 * 3600_000))) {
+      const expires = String(s.settings.channelExpiration ?? s.settings.subscriptionExpiration);
+      await recordDelivery(this.deps.db, { providerId: s.providerId, sourceId: s.id, deliveryKey: `renew:${s.channelId}:${expires}`, kind: "renew_channel", at: now });
     }
   }
 

@@ -62,11 +62,11 @@ const reconciliation = createRoute({
 
 export function calendarSourceRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createCalendarSource(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
+    .openapi(create, async (c) => c.json(await createCalendarSource(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json"), c.var.deps.runtime.channels), 201))
     .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(del, async (c) => {
       const { id, sourceId } = c.req.valid("param");
-      await deleteCalendarSource(c.var.services, c.var.principal, id, sourceId);
+      await deleteCalendarSource(c.var.services, c.var.principal, id, sourceId, c.var.deps.runtime.channels);
       return c.body(null, 204);
     })
     .openapi(reconciliation, async (c) => c.json(await listReconciliationItems(c.var.services, c.var.principal, c.req.valid("param").id), 200));

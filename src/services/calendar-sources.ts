@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
@@ -6,8 +6,6 @@ import { calendarSources } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { checkSourceUrl } from "../domain/source-url.js";
 import { AppError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
-import { watchGoogleEvents } from "../ingest/google-client.js";
-import { createGraphSubscription } from "../ingest/microsoft-client.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -27,9 +25,6 @@ export const CreateSourceSchema = z.discriminatedUnion("kind", [
 
 export type SourceRow = typeof calendarSources.$inferSelect;
 
-/** Graph allows at most 4,230 minutes for Outlook event subscriptions. */
-const GRAPH_SUBSCRIPTION_MS = 4_200 * 60_000;
-const GOOGLE_CHANNEL_SECONDS = 7 * 24 * 3600;
 
 export function toSourceView(s: SourceRow) {
   return {
@@ -47,7 +42,16 @@ export function toSourceView(s: SourceRow) {
 
 export const webhookUrlFor = (base: string, kind: "ics" | "google" | "microsoft", id: string) => `${base}/webhooks/${kind}/${id}`;
 
-export async function createCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown, fetchFn: typeof fetch = fetch) {
+/**
+ * Push channels (Google watch channels, Graph subscriptions) are registered, renewed and released by
+ * the ingestion layer; services only ask for it, so the arrows keep pointing one way.
+ */
+export type PushChannelRegistry = {
+  register(source: SourceRow): Promise<void>;
+  release(source: SourceRow): Promise<void>;
+};
+
+export async function createCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown, channels: PushChannelRegistry) {
   assertProviderScope(principal, providerId);
   const data = parseInput(CreateSourceSchema, input);
   if ("apiBaseUrl" in data && data.apiBaseUrl && principal.kind !== "admin") {
@@ -58,7 +62,6 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
   const base = deps.config.publicBaseUrl;
   let settings: Record<string, unknown> = { name: data.name };
   let secrets: Record<string, string> = {};
-  let channelId: string | null = null;
   let signingSecret: string | undefined;
   switch (data.kind) {
     case "ics_webhook":
@@ -74,19 +77,18 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
     }
     case "google":
       settings = { ...settings, calendarId: data.calendarId, apiBaseUrl: data.apiBaseUrl ?? deps.config.googleApiBaseUrl };
-      secrets = { accessToken: data.accessToken, channelToken: newSecret("", 32) };
-      channelId = randomUUID();
+      secrets = { accessToken: data.accessToken };
       break;
     case "microsoft":
       settings = { ...settings, userId: data.userId, apiBaseUrl: data.apiBaseUrl ?? deps.config.microsoftGraphBaseUrl };
-      secrets = { accessToken: data.accessToken, clientState: newSecret("", 32) };
+      secrets = { accessToken: data.accessToken };
       break;
   }
   const row = await withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
     const [inserted] = await tx
       .insert(calendarSources)
-      .values({ id, providerId, kind: data.kind, settings, secrets, channelId, createdAt: now, nextPollAt: data.kind === "ics_url" ? now : null })
+      .values({ id, providerId, kind: data.kind, settings, secrets, createdAt: now, nextPollAt: data.kind === "ics_url" ? now : null })
       .returning();
     // Pull sources start with a full sync; the worker takes it from the inbox.
     if (data.kind !== "ics_webhook") {
@@ -98,28 +100,14 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
 
   // Registering the push channel happens after the commit: Google and Graph call our webhook (sync
   // message, validation handshake) before they answer, and it must find the source.
-  try {
-    if (data.kind === "google") {
-      const ch = await watchGoogleEvents(googleConfig(row), fetchFn, {
-        channelId: channelId!,
-        address: webhookUrlFor(base, "google", id),
-        token: secrets.channelToken,
-        ttlSeconds: GOOGLE_CHANNEL_SECONDS,
-      });
-      await deps.db.update(calendarSources).set({ settings: { ...settings, resourceId: ch.resourceId, channelExpiration: ch.expiration } }).where(eq(calendarSources.id, id));
-    } else if (data.kind === "microsoft") {
-      const sub = await createGraphSubscription(graphConfig(row), fetchFn, {
-        notificationUrl: webhookUrlFor(base, "microsoft", id),
-        lifecycleNotificationUrl: webhookUrlFor(base, "microsoft", id),
-        clientState: secrets.clientState!,
-        expirationDateTime: new Date(now.getTime() + GRAPH_SUBSCRIPTION_MS).toISOString(),
-      });
-      await deps.db.update(calendarSources).set({ channelId: sub.id, settings: { ...settings, subscriptionExpiration: sub.expirationDateTime } }).where(eq(calendarSources.id, id));
+  if (data.kind === "google" || data.kind === "microsoft") {
+    try {
+      await channels.register(row);
+    } catch (err) {
+      await deps.db.update(calendarSources).set({ deletedAt: deps.clock.now() }).where(eq(calendarSources.id, id));
+      deps.logger.warn({ sourceId: id, kind: data.kind, error: (err as Error).name }, "calendar source setup failed");
+      throw new AppError(502, "source_setup_failed", "Bad gateway", "The calendar provider refused to set up change notifications; check the access token and calendar.");
     }
-  } catch (err) {
-    await deps.db.update(calendarSources).set({ deletedAt: deps.clock.now() }).where(eq(calendarSources.id, id));
-    deps.logger.warn({ sourceId: id, kind: data.kind, error: (err as Error).name }, "calendar source setup failed");
-    throw new AppError(502, "source_setup_failed", "Bad gateway", "The calendar provider refused to set up change notifications; check the access token and calendar.");
   }
   return {
     ...toSourceView(row),
@@ -152,15 +140,44 @@ export async function findLiveSource(db: Executor, sourceId: string): Promise<So
   return rows[0] ?? null;
 }
 
-export async function deleteCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, sourceId: string) {
+export async function deleteCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, sourceId: string, channels: PushChannelRegistry) {
   assertProviderScope(principal, providerId);
-  await withTransaction(deps.db, async (tx) => {
+  const deleted = await withTransaction(deps.db, async (tx) => {
     const s = await findLiveSource(tx, sourceId);
     if (!s || s.providerId !== providerId) throw new NotFoundError("calendar source");
     const now = deps.clock.now();
     // Soft delete: its webhooks stop verifying at once; what it contributed stays as history.
     await tx.update(calendarSources).set({ deletedAt: now }).where(eq(calendarSources.id, sourceId));
     await recordAudit(tx, { providerId, principal, action: "calendar_source.deleted", subjectId: sourceId, at: now });
+    return s;
+  });
+  // Best effort: a channel we fail to stop expires by itself, and its messages no longer verify.
+  await channels.release(deleted).catch((err: unknown) => deps.logger.warn({ sourceId, error: (err as Error).name }, "push channel release failed"));
+}
+
+/** A new push channel for a source (creation or renewal): its id, secret and expiry, in one write. */
+export async function savePushChannel(
+  db: Executor,
+  sourceId: string,
+  channel: { channelId: string; secrets: Record<string, string>; settings: Record<string, unknown> },
+): Promise<void> {
+  const [s] = await db.select().from(calendarSources).where(eq(calendarSources.id, sourceId));
+  if (!s) return;
+  await db
+    .update(calendarSources)
+    .set({ channelId: channel.channelId, secrets: { ...s.secrets, ...channel.secrets }, settings: { ...s.settings, ...channel.settings } })
+    .where(eq(calendarSources.id, sourceId));
+}
+
+/** Google and Graph sources whose push channel expires before `before` (or never got one). */
+export async function sourcesWithExpiringChannels(db: Executor, before: Date): Promise<SourceRow[]> {
+  const rows = await db
+    .select()
+    .from(calendarSources)
+    .where(and(isNull(calendarSources.deletedAt), inArray(calendarSources.kind, ["google", "microsoft"])));
+  return rows.filter((s) => {
+    const expires = s.settings.channelExpiration ?? s.settings.subscriptionExpiration;
+    return typeof expires === "string" && new Date(expires) < before;
   });
 }
 

@@ -124,7 +124,12 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
     const versionless = item.lifecycleEvent !== undefined || !item.resourceData?.["@odata.etag"];
     const key = `graph:${createHash("sha256").update(JSON.stringify(item)).digest("hex")}${versionless ? `:${now.toISOString()}` : ""}`;
     if (item.lifecycleEvent === "reauthorizationRequired" || item.lifecycleEvent === "subscriptionRemoved") {
-      await markNeedsAttention(deps.db, source.id, item.lifecycleEvent);
+      // Renew (or re-create) the subscription from the worker; after a removal, also resync.
+      const renew = await recordDelivery(deps.db, { providerId: source.providerId, sourceId: source.id, deliveryKey: key, kind: "renew_channel", at: now });
+      if (item.lifecycleEvent === "subscriptionRemoved") {
+        await recordDelivery(deps.db, { providerId: source.providerId, sourceId: source.id, deliveryKey: `${key}:resync`, kind: "full_resync", at: now });
+      }
+      recordedAny ||= renew.recorded;
       continue;
     }
     // `missed`: notifications were lost; only a full resync (merging, never mass-cancelling) is safe.

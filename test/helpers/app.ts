@@ -7,7 +7,7 @@ import type { Database } from "../../src/db/client.js";
 import { createMetrics } from "../../src/http/metrics.js";
 import { createLogger } from "../../src/logger.js";
 import { ensureAdminToken } from "../../src/services/auth.js";
-import { createRuntime } from "../../src/services/runtime.js";
+import { createRuntime } from "../../src/runtime.js";
 import type { ServiceDeps } from "../../src/services/deps.js";
 import { fixedClock, type TestClock } from "./clock.js";
 import { createTestDatabase } from "./db.js";
@@ -45,7 +45,7 @@ export async function makeTestApp(opts: { clock?: TestClock; env?: Record<string
   const logger = createLogger({ level: config.logLevel, destination: logs.stream });
   const metrics = createMetrics();
   const admin = await ensureAdminToken(database.db, config.adminToken);
-  const runtime = createRuntime(database, logger);
+  const runtime = createRuntime({ database, logger, config, clock });
   const deps = { config, database, clock, logger, metrics, adminTokenHash: admin.hash, runtime };
   const app = createApp(deps);
   const services: ServiceDeps = { db: database.db, clock, config, logger };
