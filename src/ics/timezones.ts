@@ -254,7 +254,9 @@ export function createVtimezoneZone(component: ICAL.Component, charge: (observan
       const end = year + ICAL.Timezone.EXTRA_COVERAGE;
       charge(startYears.reduce((sum, from) => sum + (from === Infinity ? 1 : Math.max(1, end - from)), 0));
       timezone._ensureCoverage(year);
-      coveredTo = end;
+      // ical.js decides how far it expanded (it also expands to at least the current year + 5,
+      // and skips the work when it already reached `year`): trust its figure, not ours.
+      coveredTo = Math.max(year, (timezone as unknown as { expandedUntilYear?: number }).expandedUntilYear ?? end);
     }
     const changes = timezone.changes as Array<Record<string, number>>;
     if (changes.length !== seenChanges) {

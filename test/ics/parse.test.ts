@@ -290,6 +290,16 @@ describe("time zones", () => {
     );
   });
 
+  it("a VTIMEZONE zone stays right whatever order instants are asked in (ical.js expands lazily)", () => {
+    // Regression: asking for 2010, then 2029, then 2032 once left 2032 unexpanded (EST in May).
+    const vtimezone = new ICAL.Component(ICAL.parse(calendar(NEW_YORK_VTIMEZONE))).getFirstSubcomponent("vtimezone")!;
+    const zone = createVtimezoneZone(vtimezone, () => {})!;
+    const intl = createIanaZone("America/New_York")!;
+    for (const iso of ["2010-02-02T00:04:02Z", "2029-09-23T08:31:26Z", "2032-05-23T21:02:00Z", "2032-03-14T07:00:00Z", "2037-07-01T00:00:00Z"]) {
+      expect(zone.offsetAt(Date.parse(iso)), iso).toBe(intl.offsetAt(Date.parse(iso)));
+    }
+  });
+
   it("property: Google's America/New_York VTIMEZONE and the tz database agree on every instant 2008-2037", () => {
     const vtimezone = new ICAL.Component(ICAL.parse(calendar(NEW_YORK_VTIMEZONE))).getFirstSubcomponent("vtimezone")!;
     const fromComponent = createVtimezoneZone(vtimezone, () => {})!;
