@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { AppError, ValidationError } from "../errors.js";
+import { AppError } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
 import { codedError, problemResponse } from "../http/problem.js";
@@ -48,10 +48,6 @@ function answer(c: Context<AppEnv>, intake: Intake, okStatus: 200 | 202): Respon
       return problemResponse(c, codedError("not_found", "No such webhook."));
     case "unauthorized":
       return problemResponse(c, new AppError(401, "invalid_signature", "Unauthorized", "The message could not be verified."));
-    case "invalid":
-      if (intake.code === "malformed_json") return problemResponse(c, codedError("malformed_json", intake.detail));
-      if (intake.errors) return problemResponse(c, ValidationError.fromZod({ issues: intake.errors } as never));
-      return problemResponse(c, new AppError(422, intake.code, "Unprocessable request", intake.detail));
   }
 }
 
@@ -83,12 +79,6 @@ export function webhookRoutes() {
         }
         return c.text(token, 200, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }) as never;
       }
-      let body: unknown;
-      try {
-        body = JSON.parse(await c.req.text());
-      } catch {
-        return problemResponse(c, codedError("malformed_json", "The body is not valid JSON.")) as never;
-      }
-      return answer(c, await receiveGraphNotifications(c.var.services, c.req.param("sourceId"), body), 202) as never;
+      return answer(c, await receiveGraphNotifications(c.var.services, c.req.param("sourceId"), await c.req.text()), 202) as never;
     });
 }

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
+import { AppError, parseInput, UnprocessableError } from "../errors.js";
 import { GraphNotificationBatchSchema } from "../ingest/microsoft-client.js";
 import { findLiveSource, markNeedsAttention, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
@@ -22,8 +23,9 @@ export type Intake =
   | { result: "accepted"; duplicate: boolean }
   | { result: "ignored"; reason: string }
   | { result: "unknown_source" }
-  | { result: "unauthorized" }
-  | { result: "invalid"; code: string; detail: string; errors?: z.core.$ZodIssue[] };
+  | { result: "unauthorized" };
+
+const malformedJson = () => new AppError(400, "malformed_json", "Malformed JSON", "The body is not valid JSON.");
 
 const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
 
@@ -50,13 +52,11 @@ export async function receiveIcsWebhook(deps: ServiceDeps, sourceId: string, raw
   } catch (err) {
     if (err instanceof WebhookVerificationError) return { result: "unauthorized" };
     // Verified, but JSON.parse refused it (malformed, or nested past the stack).
-    return { result: "invalid", code: "malformed_json", detail: "The body is not valid JSON." };
+    throw malformedJson();
   }
-  const envelope = IcsEnvelopeSchema.safeParse(parsed);
-  if (!envelope.success) return { result: "invalid", code: "validation_failed", detail: "The envelope is not a calendar.changed event.", errors: envelope.error.issues.slice(0, 20) };
-  const ics = envelope.data.data.ics;
-  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics)) return { result: "invalid", code: "ics_not_a_calendar", detail: "data.ics must be an iCalendar object (BEGIN:VCALENDAR)." };
-  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS) return { result: "invalid", code: "ics_too_many_events", detail: `At most ${MAX_VEVENTS} events per delivery.` };
+  const ics = parseInput(IcsEnvelopeSchema, parsed).data.ics;
+  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics)) throw new UnprocessableError("ics_not_a_calendar", "data.ics must be an iCalendar object (BEGIN:VCALENDAR).");
+  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS) throw new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`);
   const { recorded } = await recordDelivery(deps.db, {
     providerId: source.providerId,
     sourceId: source.id,
@@ -105,11 +105,16 @@ export async function isMicrosoftSource(deps: ServiceDeps, sourceId: string): Pr
  * Graph change and lifecycle notifications. Each item must name our subscription and carry our
  * clientState; the others are dropped silently (the batch still gets its 202, as Graph requires).
  */
-export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: string, body: unknown): Promise<Intake & { rejected?: number }> {
+export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: string, rawBody: string): Promise<Intake & { rejected?: number }> {
   const source = await liveSourceOfKind(deps, sourceId, "microsoft");
   if (!source) return { result: "unknown_source" };
-  const batch = GraphNotificationBatchSchema.safeParse(body);
-  if (!batch.success) return { result: "invalid", code: "validation_failed", detail: "Not a Graph notification collection.", errors: batch.error.issues.slice(0, 20) };
+  let body: unknown;
+  try {
+    body = JSON.parse(rawBody);
+  } catch {
+    throw malformedJson();
+  }
+  const batch = { data: parseInput(GraphNotificationBatchSchema, body) };
   let rejected = 0;
   let recordedAny = false;
   const now = deps.clock.now();
