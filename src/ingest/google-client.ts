@@ -5,6 +5,9 @@
 // callers run listGoogleEvents with the stored sync token and keep the new one after the last page.
 import { z } from "zod";
 import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
+import { type ApiErrorKind, sendJson, toUtcIso, trimBase, zonedWallTimeToUtc } from "./http.js";
+
+export type { ApiErrorKind };
 
 export type GoogleConfig = {
   /** e.g. https://www.googleapis.com/calendar/v3 (a local fake in tests). */
@@ -16,15 +19,6 @@ export type GoogleConfig = {
 };
 
 export type GoogleErrorKind = ApiErrorKind;
-export type ApiErrorKind =
-  | "full_sync_required"
-  | "rate_limited"
-  | "auth"
-  | "not_found"
-  | "transient"
-  | "bad_request"
-  /** A 2xx whose body is not the documented shape (or a link pointing off the configured host). */
-  | "invalid_response";
 
 /** Status 0 means no HTTP answer (network error, timeout). The message never holds tokens or event data. */
 export class GoogleApiError extends Error {
@@ -43,9 +37,6 @@ export class GoogleApiError extends Error {
 export type GoogleListOptions = { syncToken?: string; timeMin?: string; maxResults?: number };
 export type GoogleEventsPage = { events: ExternalEvent[]; nextSyncToken?: string };
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-const MAX_PAGE_BYTES = 32 * 1024 * 1024;
-const MAX_ERROR_BYTES = 64 * 1024;
 /** A single text we keep for link detection; longer descriptions are cut (links sit near the top). */
 const MAX_TEXT_CHARS = 64 * 1024;
 
@@ -249,7 +240,7 @@ export async function stopGoogleChannel(
 
 // --- HTTP -------------------------------------------------------------------------------------------------
 
-async function googleRequest<S extends z.ZodType>(
+function googleRequest<S extends z.ZodType>(
   cfg: GoogleConfig,
   fetchFn: typeof fetch,
   method: "GET" | "POST",
@@ -257,38 +248,21 @@ async function googleRequest<S extends z.ZodType>(
   body: unknown,
   schema: S | null,
 ): Promise<z.output<S>> {
-  const headers: Record<string, string> = { authorization: `Bearer ${cfg.accessToken}`, accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  let res: Response;
-  try {
-    res = await fetchFn(url, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      redirect: "error", // a redirect would carry the bearer token elsewhere
-    });
-  } catch (cause) {
-    throw new GoogleApiError("transient", 0, isTimeout(cause) ? "timeout" : "network", undefined, { cause });
-  }
-  if (!res.ok) throw await googleErrorFrom(res);
-  if (schema === null) {
-    await res.body?.cancel();
-    return undefined as z.output<S>;
-  }
-  const text = await readBoundedText(res, MAX_PAGE_BYTES);
-  if (text === null) throw new GoogleApiError("invalid_response", res.status, "bodyTooLarge");
-  const parsed = schema.safeParse(safeJson(text));
-  if (!parsed.success) throw new GoogleApiError("invalid_response", res.status, "unexpectedShape");
-  return parsed.data;
-}
-
-async function googleErrorFrom(res: Response): Promise<GoogleApiError> {
-  const text = await readBoundedText(res, MAX_ERROR_BYTES).catch(() => null);
-  const parsed = GoogleErrorSchema.safeParse(text === null ? undefined : safeJson(text));
-  const reason = parsed.success ? parsed.data.error.errors?.[0]?.reason : undefined;
-  const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
-  return new GoogleApiError(classifyGoogle(res.status, reason), res.status, reason, retryAfter);
+  return sendJson({
+    fetchFn,
+    url,
+    method,
+    headers: new Headers({ authorization: `Bearer ${cfg.accessToken}`, accept: "application/json" }),
+    body,
+    timeoutMs: cfg.timeoutMs,
+    schema,
+    fail: (kind, status, reason, retryAfter, cause) => new GoogleApiError(kind, status, reason, retryAfter, { cause }),
+    classify: (status, errorBody) => {
+      const parsed = GoogleErrorSchema.safeParse(errorBody);
+      const reason = parsed.success ? parsed.data.error.errors?.[0]?.reason : undefined;
+      return { kind: classifyGoogle(status, reason), reason };
+    },
+  });
 }
 
 function classifyGoogle(status: number, reason: string | undefined): ApiErrorKind {
@@ -301,119 +275,11 @@ function classifyGoogle(status: number, reason: string | undefined): ApiErrorKin
   return "bad_request";
 }
 
-// --- Shared helpers (also used by microsoft-client.ts) ----------------------------------------------------
-
-/** Reads at most `maxBytes` of a body; null when it is larger (the rest is discarded). */
-export async function readBoundedText(res: Response, maxBytes: number): Promise<string | null> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
-}
-
-/** RFC 9110 10.2.3: delay-seconds or an HTTP-date. Returns whole seconds, or undefined. */
-export function parseRetryAfter(value: string | null, now: Date = new Date()): number | undefined {
-  if (value === null) return undefined;
-  const v = value.trim();
-  if (/^\d{1,9}$/.test(v)) return Number(v);
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
-}
-
-const DAY_MS = 86_400_000;
 const HAS_OFFSET = /(Z|[+-]\d{2}:?\d{2})$/i;
-const WALL_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?$/;
-
-/** An RFC 3339 instant (any fraction length) as `toISOString()` UTC. Throws RangeError. */
-export function toUtcIso(instant: string): string {
-  // Graph writes 7 fractional digits; Date.parse only promises 3, so cut the fraction first.
-  const normalized = instant.replace(/(\.\d{3})\d+/, "$1");
-  const ms = Date.parse(normalized);
-  if (Number.isNaN(ms)) throw new RangeError("badInstant");
-  return new Date(ms).toISOString();
-}
-
-/**
- * A zone-less local date-time in an IANA zone -> UTC ISO (DST folds and gaps resolved like RFC 5545
- * 3.3.5 and Temporal's "compatible": earlier of two, later for a skipped time). Throws RangeError
- * for an unreadable date-time or a zone the runtime does not know (e.g. a Windows zone name).
- */
-export function zonedWallTimeToUtc(wall: string, timeZone: string): string {
-  const m = WALL_TIME.exec(wall);
-  if (!m) throw new RangeError("badDateTime");
-  const [, y, mo, d, h, mi, s = "0", frac = "0"] = m;
-  const asUtc = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s, Number(`0.${frac}`) * 1000);
-  if (/^(UTC|Etc\/UTC|GMT|Etc\/GMT|Z)$/i.test(timeZone)) return new Date(asUtc).toISOString();
-  let formatter: Intl.DateTimeFormat;
-  try {
-    formatter = zoneFormatter(timeZone);
-  } catch {
-    throw new RangeError("unknownTimeZone");
-  }
-  // Try the offsets in force a day before and a day after: a repeated wall time (fold) has two valid
-  // readings and takes the earlier; a skipped one (gap) has none and is read with the earlier offset,
-  // which lands after the jump (02:30 on a spring-forward night -> 03:30 new time).
-  const before = offsetMs(formatter, asUtc - DAY_MS);
-  const after = offsetMs(formatter, asUtc + DAY_MS);
-  const valid = [asUtc - before, asUtc - after].filter((t) => asUtc - offsetMs(formatter, t) === t);
-  return new Date(valid.length > 0 ? Math.min(...valid) : asUtc - before).toISOString();
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function zoneFormatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-/** The zone's UTC offset at `utcMs`, in ms (positive east of Greenwich). */
-function offsetMs(f: Intl.DateTimeFormat, utcMs: number): number {
-  const parts: Record<string, number> = {};
-  for (const p of f.formatToParts(new Date(utcMs))) if (p.type !== "literal") parts[p.type] = Number(p.value);
-  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
-  return wall - (utcMs - (((utcMs % 1000) + 1000) % 1000));
-}
 
 function capText(t: string): string {
   return t.length > MAX_TEXT_CHARS ? t.slice(0, MAX_TEXT_CHARS) : t;
 }
 
-export function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
-export function isTimeout(err: unknown): boolean {
-  return err instanceof DOMException && (err.name === "TimeoutError" || err.name === "AbortError");
-}
 
-function trimBase(baseUrl: string): string {
-  return baseUrl.replace(/\/+$/, "");
-}

@@ -5,15 +5,7 @@
 // api-reference/v1.0/resources/changenotification.md; /work/shared/reference/calendar-protocols.md section 2.
 import { z } from "zod";
 import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
-import {
-  type ApiErrorKind,
-  isTimeout,
-  parseRetryAfter,
-  readBoundedText,
-  safeJson,
-  toUtcIso,
-  zonedWallTimeToUtc,
-} from "./google-client.js";
+import { type ApiErrorKind, sendJson, toUtcIso, trimBase, zonedWallTimeToUtc } from "./http.js";
 
 export type GraphConfig = {
   /** e.g. https://graph.microsoft.com/v1.0 (a local fake in tests). */
@@ -50,9 +42,6 @@ export type GraphDeltaOptions = {
 };
 export type GraphDeltaPage = { events: ExternalEvent[]; deltaLink?: string };
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-const MAX_PAGE_BYTES = 32 * 1024 * 1024;
-const MAX_ERROR_BYTES = 64 * 1024;
 const MAX_TEXT_CHARS = 64 * 1024;
 
 // --- Wire schemas (event resource, delta page) ------------------------------------------------------------
@@ -356,7 +345,7 @@ export type GraphNotificationBatch = z.infer<typeof GraphNotificationBatchSchema
 
 // --- HTTP -------------------------------------------------------------------------------------------------
 
-async function graphRequest<S extends z.ZodType>(
+function graphRequest<S extends z.ZodType>(
   cfg: GraphConfig,
   fetchFn: typeof fetch,
   method: "GET" | "POST" | "PATCH" | "DELETE",
@@ -366,40 +355,24 @@ async function graphRequest<S extends z.ZodType>(
   maxPageSize?: number,
 ): Promise<z.output<S>> {
   const headers = new Headers({ authorization: `Bearer ${cfg.accessToken}`, accept: "application/json" });
-  if (body !== undefined) headers.set("content-type", "application/json");
   // event-delta.md request headers: Prefer odata.maxpagesize={x}; Prefer {time zone}, UTC assumed if absent.
   if (maxPageSize !== undefined) headers.append("prefer", `odata.maxpagesize=${Math.floor(maxPageSize)}`);
   if (method === "GET") headers.append("prefer", 'outlook.timezone="UTC"');
-  let res: Response;
-  try {
-    res = await fetchFn(url, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      redirect: "error",
-    });
-  } catch (cause) {
-    throw new GraphApiError("transient", 0, isTimeout(cause) ? "timeout" : "network", undefined, { cause });
-  }
-  if (!res.ok) throw await graphErrorFrom(res);
-  if (schema === null) {
-    await res.body?.cancel();
-    return undefined as z.output<S>;
-  }
-  const text = await readBoundedText(res, MAX_PAGE_BYTES);
-  if (text === null) throw new GraphApiError("invalid_response", res.status, "bodyTooLarge");
-  const parsed = schema.safeParse(safeJson(text));
-  if (!parsed.success) throw new GraphApiError("invalid_response", res.status, "unexpectedShape");
-  return parsed.data;
-}
-
-async function graphErrorFrom(res: Response): Promise<GraphApiError> {
-  const text = await readBoundedText(res, MAX_ERROR_BYTES).catch(() => null);
-  const parsed = GraphErrorSchema.safeParse(text === null ? undefined : safeJson(text));
-  const code = parsed.success ? parsed.data.error.code : undefined;
-  const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
-  return new GraphApiError(classifyGraph(res.status, code), res.status, code, retryAfter);
+  return sendJson({
+    fetchFn,
+    url,
+    method,
+    headers,
+    body,
+    timeoutMs: cfg.timeoutMs,
+    schema,
+    fail: (kind, status, code, retryAfter, cause) => new GraphApiError(kind, status, code, retryAfter, { cause }),
+    classify: (status, errorBody) => {
+      const parsed = GraphErrorSchema.safeParse(errorBody);
+      const code = parsed.success ? parsed.data.error.code : undefined;
+      return { kind: classifyGraph(status, code), reason: code };
+    },
+  });
 }
 
 function classifyGraph(status: number, code: string | undefined): GraphErrorKind {
@@ -441,6 +414,3 @@ function capText(t: string): string {
   return t.length > MAX_TEXT_CHARS ? t.slice(0, MAX_TEXT_CHARS) : t;
 }
 
-function trimBase(baseUrl: string): string {
-  return baseUrl.replace(/\/+$/, "");
-}

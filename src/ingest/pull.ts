@@ -5,7 +5,8 @@ import { parseExternalCalendar } from "../ics/parse.js";
 import type { SourceRow } from "../services/calendar-sources.js";
 import { googleConfig, graphConfig } from "../services/calendar-sources.js";
 import { FEED_PRODID } from "../services/feed-content.js";
-import { GoogleApiError, listGoogleEvents, readBoundedText, type ApiErrorKind } from "./google-client.js";
+import { GoogleApiError, listGoogleEvents } from "./google-client.js";
+import { readBoundedText, type ApiErrorKind } from "./http.js";
 import { getGraphEvent, GraphApiError, pullGraphDelta } from "./microsoft-client.js";
 
 const DAY_MS = 86_400_000;

@@ -11,8 +11,8 @@ import {
   mapGoogleEvent,
   stopGoogleChannel,
   watchGoogleEvents,
-  zonedWallTimeToUtc,
 } from "../../src/ingest/google-client.js";
+import { zonedWallTimeToUtc } from "../../src/ingest/http.js";
 import { FakeGoogleCalendar } from "./google-calendar.js";
 
 const CAL = "therapist@example.com";
