@@ -67,7 +67,13 @@ export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "con
       const now = deps.clock.now();
       if (s.kind === "google") {
         const old = { channelId: s.channelId, resourceId: s.settings.resourceId };
-        await registerGoogle(deps.db, s);
+        try {
+          await registerGoogle(deps.db, s);
+        } catch (err) {
+          // No new channel: keep the one that still runs, so its pushes verify and a retry stops it.
+          if (old.channelId) await savePushChannel(deps.db, s.id, { channelId: old.channelId, secrets: s.secrets, settings: {} });
+          throw err;
+        }
         if (old.channelId && typeof old.resourceId === "string") {
           await stopGoogleChannel(googleConfig(s), fetchFn, { channelId: old.channelId, resourceId: old.resourceId }).catch(() => undefined);
         }
