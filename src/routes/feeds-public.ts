@@ -65,8 +65,8 @@ export function publicFeedRoutes() {
     headers["content-disposition"] = 'inline; filename="calendar.ics"';
     if (gzip) {
       headers["content-encoding"] = "gzip";
-      return c.body(new Uint8Array(doc.gzipped()), 200, headers) as never;
+      return c.body(doc.gzipped() as Uint8Array<ArrayBuffer>, 200, headers) as never;
     }
-    return c.body(doc.body, 200, headers) as never;
+    return c.body(doc.body as Uint8Array<ArrayBuffer>, 200, headers) as never;
   });
 }

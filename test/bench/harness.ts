@@ -1,14 +1,14 @@
-// Shared plumbing of `npm run bench`: system tools, PostgreSQL databases, the server and nginx as
-// child processes on 127.0.0.1, wrk, a bounded request loop, and small statistics. Every child and
-// database it makes is registered for cleanup, which runs on exit, error and Ctrl-C.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+// Shared plumbing of `npm run bench`: cleanup, system tools, PostgreSQL databases, an HTTP client
+// with a bounded request loop, wrk, and small statistics. Every child, temp dir and database is
+// registered for cleanup, which runs on exit, error and Ctrl-C. The servers are in servers.ts.
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -119,8 +119,9 @@ function firstLine(cmd: string, args: string[]): string {
 export type Tools = { wrk: string; nginx: string; installed: string[]; versions: Record<string, string> };
 
 /**
- * wrk, nginx and PostgreSQL from Debian when absent. RUNLEVEL=1 keeps the packages' maintainer
- * scripts from starting nginx on port 80: the only nginx this bench runs is its own, on loopback.
+ * wrk, nginx and PostgreSQL from Debian when absent (.ci/run does the same for the tests). On this
+ * machine kind /usr/sbin/policy-rc.d (exit 101) stops the packages' maintainer scripts from starting
+ * services, so no system nginx comes up on port 80; the only nginx this bench runs is its own.
  */
 export async function ensureTools(): Promise<Tools> {
   const need: string[] = [];
@@ -129,7 +130,7 @@ export async function ensureTools(): Promise<Tools> {
   if (!which("pg_ctlcluster")) need.push("postgresql");
   if (need.length) {
     log(`installing from Debian: ${need.join(" ")}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive", RUNLEVEL: "1" };
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     const update = await runCommand("apt-get", ["update", "-qq"], { timeoutMs: 300_000, env });
     if (update.code !== 0) throw new Error(`apt-get update failed:\n${update.stderr}`);
     const install = await runCommand("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...need], { timeoutMs: 600_000, env });
@@ -248,7 +249,7 @@ export function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
-/** Every address `pid`'s process tree listens on must be loopback; throws otherwise. */
+/** Whatever listens on `port` must listen on loopback only; throws otherwise. */
 export function assertLoopbackOnly(port: number): void {
   const r = spawnSync("ss", ["-Hltn", `sport = :${port}`], { encoding: "utf8" });
   if (r.status !== 0) return; // no ss: the preload (and nginx's listen line) are the guarantee
@@ -256,153 +257,6 @@ export function assertLoopbackOnly(port: number): void {
     const local = line.trim().split(/\s+/)[3] ?? "";
     if (!local.startsWith(`${LOOPBACK}:`)) throw new Error(`port ${port} listens on ${local}, not loopback`);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The server under test
-
-export type ServerHandle = {
-  pid: number;
-  port: number;
-  baseUrl: string;
-  adminToken: string;
-  command: string;
-  rssMb(): number;
-  stop(): Promise<void>;
-};
-
-const LOOPBACK_PRELOAD = pathToFileURL(join(REPO, "test/bench/loopback.ts")).href;
-
-/** `node --import tsx src/main.ts` as a child, on 127.0.0.1:<free port>, waited for on /healthz. */
-export async function startServer(opts: { databaseUrl: string; worker: boolean; label: string; extraEnv?: Record<string, string> }): Promise<ServerHandle> {
-  const port = await freePort();
-  const adminToken = `bench-admin-${randomBytes(16).toString("hex")}`;
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DATABASE_URL: opts.databaseUrl,
-    PORT: String(port),
-    PUBLIC_BASE_URL: `http://${LOOPBACK}:${port}`,
-    ADMIN_TOKEN: adminToken,
-    LOG_LEVEL: "warn",
-    WORKER_ENABLED: opts.worker ? "true" : "false",
-    NODE_ENV: "development",
-    ...opts.extraEnv,
-  };
-  const args = ["--import", "tsx", "--import", LOOPBACK_PRELOAD, "src/main.ts"];
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (b: Buffer) => {
-    stderr = (stderr + b.toString("utf8")).slice(-8000);
-  });
-  let exited: number | null | undefined;
-  const exitedP = new Promise<void>((r) => child.once("exit", (code) => ((exited = code), r())));
-  const stop = onCleanup(`server ${opts.label}`, async () => {
-    if (exited !== undefined) return;
-    child.kill("SIGTERM");
-    const done = await Promise.race([exitedP.then(() => true), sleep(15_000).then(() => false)]);
-    if (!done) {
-      child.kill("SIGKILL");
-      await exitedP;
-    }
-  });
-  const baseUrl = `http://${LOOPBACK}:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exited !== undefined) throw new Error(`server ${opts.label} exited (${exited}) during start:\n${stderr}`);
-    const res = await httpRequest(`${baseUrl}/readyz`).catch(() => null);
-    if (res?.status === 200) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`server ${opts.label} not ready after 60 s:\n${stderr}`);
-    }
-    await sleep(100);
-  }
-  assertLoopbackOnly(port);
-  const pid = child.pid!;
-  return {
-    pid,
-    port,
-    baseUrl,
-    adminToken,
-    command: `DATABASE_URL=postgres://…/${new URL(opts.databaseUrl).pathname.slice(1)} PORT=${port} ADMIN_TOKEN=… LOG_LEVEL=warn WORKER_ENABLED=${env.WORKER_ENABLED} node ${args.join(" ").replace(LOOPBACK_PRELOAD, "./test/bench/loopback.ts")}`,
-    rssMb: () => rssMb(pid),
-    stop,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// nginx, the static-file baseline
-
-export type NginxHandle = { port: number; root: string; conf: string; command: string; stop(): Promise<void> };
-
-/**
- * nginx -p <tmp> -c nginx.conf, `daemon off` as our child, one worker (the server under test is one
- * Node process), access log off, sendfile, gzip_static, ETag on, keep-alive without a request cap
- * (Node's server has none either). Everything it writes stays in the temp dir.
- */
-export async function startNginx(nginxBin: string, root: string): Promise<NginxHandle> {
-  const dir = tempDir("nginx");
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const conf = `# generated by test/bench (harness.ts)
-worker_processes 1;
-daemon off;
-master_process on;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 100000000;
-  keepalive_timeout 65;
-  types { text/calendar ics; }
-  default_type application/octet-stream;
-  server {
-    listen ${LOOPBACK}:${port};
-    server_name localhost;
-    root ${root};
-    etag on;
-    gzip_static on;
-    add_header Cache-Control "private, max-age=300";
-  }
-}
-`;
-  const confPath = join(dir, "nginx.conf");
-  writeFileSync(confPath, conf);
-  const test = await runCommand(nginxBin, ["-t", "-p", dir, "-c", confPath], { timeoutMs: 10_000 });
-  if (test.code !== 0) throw new Error(`nginx -t failed:\n${test.stderr}`);
-  const child = spawn(nginxBin, ["-p", dir, "-c", confPath], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
-  let exited = false;
-  const exitedP = new Promise<void>((r) => child.once("exit", () => ((exited = true), r())));
-  const stop = onCleanup("nginx", async () => {
-    if (exited) return;
-    child.kill("SIGQUIT"); // graceful shutdown of master and worker
-    const done = await Promise.race([exitedP.then(() => true), sleep(5_000).then(() => false)]);
-    if (!done) {
-      child.kill("SIGKILL");
-      await exitedP;
-    }
-  });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (exited) throw new Error(`nginx exited during start:\n${stderr}`);
-    const res = await httpRequest(`http://${LOOPBACK}:${port}/`).catch(() => null);
-    if (res) break;
-    if (Date.now() > deadline) throw new Error(`nginx not answering:\n${stderr}`);
-    await sleep(50);
-  }
-  assertLoopbackOnly(port);
-  return { port, root, conf, command: `nginx -p ${dir} -c ${confPath}`, stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,17 +283,6 @@ export function httpRequest(
     req.on("error", reject);
     req.end(opts.body);
   });
-}
-
-export async function apiJson<T = any>(server: ServerHandle, method: string, path: string, body?: unknown, expected = [200, 201]): Promise<T> {
-  const res = await httpRequest(server.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${server.adminToken}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = res.body.toString("utf8");
-  if (!expected.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 500)}`);
-  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 export type LoopResult = { done: number; failed: number; elapsedMs: number; firstError?: string; stoppedByDeadline: boolean };

@@ -155,7 +155,7 @@ function renderIcs(events: readonly FeedEvent[]): string {
 export type RenderRow = { sessions: number; renderer: string; medianMs: number; p90Ms: number; runs: number; bytes: number };
 export type RenderResult = { rows: RenderRow[]; runs: number; sizes: number[]; notes: string[] };
 
-type Renderer = { name: string; fn: (events: readonly FeedEvent[]) => string; slow?: boolean };
+type Renderer = { name: string; fn: (events: readonly FeedEvent[]) => string; slow?: boolean; capped?: boolean };
 
 function sortedMedian(xs: number[], p = 50): number {
   const s = xs.slice().sort((a, b) => a - b);
@@ -165,7 +165,7 @@ function sortedMedian(xs: number[], p = 50): number {
 export function benchRender(opts: { quick: boolean; now?: number }): RenderResult {
   const now = opts.now ?? Date.UTC(2026, 10, 26, 12);
   const sizes = opts.quick ? [100, 1000] : [100, 1000, 5000];
-  const runs = opts.quick ? 20 : 40;
+  const runs = opts.quick ? 20 : 30;
   const gc = (globalThis as { gc?: () => void }).gc;
   const floor = makeFloor(CALENDAR);
   const rows: RenderRow[] = [];
@@ -175,7 +175,7 @@ export function benchRender(opts: { quick: boolean; now?: number }): RenderResul
     const precomputed = unfoldLines(renderFeed(CALENDAR, events));
     const renderers: Renderer[] = [
       { name: "ours: renderFeed", fn: (e) => renderFeed(CALENDAR, e) },
-      { name: "ours: fitFeedToSize (as served)", fn: (e) => fitFeedToSize(CALENDAR, e, { now: new Date(now) }).ics },
+      { name: "ours: fitFeedToSize (as served)", fn: (e) => fitFeedToSize(CALENDAR, e, { now: new Date(now) }).ics, capped: true },
       { name: "floor: build lines + join", fn: floor },
       { name: "reference: join of precomputed lines", fn: () => precomputed.join("\r\n") + "\r\n" },
       { name: "ical-generator", fn: renderIcalGenerator, slow: true },
@@ -186,7 +186,9 @@ export function benchRender(opts: { quick: boolean; now?: number }): RenderResul
     if (floor(events) !== unfoldLines(ours).join("\r\n") + "\r\n") throw new Error(`floor differs from renderFeed unfolded at n=${n}`);
     for (const r of renderers) {
       const count = r.fn(events).split("BEGIN:VEVENT").length - 1;
-      if (count !== n) throw new Error(`${r.name} wrote ${count} events, not ${n}`);
+      if (r.capped && count < n) {
+        notes.push(`${n.toLocaleString("en-US")} sessions: ${r.name} keeps ${count.toLocaleString("en-US")} events under the 1 MB cap (SPEC 5), so it writes fewer bytes than renderFeed`);
+      } else if (count !== n) throw new Error(`${r.name} wrote ${count} events, not ${n}`);
     }
     const samples = new Map<string, number[]>(renderers.map((r) => [r.name, []]));
     const bytes = new Map<string, number>();

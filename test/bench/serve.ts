@@ -10,16 +10,19 @@ import {
   httpRequest,
   log,
   runWrk,
-  startNginx,
-  startServer,
+  sleep,
   tempDir,
   type Mode,
   type Tools,
   type WrkResult,
 } from "./harness.js";
+import { startBareNode, startNginx, startServer } from "./servers.js";
 import { insertSessions, seedProviderViaApi, seedScale } from "./seed.js";
 
-export type ServeRow = { scenario: string; ours: WrkResult; nginx: WrkResult; ratio: number };
+export type ServeRow = { scenario: string; ours: WrkResult; bare: WrkResult; nginx: WrkResult; ratio: number };
+/** Index and sequential scans the measured requests caused (full run only; see scanCounts). */
+export type QueryCheck = { requests: number; feedIndexScans: number; sessionScans: number; providerScans: number };
+
 export type ScaleRow = { scenario: string; single: WrkResult; scaled: WrkResult; p50Ratio: number };
 
 export type ServeResult = {
@@ -30,8 +33,12 @@ export type ServeResult = {
   serverCommand: string;
   nginxCommand: string;
   nginxConf: string;
+  bareCommand: string;
   nginxNotModified: string;
   rows: ServeRow[];
+  queryCheck: QueryCheck | null;
+  /** GET /healthz on the same server: the same middleware, no database, a 15-byte body. */
+  healthz: WrkResult;
   scale: {
     providers: number;
     perProvider: number;
@@ -42,13 +49,26 @@ export type ServeResult = {
   };
 };
 
+type Scans = Record<string, { idx: number; seq: number }>;
+
+/**
+ * PostgreSQL's per-table scan counters. A busy backend publishes its counts at most once a second and
+ * an idle one within 10 s (PG 15 pgstat), so a reading is exact only after 10 s of quiet.
+ */
+async function scanCounts(sql: postgres.Sql): Promise<Scans> {
+  await sleep(10_500);
+  const rows = await sql<{ relname: string; idx: string | null; seq: string }[]>`
+    select relname, idx_scan::text as idx, seq_scan::text as seq from pg_stat_user_tables where relname in ('feeds', 'sessions', 'providers')`;
+  return Object.fromEntries(rows.map((r) => [r.relname, { idx: Number(r.idx ?? 0), seq: Number(r.seq) }]));
+}
+
 function expectStatus(what: string, status: number, expected: number): void {
   if (status !== expected) throw new Error(`${what}: expected ${expected}, got ${status}`);
 }
 
 export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult> {
-  const seconds = mode.quick ? 3 : 10;
-  const warmSeconds = mode.quick ? 1 : 2;
+  const seconds = mode.quick ? 2 : 10;
+  const warmSeconds = mode.quick ? 2 : 5;
   const sessions = 1000;
   const db = await createBenchDatabase("serve");
   const server = await startServer({ databaseUrl: db.url, worker: false, label: "serve" });
@@ -85,25 +105,57 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
     const nGz = await httpRequest(nginxUrl, { headers: { "accept-encoding": "gzip" } });
     if (nGz.headers["content-encoding"] !== "gzip" || !nGz.body.equals(gz.body)) throw new Error("nginx gzip_static did not serve the .gz");
     expectStatus("nginx 304", (await httpRequest(nginxUrl, { headers: { "if-none-match": nginxEtag } })).status, 304);
+    const bare = await startBareNode(
+      { body: join(root, seeded.feedPath), gzip: join(root, `${seeded.feedPath}.gz`) },
+      etag,
+      String(full.headers["last-modified"]),
+    );
+    const bareUrl = `http://127.0.0.1:${bare.port}${seeded.feedPath}`;
+    const bFull = await httpRequest(bareUrl);
+    if (bFull.status !== 200 || !bFull.body.equals(full.body)) throw new Error("bare node body differs");
+    expectStatus("bare node 304", (await httpRequest(bareUrl, { headers: { "if-none-match": etag } })).status, 304);
 
     const scenarios: { name: string; ours: Record<string, string>; nginx: Record<string, string> }[] = [
       { name: "(a) full 200", ours: {}, nginx: {} },
       { name: "(b) 304 If-None-Match", ours: { "If-None-Match": etag }, nginx: { "If-None-Match": nginxEtag } },
       { name: "(c) gzip 200", ours: { "Accept-Encoding": "gzip" }, nginx: { "Accept-Encoding": "gzip" } },
     ];
-    log(`serve: wrk warm-up, then ${scenarios.length} scenarios x ${seconds}s x 2 targets`);
+    log(`serve: wrk warm-up, then ${scenarios.length} scenarios x ${seconds}s x 3 targets`);
+    // JIT and connection pools first: the first seconds of a fresh Node process run measurably
+    // slower. Every scenario's path is warmed on every target.
     await runWrk(tools.wrk, url, { seconds: warmSeconds });
-    await runWrk(tools.wrk, nginxUrl, { seconds: warmSeconds });
+    for (const s of scenarios) {
+      await runWrk(tools.wrk, url, { seconds: 1, headers: s.ours });
+      await runWrk(tools.wrk, bareUrl, { seconds: 1, headers: s.ours });
+      await runWrk(tools.wrk, nginxUrl, { seconds: 1, headers: s.nginx });
+    }
     const rows: ServeRow[] = [];
     const single = new Map<string, WrkResult>();
+    const scansBefore = mode.quick ? null : await scanCounts(sql);
     for (const s of scenarios) {
       const ours = await runWrk(tools.wrk, url, { seconds, headers: s.ours });
+      const bareNode = await runWrk(tools.wrk, bareUrl, { seconds, headers: s.ours });
       const ng = await runWrk(tools.wrk, nginxUrl, { seconds, headers: s.nginx });
-      rows.push({ scenario: s.name, ours, nginx: ng, ratio: ours.rps / ng.rps });
+      rows.push({ scenario: s.name, ours, bare: bareNode, nginx: ng, ratio: ours.rps / ng.rps });
       single.set(s.name, ours);
-      log(`serve ${s.name}: ours ${ours.rps.toFixed(0)} rps, nginx ${ng.rps.toFixed(0)} rps`);
+      log(`serve ${s.name}: ours ${ours.rps.toFixed(0)} rps, bare node ${bareNode.rps.toFixed(0)} rps, nginx ${ng.rps.toFixed(0)} rps`);
     }
     await nginx.stop();
+    await bare.stop();
+    const healthz = await runWrk(tools.wrk, `${server.baseUrl}/healthz`, { seconds });
+    log(`serve: GET /healthz ${healthz.rps.toFixed(0)} rps`);
+    let queryCheck: QueryCheck | null = null;
+    if (scansBefore) {
+      const after = await scanCounts(sql);
+      const d = (t: string, k: "idx" | "seq") => (after[t]?.[k] ?? 0) - (scansBefore[t]?.[k] ?? 0);
+      queryCheck = {
+        requests: rows.reduce((n, r) => n + r.ours.requests, 0),
+        feedIndexScans: d("feeds", "idx"),
+        sessionScans: d("sessions", "idx") + d("sessions", "seq"),
+        providerScans: d("providers", "idx") + d("providers", "seq"),
+      };
+      log(`serve: ${queryCheck.requests} requests, ${queryCheck.feedIndexScans} feed index scans, ${queryCheck.sessionScans} session scans`);
+    }
 
     // Part 3: the same warm request with many more providers in the database.
     const providers = mode.quick ? 1000 : 10_000;
@@ -152,8 +204,11 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
       serverCommand: server.command,
       nginxCommand: nginx.command,
       nginxConf: nginx.conf,
+      bareCommand: bare.command,
       nginxNotModified: "If-None-Match with nginx's own ETag (etag on; nginx answers 304 natively)",
       rows,
+      queryCheck,
+      healthz,
       scale: { providers, perProvider, totalSessions: Number(count), loadSeconds, rows: scaleRows, manyFeeds },
     };
   } finally {

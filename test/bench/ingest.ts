@@ -1,0 +1,306 @@
+// Part 4: signed Standard Webhooks ICS deliveries into two server processes (a worker in each) on
+// one PostgreSQL: acknowledged per second, applied per second, acknowledgement -> applied latency;
+// beside the floor, a bare postgres.js loop inserting the same inbox row.
+import { randomBytes, randomUUID } from "node:crypto";
+import postgres from "postgres";
+import { Webhook } from "standardwebhooks";
+import { openDatabase } from "../../src/db/client.js";
+import { migrate } from "../../src/db/migrate.js";
+import { boundedLoop, createBenchDatabase, httpRequest, log, percentile, sleep, type LoopResult, type Mode } from "./harness.js";
+import { apiJson, startServer, type ServerHandle } from "./servers.js";
+
+export type IngestSource = { id: string; secret: string; providerId: string; sessionUids: string[] };
+
+const icsUtc = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+const DAY = 86_400_000;
+
+/** `n` providers, each with a link, a client, `sessions` upcoming virtual sessions and an ics_webhook source. */
+export async function seedSources(server: ServerHandle, n: number, sessions = 3): Promise<IngestSource[]> {
+  const out: IngestSource[] = [];
+  const base = Math.floor(Date.now() / DAY) * DAY + 7 * DAY;
+  for (let p = 0; p < n; p++) {
+    const provider = await apiJson<{ id: string }>(server, "POST", "/api/v1/providers", {
+      name: `Dr Ingest ${p}`,
+      timezone: "America/New_York",
+      licenses: [{ state: "NY" }],
+      credentialedStates: ["NY"],
+    });
+    await apiJson(server, "PUT", `/api/v1/providers/${provider.id}/telehealth-link`, {
+      url: "https://zoom.us/j/1234567890",
+      baaSigned: true,
+      waitingRoomEnabled: true,
+    });
+    const client = await apiJson<{ id: string }>(server, "POST", `/api/v1/providers/${provider.id}/clients`, {
+      displayName: `Client Ingest ${p}`,
+      insurance: "in_network",
+      medicare: false,
+    });
+    const uids: string[] = [];
+    for (let s = 0; s < sessions; s++) {
+      const session = await apiJson<{ uid: string }>(server, "POST", `/api/v1/providers/${provider.id}/sessions`, {
+        clientId: client.id,
+        start: new Date(base + s * DAY + 15 * 3600_000).toISOString(),
+        durationMinutes: 50,
+        kind: "virtual",
+      });
+      uids.push(session.uid);
+    }
+    const source = await apiJson<{ id: string; signingSecret: string }>(server, "POST", `/api/v1/providers/${provider.id}/calendar-sources`, { kind: "ics_webhook" });
+    out.push({ id: source.id, secret: source.signingSecret, providerId: provider.id, sessionUids: uids });
+  }
+  return out;
+}
+
+/**
+ * Delivery i: the therapist's calendar as its app would send it: one of our sessions moved (a new
+ * SEQUENCE each time, so every delivery has work to apply) and two busy blocks of their own.
+ */
+export function deliveryIcs(source: IngestSource, i: number): string {
+  const k = i + 1;
+  const uid = source.sessionUids[i % source.sessionUids.length]!;
+  const day = Math.floor(Date.now() / DAY) * DAY + (7 + (i % source.sessionUids.length)) * DAY;
+  const start = day + (14 + (k % 4)) * 3600_000;
+  const busy = (n: number) => {
+    const b = day + (9 + n) * 3600_000;
+    return ["BEGIN:VEVENT", `UID:busy-${n}-${i % 7}@therapist.example`, `DTSTAMP:${icsUtc(Date.now())}`, `DTSTART:${icsUtc(b)}`, `DTEND:${icsUtc(b + 1800_000)}`, "SUMMARY:Supervision", "END:VEVENT"];
+  };
+  return [
+    "BEGIN:VCALENDAR",
+    "VERSION:2.0",
+    "PRODID:-//Therapist's own calendar//EN",
+    "BEGIN:VEVENT",
+    `UID:${uid}`,
+    `DTSTAMP:${icsUtc(Date.now())}`,
+    `DTSTART:${icsUtc(start)}`,
+    `DTEND:${icsUtc(start + 50 * 60_000)}`,
+    `SEQUENCE:${k}`,
+    "SUMMARY:Session",
+    "END:VEVENT",
+    ...busy(0),
+    ...busy(1),
+    "END:VCALENDAR",
+    "",
+  ].join("\r\n");
+}
+
+export type SendResult = { loop: LoopResult; acked: Map<string, number>; startedAt: number; lastAckAt: number; statusCounts: Record<string, number> };
+
+/**
+ * `count` deliveries, `concurrency` in flight, spread over the servers and sources; signed at send
+ * time (the 5-minute window is checked against the wall clock). Keys carry `tag`.
+ */
+export async function sendDeliveries(
+  servers: readonly ServerHandle[],
+  sources: readonly IngestSource[],
+  opts: { count: number; concurrency: number; deadlineMs: number; tag: string },
+): Promise<SendResult> {
+  const acked = new Map<string, number>();
+  const statusCounts: Record<string, number> = {};
+  const webhooks = sources.map((s) => new Webhook(s.secret));
+  const startedAt = Date.now();
+  let lastAckAt = startedAt;
+  const loop = await boundedLoop(opts.count, opts.concurrency, opts.deadlineMs, async (i) => {
+    const si = i % sources.length;
+    const source = sources[si]!;
+    const server = servers[i % servers.length]!;
+    const msgId = `msg_${opts.tag}_${i}`;
+    const body = JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: { ics: deliveryIcs(source, Math.floor(i / sources.length)) } });
+    const at = new Date();
+    const res = await httpRequest(`${server.baseUrl}/webhooks/ics/${source.id}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "webhook-id": msgId,
+        "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+        "webhook-signature": webhooks[si]!.sign(msgId, at, body),
+      },
+      body,
+      discardBody: true,
+    });
+    statusCounts[res.status] = (statusCounts[res.status] ?? 0) + 1;
+    if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+    lastAckAt = Date.now();
+    acked.set(msgId, lastAckAt);
+  });
+  return { loop, acked, startedAt, lastAckAt, statusCounts };
+}
+
+export type ApplyWait = { done: number; failed: number; pending: number; lastProcessedAt: number; latenciesMs: number[]; timedOut: boolean };
+
+/** Polls the inbox until every acknowledged delivery of `tag` is done or failed, or the deadline. */
+export async function waitApplied(sql: postgres.Sql, tag: string, acked: Map<string, number>, deadlineMs: number): Promise<ApplyWait> {
+  const like = `whk:msg\\_${tag}\\_%`;
+  const stopAt = Date.now() + deadlineMs;
+  let timedOut = false;
+  for (;;) {
+    const [row] = await sql<{ open: number }[]>`
+      select count(*) filter (where state = 'pending')::int as open from deliveries where delivery_key like ${like}`;
+    if (row!.open === 0) break;
+    if (Date.now() > stopAt) {
+      timedOut = true;
+      break;
+    }
+    await sleep(250);
+  }
+  const rows = await sql<{ key: string; state: string; processed: Date | null }[]>`
+    select delivery_key as key, state, processed_at as processed from deliveries where delivery_key like ${like}`;
+  const latencies: number[] = [];
+  let done = 0;
+  let failed = 0;
+  let pending = 0;
+  let last = 0;
+  for (const r of rows) {
+    if (r.state === "done") done++;
+    else if (r.state === "failed") failed++;
+    else pending++;
+    if (r.state === "done" && r.processed) {
+      const t = r.processed.getTime();
+      last = Math.max(last, t);
+      const ack = acked.get(r.key.slice(4));
+      if (ack !== undefined) latencies.push(t - ack);
+    }
+  }
+  return { done, failed, pending, lastProcessedAt: last, latenciesMs: latencies, timedOut };
+}
+
+export type FloorResult = { inserts: number; seconds: number; perSecond: number; command: string };
+
+/**
+ * The floor: the inbox row the webhook records (same columns, same ICS payload, same conflict
+ * clause), inserted by a bare postgres.js loop at the same concurrency, into a fresh migrated
+ * database (no workers there), with the server's pool size (10).
+ */
+export async function floorInserts(opts: { count: number; concurrency: number; deadlineMs: number; payloadIcs: string }): Promise<FloorResult> {
+  const db = await createBenchDatabase("ingest_floor");
+  const migrated = await openDatabase({ kind: "postgres", url: db.url, max: 1 });
+  await migrate(migrated);
+  await migrated.close();
+  const sql = postgres(db.url, { max: 10, onnotice: () => {} });
+  try {
+    const providerId = randomUUID();
+    const sourceId = randomUUID();
+    const payload = JSON.stringify({ ics: opts.payloadIcs });
+    const tag = randomBytes(3).toString("hex");
+    await sql`select 1`;
+    const loop = await boundedLoop(opts.count, opts.concurrency, opts.deadlineMs, async (i) => {
+      const now = new Date();
+      await sql`
+        insert into deliveries (provider_id, source_id, delivery_key, kind, payload, received_at, available_at)
+        values (${providerId}, ${sourceId}, ${`whk:msg_${tag}_${i}`}, 'ics_payload', ${payload}::jsonb, ${now}, ${now})
+        on conflict (source_id, delivery_key) do nothing
+        returning id`;
+    });
+    if (loop.failed) throw new Error(`floor inserts failed: ${loop.firstError}`);
+    return {
+      inserts: loop.done,
+      seconds: loop.elapsedMs / 1000,
+      perSecond: loop.done / (loop.elapsedMs / 1000),
+      command: `postgres.js (max 10) x ${opts.concurrency} concurrent loops: insert into deliveries (...) values (...) on conflict (source_id, delivery_key) do nothing returning id`,
+    };
+  } finally {
+    await sql.end({ timeout: 5 });
+    await db.drop();
+  }
+}
+
+export type IngestResult = {
+  deliveries: number;
+  sources: number;
+  concurrency: number;
+  servers: number;
+  acked: number;
+  ackPerSecond: number;
+  applied: number;
+  failed: number;
+  pending: number;
+  appliedPerSecond: number;
+  drainAfterLastAckMs: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  statusCounts: Record<string, number>;
+  floor: FloorResult;
+  ratio: number;
+  serverCommand: string;
+  timedOut: boolean;
+  /** Full run only: the same deliveries into two servers with WORKER_ENABLED=false (intake alone). */
+  intakeOnly: { acked: number; ackPerSecond: number; ratio: number } | null;
+};
+
+export async function benchIngest(mode: Mode): Promise<IngestResult> {
+  const count = mode.quick ? 400 : 10_000;
+  const concurrency = 16;
+  const nSources = 8;
+  const sendDeadline = mode.quick ? 30_000 : 180_000;
+  const applyDeadline = mode.quick ? 30_000 : 300_000;
+
+  const sample = deliveryIcs({ id: "", secret: "", providerId: "", sessionUids: [`${randomBytes(16).toString("hex")}@telehealth-calendar`] }, 0);
+  log(`ingest: floor, ${count} bare inserts`);
+  const floor = await floorInserts({ count, concurrency, deadlineMs: sendDeadline, payloadIcs: sample });
+  log(`ingest floor: ${floor.perSecond.toFixed(0)} inserts/s`);
+
+  // Diagnostic (full run): the webhook path alone, without workers applying in the same processes.
+  let intakeOnly: IngestResult["intakeOnly"] = null;
+  if (!mode.quick) {
+    const dbi = await createBenchDatabase("ingest_intake");
+    const ia = await startServer({ databaseUrl: dbi.url, worker: false, label: "intake-a" });
+    const ib = await startServer({ databaseUrl: dbi.url, worker: false, label: "intake-b" });
+    try {
+      const sources = await seedSources(ia, nSources);
+      await sendDeliveries([ia, ib], sources, { count: 200, concurrency, deadlineMs: 20_000, tag: "warm" });
+      const sent = await sendDeliveries([ia, ib], sources, { count, concurrency, deadlineMs: sendDeadline, tag: `intake${randomBytes(2).toString("hex")}` });
+      const perSecond = sent.acked.size / ((sent.lastAckAt - sent.startedAt) / 1000);
+      intakeOnly = { acked: sent.acked.size, ackPerSecond: perSecond, ratio: perSecond / floor.perSecond };
+      log(`ingest, workers off: ack ${perSecond.toFixed(0)}/s`);
+    } finally {
+      await ib.stop();
+      await ia.stop();
+      await dbi.drop();
+    }
+  }
+
+  const db = await createBenchDatabase("ingest");
+  // One migrates first; the second then starts against the migrated database.
+  const a = await startServer({ databaseUrl: db.url, worker: true, label: "ingest-a" });
+  const b = await startServer({ databaseUrl: db.url, worker: true, label: "ingest-b" });
+  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  try {
+    const sources = await seedSources(a, nSources);
+    // Warm both processes' webhook path (JIT, prepared statements) outside the measurement.
+    const warm = await sendDeliveries([a, b], sources, { count: 64, concurrency: 8, deadlineMs: 20_000, tag: "warm" });
+    await waitApplied(sql, "warm", warm.acked, 30_000);
+    log(`ingest: ${count} signed deliveries, ${concurrency} in flight, 2 servers with a worker each`);
+    const tag = `run${randomBytes(3).toString("hex")}`;
+    const sent = await sendDeliveries([a, b], sources, { count, concurrency, deadlineMs: sendDeadline, tag });
+    const ackSeconds = (sent.lastAckAt - sent.startedAt) / 1000;
+    const applied = await waitApplied(sql, tag, sent.acked, applyDeadline);
+    const applySeconds = (applied.lastProcessedAt - sent.startedAt) / 1000;
+    const result: IngestResult = {
+      deliveries: count,
+      sources: nSources,
+      concurrency,
+      servers: 2,
+      acked: sent.acked.size,
+      ackPerSecond: sent.acked.size / ackSeconds,
+      applied: applied.done,
+      failed: applied.failed,
+      pending: applied.pending,
+      appliedPerSecond: applied.done / applySeconds,
+      drainAfterLastAckMs: applied.lastProcessedAt - sent.lastAckAt,
+      latencyP50Ms: percentile(applied.latenciesMs, 50),
+      latencyP99Ms: percentile(applied.latenciesMs, 99),
+      statusCounts: sent.statusCounts,
+      floor,
+      ratio: sent.acked.size / ackSeconds / floor.perSecond,
+      serverCommand: a.command,
+      timedOut: applied.timedOut || sent.loop.stoppedByDeadline,
+      intakeOnly,
+    };
+    log(`ingest: ack ${result.ackPerSecond.toFixed(0)}/s, applied ${result.appliedPerSecond.toFixed(0)}/s, p50 ${result.latencyP50Ms} ms`);
+    return result;
+  } finally {
+    await sql.end({ timeout: 5 });
+    await b.stop();
+    await a.stop();
+    await db.drop();
+  }
+}

@@ -1,0 +1,371 @@
+// `npm run bench [-- --quick] [-- --only=render,serve,ingest,memory]`: every part in one run, each
+// beside its baseline, then a table on stdout and in BENCHMARKS.md. Asserts nothing about time.
+// Servers listen on 127.0.0.1 only; databases are bench_*; all of it is removed at the end.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import {
+  ensurePostgres,
+  ensureTools,
+  fmt,
+  log,
+  markdownTable,
+  REPO,
+  runCleanups,
+  runCommand,
+  type Goal,
+  type Tools,
+} from "./harness.js";
+import { benchIngest, type IngestResult } from "./ingest.js";
+import { benchMemory, type MemoryResult } from "./memory.js";
+import type { RenderResult, RenderRow } from "./render.js";
+import { benchServe, type ServeResult } from "./serve.js";
+
+const PARTS = ["render", "serve", "ingest", "memory"] as const;
+type Part = (typeof PARTS)[number];
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const onlyArg = argv.find((a) => a.startsWith("--only="));
+const only = new Set<Part>(onlyArg ? (onlyArg.slice(7).split(",") as Part[]) : PARTS);
+const BENCHMARKS = join(REPO, "BENCHMARKS.md");
+
+type Results = {
+  render?: RenderResult;
+  serve?: ServeResult;
+  ingest?: IngestResult;
+  memory?: MemoryResult;
+  errors: Partial<Record<Part, string>>;
+  skipped: Partial<Record<Part, string>>;
+  seconds: Partial<Record<Part, number>>;
+};
+
+function machine(tools: Tools, pgVersion: string) {
+  const nproc = spawnSync("nproc", { encoding: "utf8" }).stdout.trim() || String(os.availableParallelism());
+  const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+  const cpu = /model name\s*:\s*(.+)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
+  return {
+    nproc,
+    memory: `${(memKb / 1024 / 1024).toFixed(1)} GiB`,
+    cpu,
+    node: process.version,
+    postgres: pgVersion,
+    nginx: tools.versions.nginx ?? "",
+    wrk: tools.versions.wrk ?? "",
+    kernel: os.release(),
+  };
+}
+
+const loadavg = () => os.loadavg().map((n) => n.toFixed(2)).join(", ");
+
+async function runRender(): Promise<RenderResult> {
+  // Its own process, with --expose-gc, so the orchestrator's heap and sockets stay out of it.
+  const args = ["--expose-gc", "--import", "tsx", "test/bench/render.ts", ...(quick ? ["--quick"] : [])];
+  const r = await runCommand(process.execPath, args, { timeoutMs: quick ? 90_000 : 600_000 });
+  if (r.code !== 0) throw new Error(`render child failed (${r.code}):\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as RenderResult;
+}
+
+async function timed<T>(results: Results, part: Part, fn: () => Promise<T>): Promise<T | undefined> {
+  if (!only.has(part)) return undefined;
+  const t0 = performance.now();
+  log(`== ${part}`);
+  try {
+    return await fn();
+  } catch (err) {
+    results.errors[part] = (err as Error).stack ?? String(err);
+    log(`${part} FAILED: ${(err as Error).message}`);
+    return undefined;
+  } finally {
+    results.seconds[part] = (performance.now() - t0) / 1000;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const x = (n: number) => `${fmt(n)}x`;
+const ms = (n: number) => `${fmt(n, n < 1 ? 3 : 2)} ms`;
+
+function renderSection(r: RenderResult, goals: Goal[]): string {
+  const get = (n: number, name: string) => r.rows.find((row) => row.sessions === n && row.renderer === name);
+  const ours = (n: number) => get(n, "ours: renderFeed")!;
+  const rows = r.rows.map((row: RenderRow) => {
+    const o = ours(row.sessions);
+    return [row.sessions.toLocaleString("en-US"), row.renderer, ms(row.medianMs), ms(row.p90Ms), row.bytes.toLocaleString("en-US"), row === o ? "1x" : `${fmt(row.medianMs / o.medianMs)}x`];
+  });
+  const ratios = r.sizes.map((n) => {
+    const o = ours(n);
+    const ig = get(n, "ical-generator")!;
+    const ics = get(n, "ics")!;
+    const floor = get(n, "floor: build lines + join")!;
+    return [n.toLocaleString("en-US"), x(ig.medianMs / o.medianMs), x(ics.medianMs / o.medianMs), x(o.medianMs / floor.medianMs)];
+  });
+  const at = (n: number) => r.sizes.includes(n);
+  if (at(1000)) {
+    const o = ours(1000);
+    const speedup = get(1000, "ical-generator")!.medianMs / o.medianMs;
+    const overFloor = o.medianMs / get(1000, "floor: build lines + join")!.medianMs;
+    goals.push({ part: "1 render", goal: "≥ 20x faster than ical-generator at 1,000 sessions", measured: x(speedup), met: speedup >= 20, ...(speedup < 20 ? { note: `short by ${x(20 / speedup)}` } : {}) });
+    const worst = Math.max(...r.sizes.map((n) => ours(n).medianMs / get(n, "floor: build lines + join")!.medianMs));
+    goals.push({
+      part: "1 render",
+      goal: "within 3x of the floor (bare join of the same unfolded lines)",
+      measured: `${x(overFloor)} at 1,000; worst size ${x(worst)}`,
+      met: overFloor <= 3,
+      ...(overFloor > 3 ? { note: `over by ${x(overFloor / 3)}` } : {}),
+    });
+  }
+  return [
+    `### 1. Render (one process, median of ${r.runs} interleaved runs after warm-up)`,
+    "",
+    markdownTable(["sessions", "renderer", "median", "p90", "bytes", "time vs renderFeed"], rows),
+    "",
+    markdownTable(["sessions", "ical-generator / ours", "ics / ours", "ours / floor"], ratios),
+    "",
+    "Floor: the unfolded content lines renderFeed writes, built by plain concatenation from the same",
+    "events (same date formatting; the per-provider constants pre-escaped outside the timed loop) and",
+    "one `join`; checked byte-equal to renderFeed's output unfolded. \"reference: join of precomputed",
+    "lines\" is the join alone. ical-generator and ics are given the same events; neither writes",
+    "CONFERENCE (hence fewer bytes), and ics writes its own DTSTAMP.",
+    ...r.notes.map((n) => `Note: ${n}`),
+  ].join("\n");
+}
+
+function wrkCells(w: { rps: number; p50Ms: number; p99Ms: number; bytesPerResponse: number; non2xx3xx: number; errors: number }) {
+  return [fmt(w.rps, 0), `${fmt(w.p50Ms)} / ${fmt(w.p99Ms)}`, Math.round(w.bytesPerResponse).toLocaleString("en-US"), w.non2xx3xx || w.errors ? `${w.non2xx3xx}/${w.errors}` : "0"];
+}
+
+function serveSection(s: ServeResult, goals: Goal[]): string {
+  const rows = s.rows.map((r) => {
+    const o = wrkCells(r.ours);
+    const b = wrkCells(r.bare);
+    const n = wrkCells(r.nginx);
+    return [r.scenario, o[0]!, b[0]!, n[0]!, x(r.ratio), x(r.ours.rps / r.bare.rps), x(r.bare.rps / r.nginx.rps), o[1]!, b[1]!, n[1]!, o[2]!, `${o[3]} / ${b[3]} / ${n[3]}`];
+  });
+  for (const r of s.rows.filter((row) => !row.scenario.startsWith("(c)"))) {
+    goals.push({ part: "2 serve", goal: `${r.scenario}: ≥ 0.5 of nginx's requests/s`, measured: x(r.ratio), met: r.ratio >= 0.5, ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}) });
+  }
+  const c = s.rows.find((row) => row.scenario.startsWith("(c)"));
+  if (c) goals.push({ part: "2 serve", goal: "(c) gzip: reported beside nginx gzip_static (no goal)", measured: x(c.ratio), met: null });
+  const scaleRows = s.scale.rows.map((r) => [r.scenario, `${fmt(r.single.p50Ms)} ms`, `${fmt(r.scaled.p50Ms)} ms`, x(r.p50Ratio), fmt(r.single.rps, 0), fmt(r.scaled.rps, 0)]);
+  for (const r of s.scale.rows) {
+    goals.push({
+      part: "3 scale",
+      goal: `${r.scenario}: p50 within 1.5x of the single-provider case`,
+      measured: x(r.p50Ratio),
+      met: r.p50Ratio <= 1.5,
+      ...(r.p50Ratio > 1.5 ? { note: `over by ${x(r.p50Ratio / 1.5)}` } : {}),
+    });
+  }
+  const many = s.scale.manyFeeds;
+  return [
+    `### 2. Serving: \`wrk -t2 -c16 -d${s.seconds}s\` on GET /feeds/{secret}.ics, ${s.sessions.toLocaleString("en-US")} sessions, PostgreSQL`,
+    "",
+    `Body ${s.bodyBytes.toLocaleString("en-US")} bytes (gzip ${s.gzipBytes.toLocaleString("en-US")}). nginx serves the same bytes from a file at the same path`,
+    `(gzip_static for (c); 304 by ${s.nginxNotModified}).`,
+    "",
+    markdownTable(
+      ["scenario", "ours req/s", "bare node req/s", "nginx req/s", "ours / nginx", "ours / bare node", "bare node / nginx", "ours p50 / p99 ms", "bare node p50 / p99 ms", "nginx p50 / p99 ms", "bytes/response", "errors (ours / bare / nginx)"],
+      rows,
+    ),
+    "",
+    "\"bare node\" is a reference, not a goal: plain node:http answering the same bytes from memory with the same",
+    "validators (test/bench/bare-node.ts), no framework and no database. ours / bare node is what our stack costs;",
+    "bare node / nginx is what Node itself costs.",
+    `Reference on the same server: GET /healthz (same middleware, no database, 15-byte JSON) ${fmt(s.healthz.rps, 0)} req/s, p50 ${fmt(s.healthz.p50Ms)} ms: the ceiling of our HTTP stack on this machine before any feed work.`,
+    "",
+    s.queryCheck
+      ? `Warm path check (PostgreSQL's scan counters over the ${s.queryCheck.requests.toLocaleString("en-US")} requests of ours above): ${s.queryCheck.feedIndexScans.toLocaleString("en-US")} index scans of feeds (${fmt(s.queryCheck.feedIndexScans / s.queryCheck.requests)} per request; the fetch counter's batched UPDATE adds one per 5 s), ${s.queryCheck.providerScans.toLocaleString("en-US")} scans of providers, ${s.queryCheck.sessionScans.toLocaleString("en-US")} of sessions (0: nothing was rendered).`
+      : "",
+    "",
+    `### 3. Scale: the same warm request with ${s.scale.providers.toLocaleString("en-US")} more providers x ${s.scale.perProvider} sessions in the database`,
+    "",
+    `${s.scale.totalSessions.toLocaleString("en-US")} sessions in all, loaded with COPY in ${fmt(s.scale.loadSeconds, 1)} s, then VACUUM ANALYZE and CHECKPOINT; same server process, same feed.`,
+    quick ? "**--quick scales this down to 1,000 providers (100,000 sessions); the full run holds 10,000 (1,000,000).**" : "",
+    "",
+    markdownTable(["scenario", "p50 single", "p50 at scale", "ratio", "req/s single", "req/s at scale"], scaleRows),
+    "",
+    many
+      ? `Round robin over ${many.feeds.toLocaleString("en-US")} different warm 100-session feeds (wrk Lua script): ${fmt(many.wrk.rps, 0)} req/s, p50 ${fmt(many.wrk.p50Ms)} ms, p99 ${fmt(many.wrk.p99Ms)} ms, ${Math.round(many.wrk.bytesPerResponse).toLocaleString("en-US")} bytes/response (first renders of all of them: ${fmt(many.warmupMs / 1000, 1)} s at 8 in flight).`
+      : "",
+  ].join("\n");
+}
+
+function ingestSection(r: IngestResult, goals: Goal[]): string {
+  goals.push({ part: "4 ingest", goal: "acknowledged/s ≥ 0.5 of the bare insert floor", measured: x(r.ratio), met: r.ratio >= 0.5, ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}) });
+  return [
+    `### 4. Ingestion: ${r.deliveries.toLocaleString("en-US")} signed ICS webhook deliveries, ${r.concurrency} in flight, ${r.servers} server processes (a worker each), ${r.sources} sources`,
+    "",
+    markdownTable(
+      ["measure", "value"],
+      [
+        ["acknowledged (202) per second", fmt(r.ackPerSecond, 0)],
+        ["floor: bare postgres.js inserts of the same inbox row per second", fmt(r.floor.perSecond, 0)],
+        ["acknowledged / floor", x(r.ratio)],
+        ...(r.intakeOnly
+          ? [[`diagnostic: acknowledged per second with WORKER_ENABLED=false (intake alone, ${r.intakeOnly.acked.toLocaleString("en-US")} deliveries)`, `${fmt(r.intakeOnly.ackPerSecond, 0)} (${x(r.intakeOnly.ratio)} of the floor)`]]
+          : []),
+        ["applied per second (first POST to last applied)", fmt(r.appliedPerSecond, 0)],
+        ["acknowledgement -> applied p50 / p99", `${fmt(r.latencyP50Ms, 0)} / ${fmt(r.latencyP99Ms, 0)} ms`],
+        ["last applied after last acknowledgement", `${fmt(r.drainAfterLastAckMs / 1000, 1)} s`],
+        ["acknowledged / applied / failed / still pending", `${r.acked} / ${r.applied} / ${r.failed} / ${r.pending}`],
+        ["HTTP statuses", Object.entries(r.statusCounts).map(([k, v]) => `${k}: ${v}`).join(", ")],
+      ],
+    ),
+    "",
+    "Applied = `deliveries.state = 'done'`; its time is `processed_at`, stamped by the worker in the transaction that applies it.",
+    "Each delivery moves one existing session (a new SEQUENCE each time) and carries two busy blocks.",
+    r.timedOut ? "**The time bound stopped this part before every delivery was sent or applied.**" : "",
+  ].join("\n");
+}
+
+function memorySection(m: MemoryResult, goals: Goal[]): string {
+  // Both readings of "the two later samples of a repeated run": the same sample from one round to
+  // the next, and after-deliveries against after-feeds within the repeated (last) round.
+  const growth = Math.max(m.growthMb.afterFeeds, m.growthMb.afterDeliveries, m.lastRoundSpreadMb);
+  goals.push({
+    part: "5 memory",
+    goal: "≤ 20 MB RSS growth between the later samples of a repeated run",
+    measured: `after a full GC, round ${m.rounds} vs 1: ${fmt(m.growthMb.afterFeeds, 1)} MB after feeds, ${fmt(m.growthMb.afterDeliveries, 1)} MB after deliveries; within round ${m.rounds}: ${fmt(m.lastRoundSpreadMb, 1)} MB`,
+    met: growth <= 20,
+    ...(growth > 20 ? { note: `over by ${fmt(growth - 20, 1)} MB${quick ? " (smoke run: too few requests for a steady state)" : ""}` } : {}),
+  });
+  return [
+    `### 5. Memory: VmRSS of one server process (worker on); ${m.rounds} rounds of ${m.feedRequests.toLocaleString("en-US")} feed requests (200, 304, gzip in turn) then ${m.deliveries.toLocaleString("en-US")} deliveries`,
+    "",
+    markdownTable(
+      ["round", "sample", "RSS, lowest over the quiet window", "RSS after a full GC", "V8 heap used after GC", "external (Buffers) after GC"],
+      m.samples.map((s) => [String(s.round), s.label, `${fmt(s.rssMb, 1)} MB`, `${fmt(s.afterGcMb, 1)} MB`, `${fmt(s.heapUsedMb, 1)} MB`, `${fmt(s.externalMb, 1)} MB`]),
+    ),
+    "",
+    `VmRSS from /proc/<pid>/status. Each sample: the lowest reading over ${m.quietSeconds} quiet seconds after the step, then the reading after`,
+    "a forced full GC (the memory server runs with --expose-gc and test/bench/gc-on-signal.ts; SIGUSR2 calls gc()).",
+    "Without the GC the figure mostly says when V8 last collected; growth that survives a full GC is retained memory,",
+    "so the goal is checked on the second column.",
+    "",
+    `After a full GC: round ${m.rounds} minus round 1, after feeds ${fmt(m.growthMb.afterFeeds, 1)} MB and after deliveries ${fmt(m.growthMb.afterDeliveries, 1)} MB; within round ${m.rounds}, after deliveries minus after feeds ${fmt(m.lastRoundSpreadMb, 1)} MB. The goal is checked on all three. Failed requests: ${m.failures}.`,
+  ].join("\n");
+}
+
+function buildReport(res: Results, info: ReturnType<typeof machine>, meta: { started: Date; totalSeconds: number; loadStart: string; loadEnd: string; command: string; installed: string[] }): string {
+  const goals: Goal[] = [];
+  const sections: string[] = [];
+  if (res.render) sections.push(renderSection(res.render, goals));
+  if (res.serve) sections.push(serveSection(res.serve, goals));
+  if (res.ingest) sections.push(ingestSection(res.ingest, goals));
+  if (res.memory) sections.push(memorySection(res.memory, goals));
+  for (const [part, why] of Object.entries(res.skipped)) sections.push(`### ${part}: skipped\n\n${why}`);
+  for (const [part, err] of Object.entries(res.errors)) sections.push(`### ${part}: FAILED\n\n\`\`\`\n${err.slice(0, 2000)}\n\`\`\``);
+
+  const commands: string[] = [`- \`${meta.command}\` (${quick ? "smoke run" : "full run"}; ${fmt(meta.totalSeconds, 0)} s)`];
+  if (res.render) commands.push(`- render: \`node --expose-gc --import tsx test/bench/render.ts${quick ? " --quick" : ""}\``);
+  if (res.serve) {
+    commands.push(`- server: \`${res.serve.serverCommand}\``);
+    commands.push(`- nginx: \`${res.serve.nginxCommand}\` with the generated config below`);
+    commands.push(`- bare node: \`${res.serve.bareCommand}\` (wrk lines as for ours, on its port)`);
+    for (const r of res.serve.rows) commands.push(`- \`${r.ours.command}\`\n- \`${r.nginx.command}\``);
+    commands.push(`- \`${res.serve.healthz.command}\``);
+    if (res.serve.scale.manyFeeds) commands.push(`- \`${res.serve.scale.manyFeeds.wrk.command}\``);
+  }
+  if (res.ingest) {
+    commands.push(`- ingestion servers (two, same database): \`${res.ingest.serverCommand}\``);
+    commands.push(`- ingestion floor: ${res.ingest.floor.command}`);
+  }
+  if (res.memory) commands.push(`- memory server: \`${res.memory.serverCommand}\``);
+
+  const mode = quick ? "quick" : "full";
+  return [
+    `<!-- bench:${mode}:begin -->`,
+    `## ${quick ? "Quick (smoke) run" : "Full run"}: ${meta.started.toISOString().replace(/\.\d+Z$/, "Z")}`,
+    "",
+    `Machine: nproc ${info.nproc}, ${info.memory} RAM, ${info.cpu}, Linux ${info.kernel}; Node ${info.node}, PostgreSQL ${info.postgres}, ${info.nginx ? `nginx ${info.nginx}` : "nginx"}, ${info.wrk}.`,
+    `Load average (1, 5, 15 min) at start: ${meta.loadStart}; at end: ${meta.loadEnd}. Everything (wrk, nginx, the server, PostgreSQL) shares these ${info.nproc} cores.`,
+    meta.installed.length ? `Installed from Debian by this run: ${meta.installed.join(", ")}.` : "",
+    `Parts: ${Object.entries(res.seconds).map(([p, s]) => `${p} ${fmt(s!, 0)} s`).join(", ")}.`,
+    "",
+    "### Goals",
+    "",
+    markdownTable(["part", "goal", "measured", "met", "note"], goals.map((g) => [g.part, g.goal, g.measured, g.met === null ? "-" : g.met ? "yes" : "**no**", g.note ?? ""])),
+    "",
+    sections.join("\n\n"),
+    "",
+    "### Commands",
+    "",
+    commands.join("\n"),
+    ...(res.serve ? ["", "<details><summary>nginx.conf</summary>", "", "```nginx", res.serve.nginxConf.trim(), "```", "", "</details>"] : []),
+    `<!-- bench:${mode}:end -->`,
+  ]
+    .filter((line, i, all) => !(line === "" && all[i - 1] === ""))
+    .join("\n");
+}
+
+const HEADER = `# Benchmarks
+
+Produced by \`npm run bench\` (scripts in \`test/bench/\`). Every figure is a ratio against a baseline
+measured in the same run on the same machine. \`npm run bench -- --quick\` is a smoke run with
+fewer sizes, fewer requests and shorter wrk runs; it writes its own section and never replaces the
+full run's. Text outside the \`bench:*\` markers is written by hand and kept across runs.
+`;
+
+/** Replaces this mode's block, keeping everything else (hand-written analysis, the other mode). */
+function writeBenchmarks(block: string): void {
+  const mode = quick ? "quick" : "full";
+  let text = existsSync(BENCHMARKS) ? readFileSync(BENCHMARKS, "utf8") : HEADER;
+  const re = new RegExp(`<!-- bench:${mode}:begin -->[\\s\\S]*?<!-- bench:${mode}:end -->`);
+  if (re.test(text)) text = text.replace(re, () => block);
+  else if (!quick && text.includes("<!-- bench:quick:begin -->")) text = text.replace("<!-- bench:quick:begin -->", `${block}\n\n<!-- bench:quick:begin -->`);
+  else text = `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(BENCHMARKS, text);
+}
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const t0 = performance.now();
+  const loadStart = loadavg();
+  const results: Results = { errors: {}, skipped: {}, seconds: {} };
+  const tools = await ensureTools();
+  const pgVersion = await ensurePostgres();
+  const info = machine(tools, pgVersion);
+  log(`${quick ? "quick" : "full"} run; nproc ${info.nproc}, load ${loadStart}`);
+  if (os.loadavg()[0]! > Number(info.nproc) * 0.5) log(`warning: the machine is busy (load ${loadStart}); figures will be noisy`);
+
+  results.render = await timed(results, "render", runRender);
+  results.serve = await timed(results, "serve", () => benchServe({ quick }, tools));
+  if (only.has("ingest") && !(existsSync(join(REPO, "src/ingest/worker.ts")) && existsSync(join(REPO, "src/routes/webhooks.ts")))) {
+    results.skipped.ingest = "src/ingest/worker.ts or src/routes/webhooks.ts is missing.";
+    only.delete("ingest");
+  }
+  results.ingest = await timed(results, "ingest", () => benchIngest({ quick }));
+  results.memory = await timed(results, "memory", () => benchMemory({ quick }));
+
+  const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
+  const report = buildReport(results, info, { started, totalSeconds: (performance.now() - t0) / 1000, loadStart, loadEnd: loadavg(), command, installed: tools.installed });
+  process.stdout.write(`\n${report}\n`);
+  if (only.size === PARTS.length || Object.keys(results.skipped).length) writeBenchmarks(report);
+  else log("--only: BENCHMARKS.md left as it is");
+  log(`done in ${fmt((performance.now() - t0) / 1000, 0)} s`);
+  return Object.keys(results.errors).length ? 1 : 0;
+}
+
+let interrupted = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .then(async (code) => {
+    await runCleanups();
+    process.exit(code);
+  })
+  .catch(async (err: unknown) => {
+    log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    await runCleanups();
+    process.exit(1);
+  });
