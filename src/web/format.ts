@@ -22,24 +22,8 @@ export const PRIVACY_CHOICES = [
 
 export const privacyLabel = (privacy: string) => PRIVACY_CHOICES.find((p) => p.value === privacy)?.label ?? privacy;
 
-export function formatInstant(iso: string | null | undefined, timezone: string): string {
-  if (!iso) return "not yet";
-  return new Intl.DateTimeFormat("en-US", {
-    timeZone: timezone,
-    year: "numeric",
-    month: "short",
-    day: "numeric",
-    hour: "numeric",
-    minute: "2-digit",
-    timeZoneName: "short",
-  }).format(new Date(iso));
-}
-
-/** "Dec 1, 2026, 3:00 PM – 3:50 PM EST"; the end's date is repeated only when it differs. */
-export function formatRange(start: string | undefined, end: string | undefined, timezone: string): string | null {
-  if (!start) return null;
-  if (!end) return formatInstant(start, timezone);
-  const fmt = new Intl.DateTimeFormat("en-US", {
+const dateTimeFormat = (timezone: string) =>
+  new Intl.DateTimeFormat("en-US", {
     timeZone: timezone,
     year: "numeric",
     month: "short",
@@ -48,6 +32,17 @@ export function formatRange(start: string | undefined, end: string | undefined, 
     minute: "2-digit",
     timeZoneName: "short",
   });
+
+export function formatInstant(iso: string | null | undefined, timezone: string): string {
+  if (!iso) return "not yet";
+  return dateTimeFormat(timezone).format(new Date(iso));
+}
+
+/** "Dec 1, 2026, 3:00 PM – 3:50 PM EST"; the end's date is repeated only when it differs. */
+export function formatRange(start: string | undefined, end: string | undefined, timezone: string): string | null {
+  if (!start) return null;
+  if (!end) return formatInstant(start, timezone);
+  const fmt = dateTimeFormat(timezone);
   return fmt.formatRange(new Date(start), new Date(end));
 }
 
