@@ -20,6 +20,11 @@ const createdAt = () => ts().notNull().defaultNow();
 
 export type License = { state: string; via?: string };
 
+export const SOURCE_STATUSES = ["active", "needs_reconnect", "failing"] as const;
+export type SourceStatus = (typeof SOURCE_STATUSES)[number];
+export const DELIVERY_STATES = ["pending", "done", "failed", "rejected"] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
 export const instanceSettings = pgTable("instance_settings", {
   key: text().primaryKey(),
   value: text().notNull(),
@@ -175,9 +180,13 @@ export const calendarSources = pgTable(
     syncToken: text(),
     etag: text(),
     lastModified: text(),
-    status: text().$type<"active" | "needs_attention">().notNull().default("active"),
-    attentionReason: text(),
+    // Health the provider sees: needs_reconnect when the grant is gone (only a person can fix it),
+    // failing after repeated errors of another kind; any success makes it active again.
+    status: text().$type<SourceStatus>().notNull().default("active"),
     lastSyncedAt: ts(),
+    lastErrorCode: text(),
+    lastErrorAt: ts(),
+    consecutiveFailures: integer().notNull().default(0),
     nextPollAt: ts(),
     createdAt: createdAt(),
     deletedAt: ts(),
@@ -195,7 +204,8 @@ export const deliveries = pgTable(
     deliveryKey: text().notNull(),
     kind: text().$type<"ics_payload" | "pull" | "full_resync" | "renew_channel">().notNull(),
     payload: jsonb().$type<Record<string, unknown>>(),
-    state: text().$type<"pending" | "done" | "failed">().notNull().default("pending"),
+    // rejected: refused for good (malformed, over a cap); lastErrorCode says why.
+    state: text().$type<DeliveryState>().notNull().default("pending"),
     attempts: integer().notNull().default(0),
     availableAt: createdAt(),
     receivedAt: createdAt(),

@@ -4,7 +4,7 @@ import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import type { Metrics } from "../http/metrics.js";
-import { findLiveSource, markNeedsAttention, sourcesWithExpiringChannels, type SourceRow } from "../services/calendar-sources.js";
+import { findLiveSource, recordSourceFailure, sourceSucceeded, sourcesWithExpiringChannels, type SourceRow } from "../services/calendar-sources.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents } from "../services/external-apply.js";
 import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type DeliveryRow } from "../services/inbox.js";
@@ -128,7 +128,7 @@ export class IngestWorker {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${source.id}))`);
         const current = (await tx.select().from(calendarSources).where(eq(calendarSources.id, source.id)))[0]!;
         if (result.kind === "not_modified") {
-          await tx.update(calendarSources).set({ lastSyncedAt: now }).where(eq(calendarSources.id, source.id));
+          await tx.update(calendarSources).set(sourceSucceeded(now)).where(eq(calendarSources.id, source.id));
           return null;
         }
         const applied = await applyExternalEvents(tx, current, result.events, { snapshot: result.snapshot, now });
@@ -138,10 +138,9 @@ export class IngestWorker {
         await tx
           .update(calendarSources)
           .set({
-            lastSyncedAt: now,
+            ...sourceSucceeded(now),
             ...(result.cursor !== undefined && !cursorMoved ? { syncToken: result.cursor } : {}),
             ...("etag" in result ? { etag: result.etag ?? null, lastModified: result.lastModified ?? null } : {}),
-            ...(current.status === "needs_attention" ? { status: "active" as const, attentionReason: null } : {}),
           })
           .where(eq(calendarSources.id, source.id));
         return applied;
@@ -157,7 +156,7 @@ export class IngestWorker {
       }
       const pe = err instanceof PullError ? err : new PullError("internal_error", "retry");
       if (!(err instanceof PullError)) logger.error({ ...log, err: { name: (err as Error).name, message: (err as Error).message } }, "delivery failed");
-      if (pe.disposition === "attention") await markNeedsAttention(db, source.id, pe.code);
+      await recordSourceFailure(db, source.id, pe.code, clock.now(), healthSeverity(pe));
       await retryDelivery(db, d, clock.now(), pe.code, {
         final: pe.disposition !== "retry",
         ...(pe.retryAfterSeconds !== undefined ? { retryAfterMs: pe.retryAfterSeconds * 1000 } : {}),
@@ -172,12 +171,15 @@ export class IngestWorker {
     const { db, clock, logger } = this.deps;
     try {
       await this.channels.renew(source);
-      await withTransaction(db, (tx) => completeDelivery(tx, d.id, clock.now()));
+      await withTransaction(db, async (tx) => {
+        await completeDelivery(tx, d.id, clock.now());
+        await tx.update(calendarSources).set({ status: "active", consecutiveFailures: 0 }).where(eq(calendarSources.id, source.id));
+      });
       this.count(d, "renewed");
       logger.info({ deliveryId: d.id, sourceKind: source.kind }, "push channel renewed");
     } catch (err) {
       const pe = err instanceof GoogleApiError || err instanceof GraphApiError ? fromApiError(err) : new PullError("renew_failed", "retry");
-      if (pe.disposition === "attention") await markNeedsAttention(db, source.id, `channel_${pe.code}`);
+      await recordSourceFailure(db, source.id, `channel_${pe.code}`, clock.now(), healthSeverity(pe));
       await retryDelivery(db, d, clock.now(), pe.code, { final: pe.disposition !== "retry" });
       this.count(d, pe.code);
       logger.warn({ deliveryId: d.id, sourceKind: source.kind, code: pe.code }, "push channel renewal failed");
@@ -218,4 +220,10 @@ export class IngestWorker {
   private count(d: DeliveryRow, result: string): void {
     this.opts.metrics?.deliveriesApplied.inc({ kind: d.kind, result });
   }
+}
+
+/** How a failed attempt weighs on the source's health: a lost grant needs the provider to reconnect. */
+function healthSeverity(pe: PullError): "transient" | "permanent" | "reconnect" {
+  if (pe.code === "upstream_auth") return "reconnect";
+  return pe.disposition === "retry" ? "transient" : "permanent";
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { SOURCE_STATUSES } from "../db/schema.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { createCalendarSource, CreateSourceSchema, deleteCalendarSource, listCalendarSources } from "../services/calendar-sources.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
@@ -11,9 +12,10 @@ const SourceSchema = z
     kind: z.enum(["ics_webhook", "ics_url", "google", "microsoft"]),
     name: z.string().nullable(),
     url: z.string().optional(),
-    status: z.enum(["active", "needs_attention"]),
-    attentionReason: z.string().nullable(),
-    lastSyncedAt: z.string().nullable(),
+    status: z.enum(SOURCE_STATUSES),
+    lastSuccessAt: z.string().nullable(),
+    lastErrorCode: z.string().nullable(),
+    lastErrorAt: z.string().nullable(),
     createdAt: z.string(),
   })
   .openapi("CalendarSource");

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
@@ -34,8 +34,9 @@ export function toSourceView(s: SourceRow) {
     name: (s.settings.name as string | undefined) ?? null,
     ...(s.kind === "ics_url" ? { url: s.settings.url as string } : {}),
     status: s.status,
-    attentionReason: s.attentionReason,
-    lastSyncedAt: s.lastSyncedAt?.toISOString() ?? null,
+    lastSuccessAt: s.lastSyncedAt?.toISOString() ?? null,
+    lastErrorCode: s.lastErrorCode,
+    lastErrorAt: s.lastErrorAt?.toISOString() ?? null,
     createdAt: s.createdAt.toISOString(),
   };
 }
@@ -181,6 +182,33 @@ export async function sourcesWithExpiringChannels(db: Executor, before: Date): P
   });
 }
 
-export async function markNeedsAttention(db: Executor, sourceId: string, reason: string): Promise<void> {
-  await db.update(calendarSources).set({ status: "needs_attention", attentionReason: reason }).where(eq(calendarSources.id, sourceId));
+/** Consecutive failed attempts after which a source that keeps retrying shows as failing. */
+export const FAILING_AFTER_ATTEMPTS = 5;
+
+/**
+ * Records a failed attempt on the source's health. `needs_reconnect` when the grant is gone (only the
+ * provider can fix it); `failing` at once for a failure that retrying cannot fix, or after
+ * FAILING_AFTER_ATTEMPTS in a row of one that might pass.
+ */
+export async function recordSourceFailure(
+  db: Executor,
+  sourceId: string,
+  code: string,
+  at: Date,
+  severity: "transient" | "permanent" | "reconnect",
+): Promise<void> {
+  const failures = sql`${calendarSources.consecutiveFailures} + 1`;
+  const status =
+    severity === "reconnect"
+      ? sql`'needs_reconnect'`
+      : severity === "permanent"
+        ? sql`case when ${calendarSources.status} = 'needs_reconnect' then ${calendarSources.status} else 'failing' end`
+        : sql`case when ${calendarSources.status} = 'active' and ${failures} >= ${FAILING_AFTER_ATTEMPTS} then 'failing' else ${calendarSources.status} end`;
+  await db
+    .update(calendarSources)
+    .set({ status: status as never, lastErrorCode: code, lastErrorAt: at, consecutiveFailures: failures as never })
+    .where(eq(calendarSources.id, sourceId));
 }
+
+/** The columns a successful pull or renewal writes: healthy again, failures forgotten. */
+export const sourceSucceeded = (at: Date) => ({ status: "active" as const, lastSyncedAt: at, consecutiveFailures: 0 });

@@ -5,7 +5,7 @@ import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
 import { AppError, parseInput, UnprocessableError } from "../errors.js";
 import { GraphNotificationBatchSchema } from "../ingest/microsoft-client.js";
-import { findLiveSource, markNeedsAttention, type SourceRow } from "./calendar-sources.js";
+import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
 import { hashSecret, safeEqual } from "./secrets.js";
@@ -84,7 +84,7 @@ export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, h: 
   if (!h.token || !safeEqual(hashSecret(h.token), hashSecret(source.secrets.channelToken!))) return { result: "unauthorized" };
   if (h.state === "sync") return { result: "ignored", reason: "sync" };
   if (h.state === "not_exists") {
-    await markNeedsAttention(deps.db, source.id, "calendar_gone");
+    await recordSourceFailure(deps.db, source.id, "calendar_gone", deps.clock.now(), "permanent");
     return { result: "ignored", reason: "not_exists" };
   }
   const { recorded } = await recordDelivery(deps.db, {

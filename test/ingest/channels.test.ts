@@ -141,7 +141,7 @@ describe("Google watch channels", () => {
     expect((await deliveriesOf(source.id)).filter((d) => d.deliveryKey.startsWith("renewed:"))).toEqual([
       expect.objectContaining({ kind: "pull", state: "done" }),
     ]);
-    expect(renewed).toMatchObject({ status: "active", attentionReason: null });
+    expect(renewed).toMatchObject({ status: "active", consecutiveFailures: 0 });
 
     // The old channel's late messages are acknowledged and change nothing; the new one's are taken.
     expect(await expectStatus(await googlePush(source.id, old), 200)).toEqual({ accepted: false });
@@ -165,7 +165,7 @@ describe("Google watch channels", () => {
     google.failNext({ match: "watch", status: 401, reason: "authError" });
     await worker.drain();
 
-    expect(await sourceRow(source.id)).toMatchObject({ status: "needs_attention", attentionReason: "channel_upstream_auth", channelId: old.id });
+    expect(await sourceRow(source.id)).toMatchObject({ status: "needs_reconnect", lastErrorCode: "channel_upstream_auth", channelId: old.id });
     expect((await deliveriesOf(source.id)).filter((d) => d.kind === "renew_channel")).toEqual([
       expect.objectContaining({ state: "failed", lastErrorCode: "upstream_auth" }),
     ]);
@@ -251,7 +251,7 @@ describe("Graph subscriptions", () => {
     await scheduleRenewals();
     graph.failNext({ match: "subscriptions", status: 401, code: "InvalidAuthenticationToken" });
     await worker.drain();
-    expect(await sourceRow(source.id)).toMatchObject({ status: "needs_attention", attentionReason: "channel_upstream_auth" });
+    expect(await sourceRow(source.id)).toMatchObject({ status: "needs_reconnect", lastErrorCode: "channel_upstream_auth" });
     expect((await deliveriesOf(source.id)).filter((d) => d.kind === "renew_channel")).toEqual([
       expect.objectContaining({ state: "failed", lastErrorCode: "upstream_auth" }),
     ]);
@@ -264,7 +264,7 @@ describe("Graph subscriptions", () => {
     expect(patchCalls()).toHaveLength(2);
     expect(graph.subscriptions.map((x) => x.id)).toEqual([subId]);
     expect(Date.parse(graph.subscriptions[0]!.expirationDateTime)).toBe(clock.now().getTime() + 4200 * MINUTE);
-    expect(await sourceRow(source.id)).toMatchObject({ status: "active", attentionReason: null, channelId: subId });
+    expect(await sourceRow(source.id)).toMatchObject({ status: "active", consecutiveFailures: 0, channelId: subId });
   });
 
   it("a renewal that meets a 503 stays pending and succeeds on retry", async () => {

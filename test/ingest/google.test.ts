@@ -256,7 +256,7 @@ describe("Google Calendar ingestion against the fake", () => {
     expect(d).toMatchObject({ state: "pending", attempts: 1, lastErrorCode: "upstream_rate_limited" });
     const waitMs = d!.availableAt.getTime() - clock.now().getTime();
     expect(waitMs).toBe(retryAfterSeconds ? retryAfterSeconds * 1000 : 2000); // Retry-After, else backoff
-    expect(await sourceRow(source.id)).toMatchObject({ status: "active", attentionReason: null });
+    expect(await sourceRow(source.id)).toMatchObject({ status: "active", consecutiveFailures: 1 });
     await worker.drain(); // not due yet
     expect((await getSession(session.id)).start).toBe(session.start);
 
@@ -277,7 +277,7 @@ describe("Google Calendar ingestion against the fake", () => {
     await worker.drain();
 
     const listed = await expectStatus(await t.request("GET", `/api/v1/providers/${w.provider.id}/calendar-sources`), 200);
-    expect(listed.items).toEqual([expect.objectContaining({ id: source.id, status: "needs_attention", attentionReason: "upstream_auth" })]);
+    expect(listed.items).toEqual([expect.objectContaining({ id: source.id, status: "needs_reconnect", lastErrorCode: "upstream_auth" })]);
     expect((await deliveriesOf(source.id)).filter((d) => d.kind === "pull")).toEqual([expect.objectContaining({ state: "failed", lastErrorCode: "upstream_auth" })]);
     expect(await getSession(session.id)).toMatchObject({ start: session.start, sequence: 0 });
   });

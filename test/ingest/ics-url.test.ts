@@ -71,7 +71,7 @@ describe("ics_url sources", () => {
     const s2 = await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200);
     expect(s2.sequence).toBe(1);
     const src = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items.find((x: { id: string }) => x.id === source.id);
-    expect(src.lastSyncedAt).toBe(clock.now().toISOString());
+    expect(src.lastSuccessAt).toBe(clock.now().toISOString());
   });
 
   it("a fetch that fails or does not parse cancels nothing, and an absent event never cancels", async () => {
@@ -107,7 +107,7 @@ describe("ics_url sources", () => {
     const source = await addSource(provider.id, "/proxy.ics");
     await worker.drain();
     const src = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items.find((x: { id: string }) => x.id === source.id);
-    expect(src).toMatchObject({ status: "needs_attention", attentionReason: "source_is_own_feed" });
+    expect(src).toMatchObject({ status: "failing", lastErrorCode: "source_is_own_feed" });
   });
 
   it("private addresses are refused unless the operator allows them", async () => {

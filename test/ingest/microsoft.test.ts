@@ -281,7 +281,7 @@ describe("Microsoft Graph ingestion against the fake", () => {
     fake.patchEvent(eventId, { start: plus(session.start, 2 * HOUR), end: plus(session.end, 2 * HOUR) });
     await fake.idle();
     await worker.drain();
-    expect(await sourceRow(source.id)).toMatchObject({ status: "needs_attention", attentionReason: "upstream_auth" });
+    expect(await sourceRow(source.id)).toMatchObject({ status: "needs_reconnect", lastErrorCode: "upstream_auth" });
     fake.failNext({ match: "subscriptions", status: 403, code: "ExtensionError" });
     const failed = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, { body: { kind: "microsoft", accessToken: revoked, apiBaseUrl } });
     expect((await expectStatus(failed, 502)).code).toBe("source_setup_failed");
