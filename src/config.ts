@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseNetworkAllowance } from "./domain/outbound-address.js";
 
 const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
@@ -24,8 +25,19 @@ export const ConfigSchema = z
     ICS_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
     GOOGLE_API_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://www.googleapis.com/calendar/v3"),
     MICROSOFT_GRAPH_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://graph.microsoft.com/v1.0"),
-    // Off in production: ics_url sources may not point at loopback or private addresses (SSRF).
-    INGEST_ALLOW_PRIVATE_HOSTS: booleanFromEnv.default(false),
+    // Outbound requests (ics_url, Google, Graph) reach public addresses only (SSRF). The operator may
+    // trust some non-public networks: a comma-separated CIDR list, or true (all; development only).
+    INGEST_ALLOW_PRIVATE_HOSTS: z
+      .string()
+      .default("false")
+      .transform((v, ctx) => {
+        const allowance = parseNetworkAllowance(v);
+        if (!allowance) {
+          ctx.addIssue({ code: "custom", message: "must be true, false or a comma-separated list of CIDR networks" });
+          return z.NEVER;
+        }
+        return allowance;
+      }),
   })
   .transform((env, ctx) => {
     const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
@@ -50,7 +62,7 @@ export const ConfigSchema = z
       icsPollIntervalSeconds: env.ICS_POLL_INTERVAL_SECONDS,
       googleApiBaseUrl: env.GOOGLE_API_BASE_URL.replace(/\/+$/, ""),
       microsoftGraphBaseUrl: env.MICROSOFT_GRAPH_BASE_URL.replace(/\/+$/, ""),
-      ingestAllowPrivateHosts: env.INGEST_ALLOW_PRIVATE_HOSTS,
+      outboundAllowance: env.INGEST_ALLOW_PRIVATE_HOSTS,
     };
   });
 

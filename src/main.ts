@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime });
   runtime.fetchRecorder.start();
   const worker = config.workerEnabled
-    ? new IngestWorker({ db: database.db, clock: systemClock, config, logger }, { metrics })
+    ? new IngestWorker({ db: database.db, clock: systemClock, config, logger }, { metrics, fetchFn: runtime.fetchFn })
     : undefined;
   if (worker) {
     runtime.worker = worker;

@@ -26,7 +26,8 @@ export type PushChannels = PushChannelRegistry & {
   renew(source: SourceRow): Promise<void>;
 };
 
-export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "config">, fetchFn: typeof fetch = fetch): PushChannels {
+/** `fetchFn` is the process's guarded client (src/ingest/guarded-fetch.ts). */
+export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "config">, fetchFn: typeof fetch): PushChannels {
   const base = deps.config.publicBaseUrl;
 
   async function registerGoogle(db: Executor, s: SourceRow): Promise<void> {

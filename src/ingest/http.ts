@@ -2,6 +2,7 @@
 // typed upstream failures, and instant parsing. Nothing here logs; messages never hold tokens or data.
 import type { z } from "zod";
 import { createIanaZone, UTC_ZONE, wallMs, wallToUtc } from "../ics/timezones.js";
+import { OutboundError } from "./guarded-fetch.js";
 
 export type ApiErrorKind =
   | "full_sync_required"
@@ -20,8 +21,9 @@ const MAX_ERROR_BYTES = 64 * 1024;
 export type FailWith = (kind: ApiErrorKind, status: number, reason?: string, retryAfterSeconds?: number, cause?: unknown) => Error;
 
 /**
- * Sends one request and returns the body parsed by `schema` (nothing when null). Non-2xx answers
- * become `fail(classify(status, body))`; a network error or timeout is `transient` with status 0.
+ * Sends one request through the guarded client (`fetchFn`) and returns the body parsed by `schema`
+ * (nothing when null). Non-2xx answers become `fail(classify(status, body))`; a refused address, a
+ * network error or a timeout is `transient` with status 0, also when it happens mid-body.
  */
 export async function sendJson<S extends z.ZodType>(req: {
   fetchFn: typeof fetch;
@@ -56,7 +58,13 @@ export async function sendJson<S extends z.ZodType>(req: {
     await res.body?.cancel();
     return undefined as z.output<S>;
   }
-  const text = await readBoundedText(res, MAX_PAGE_BYTES);
+  let text: string | null;
+  try {
+    text = await readBoundedText(res, MAX_PAGE_BYTES);
+  } catch (cause) {
+    if (cause instanceof OutboundError && cause.reason === "body_too_large") text = null;
+    else throw req.fail("transient", 0, isTimeout(cause) ? "timeout" : "network", undefined, cause);
+  }
   if (text === null) throw req.fail("invalid_response", res.status, "bodyTooLarge");
   const parsed = req.schema.safeParse(safeJson(text));
   if (!parsed.success) throw req.fail("invalid_response", res.status, "unexpectedShape");
@@ -101,6 +109,7 @@ export function safeJson(text: string): unknown {
 }
 
 export function isTimeout(err: unknown): boolean {
+  if (err instanceof OutboundError) return err.reason === "timeout";
   return err instanceof DOMException && (err.name === "TimeoutError" || err.name === "AbortError");
 }
 

@@ -124,21 +124,31 @@ async function pullMicrosoft(source: SourceRow, full: boolean, now: Date, fetchF
   }
 }
 
-/** Conditional GET: a 304 changes nothing, and so does any failure (nothing is ever deleted on error). */
+/**
+ * Conditional GET: a 304 changes nothing, and so does any failure (nothing is ever deleted on error).
+ * A refused address, a network failure and every non-2xx answer are one code, `fetch_failed`, so
+ * the provider who chose the URL learns nothing about hosts or ports behind it (the guarded client
+ * logs the real reason).
+ */
 async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone: string, fetchFn: typeof fetch): Promise<PullResult> {
   const headers: Record<string, string> = { accept: "text/calendar, */*;q=0.5", "user-agent": "TelehealthCalendar/1.0 (+ics-sync)" };
   if (!full && source.etag) headers["if-none-match"] = source.etag;
   if (!full && source.lastModified) headers["if-modified-since"] = source.lastModified;
+  const failed = () => new PullError("fetch_failed", "retry");
   let res: Response;
   try {
     res = await fetchFn(String(source.settings.url), { headers, redirect: "follow", signal: AbortSignal.timeout(30_000) });
   } catch {
-    throw new PullError("fetch_failed", "retry");
+    throw failed();
   }
   if (res.status === 304) return { kind: "not_modified" };
-  if (res.status === 401 || res.status === 403 || res.status === 404 || res.status === 410) throw new PullError(`fetch_${res.status}`, "attention");
-  if (!res.ok) throw new PullError(`fetch_${res.status}`, "retry");
-  const text = await readBoundedText(res, MAX_ICS_BYTES);
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => undefined);
+    throw failed();
+  }
+  const text = await readBoundedText(res, MAX_ICS_BYTES).catch(() => {
+    throw failed();
+  });
   if (text === null) throw new PullError("ics_too_large", "attention");
   const events = parseIcsOrThrow(text, now, timezone);
   return { kind: "events", events, snapshot: true, etag: res.headers.get("etag"), lastModified: res.headers.get("last-modified") };

@@ -71,7 +71,7 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
       secrets = { signingSecret };
       break;
     case "ics_url": {
-      const checked = checkSourceUrl(data.url, { publicBaseUrl: base, allowPrivateHosts: deps.config.ingestAllowPrivateHosts });
+      const checked = checkSourceUrl(data.url, { publicBaseUrl: base, allowance: deps.config.outboundAllowance });
       if (!checked.ok) throw new UnprocessableError(checked.code === "own_feed" ? "source_is_own_feed" : checked.code, checked.message, { field: "url" });
       settings = { ...settings, url: checked.url };
       break;

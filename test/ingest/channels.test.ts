@@ -14,8 +14,9 @@ import { createSession, providerWithClient } from "../helpers/factories.js";
 // Both fakes run on the app's clock, so channel and subscription expiries move with it.
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
-const t = await makeTestApp({ clock });
-const worker = new IngestWorker(t.services);
+// The fake listens on loopback: the operator allowance lets the guarded client reach it, nothing else.
+const t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1" } });
+const worker = new IngestWorker(t.services, { fetchFn: t.deps.runtime.fetchFn });
 const db = t.database.db;
 
 let google: FakeGoogleCalendar;
@@ -57,7 +58,7 @@ const getSession = async (id: string) => expectStatus(await t.request("GET", `/a
 
 /** A fresh worker: scheduleRenewals runs at most once per 10 minutes of the clock per worker. */
 async function scheduleRenewals() {
-  await new IngestWorker(t.services).scheduleRenewals();
+  await new IngestWorker(t.services, { fetchFn: t.deps.runtime.fetchFn }).scheduleRenewals();
 }
 
 async function connectGoogle() {

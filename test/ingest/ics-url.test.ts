@@ -27,8 +27,9 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 const clock = fixedClock("2026-10-20T12:00:00Z");
-const t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "true", ICS_POLL_INTERVAL_SECONDS: "60" } });
-const worker = new IngestWorker(t.services);
+// The calendar host listens on loopback: the operator allowance lets the guarded client reach it.
+const t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ICS_POLL_INTERVAL_SECONDS: "60" } });
+const worker = new IngestWorker(t.services, { fetchFn: t.deps.runtime.fetchFn });
 
 async function addSource(providerId: string, path = "/cal.ics") {
   const res = await t.request("POST", `/api/v1/providers/${providerId}/calendar-sources`, { body: { kind: "ics_url", url: base + path } });

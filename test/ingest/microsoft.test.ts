@@ -15,8 +15,9 @@ import { createSession, providerWithClient } from "../helpers/factories.js";
 // rule holds whatever day the suite runs. Event times sit inside the delta window (clock -30 d, +365 d).
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
-const t = await makeTestApp({ clock });
-const worker = new IngestWorker(t.services);
+// The fake listens on loopback: the operator allowance lets the guarded client reach it, nothing else.
+const t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1" } });
+const worker = new IngestWorker(t.services, { fetchFn: t.deps.runtime.fetchFn });
 const db = t.database.db;
 
 let fake: FakeMicrosoftGraph;
