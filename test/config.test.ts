@@ -25,4 +25,17 @@ describe("loadConfig", () => {
       config: { publicBaseUrl: "https://cal.example.com" },
     });
   });
+
+  it("reads the outbound allowance as a CIDR list, true, or nothing", () => {
+    const none = loadConfig({});
+    expect(none.ok && none.config.outboundAllowance).toEqual({ all: false, networks: [] });
+    const some = loadConfig({ INGEST_ALLOW_PRIVATE_HOSTS: "10.20.0.0/16, fd00::/8" });
+    expect(some.ok && some.config.outboundAllowance.networks.map(([ip, bits]) => `${ip.toString()}/${bits}`)).toEqual(["10.20.0.0/16", "fd00::/8"]);
+    const bad = loadConfig({ INGEST_ALLOW_PRIVATE_HOSTS: "10.0.0.0/8,intranet-secret" });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) {
+      expect(bad.badKeys).toEqual(["INGEST_ALLOW_PRIVATE_HOSTS"]);
+      expect(bad.messages.join("\n")).not.toContain("intranet-secret");
+    }
+  });
 });

@@ -15,6 +15,7 @@ import type { ServiceDeps } from "../services/deps.js";
 import { recordDelivery } from "../services/inbox.js";
 import { newSecret } from "../services/secrets.js";
 import { stopGoogleChannel, watchGoogleEvents } from "./google-client.js";
+import { refuseUnguarded } from "./guarded-fetch.js";
 import { createGraphSubscription, deleteGraphSubscription, GraphApiError, renewGraphSubscription } from "./microsoft-client.js";
 
 const GOOGLE_CHANNEL_SECONDS = 7 * 24 * 3600;
@@ -27,7 +28,8 @@ export type PushChannels = PushChannelRegistry & {
 };
 
 /** `fetchFn` is the process's guarded client (src/ingest/guarded-fetch.ts). */
-export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "config">, fetchFn: typeof fetch): PushChannels {
+export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "config">, outbound: typeof fetch): PushChannels {
+  const fetchFn = refuseUnguarded(outbound);
   const base = deps.config.publicBaseUrl;
 
   async function registerGoogle(db: Executor, s: SourceRow): Promise<void> {

@@ -32,7 +32,9 @@ export type OutboundReason =
   | "timeout"
   | "body_too_large"
   | "bad_response"
-  | "network";
+  | "network"
+  /** Called with the platform fetch instead of the guarded client. */
+  | "unguarded";
 
 /** The message is deliberately generic: callers show one code (`fetch_failed`) whatever the reason. */
 export class OutboundError extends Error {
@@ -213,6 +215,15 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
   }
 
   return Object.assign(guarded, { close: () => agent.close() }) as GuardedFetch;
+}
+
+/**
+ * The platform `fetch` checks no address. Outbound code handed it (a worker built without the
+ * process's guarded client) sends nothing rather than send unchecked: fail closed.
+ */
+export function refuseUnguarded(fetchFn: typeof fetch): typeof fetch {
+  if (fetchFn !== globalThis.fetch) return fetchFn;
+  return () => Promise.reject(new OutboundError("unguarded"));
 }
 
 function parseUrl(raw: string, base?: URL): URL {

@@ -6,6 +6,7 @@ import type { SourceRow } from "../services/calendar-sources.js";
 import { googleConfig, graphConfig } from "../services/calendar-sources.js";
 import { FEED_PRODID } from "../services/feed-content.js";
 import { GoogleApiError, listGoogleEvents } from "./google-client.js";
+import { refuseUnguarded } from "./guarded-fetch.js";
 import { readBoundedText, type ApiErrorKind } from "./http.js";
 import { getGraphEvent, GraphApiError, pullGraphDelta } from "./microsoft-client.js";
 
@@ -154,17 +155,19 @@ async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone:
   return { kind: "events", events, snapshot: true, etag: res.headers.get("etag"), lastModified: res.headers.get("last-modified") };
 }
 
+/** `fetchFn` is the process's guarded client (src/ingest/guarded-fetch.ts). */
 export async function pullSource(
   source: SourceRow,
   opts: { full: boolean; now: Date; timezone: string; fetchFn: typeof fetch },
 ): Promise<PullResult> {
+  const fetchFn = refuseUnguarded(opts.fetchFn);
   switch (source.kind) {
     case "google":
-      return pullGoogle(source, opts.full, opts.now, opts.fetchFn);
+      return pullGoogle(source, opts.full, opts.now, fetchFn);
     case "microsoft":
-      return pullMicrosoft(source, opts.full, opts.now, opts.fetchFn);
+      return pullMicrosoft(source, opts.full, opts.now, fetchFn);
     case "ics_url":
-      return pullIcsUrl(source, opts.full, opts.now, opts.timezone, opts.fetchFn);
+      return pullIcsUrl(source, opts.full, opts.now, opts.timezone, fetchFn);
     case "ics_webhook":
       // Pushes carry their own events; there is nothing to pull.
       return { kind: "events", events: [], snapshot: false };

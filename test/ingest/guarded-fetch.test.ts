@@ -8,6 +8,8 @@ import tls from "node:tls";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseNetworkAllowance } from "../../src/domain/outbound-address.js";
 import { createGuardedFetch, OutboundError, type GuardedFetchOptions, type Resolver } from "../../src/ingest/guarded-fetch.js";
+import { pullSource } from "../../src/ingest/pull.js";
+import type { SourceRow } from "../../src/services/calendar-sources.js";
 
 type Counted = { port: number; host: string; connections: number; requests: { path: string; authorization?: string }[]; close(): Promise<void> };
 
@@ -198,6 +200,12 @@ describe("guarded fetch: addresses", () => {
     for (const url of [`http://127.0.0.2:${other.port}/`, `http://internal.example.com:${other.port}/`, `http://[::1]:${v6.port}/`, `http://localhost:${plain.port}/`]) {
       await refused(loopbackOne(url));
     }
+    expectNoConnection();
+  });
+
+  it("a puller handed the platform fetch instead of the guarded client sends nothing (fail closed)", async () => {
+    const source = { kind: "ics_url", settings: { url: `http://127.0.0.1:${plain.port}/cal.ics` }, etag: null, lastModified: null } as unknown as SourceRow;
+    await expect(pullSource(source, { full: true, now: new Date(), timezone: "UTC", fetchFn: fetch })).rejects.toMatchObject({ code: "fetch_failed" });
     expectNoConnection();
   });
 
