@@ -129,6 +129,8 @@ const resolver: Resolver = async (host) => {
   return list.map((address) => ({ address, family: net.isIPv6(address) ? 6 : 4 }));
 };
 
+// fixtures/tls: a self-signed certificate (and its key) for cal.example.com, feed.example.com and
+// 127.0.0.1, valid until 2126, made with openssl for these tests only.
 const ca = readFileSync("fixtures/tls/test-cert.pem");
 const make = (allow: string, extra: Partial<GuardedFetchOptions> = {}) => createGuardedFetch({ allowance: parseNetworkAllowance(allow)!, resolver, ca, ...extra });
 const strict = make("false");
