@@ -14,7 +14,7 @@ export type FeedSummary = {
 };
 
 /** A feed's secret URLs, carried once from the create or rotate post to this page. */
-export type FreshFeed = { action: "created" | "rotated"; name: string; url: string; webcalUrl: string; outlookSubscribeUrl: string };
+export type FreshFeed = { action: "created" | "rotated"; name: string; url: string; webcalUrl: string; outlookSubscribeUrl: string; googleSubscribeUrl: string };
 
 export type FeedForm = { name: string; privacy: string; acknowledgePhi: boolean; includeLink: boolean; includeInPerson: boolean };
 export const DEFAULT_FEED_FORM: FeedForm = { name: "", privacy: "minimal", acknowledgePhi: false, includeLink: true, includeInPerson: true };
@@ -66,6 +66,13 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
         </li>
         <li>Paste the address and choose “Add calendar”.</li>
       </ol>
+      <p class="hint">
+        Or try Google's one-click link:{" "}
+        <a href={links.googleOneClick} target="_blank" rel="noopener noreferrer">
+          add to Google Calendar directly
+        </a>
+        . Google doesn't document it, and for some accounts it adds an empty calendar or nothing: if so, use the steps above.
+      </p>
       <p class="hint">{GOOGLE_DELAY}</p>
     </section>
   );
