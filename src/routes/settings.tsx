@@ -11,7 +11,7 @@ import { listReconciliationItems } from "../services/reconciliation.js";
 import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
 import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
-import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed } from "../web/pages/calendars.js";
+import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
 import { ConfirmFeedPage } from "../web/pages/confirm.js";
 import { LinkPage, type LinkForm, type Refusal } from "../web/pages/link.js";
 import { type Flash, flashAndRedirect, refusalOf, signedIn } from "./settings-context.js";
@@ -170,7 +170,7 @@ export function settingsRoutes() {
       <CalendarsPage
         csrf={chrome.csrf}
         timezone={provider.timezone}
-        feeds={feeds.items}
+        feeds={feeds.items.map((f) => ({ ...f, sizeNote: sizeNoteOf(f) }))}
         fresh={flash.fresh as FreshFeed | undefined}
         notice={flash.notice}
         form={extra.form ?? DEFAULT_FEED_FORM}
@@ -190,9 +190,18 @@ export function settingsRoutes() {
       acknowledgePhi: f.acknowledgePhi === "yes",
       includeLink: f.includeLink === "yes",
       includeInPerson: f.includeInPerson === "yes",
+      futureDays: (f.futureDays ?? "").trim(),
+      pastDays: (f.pastDays ?? "").trim(),
     };
-    const { acknowledgePhi, ...settings } = form;
-    const input = { ...settings, ...(form.privacy === "full" ? { acknowledgePhi } : {}) };
+    const { acknowledgePhi, futureDays, pastDays, ...settings } = form;
+    // A blank number keeps the service's default; anything not a whole number is refused by it.
+    const days = (v: string) => (v === "" ? undefined : /^\d{1,4}$/.test(v) ? Number(v) : v);
+    const input = {
+      ...settings,
+      ...(days(futureDays) !== undefined ? { futureDays: days(futureDays) } : {}),
+      ...(days(pastDays) !== undefined ? { pastDays: days(pastDays) } : {}),
+      ...(form.privacy === "full" ? { acknowledgePhi } : {}),
+    };
     try {
       const feed = await createFeed(c.var.services, c.var.principal, c.var.web.session.providerId, input);
       const fresh: FreshFeed = { action: "created", name: feed.name, url: feed.url, webcalUrl: feed.webcalUrl, outlookSubscribeUrl: feed.outlookSubscribeUrl, googleSubscribeUrl: feed.googleSubscribeUrl };

@@ -38,6 +38,10 @@ export function countryCode(input: string): string | null {
 
 export const countryName = (code: string) => regionNames.of(code) ?? code;
 
+/** "Nov 20, 2026" for a YYYY-MM-DD day. */
+export const dayLabel = (day: string) =>
+  new Intl.DateTimeFormat("en-US", { timeZone: "UTC", month: "short", day: "numeric", year: "numeric" }).format(new Date(`${day}T00:00:00Z`));
+
 /** YYYY-MM-DD of an instant in a time zone. */
 export function localDate(iso: string, timezone: string): string {
   return new Intl.DateTimeFormat("en-CA", { timeZone: timezone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
@@ -81,7 +85,7 @@ export function parseLocationForm(
     const wall = wallMs(y, mo, d);
     const real = new Date(wall);
     if (y < 1900 || real.getUTCMonth() + 1 !== mo || real.getUTCDate() !== d) errors.from = "That date doesn't exist. Use the form year-month-day, for example 2026-11-20.";
-    else if (sessionDay && v.from > sessionDay) errors.from = `The client must have been there on the session's date (${sessionDay}) or earlier.`;
+    else if (sessionDay && v.from > sessionDay) errors.from = `The client must have been there on the session's date (${dayLabel(sessionDay)}) or earlier.`;
     else entry.from = new Date(wallToUtc(wall, zone));
   }
   if (v.label.length > 100) errors.label = "Keep the label under 100 characters.";

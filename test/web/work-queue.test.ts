@@ -68,7 +68,7 @@ describe("open items: resolved in place", () => {
     for (const [form, field, message] of [
       [{ state: "", from: "2026-11-20" }, "state", "Choose the state your client was in"],
       [{ state: "ZZ", from: "2026-11-20" }, "state", "Choose the state your client was in"],
-      [{ state: "NY", from: "2026-11-21" }, "from", "on the session's date (2026-11-20) or earlier"],
+      [{ state: "NY", from: "2026-11-21" }, "from", "on the session's date (Nov 20, 2026) or earlier"],
       [{ state: "NY", from: "2026-02-31" }, "from", "That date doesn't exist"],
       [{ state: "NY", from: "yesterday" }, "from", "Enter a date"],
       [{ state: "NY", from: "2026-11-20", label: "x".repeat(101) }, "label", "under 100 characters"],

@@ -1,4 +1,4 @@
-import { OUTSIDE_US, STATE_OPTIONS, type FieldErrors, type LocationFormValues } from "../location-form.js";
+import { dayLabel, OUTSIDE_US, STATE_OPTIONS, type FieldErrors, type LocationFormValues } from "../location-form.js";
 
 const LABELS: Record<keyof LocationFormValues, string> = {
   state: "State",
@@ -64,7 +64,7 @@ export function LocationFields({
       <div class="field">
         <label for={id("from")}>{LABELS.from}</label>
         <p class="hint" id={`${id("from")}-hint`}>
-          The day the client started being there{sessionDay ? `; the session's date (${sessionDay}) if you're not sure` : ""}.
+          The day the client started being there{sessionDay ? `; the session's date (${dayLabel(sessionDay)}) if you're not sure` : ""}.
         </p>
         {error("from")}
         <input id={id("from")} name="from" type="date" required max={sessionDay} value={values.from} aria-invalid={errors.from ? "true" : undefined} aria-describedby={described("from", `${id("from")}-hint`)} />
