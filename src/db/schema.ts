@@ -143,6 +143,18 @@ export const confirmations = pgTable("confirmations", {
   confirmedAt: createdAt(),
 });
 
+// An ended session the provider could not see the client for and referred on instead (SPEC 4.3
+// rows 4 and 6): it will never be confirmed, so it leaves the open items. At most one per session.
+export const sessionReferrals = pgTable("session_referrals", {
+  sessionId: uuid().primaryKey(),
+  providerId: uuid().notNull(),
+  clientId: uuid().notNull(),
+  state: text().notNull(),
+  outcome: text().notNull(),
+  referredBy: text().notNull(),
+  referredAt: createdAt(),
+});
+
 export const feeds = pgTable(
   "feeds",
   {

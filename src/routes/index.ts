@@ -4,6 +4,7 @@ import { calendarSourceRoutes } from "./calendar-sources.js";
 import { clientRoutes } from "./clients.js";
 import { feedRoutes } from "./feeds.js";
 import { providerRoutes } from "./providers.js";
+import { referralRoutes } from "./referrals.js";
 import { sessionRoutes } from "./sessions.js";
 import { telehealthLinkRoutes } from "./telehealth-links.js";
 
@@ -15,6 +16,7 @@ export function apiRoutes() {
     .route("/", telehealthLinkRoutes())
     .route("/", clientRoutes())
     .route("/", sessionRoutes())
+    .route("/", referralRoutes())
     .route("/", feedRoutes())
     .route("/", calendarSourceRoutes());
 }

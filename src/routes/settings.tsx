@@ -4,19 +4,19 @@
 import { Hono } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
-import { AppError, NotFoundError, type ProblemField } from "../errors.js";
+import { AppError, NotFoundError } from "../errors.js";
 import { internalError } from "../http/problem.js";
 import { createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
-import { getProvider } from "../services/providers.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
-import { endWebSession, putFlash, resolveWebSession, startWebSession, takeFlash } from "../services/web-sessions.js";
+import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
-import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed } from "../web/pages/calendars.js";
+import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
 import { ConfirmFeedPage } from "../web/pages/confirm.js";
 import { LinkPage, type LinkForm, type Refusal } from "../web/pages/link.js";
+import { type Flash, flashAndRedirect, refusalOf, signedIn } from "./settings-context.js";
+import { registerWorkQueueRoutes } from "./settings-work.js";
 import { MessagePage } from "../web/pages/message.js";
-import { OpenItemsPage } from "../web/pages/open-items.js";
 import { OverviewPage } from "../web/pages/overview.js";
 import { SIGN_IN_EXPIRED, SIGN_IN_FAILED, SignInPage } from "../web/pages/sign-in.js";
 import {
@@ -54,40 +54,7 @@ const pageHeaders = secureHeaders({
   xFrameOptions: "DENY",
 });
 
-const Flash = z.object({
-  notice: z.string().optional(),
-  fresh: z
-    .object({ action: z.enum(["created", "rotated"]), name: z.string(), url: z.string(), webcalUrl: z.string(), outlookSubscribeUrl: z.string() })
-    .optional(),
-});
-type Flash = z.infer<typeof Flash>;
-
 const FeedIdParam = z.uuid();
-
-/** A 422 from a service, as the page shows it: the stable code, its message, the failing fields. */
-function refusalOf(err: unknown): Refusal | null {
-  if (!(err instanceof AppError) || err.status !== 422) return null;
-  const fields = err.extra.errors as ProblemField[] | undefined;
-  return { code: err.code, message: err.detail, ...(fields ? { fields } : {}) };
-}
-
-/** What every signed-in page needs; only pages that show the flash take it (it is read once). */
-async function signedIn(c: WebContext, opts: { takeFlash?: boolean } = {}) {
-  const { session, token } = c.var.web;
-  const provider = await getProvider(c.var.services, c.var.principal, session.providerId);
-  const flash = Flash.safeParse(opts.takeFlash ? await takeFlash(c.var.services, session, token) : {});
-  return {
-    providerId: session.providerId,
-    provider,
-    flash: flash.success ? flash.data : ({} as Flash),
-    chrome: { providerName: provider.name, csrf: session.csrfToken },
-  };
-}
-
-async function flashAndRedirect(c: WebContext, flash: Flash, to: string) {
-  await putFlash(c.var.services, c.var.web.session, c.var.web.token, flash);
-  return c.redirect(to, 303);
-}
 
 async function findFeed(c: WebContext, providerId: string, feedId: string) {
   if (!FeedIdParam.safeParse(feedId).success) throw new NotFoundError("calendar");
@@ -171,7 +138,7 @@ export function settingsRoutes() {
     const form: LinkForm = saved
       ? { url: saved.url, instructions: saved.instructions ?? "", baaSigned: saved.baaSigned, waitingRoomEnabled: saved.waitingRoomEnabled }
       : { url: "", instructions: "", baaSigned: false, waitingRoomEnabled: false };
-    const body = <LinkPage csrf={chrome.csrf} timezone={provider.timezone} saved={saved} form={form} notice={flash.notice} />;
+    const body = <LinkPage csrf={chrome.csrf} timezone={provider.timezone} saved={saved} form={form} notice={flash.notice} noticeTone={flash.tone} />;
     return renderPage(c, { title: "Telehealth link", current: "link", chrome }, body);
   });
 
@@ -182,8 +149,10 @@ export function settingsRoutes() {
     const providerId = c.var.web.session.providerId;
     try {
       const saved = await putTelehealthLink(c.var.services, c.var.principal, providerId, toLinkInput(form));
-      const notice = saved.compliant ? "Saved. Your link is compliant and ready for sessions." : "Saved, but the link is not compliant yet: see what's missing below.";
-      return await flashAndRedirect(c, { notice }, "/settings/link");
+      const flash: Flash = saved.compliant
+        ? { notice: "Saved. Your link is compliant and ready for sessions.", tone: "success" }
+        : { notice: "Not ready for sessions: this link is stored but not compliant, so virtual sessions can't use it yet. Fix what's missing below.", tone: "warning" };
+      return await flashAndRedirect(c, flash, "/settings/link");
     } catch (err) {
       const refusal = refusalOf(err);
       if (!refusal) throw err;
@@ -201,7 +170,7 @@ export function settingsRoutes() {
       <CalendarsPage
         csrf={chrome.csrf}
         timezone={provider.timezone}
-        feeds={feeds.items}
+        feeds={feeds.items.map((f) => ({ ...f, sizeNote: sizeNoteOf(f) }))}
         fresh={flash.fresh as FreshFeed | undefined}
         notice={flash.notice}
         form={extra.form ?? DEFAULT_FEED_FORM}
@@ -221,12 +190,21 @@ export function settingsRoutes() {
       acknowledgePhi: f.acknowledgePhi === "yes",
       includeLink: f.includeLink === "yes",
       includeInPerson: f.includeInPerson === "yes",
+      futureDays: (f.futureDays ?? "").trim(),
+      pastDays: (f.pastDays ?? "").trim(),
     };
-    const { acknowledgePhi, ...settings } = form;
-    const input = { ...settings, ...(form.privacy === "full" ? { acknowledgePhi } : {}) };
+    const { acknowledgePhi, futureDays, pastDays, ...settings } = form;
+    // A blank number keeps the service's default; anything not a whole number is refused by it.
+    const days = (v: string) => (v === "" ? undefined : /^\d{1,4}$/.test(v) ? Number(v) : v);
+    const input = {
+      ...settings,
+      ...(days(futureDays) !== undefined ? { futureDays: days(futureDays) } : {}),
+      ...(days(pastDays) !== undefined ? { pastDays: days(pastDays) } : {}),
+      ...(form.privacy === "full" ? { acknowledgePhi } : {}),
+    };
     try {
       const feed = await createFeed(c.var.services, c.var.principal, c.var.web.session.providerId, input);
-      const fresh: FreshFeed = { action: "created", name: feed.name, url: feed.url, webcalUrl: feed.webcalUrl, outlookSubscribeUrl: feed.outlookSubscribeUrl };
+      const fresh: FreshFeed = { action: "created", name: feed.name, url: feed.url, webcalUrl: feed.webcalUrl, outlookSubscribeUrl: feed.outlookSubscribeUrl, googleSubscribeUrl: feed.googleSubscribeUrl };
       return await flashAndRedirect(c, { fresh }, "/settings/calendars");
     } catch (err) {
       const refusal = refusalOf(err);
@@ -247,7 +225,7 @@ export function settingsRoutes() {
     const providerId = c.var.web.session.providerId;
     const feed = await findFeed(c, providerId, c.req.param("feedId"));
     const rotated = await rotateFeedSecret(c.var.services, c.var.principal, providerId, feed.id);
-    const fresh: FreshFeed = { action: "rotated", name: rotated.name, url: rotated.url, webcalUrl: rotated.webcalUrl, outlookSubscribeUrl: rotated.outlookSubscribeUrl };
+    const fresh: FreshFeed = { action: "rotated", name: rotated.name, url: rotated.url, webcalUrl: rotated.webcalUrl, outlookSubscribeUrl: rotated.outlookSubscribeUrl, googleSubscribeUrl: rotated.googleSubscribeUrl };
     return flashAndRedirect(c, { fresh }, "/settings/calendars");
   });
 
@@ -258,11 +236,7 @@ export function settingsRoutes() {
     return flashAndRedirect(c, { notice: `“${feed.name}” is stopped: its address no longer works. Remove it from your calendar apps too.` }, "/settings/calendars");
   });
 
-  r.get("/open-items", requireWebSession, async (c) => {
-    const { providerId, provider, chrome } = await signedIn(c);
-    const { items } = await listReconciliationItems(c.var.services, c.var.principal, providerId);
-    return renderPage(c, { title: "Open items", current: "open-items", chrome }, <OpenItemsPage timezone={provider.timezone} items={items} />);
-  });
+  registerWorkQueueRoutes(r);
 
   return r;
 }

@@ -1,16 +1,17 @@
 // SPEC 6: the provider's open items, derived from sessions, confirmations and the external mirror.
 // Nothing here is stored: an item disappears as soon as its cause does.
-import { and, desc, eq, gt, inArray, isNull, lt, lte, ne } from "drizzle-orm";
-import { calendarSources, clientLocations, clients, externalEvents, providers, sessions } from "../db/schema.js";
+import { and, desc, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
+import { calendarSources, clientLocations, clients, externalEvents, providers, sessionReferrals, sessions } from "../db/schema.js";
 import { decideEligibility } from "../domain/eligibility.js";
 import { endedSessionItem, externalDiffers, overlaps, type ReconciliationItem } from "../domain/reconciliation.js";
+import { CONFIRMATION_LOOKBACK_DAYS } from "../domain/work-queue.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { loadProvider } from "./providers.js";
 
 const DAY_MS = 86_400_000;
 /** How far back ended sessions are still chased for confirmation, and external events are compared. */
-const LOOKBACK_DAYS = 90;
+const LOOKBACK_DAYS = CONFIRMATION_LOOKBACK_DAYS;
 const AHEAD_DAYS = 180;
 
 export async function listReconciliationItems(deps: ServiceDeps, principal: Principal, providerId: string): Promise<{ items: ReconciliationItem[] }> {
@@ -21,12 +22,13 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
   const to = new Date(now.getTime() + AHEAD_DAYS * DAY_MS);
   const db = deps.db;
 
-  // Ended telehealth sessions, not confirmed or cancelled.
+  // Ended telehealth sessions, not confirmed, cancelled or referred on.
   const ended = await db
     .select({ s: sessions, c: clients })
     .from(sessions)
     .innerJoin(clients, eq(clients.id, sessions.clientId))
-    .where(and(eq(sessions.providerId, providerId), eq(sessions.kind, "virtual"), eq(sessions.status, "scheduled"), lte(sessions.endAt, now), gt(sessions.endAt, from)))
+    .where(and(eq(sessions.providerId, providerId), eq(sessions.kind, "virtual"), eq(sessions.status, "scheduled"), lte(sessions.endAt, now), gt(sessions.endAt, from),
+      notExists(db.select({ id: sessionReferrals.sessionId }).from(sessionReferrals).where(eq(sessionReferrals.sessionId, sessions.id)))))
     .orderBy(sessions.startAt);
   const clientIds = [...new Set(ended.map((r) => r.c.id))];
   const latest = new Map<string, string>();

@@ -6,7 +6,7 @@ export const STYLE = `
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;background:#f6f7f9}
 a{color:#0b57d0}
-a:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible,summary:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
+a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,summary:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
 .skip{position:absolute;left:-999px}
 .skip:focus{left:.5rem;top:.5rem;background:#fff;padding:.5rem;z-index:1}
 header{background:#123a5e;color:#fff;padding:.75rem 1rem}
@@ -30,7 +30,7 @@ label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 .check label,.choice label{display:inline;font-weight:400;margin:0}
 .check,.choice{display:flex;gap:.5rem;align-items:flex-start;margin:.6rem 0}
 .check input,.choice input{margin-top:.3rem;flex:none;width:1.1rem;height:1.1rem}
-input[type=text],input[type=url],input[type=password],textarea{width:100%;font:inherit;padding:.5rem;border:1px solid #8c959f;border-radius:6px;background:#fff}
+input[type=text],input[type=url],input[type=password],input[type=date],select,textarea{width:100%;font:inherit;padding:.5rem;border:1px solid #8c959f;border-radius:6px;background:#fff}
 textarea{min-height:5rem}
 fieldset{border:1px solid #d0d7de;border-radius:6px;margin:1rem 0;padding:.5rem .75rem}
 legend{font-weight:600;padding:0 .25rem}
@@ -54,6 +54,11 @@ ol.steps,ul.plain{padding-left:1.25rem}
 h4{margin:.75rem 0 0}
 .copy-row{display:flex;flex-wrap:wrap;gap:.25rem;align-items:center}
 .copy-row input{flex:1 1 12rem;font-family:ui-monospace,monospace;font-size:.9rem}
+[aria-invalid=true]{border:2px solid #b42318}
+details{margin:.5rem 0}
+summary{cursor:pointer;color:#0b57d0;font-weight:600}
+details.reveal p{margin:.25rem 0;font-weight:600}
+details.correct{border-top:1px solid #d0d7de;padding-top:.5rem}
 .error-text{color:#a40e26;font-weight:600;margin:.25rem 0}
 @media (max-width:400px){main{padding:.75rem .5rem}.card{padding:.75rem}dl.facts{grid-template-columns:1fr}}
 `;

@@ -47,16 +47,18 @@ export function formatRange(start: string | undefined, end: string | undefined, 
 }
 
 /**
- * Subscribe links for a feed URL (reference/ics-feeds.md 2.4): Apple by webcal://, Outlook's
- * addfromweb (personal and work accounts), and Google's add-by-URL page, where the address is pasted:
- * its one-click `cid=` link is undocumented and reported both to fail and to subscribe empty.
+ * Subscribe links for a feed URL: Apple by webcal://, Outlook's addfromweb (personal and work
+ * accounts), and Google's add-by-URL page, where the address is pasted. Google's one-click `cid=`
+ * link (the API's googleSubscribeUrl) is offered second only: it is undocumented and reported both
+ * to fail and to subscribe an empty calendar.
  */
-export function subscribeLinks(feed: { url: string; webcalUrl: string; outlookSubscribeUrl: string; name: string }) {
+export function subscribeLinks(feed: { url: string; webcalUrl: string; outlookSubscribeUrl: string; googleSubscribeUrl: string; name: string }) {
   const query = `url=${encodeURIComponent(feed.url)}&name=${encodeURIComponent(feed.name)}`;
   return {
     apple: feed.webcalUrl,
     outlookPersonal: feed.outlookSubscribeUrl,
     outlookWork: `https://outlook.office.com/calendar/0/addfromweb?${query}`,
     googleAddByUrl: "https://calendar.google.com/calendar/u/0/r/settings/addbyurl",
+    googleOneClick: feed.googleSubscribeUrl,
   };
 }

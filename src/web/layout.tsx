@@ -2,13 +2,14 @@ import type { Child } from "hono/jsx";
 import { SCRIPT, STYLE } from "./assets.js";
 import type { WebContext } from "./session.js";
 
-export type Section = "overview" | "link" | "calendars" | "open-items";
+export type Section = "overview" | "link" | "calendars" | "open-items" | "clients";
 
 const SECTIONS: ReadonlyArray<{ id: Section; href: string; label: string }> = [
   { id: "overview", href: "/settings", label: "Overview" },
   { id: "link", href: "/settings/link", label: "Telehealth link" },
   { id: "calendars", href: "/settings/calendars", label: "Calendar subscriptions" },
   { id: "open-items", href: "/settings/open-items", label: "Open items" },
+  { id: "clients", href: "/settings/clients", label: "Clients" },
 ];
 
 /** What the header needs of a signed-in page: who is signed in, and the token for sign-out. */
@@ -72,8 +73,10 @@ export async function renderPage(
   body: Child,
 ): Promise<Response> {
   const nonce = c.get("secureHeadersNonce") ?? "";
+  // WCAG 3.3.1: the title says so when the page answers an error.
+  const title = (page.status ?? 200) >= 400 ? `Error: ${page.title}` : page.title;
   const node = (
-    <Layout title={page.title} nonce={nonce} current={page.current} chrome={page.chrome}>
+    <Layout title={title} nonce={nonce} current={page.current} chrome={page.chrome}>
       {body}
     </Layout>
   );

@@ -87,8 +87,9 @@ async function checkAccessible(name: string) {
   );
   expect(unlabelled, `${name}: fields without a label`).toEqual([]);
   const controls = await page.evaluate(() => {
-    const els = [...document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), textarea")].filter(
-      (el) => !el.hidden && !(el instanceof HTMLInputElement && el.type === "radio" && !el.checked),
+    // What is on screen: the inside of a closed disclosure is not, until it is opened.
+    const els = [...document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), textarea, select, summary")].filter(
+      (el) => !el.hidden && el.checkVisibility() && !(el instanceof HTMLInputElement && el.type === "radio" && !el.checked),
     );
     els.forEach((el, i) => el.setAttribute("data-probe", String(i)));
     const reached: string[] = [];
@@ -97,7 +98,9 @@ async function checkAccessible(name: string) {
     (document.activeElement as HTMLElement | null)?.blur();
     return els.map((_, i) => String(i));
   });
-  for (let i = 0; i < controls.length + 3; i++) await page.keyboard.press("Tab");
+  // A date field takes one Tab per part (month, day, year) in Chromium.
+  const presses = controls.length + 3 + 2 * (await page.locator("input[type=date]:visible").count());
+  for (let i = 0; i < presses; i++) await page.keyboard.press("Tab");
   const reached = new Set(await page.evaluate(() => (window as unknown as { reached: string[] }).reached.filter(Boolean)));
   expect([...reached].sort(), `${name}: controls Tab does not reach`).toEqual([...controls].sort());
 }
@@ -115,7 +118,8 @@ async function signIn(key: string) {
   await page.waitForURL(`${base}/settings`);
 }
 
-describe("settings pages in Chromium", () => {
+// A loaded machine (several suites share two cores) can take 30 s over the first walk-through.
+describe("settings pages in Chromium", { timeout: 120_000 }, () => {
   it("sign in, refuse then accept a link, create a feed and fetch it, rotate (old URL 404), sign out", async () => {
     browserErrors.length = 0;
     const provider = await createProvider(t, { name: "Dr Ada Browser" });
@@ -230,6 +234,60 @@ describe("settings pages in Chromium", () => {
     for (const todo of ["Add a client location", "Begin credentialing or refer", "Private pay", "Refer"]) expect(items).toContain(todo);
     await checkAccessible("open-items");
     await shoot("open-items");
+    expect(browserErrors).toEqual([]);
+  });
+
+  it("an open item for a past session without a location is resolved from the page alone: add the location, confirm, gone", async () => {
+    browserErrors.length = 0;
+    await context.clearCookies();
+    const provider = await createProvider(t, { name: "Dr Work Queue" });
+    const key = await createProviderKey(t, provider.id);
+    await expectStatus(
+      await t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, { body: { url: "https://doxy.me/drworkqueue", baaSigned: true, waitingRoomEnabled: true } }),
+      200,
+    );
+    const client = await createClient(t, provider.id, { displayName: "Maria Alvarez" });
+    const other = await createClient(t, provider.id, { displayName: "Tom Ng" });
+    await expectStatus(await t.request("POST", `/api/v1/clients/${other.id}/locations`, { body: { state: "CA" } }), 201);
+    const session = await createSession(t, provider.id, client.id, { start: "2026-11-20T15:00:00Z" });
+    const older = await createSession(t, provider.id, other.id, { start: "2026-11-02T15:00:00Z" });
+
+    await signIn(key);
+    await navTo("Open items");
+    // Most urgent first: the older session leads.
+    expect(await page.locator("[data-open-items] > li").evaluateAll((els) => els.map((e) => e.getAttribute("data-session")))).toEqual([older.id, session.id]);
+    const item = page.locator(`li[data-session="${session.id}"]`);
+    await expect.poll(() => item.getByRole("heading", { level: 2 }).innerText()).toBe("M.A., Nov 20, 2026: Client location needed");
+    // The name stays hidden until asked for.
+    expect(await item.locator("[data-client-name]").isVisible()).toBe(false);
+    await item.getByText("Show the client's name").click();
+    expect(await item.locator("[data-client-name]").innerText()).toBe("Maria Alvarez");
+    await checkAccessible("open-items-queue");
+    await shoot("open-items-queue");
+
+    // From the page alone: where the client was, since when (the session's date by default), confirm.
+    expect(await page.inputValue(`#loc-${session.id}-from`)).toBe("2026-11-20");
+    await page.selectOption(`#loc-${session.id}-state`, { label: "New York (NY)" });
+    await page.fill(`#loc-${session.id}-label`, "Home");
+    await item.getByRole("button", { name: "Add location and confirm" }).click();
+    await page.waitForURL(`${base}/settings/open-items`);
+    const status = page.getByRole("status").first();
+    expect(await status.getAttribute("data-tone")).toBe("success");
+    expect(await status.innerText()).toContain("Confirmed M.A.'s session on Nov 20, 2026: billed to the client's insurance.");
+    expect(await page.locator(`li[data-session="${session.id}"]`).count()).toBe(0);
+    expect(await page.locator("[data-open-items] > li").count()).toBe(1);
+    await shoot("open-items-resolved");
+
+    const confirmed = await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200);
+    expect(confirmed.status).toBe("confirmed");
+    expect(confirmed.confirmation).toMatchObject({ state: "NY", outcome: "eligible" });
+
+    // The client list shows the new location.
+    await navTo("Clients");
+    const card = page.locator(`li[data-client="${client.id}"]`);
+    expect(await card.innerText()).toContain("New York (NY) · Home");
+    await checkAccessible("clients");
+    await shoot("clients");
     expect(browserErrors).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { MINUTE, fixedClock } from "../helpers/clock.js";
 import { createClient, createProvider, createProviderKey, createSession, feedPath, setLink } from "../helpers/factories.js";
+import { initialsOf } from "../../src/domain/feed-policy.js";
 import { csrfOf, textOf, webClient } from "./web-client.js";
 
 const clock = fixedClock("2026-11-26T12:00:00Z");
@@ -20,7 +21,7 @@ const sessionRows = (providerId: string) => t.database.db.query.webSessions.find
 
 describe("sign-in", () => {
   it("without a session, pages redirect (303) to the sign-in form", async () => {
-    for (const path of ["/settings", "/settings/link", "/settings/calendars", "/settings/open-items"]) {
+    for (const path of ["/settings", "/settings/link", "/settings/calendars", "/settings/open-items", "/settings/clients"]) {
       const res = await t.app.request(path);
       expect(res.status, path).toBe(303);
       expect(res.headers.get("location")).toBe("/settings/sign-in");
@@ -242,8 +243,13 @@ describe("pages", () => {
     const saved = await web.submit("/settings/link", "/settings/link", { url: "https://zoom.us/j/1234567890", instructions: "Join early.\r\nUse headphones.", waitingRoomEnabled: "yes" });
     expect(saved.status).toBe(303);
     expect(saved.headers.get("location")).toBe("/settings/link");
-    const text = textOf(await (await web.get("/settings/link")).text());
-    expect(text).toContain("Saved, but the link is not compliant yet");
+    const linkHtml = await (await web.get("/settings/link")).text();
+    const text = textOf(linkHtml);
+    // A stored but non-compliant link is a warning, never a success notice.
+    expect(text).toContain("Not ready for sessions: this link is stored but not compliant");
+    expect(text).not.toContain("Saved");
+    expect(linkHtml).toMatch(/<p class="card warning" role="status" data-tone="warning">Not ready for sessions/);
+    expect(linkHtml).not.toContain('class="card notice"');
     expect(text).toContain("Platform Zoom");
     expect(text).toContain("Not compliant yet");
     expect(text).toContain("business associate agreement");
@@ -272,7 +278,13 @@ describe("pages", () => {
     expect(html).toContain(`href="webcal://cal.example.test/feeds/${secret}.ics"`);
     expect(html).toContain(`https://outlook.live.com/calendar/0/addfromweb?url=${encodeURIComponent(url!)}`.replace(/&/g, "&amp;"));
     expect(html).toContain("https://calendar.google.com/calendar/u/0/r/settings/addbyurl");
-    expect(html).not.toContain("calendar/r?cid=");
+    // Google's one-click link, as the API returns it, comes second to the documented add-by-URL page.
+    const api = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200);
+    expect(api.items).toHaveLength(1);
+    const cid = `https://calendar.google.com/calendar/r?cid=${encodeURIComponent(url!)}`;
+    expect(html).toContain(`href="${cid}"`);
+    expect(html.indexOf(cid)).toBeGreaterThan(html.indexOf("https://calendar.google.com/calendar/u/0/r/settings/addbyurl"));
+    expect(textOf(html)).toContain("Google doesn't document it");
     expect(textOf(html)).toContain("up to 24 hours");
     expect(JSON.stringify(await sessionRows(provider.id))).not.toContain(secret);
     expect((await t.app.request(feedPath(url!))).status).toBe(200);
@@ -345,7 +357,12 @@ describe("pages", () => {
     const text = textOf(html);
     for (const todo of ["Add a client location", "Begin credentialing or refer", "Private pay", "Refer"]) expect(text).toContain(todo);
     expect(text).toContain("Nov 20, 2026");
-    for (const c of [noLocation, inNetwork, selfPay, elsewhere]) expect(text).not.toContain(c.displayName);
+    // Each client by initials in the heading; the full name only inside the closed disclosure.
+    for (const c of [noLocation, inNetwork, selfPay, elsewhere]) {
+      expect(text).toContain(`${initialsOf(c.displayName)}, Nov 20, 2026:`);
+      expect(html).toMatch(new RegExp(`<details class="reveal"><summary>Show the client&#39;s name</summary><p data-client-name="">${c.displayName}</p></details>`));
+      for (const h of html.matchAll(/<h2[^>]*>([^<]*)<\/h2>/g)) expect(h[1]).not.toContain(c.displayName);
+    }
   });
 
   it("logs carry route patterns only: never the API key, the cookie, the CSRF token or a feed secret", async () => {

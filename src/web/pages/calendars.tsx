@@ -1,3 +1,4 @@
+import { DEFAULT_FUTURE_DAYS, DEFAULT_PAST_DAYS } from "../../domain/feed-policy.js";
 import { formatInstant, PRIVACY_CHOICES, privacyLabel, subscribeLinks } from "../format.js";
 import type { Refusal } from "./link.js";
 
@@ -7,17 +8,71 @@ export type FeedSummary = {
   privacy: string;
   includeLink: boolean;
   includeInPerson: boolean;
+  pastDays?: number;
+  futureDays?: number;
   createdAt: string;
   lastFetchedAt: string | null;
   fetchCount: number;
   lastFetchBySubscriber: { google: string | null; microsoft: string | null; apple: string | null; other: string | null };
+  sizeNote?: FeedSizeNote | undefined;
 };
 
-/** A feed's secret URLs, carried once from the create or rotate post to this page. */
-export type FreshFeed = { action: "created" | "rotated"; name: string; url: string; webcalUrl: string; outlookSubscribeUrl: string };
+/** What a feed leaves out to stay under the size calendar apps accept (Google's reported 1 MB). */
+export type FeedSizeNote = { upcomingLeftOut: number; pastLeftOut: number };
 
-export type FeedForm = { name: string; privacy: string; acknowledgePhi: boolean; includeLink: boolean; includeInPerson: boolean };
-export const DEFAULT_FEED_FORM: FeedForm = { name: "", privacy: "minimal", acknowledgePhi: false, includeLink: true, includeInPerson: true };
+/**
+ * The size note from a feed as the feed service lists it: the one place that knows its field names
+ * (`omittedUpcoming`, `omittedPast`); absent while the service reports none.
+ */
+export function sizeNoteOf(feed: object): FeedSizeNote | undefined {
+  const f = feed as { omittedUpcoming?: unknown; omittedPast?: unknown };
+  const upcoming = typeof f.omittedUpcoming === "number" ? f.omittedUpcoming : 0;
+  const past = typeof f.omittedPast === "number" ? f.omittedPast : 0;
+  return upcoming > 0 || past > 0 ? { upcomingLeftOut: upcoming, pastLeftOut: past } : undefined;
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+function SizeNote({ note, feedId }: { note: FeedSizeNote; feedId: string }) {
+  if (note.upcomingLeftOut === 0) {
+    return (
+      <p class="hint" data-size-note="">
+        To stay under the size calendar apps accept, this calendar leaves out your {plural(note.pastLeftOut, "oldest past session", "oldest past sessions")}.
+      </p>
+    );
+  }
+  return (
+    <div class="card warning" role="note" aria-labelledby={`size-${feedId}`} data-size-note="">
+      <h4 id={`size-${feedId}`}>Not every upcoming session fits</h4>
+      <p>
+        This calendar is at the size limit calendar apps accept, so it leaves out {plural(note.upcomingLeftOut, "upcoming session", "upcoming sessions")} (the
+        furthest ahead){note.pastLeftOut > 0 ? ` and ${plural(note.pastLeftOut, "past session", "past sessions")}` : ""}. To fit them, create a calendar
+        that shows fewer days ahead, or one without the telehealth link and instructions, and stop this one.
+      </p>
+    </div>
+  );
+}
+
+/** A feed's secret URLs, carried once from the create or rotate post to this page. */
+export type FreshFeed = { action: "created" | "rotated"; name: string; url: string; webcalUrl: string; outlookSubscribeUrl: string; googleSubscribeUrl: string };
+
+export type FeedForm = { name: string; privacy: string; acknowledgePhi: boolean; includeLink: boolean; includeInPerson: boolean; futureDays: string; pastDays: string };
+export const DEFAULT_FEED_FORM: FeedForm = {
+  name: "",
+  privacy: "minimal",
+  acknowledgePhi: false,
+  includeLink: true,
+  includeInPerson: true,
+  futureDays: String(DEFAULT_FUTURE_DAYS),
+  pastDays: String(DEFAULT_PAST_DAYS),
+};
+
+// The page's own words for a refused field (the service's messages name types, not people's words).
+const FIELD_MESSAGES: Record<string, string> = {
+  name: "Enter a name of up to 100 characters.",
+  futureDays: "Enter a whole number of days from 1 to 730.",
+  pastDays: "Enter a whole number of days from 0 to 365.",
+};
 
 type Props = { csrf: string; timezone: string; feeds: FeedSummary[]; fresh?: FreshFeed; notice?: string; form: FeedForm; refusal?: Refusal };
 
@@ -66,6 +121,13 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
         </li>
         <li>Paste the address and choose “Add calendar”.</li>
       </ol>
+      <p class="hint">
+        Or try Google's one-click link:{" "}
+        <a href={links.googleOneClick} target="_blank" rel="noopener noreferrer">
+          add to Google Calendar directly
+        </a>
+        . Google doesn't document it, and for some accounts it adds an empty calendar or nothing: if so, use the steps above.
+      </p>
       <p class="hint">{GOOGLE_DELAY}</p>
     </section>
   );
@@ -76,6 +138,7 @@ function FeedCard({ feed, timezone }: { feed: FeedSummary; timezone: string }) {
   return (
     <li class="card" aria-labelledby={`feed-${feed.id}`}>
       <h3 id={`feed-${feed.id}`}>{feed.name}</h3>
+      {feed.sizeNote && <SizeNote note={feed.sizeNote} feedId={feed.id} />}
       <dl class="facts">
         <dt>Events show</dt>
         <dd>{privacyLabel(feed.privacy)}</dd>
@@ -83,6 +146,14 @@ function FeedCard({ feed, timezone }: { feed: FeedSummary; timezone: string }) {
         <dd>{feed.includeLink ? "Included" : "Not included"}</dd>
         <dt>In-person sessions</dt>
         <dd>{feed.includeInPerson ? "Shown" : "Not shown"}</dd>
+        {feed.futureDays !== undefined && (
+          <>
+            <dt>Days shown</dt>
+            <dd>
+              {feed.pastDays} back, {feed.futureDays} ahead
+            </dd>
+          </>
+        )}
         <dt>Created</dt>
         <dd>{formatInstant(feed.createdAt, timezone)}</dd>
       </dl>
@@ -116,7 +187,9 @@ function FeedCard({ feed, timezone }: { feed: FeedSummary; timezone: string }) {
 }
 
 function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; refusal?: Refusal }) {
-  const fieldError = (name: string) => refusal?.fields?.find((f) => f.path === name)?.message;
+  const fieldError = (name: string) => (refusal?.fields?.some((f) => f.path === name) ? (FIELD_MESSAGES[name] ?? refusal.message) : undefined);
+  const invalid = (name: string) => (fieldError(name) ? "true" : undefined);
+  const describedBy = (name: string, hint?: string) => [fieldError(name) ? `${name}-error` : null, hint ?? null].filter(Boolean).join(" ") || undefined;
   return (
     <form method="post" action="/settings/calendars" class="card" aria-labelledby="create-title">
       <h2 id="create-title">Create a calendar subscription</h2>
@@ -125,8 +198,12 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
       <p class="hint" id="name-hint">
         Your calendar app shows it as the calendar's name, e.g. “Telehealth sessions”.
       </p>
-      {fieldError("name") && <p class="error-text">{fieldError("name")}</p>}
-      <input id="name" name="name" type="text" required maxlength={100} value={form.name} aria-describedby="name-hint" />
+      {fieldError("name") && (
+        <p class="error-text" id="name-error">
+          {fieldError("name")}
+        </p>
+      )}
+      <input id="name" name="name" type="text" required maxlength={100} value={form.name} aria-invalid={invalid("name")} aria-describedby={describedBy("name", "name-hint")} />
       <fieldset>
         <legend>What events show about clients</legend>
         {PRIVACY_CHOICES.map((p) => (
@@ -161,6 +238,23 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
           <input type="checkbox" id="includeInPerson" name="includeInPerson" value="yes" checked={form.includeInPerson} />
           <label for="includeInPerson">In-person sessions too</label>
         </div>
+      </fieldset>
+      <fieldset>
+        <legend>Which days it shows</legend>
+        <p class="hint" id="days-hint">
+          Fewer days keep a busy calendar under the size calendar apps accept.
+        </p>
+        {(["futureDays", "pastDays"] as const).map((name) => (
+          <>
+            <label for={name}>{name === "futureDays" ? "Days ahead" : "Days back"}</label>
+            {fieldError(name) && (
+              <p class="error-text" id={`${name}-error`}>
+                {fieldError(name)}
+              </p>
+            )}
+            <input id={name} name={name} type="text" inputmode="numeric" value={form[name]} aria-invalid={invalid(name)} aria-describedby={describedBy(name, "days-hint")} />
+          </>
+        ))}
       </fieldset>
       <div class="actions">
         <button type="submit">Create calendar</button>

@@ -1,5 +1,6 @@
 import type { ProblemField } from "../../errors.js";
 import { formatInstant, platformName } from "../format.js";
+import { Notice } from "./notice.js";
 
 export type SavedLink = {
   url: string;
@@ -15,7 +16,7 @@ export type LinkForm = { url: string; instructions: string; baaSigned: boolean; 
 /** A refused link: the 422's stable code and its message, or the failing fields. */
 export type Refusal = { code: string; message: string; fields?: ProblemField[] };
 
-type Props = { csrf: string; timezone: string; saved: SavedLink | null; form: LinkForm; refusal?: Refusal; notice?: string };
+type Props = { csrf: string; timezone: string; saved: SavedLink | null; form: LinkForm; refusal?: Refusal; notice?: string; noticeTone?: "success" | "warning" };
 
 const FIELD_NAMES: Record<string, string> = { url: "Meeting link", instructions: "Instructions for clients" };
 
@@ -80,7 +81,7 @@ function Verdict({ saved, timezone }: { saved: SavedLink; timezone: string }) {
   );
 }
 
-export function LinkPage({ csrf, timezone, saved, form, refusal, notice }: Props) {
+export function LinkPage({ csrf, timezone, saved, form, refusal, notice, noticeTone }: Props) {
   const fieldError = (name: string) => refusal?.fields?.find((f) => f.path === name);
   return (
     <>
@@ -89,11 +90,7 @@ export function LinkPage({ csrf, timezone, saved, form, refusal, notice }: Props
         Your default link goes into session reminders, confirmations, your clients' appointments page and every event of your
         subscribed calendars.
       </p>
-      {notice && (
-        <p class="card notice" role="status">
-          {notice}
-        </p>
-      )}
+      {notice && <Notice text={notice} tone={noticeTone} />}
       {refusal && <RefusalCard refusal={refusal} hasSaved={saved !== null} />}
       {saved && <Verdict saved={saved} timezone={timezone} />}
       <form method="post" action="/settings/link" class="card" aria-labelledby="link-form-title">

@@ -1,0 +1,8 @@
+/** The one-time message after a form: green only for a success, amber for anything short of one. */
+export function Notice({ text, tone = "success" }: { text: string; tone?: "success" | "warning" | undefined }) {
+  return (
+    <p class={`card ${tone === "warning" ? "warning" : "notice"}`} role="status" data-tone={tone}>
+      {text}
+    </p>
+  );
+}
