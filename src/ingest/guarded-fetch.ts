@@ -155,13 +155,12 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
     const mode = init.redirect ?? "follow";
     for (let hop = 0; ; hop++) {
       checkTarget(url);
-      const res = await agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: method as never,
-        headers,
-        body,
-        signal,
+      const dispatch = () => agent.request({ origin: url.origin, path: url.pathname + url.search, method: method as never, headers, body, signal });
+      // A kept-alive socket the server closed just as we reused it: an idempotent request is sent
+      // once more, on a new connection that is checked like the first (RFC 9112 9.3.1).
+      const res = await dispatch().catch((err: unknown) => {
+        if ((method === "GET" || method === "HEAD") && !signal.aborted && isStaleSocket(err)) return dispatch();
+        throw err;
       });
       if (!REDIRECTS.has(res.statusCode) || mode === "manual") return toResponse(res, method, url, signal);
       const location = res.headers.location;
@@ -274,6 +273,11 @@ function boundedStream(body: Readable, max: number, signal: AbortSignal): Readab
     },
     { highWaterMark: 0 },
   );
+}
+
+function isStaleSocket(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === "UND_ERR_SOCKET" || code === "ECONNRESET" || code === "EPIPE";
 }
 
 function toOutboundError(err: unknown, timedOut: boolean): OutboundError {
