@@ -22,7 +22,16 @@ const MAX_REMOVED_LOOKUPS = 100;
 
 export type PullResult =
   | { kind: "not_modified" }
-  | { kind: "events"; events: ExternalEvent[]; snapshot: boolean; cursor?: string; etag?: string | null; lastModified?: string | null };
+  | {
+      kind: "events";
+      events: ExternalEvent[];
+      snapshot: boolean;
+      /** Items the adapter could not read as events at all: recorded, never applied. */
+      setAside?: Array<{ externalId: string; reason: string }>;
+      cursor?: string;
+      etag?: string | null;
+      lastModified?: string | null;
+    };
 
 /**
  * A failure with what to do about it: retry later, stop and ask a human, or refuse the delivery for
@@ -89,7 +98,7 @@ async function pullGoogle(source: SourceRow, full: boolean, now: Date, fetchFn: 
     const pages = await collect(listGoogleEvents(cfg, fetchFn, syncToken ? { syncToken } : { timeMin: new Date(now.getTime() - 30 * DAY_MS).toISOString() }));
     const token = pages.at(-1)?.nextSyncToken;
     if (!token) throw new PullError("upstream_no_sync_token", "retry");
-    return { kind: "events" as const, events: pages.flatMap((p) => p.events), snapshot: !syncToken, cursor: token };
+    return { kind: "events" as const, events: pages.flatMap((p) => p.events), setAside: pages.flatMap((p) => p.setAside), snapshot: !syncToken, cursor: token };
   };
   try {
     const incremental = !full && source.syncToken ? source.syncToken : undefined;

@@ -3,6 +3,7 @@
 // Several deliveries at once (WORKER_CONCURRENCY), never two of one source, providers in turn.
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, deliveries, providers } from "../db/schema.js";
+import { setAsideRef } from "../domain/external-event.js";
 import { withTransaction } from "../db/tx.js";
 import type { Metrics } from "../http/metrics.js";
 import { findLiveSource, recordSourceFailure, sourceSucceeded, sourcesWithExpiringChannels, type SourceRow } from "../services/calendar-sources.js";
@@ -190,6 +191,8 @@ export class IngestWorker {
           return null;
         }
         const applied = await applyExternalEvents(tx, current, result.events, { snapshot: result.snapshot, now, pause: yieldToLoop });
+        applied.setAside.unshift(...(result.setAside ?? []).map((e) => ({ externalId: setAsideRef(e.externalId), reason: e.reason })));
+        applied.setAside.splice(50);
         // The new cursor is stored only now, after every page applied; and never over a newer one
         // that another worker stored while we were pulling. Set-aside events do not hold it back.
         const cursorMoved = current.syncToken !== pulledFrom && !result.snapshot;
