@@ -31,7 +31,7 @@ export const ConfigSchema = z
     INGEST_MAX_INSTANCES_PER_SERIES: z.coerce.number().int().min(1).max(100_000).default(1_000),
     INGEST_WINDOW_PAST_DAYS: z.coerce.number().int().min(1).max(3_650).default(30),
     INGEST_WINDOW_FUTURE_DAYS: z.coerce.number().int().min(1).max(3_650).default(365),
-    INGEST_TIME_BUDGET_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+    INGEST_TIME_BUDGET_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
     // Fair workers: deliveries processed at once per process (never two of one source).
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     MAX_SOURCES_PER_PROVIDER: z.coerce.number().int().min(1).max(10_000).default(25),

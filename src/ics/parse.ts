@@ -95,9 +95,8 @@ export function* parseExternalCalendarInSteps(ics: string, options: ParseOptions
   if (body.length > limits.maxBytes || Buffer.byteLength(body, "utf8") > limits.maxBytes) {
     return fail("ics_too_large", `The calendar is larger than ${limits.maxBytes} bytes.`);
   }
-  const shape = checkShape(body, limits.maxEvents);
+  const shape = yield* checkShape(body, limits.maxEvents);
   if (!shape.ok) return shape;
-  yield;
   const ctx: Context = {
     windowStart: limits.windowStart,
     windowEnd: limits.windowEnd,
@@ -161,15 +160,18 @@ type Shape = { ok: true; text: string; vevents: VeventSpan[] };
  * (it accepts a stray END:VEVENT) and which a truncated download breaks. It also finds where each
  * calendar's VEVENTs lie, so ical.js can read them a batch at a time.
  */
-function checkShape(body: string, maxEvents: number): Shape | ParseFailure {
+function* checkShape(body: string, maxEvents: number): Generator<void, Shape | ParseFailure, void> {
   const text = body.replace(/\r?\n[ \t]/g, ""); // RFC 5545 3.1 unfolding
+  yield;
   if (!/^\s*BEGIN[ \t]*:/i.test(text)) return fail("ics_not_a_calendar", "The body is not an iCalendar object.");
   const stack: string[] = [];
   const spans: VeventSpan[] = [];
   let vevents = 0;
   let top = -1;
   let open: number | undefined;
+  let seen = 0;
   for (const match of text.matchAll(COMPONENT_LINE)) {
+    if (++seen % 2_000 === 0) yield;
     const name = match[2]!.toUpperCase();
     if (match[1]!.toUpperCase() === "BEGIN") {
       if (name === "VEVENT" && ++vevents > maxEvents) {
@@ -189,15 +191,21 @@ function checkShape(body: string, maxEvents: number): Shape | ParseFailure {
     }
   }
   if (stack.length > 0) return fail("ics_malformed", "The calendar ends before its last component does (truncated?).");
-  if (tooManyParameters(text)) return fail("ics_malformed", "A line of the calendar has too many parameters.");
+  yield;
+  if (yield* tooManyParameters(text)) return fail("ics_malformed", "A line of the calendar has too many parameters.");
   return { ok: true, text, vevents: spans };
 }
 
 /** RFC 5545 3.1: name *(";" param) ":" value, where a quoted param value may hold ";" and ":". */
-function tooManyParameters(text: string): boolean {
+function* tooManyParameters(text: string): Generator<void, boolean, void> {
   let params = 0;
   let quoted = false;
+  let nextPause = 256 * 1024;
   for (let i = 0; i < text.length; i++) {
+    if (i >= nextPause) {
+      nextPause = i + 256 * 1024;
+      yield;
+    }
     const c = text.charCodeAt(i);
     if (c === 0x22) quoted = !quoted;
     else if (quoted && c !== 0x0a) continue;

@@ -16,7 +16,7 @@ export type SetAsideEvent = { externalId: string; reason: string };
 export type ApplyStats = { seen: number; stale: number; rescheduled: number; cancelled: number; held: number; unchanged: number; setAside: SetAsideEvent[] };
 
 /** Rows per lookup or multi-row write: a few milliseconds of database work each. */
-const CHUNK = 500;
+const CHUNK = 250;
 /** Set-aside events listed on the delivery; the count is in the log line. */
 const MAX_SET_ASIDE_LISTED = 50;
 const chunks = <T>(xs: T[]) => Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
@@ -58,15 +58,15 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
     const prev = byId.get(e.externalId);
     if (!prev || !isStale(e, { sequence: prev.sequence, updatedAt: prev.updatedAt ? new Date(prev.updatedAt) : null, status: prev.status })) byId.set(e.externalId, e);
   }
-  const incoming = [...byId.values()];
+  const incoming = [...byId.values()]; 
 
   // Lookups by key, through the primary key and the sessions' uid indexes.
   const stored = new Map<string, typeof externalEvents.$inferSelect>();
   for (const ids of chunks(incoming.map((e) => e.externalId))) {
     const rows = await tx.select().from(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, ids)));
     for (const r of rows) stored.set(r.externalId, r);
+    await pause();
   }
-  await pause();
   // Deletion stubs (Google's id-only cancelled events) carry no UID: use the one stored earlier.
   const uids = new Set<string>();
   const sessionIds = new Set<string>();
@@ -81,6 +81,7 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   const candidates: SessionRow[] = [];
   for (const part of chunks([...uids])) {
     candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), or(inArray(sessions.uid, part), inArray(sessions.externalUid, part))))));
+    await pause();
   }
   for (const part of chunks([...sessionIds])) {
     candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), inArray(sessions.id, part)))));
@@ -100,8 +101,9 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   await pause();
 
   const rows: MirrorRow[] = [];
+  let looked = 0;
   for (const e of incoming) {
-    if (rows.length % CHUNK === CHUNK - 1) await pause();
+    if (++looked % CHUNK === 0) await pause();
     const prev = stored.get(e.externalId) ?? null;
     if (isStale(e, prev ? { sequence: prev.sequence, updatedAt: prev.externalUpdatedAt, status: prev.status } : null)) {
       stats.stale++;
@@ -174,6 +176,7 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
     const gone = present.map((r) => r.externalId).filter((id) => !keep.has(id));
     for (const part of chunks(gone)) {
       await tx.delete(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, part)));
+      await pause();
     }
   }
   stats.setAside.length = Math.min(stats.setAside.length, MAX_SET_ASIDE_LISTED);
