@@ -38,6 +38,15 @@ export const ConfigSchema = z
         }
         return allowance;
       }),
+    // Bounded work per delivery: over any cap the delivery is rejected with the cap's code.
+    INGEST_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(20_000),
+    INGEST_MAX_INSTANCES_PER_SERIES: z.coerce.number().int().min(1).max(100_000).default(1_000),
+    INGEST_WINDOW_PAST_DAYS: z.coerce.number().int().min(1).max(3_650).default(30),
+    INGEST_WINDOW_FUTURE_DAYS: z.coerce.number().int().min(1).max(3_650).default(365),
+    INGEST_TIME_BUDGET_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+    // Fair workers: deliveries processed at once per process (never two of one source).
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    MAX_SOURCES_PER_PROVIDER: z.coerce.number().int().min(1).max(10_000).default(25),
   })
   .transform((env, ctx) => {
     const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
@@ -63,6 +72,15 @@ export const ConfigSchema = z
       googleApiBaseUrl: env.GOOGLE_API_BASE_URL.replace(/\/+$/, ""),
       microsoftGraphBaseUrl: env.MICROSOFT_GRAPH_BASE_URL.replace(/\/+$/, ""),
       outboundAllowance: env.INGEST_ALLOW_PRIVATE_HOSTS,
+      ingestLimits: {
+        maxEvents: env.INGEST_MAX_EVENTS,
+        maxInstancesPerSeries: env.INGEST_MAX_INSTANCES_PER_SERIES,
+        windowPastDays: env.INGEST_WINDOW_PAST_DAYS,
+        windowFutureDays: env.INGEST_WINDOW_FUTURE_DAYS,
+        timeBudgetMs: env.INGEST_TIME_BUDGET_MS,
+      },
+      workerConcurrency: env.WORKER_CONCURRENCY,
+      maxSourcesPerProvider: env.MAX_SOURCES_PER_PROVIDER,
     };
   });
 

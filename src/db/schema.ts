@@ -223,6 +223,10 @@ export const deliveries = pgTable(
     receivedAt: createdAt(),
     processedAt: ts(),
     lastErrorCode: text(),
+    // While a worker holds it: no other delivery of the same source is claimed until then.
+    claimedUntil: ts(),
+    // Events of an applied delivery that could not be read, with why (the rest applied).
+    setAside: jsonb().$type<Array<{ externalId: string; reason: string }>>(),
   },
   (t) => [
     uniqueIndex().on(t.sourceId, t.deliveryKey),
@@ -249,6 +253,9 @@ export const externalEvents = pgTable(
     providerLink: text(),
     sessionId: uuid(),
     seenAt: createdAt(),
+    // A deletion that would cancel a session, held until the provider's other sources have had a
+    // pass: the same event showing up in another watched calendar is a move, not a cancellation.
+    cancellationHeldAt: ts(),
   },
   (t) => [
     primaryKey({ columns: [t.sourceId, t.externalId] }),

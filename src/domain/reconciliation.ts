@@ -55,7 +55,8 @@ export type ItemKind =
   | EligibilityDecision["outcome"]
   | "external_change_on_confirmed_session"
   | "unlinked_session"
-  | "overlaps_busy_time";
+  | "overlaps_busy_time"
+  | "external_event_after_cancellation";
 
 export type ReconciliationItem = {
   kind: ItemKind;
@@ -93,6 +94,17 @@ export function endedSessionItem(
     private_pay_only: "Private pay only",
   };
   return { kind: decision.outcome, ...base, title: titles[decision.outcome], action: decision.action, detail: decision.explanation, decision };
+}
+
+/**
+ * The calendar shows, live, an event whose session was cancelled, and the event changed after the
+ * cancellation (restored, re-sent, moved back): someone may expect that session to happen.
+ */
+export function reappearedAfterCancellation(
+  event: { status: string; updatedAt: Date | null },
+  session: { status: string; cancelledAt: Date | null },
+): boolean {
+  return session.status === "cancelled" && event.status !== "cancelled" && !!event.updatedAt && !!session.cancelledAt && event.updatedAt > session.cancelledAt;
 }
 
 type Interval = { start: Date; end: Date };

@@ -29,6 +29,7 @@ const KIND_RANK: Record<ItemKind, number> = {
   audio_only_not_allowed: 5,
   location_outside_us: 5,
   unlinked_session: 6,
+  external_event_after_cancellation: 6,
 };
 
 /** The instant after which the item can no longer be acted on usefully; +Infinity when unknown. */

@@ -7,9 +7,10 @@ import type { ExternalEvent } from "../domain/external-event.js";
 import {
   EXPANSION_BUDGET,
   ExpansionBudgetExceeded,
+  SeriesOverCap,
   UNITS_PER_OBSERVANCE_YEAR,
   charge,
-  emitEvents,
+  emitEventsInSteps,
   quoted,
   wallOfTime,
   warn,
@@ -20,7 +21,7 @@ import {
 } from "./recurrence.js";
 import { DAY_MS, UTC_ZONE, createIanaZone, createVtimezoneZone, resolveTimeZoneName, wallToUtc, type Zone } from "./timezones.js";
 
-export type ParseErrorCode = "ics_too_large" | "ics_malformed" | "ics_not_a_calendar" | "ics_too_many_events";
+export type ParseErrorCode = "ics_too_large" | "ics_malformed" | "ics_not_a_calendar" | "ics_too_many_events" | "ics_too_many_instances";
 
 export type ParseOptions = {
   /** Recurring series are expanded into the instances overlapping [windowStart, windowEnd). */
@@ -30,6 +31,8 @@ export type ParseOptions = {
   maxEvents?: number;
   /** Expanded instances per series inside the window. Default 1,000; beyond it a warning. */
   maxInstancesPerSeries?: number;
+  /** Beyond maxInstancesPerSeries the parse fails (ics_too_many_instances) instead of cutting the series. */
+  rejectTruncatedSeries?: boolean;
   /** UTF-8 bytes. Default 5 MiB. */
   maxBytes?: number;
   /** IANA zone for floating times, all-day dates and unknown TZIDs: the provider's. Default UTC. */
@@ -73,6 +76,18 @@ type Context = ExpansionContext & {
  * that is not a positive integer, an unknown defaultTimezone) is a programming error: RangeError.
  */
 export function parseExternalCalendar(ics: string, options: ParseOptions): ParseResult {
+  const steps = parseExternalCalendarInSteps(ics, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The same parse as a generator that yields between slices of a few milliseconds of work (a batch
+ * of VEVENTs, one series), so a caller on a shared event loop can pause, and give up, between them.
+ */
+export function* parseExternalCalendarInSteps(ics: string, options: ParseOptions): Generator<void, ParseResult, void> {
   const limits = readOptions(options);
   if (typeof ics !== "string") return fail("ics_malformed", "The calendar body is not text.");
   const body = ics.startsWith("\uFEFF") ? ics.slice(1) : ics;
@@ -80,8 +95,8 @@ export function parseExternalCalendar(ics: string, options: ParseOptions): Parse
   if (body.length > limits.maxBytes || Buffer.byteLength(body, "utf8") > limits.maxBytes) {
     return fail("ics_too_large", `The calendar is larger than ${limits.maxBytes} bytes.`);
   }
-  const shapeFailure = checkShape(body, limits.maxEvents);
-  if (shapeFailure) return shapeFailure;
+  const shape = yield* checkShape(body, limits.maxEvents);
+  if (!shape.ok) return shape;
   const ctx: Context = {
     windowStart: limits.windowStart,
     windowEnd: limits.windowEnd,
@@ -90,12 +105,16 @@ export function parseExternalCalendar(ics: string, options: ParseOptions): Parse
     namedZones: new Map(),
     stepsLeft: EXPANSION_BUDGET,
     warnings: new Set(),
+    rejectTruncatedSeries: limits.rejectTruncatedSeries,
   };
   try {
-    return readCalendars(body, limits.maxEvents, ctx);
+    return yield* readCalendars(shape, limits.maxEvents, ctx);
   } catch (error) {
     if (error instanceof ExpansionBudgetExceeded) {
       return fail("ics_too_many_events", "Expanding the calendar's recurring events exceeds the work limit.");
+    }
+    if (error instanceof SeriesOverCap) {
+      return fail("ics_too_many_instances", `A recurring event has more than ${limits.maxInstances} instances in the window.`);
     }
     // ical.js messages quote the offending line, which may hold client data: never passed on.
     return fail("ics_malformed", "The calendar could not be parsed.");
@@ -124,43 +143,69 @@ function readOptions(options: ParseOptions) {
     maxEvents: positive(options.maxEvents, DEFAULT_MAX_EVENTS, "maxEvents"),
     maxInstances: positive(options.maxInstancesPerSeries, DEFAULT_MAX_INSTANCES, "maxInstancesPerSeries"),
     maxBytes: positive(options.maxBytes, DEFAULT_MAX_BYTES, "maxBytes"),
+    rejectTruncatedSeries: options.rejectTruncatedSeries === true,
   };
 }
 
 const COMPONENT_LINE = /^(BEGIN|END)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*$/gim;
 
+/** A VEVENT that is a direct child of a top-level VCALENDAR: [start, end) of the unfolded text. */
+type VeventSpan = { start: number; end: number; top: number };
+type Shape = { ok: true; text: string; vevents: VeventSpan[] };
+
 /**
  * One linear pass over the BEGIN/END lines before ical.js sees the body: refuses a body that does
  * not open like a calendar (an HTML login page), counts VEVENTs so 100,000 of them are refused
  * without being parsed, and requires BEGIN/END to pair up, which ical.js does not check
- * (it accepts a stray END:VEVENT) and which a truncated download breaks.
+ * (it accepts a stray END:VEVENT) and which a truncated download breaks. It also finds where each
+ * calendar's VEVENTs lie, so ical.js can read them a batch at a time.
  */
-function checkShape(body: string, maxEvents: number): ParseFailure | undefined {
+function* checkShape(body: string, maxEvents: number): Generator<void, Shape | ParseFailure, void> {
   const text = body.replace(/\r?\n[ \t]/g, ""); // RFC 5545 3.1 unfolding
+  yield;
   if (!/^\s*BEGIN[ \t]*:/i.test(text)) return fail("ics_not_a_calendar", "The body is not an iCalendar object.");
   const stack: string[] = [];
+  const spans: VeventSpan[] = [];
   let vevents = 0;
+  let top = -1;
+  let open: number | undefined;
+  let seen = 0;
   for (const match of text.matchAll(COMPONENT_LINE)) {
+    if (++seen % 2_000 === 0) yield;
     const name = match[2]!.toUpperCase();
     if (match[1]!.toUpperCase() === "BEGIN") {
       if (name === "VEVENT" && ++vevents > maxEvents) {
         return fail("ics_too_many_events", `The calendar has more than ${maxEvents} events.`);
       }
+      if (stack.length === 0) top++;
+      if (name === "VEVENT" && stack.length === 1 && stack[0] === "VCALENDAR") open = match.index;
       if (stack.push(name) > MAX_NESTING) return fail("ics_malformed", "The calendar nests components too deeply.");
     } else if (stack.pop() !== name) {
       return fail("ics_malformed", "The calendar's BEGIN and END lines do not match.");
+    } else if (open !== undefined && stack.length === 1) {
+      let end = match.index + match[0].length;
+      if (text[end] === "\r") end++;
+      if (text[end] === "\n") end++;
+      spans.push({ start: open, end, top });
+      open = undefined;
     }
   }
   if (stack.length > 0) return fail("ics_malformed", "The calendar ends before its last component does (truncated?).");
-  if (tooManyParameters(text)) return fail("ics_malformed", "A line of the calendar has too many parameters.");
-  return undefined;
+  yield;
+  if (yield* tooManyParameters(text)) return fail("ics_malformed", "A line of the calendar has too many parameters.");
+  return { ok: true, text, vevents: spans };
 }
 
 /** RFC 5545 3.1: name *(";" param) ":" value, where a quoted param value may hold ";" and ":". */
-function tooManyParameters(text: string): boolean {
+function* tooManyParameters(text: string): Generator<void, boolean, void> {
   let params = 0;
   let quoted = false;
+  let nextPause = 256 * 1024;
   for (let i = 0; i < text.length; i++) {
+    if (i >= nextPause) {
+      nextPause = i + 256 * 1024;
+      yield;
+    }
     const c = text.charCodeAt(i);
     if (c === 0x22) quoted = !quoted;
     else if (quoted && c !== 0x0a) continue;
@@ -177,8 +222,24 @@ function tooManyParameters(text: string): boolean {
   return false;
 }
 
-function readCalendars(body: string, maxEvents: number, ctx: Context): ParseResult {
-  const jcal: unknown = ICAL.parse(body);
+/** VEVENTs handed to ical.js at once: a few milliseconds of parsing. */
+const VEVENTS_PER_BATCH = 50;
+
+function* readCalendars(shape: Shape, maxEvents: number, ctx: Context): Generator<void, ParseResult, void> {
+  const { text, vevents: spans } = shape;
+  // The calendars without their VEVENTs (properties, VTIMEZONEs, anything else) in one parse.
+  let skeleton = text;
+  if (spans.length > 0) {
+    const parts: string[] = [];
+    let at = 0;
+    for (const span of spans) {
+      parts.push(text.slice(at, span.start));
+      at = span.end;
+    }
+    parts.push(text.slice(at));
+    skeleton = parts.join("");
+  }
+  const jcal: unknown = ICAL.parse(skeleton);
   // ICAL.parse gives one jCal component, or an array of them when the body holds several.
   const roots = !Array.isArray(jcal) || jcal.length === 0 ? [] : typeof jcal[0] === "string" ? [jcal] : jcal;
   const components = roots.map((root) => new ICAL.Component(root as unknown[]));
@@ -187,20 +248,40 @@ function readCalendars(body: string, maxEvents: number, ctx: Context): ParseResu
   if (calendars.length < components.length) warn(ctx, "non_calendar_ignored: components beside VCALENDAR were ignored");
 
   let method: string | undefined;
-  const records: VeventRecord[] = [];
-  let vevents = 0;
-  for (const calendar of calendars) {
+  const readers: Array<{ readDate: VeventRecord["readDate"]; cancels: boolean } | undefined> = [];
+  for (const calendar of components) {
+    if (calendar.name !== "vcalendar") {
+      readers.push(undefined);
+      continue;
+    }
     const calendarMethod = textOf(calendar, "method")?.toUpperCase();
     method ??= calendarMethod;
-    const zones = readVtimezones(calendar, ctx);
+    const zones = yield* readVtimezones(calendar, ctx);
     const readDate = (prop: ICAL.Property, value: unknown) => momentOf(prop, value, zones, ctx);
-    for (const vevent of calendar.getAllSubcomponents("vevent")) {
+    readers.push({ readDate, cancels: calendarMethod === "CANCEL" });
+  }
+
+  const records: VeventRecord[] = [];
+  let vevents = 0;
+  for (let i = 0; i < spans.length; i += VEVENTS_PER_BATCH) {
+    const batch = spans.slice(i, i + VEVENTS_PER_BATCH);
+    const blocks = batch.map((span) => {
+      const block = text.slice(span.start, span.end);
+      return block.endsWith("\n") ? block : `${block}\r\n`;
+    });
+    const wrapper = new ICAL.Component(ICAL.parse(`BEGIN:VCALENDAR\r\n${blocks.join("")}END:VCALENDAR\r\n`) as unknown[]);
+    const parsed = wrapper.getAllSubcomponents("vevent");
+    if (parsed.length !== batch.length) throw new Error("VEVENT batch did not parse as cut");
+    for (let j = 0; j < batch.length; j++) {
+      const reader = readers[batch[j]!.top];
+      if (!reader) continue;
       if (++vevents > maxEvents) return fail("ics_too_many_events", `The calendar has more than ${maxEvents} events.`);
-      const record = readVevent(vevent, readDate, calendarMethod === "CANCEL", ctx);
+      const record = readVevent(parsed[j]!, reader.readDate, reader.cancels, ctx);
       if (record) records.push(record);
     }
+    yield;
   }
-  const events = emitEvents(records, ctx);
+  const events = yield* emitEventsInSteps(records, ctx);
   return { ok: true, ...(method ? { method } : {}), events, warnings: [...ctx.warnings] };
 }
 
@@ -209,7 +290,7 @@ function textOf(component: ICAL.Component, name: string): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 
-function readVtimezones(calendar: ICAL.Component, ctx: Context): Map<string, Zone> {
+function* readVtimezones(calendar: ICAL.Component, ctx: Context): Generator<void, Map<string, Zone>, void> {
   const zones = new Map<string, Zone>();
   for (const component of calendar.getAllSubcomponents("vtimezone")) {
     const tzid = textOf(component, "tzid");
@@ -217,6 +298,7 @@ function readVtimezones(calendar: ICAL.Component, ctx: Context): Map<string, Zon
     const zone = createVtimezoneZone(component, (years) => charge(ctx, years * UNITS_PER_OBSERVANCE_YEAR));
     if (zone) zones.set(tzid, zone);
     else warn(ctx, `vtimezone_unusable: VTIMEZONE ${quoted(tzid)} was ignored; its TZID is resolved by name`);
+    yield;
   }
   return zones;
 }

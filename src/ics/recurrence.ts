@@ -42,9 +42,12 @@ export type ExpansionContext = {
   maxInstances: number;
   stepsLeft: number;
   warnings: Set<string>;
+  /** A series cut at maxInstances (or the per-series work limit) fails the parse instead of warning. */
+  rejectTruncatedSeries?: boolean;
 };
 
 export class ExpansionBudgetExceeded extends Error {}
+export class SeriesOverCap extends Error {}
 class SeriesStepLimit extends Error {}
 
 export function charge(ctx: ExpansionContext, units: number): void {
@@ -68,6 +71,15 @@ function isNewer(candidate: VeventRecord, current: VeventRecord): boolean {
 }
 
 export function emitEvents(records: VeventRecord[], ctx: ExpansionContext): ExternalEvent[] {
+  const steps = emitEventsInSteps(records, ctx);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** emitEvents as a generator that yields after each UID's group, so a caller can pause between them. */
+export function* emitEventsInSteps(records: VeventRecord[], ctx: ExpansionContext): Generator<void, ExternalEvent[], void> {
   // Duplicate UIDs happen in the wild (vdirsyncer #1140); keep one copy per (UID, RECURRENCE-ID).
   const groups = new Map<string, { master?: VeventRecord; overrides: Map<number, VeventRecord> }>();
   for (const record of records) {
@@ -114,6 +126,7 @@ export function emitEvents(records: VeventRecord[], ctx: ExpansionContext): Exte
     }
     instances.sort((a, b) => a[0] - b[0]);
     for (const [, event] of instances) events.push(event);
+    yield;
   }
   return events;
 }
@@ -208,6 +221,7 @@ function expandSeries(
     ordered.length = ctx.maxInstances;
     truncated = true;
   }
+  if (truncated && ctx.rejectTruncatedSeries) throw new SeriesOverCap();
   if (truncated) {
     warn(ctx, `series_truncated: UID ${quoted(master.uid)} was cut at ${ctx.maxInstances} instances or the work limit`);
   }

@@ -35,7 +35,7 @@ export class GoogleApiError extends Error {
 }
 
 export type GoogleListOptions = { syncToken?: string; timeMin?: string; maxResults?: number };
-export type GoogleEventsPage = { events: ExternalEvent[]; nextSyncToken?: string };
+export type GoogleEventsPage = { events: ExternalEvent[]; setAside: Array<{ externalId: string; reason: string }>; nextSyncToken?: string };
 
 /** A single text we keep for link detection; longer descriptions are cut (links sit near the top). */
 const MAX_TEXT_CHARS = 64 * 1024;
@@ -78,7 +78,8 @@ const EventsPageSchema = z.looseObject({
   timeZone: z.string().optional(),
   nextPageToken: z.string().optional(),
   nextSyncToken: z.string().optional(),
-  items: z.array(GoogleEventSchema).max(2500).default([]), // maxResults is capped at 2500
+  // Items are read one by one (mapPage): one unreadable event is set aside, not the whole page.
+  items: z.array(z.unknown()).max(2500).default([]), // maxResults is capped at 2500
 });
 
 const ChannelSchema = z.looseObject({
@@ -131,21 +132,33 @@ export async function* listGoogleEvents(
     if (pageToken !== undefined) url.searchParams.set("pageToken", pageToken);
 
     const page = await googleRequest(cfg, fetchFn, "GET", url, undefined, EventsPageSchema);
-    const events = mapPage(page.items, page.timeZone);
+    const { events, setAside } = mapPage(page.items, page.timeZone);
     const last = page.nextPageToken === undefined || page.nextPageToken === "";
-    yield last && page.nextSyncToken ? { events, nextSyncToken: page.nextSyncToken } : { events };
+    yield last && page.nextSyncToken ? { events, setAside, nextSyncToken: page.nextSyncToken } : { events, setAside };
     if (!last && page.nextPageToken === pageToken) throw new GoogleApiError("invalid_response", 200, "pageTokenRepeated");
     pageToken = last ? undefined : page.nextPageToken;
   } while (pageToken !== undefined);
 }
 
-function mapPage(items: GoogleEvent[], timeZone: string | undefined): ExternalEvent[] {
-  try {
-    return items.map((item) => mapGoogleEvent(item, timeZone));
-  } catch (err) {
-    if (err instanceof RangeError) throw new GoogleApiError("invalid_response", 200, err.message);
-    throw err;
+/** Each item on its own: one that does not read as an event is set aside with why, the rest map. */
+function mapPage(items: unknown[], timeZone: string | undefined): Pick<GoogleEventsPage, "events" | "setAside"> {
+  const events: ExternalEvent[] = [];
+  const setAside: GoogleEventsPage["setAside"] = [];
+  for (const item of items) {
+    const id = (item as { id?: unknown } | null)?.id;
+    const parsed = GoogleEventSchema.safeParse(item);
+    if (!parsed.success) {
+      setAside.push({ externalId: typeof id === "string" ? id : "", reason: "event_unreadable" });
+      continue;
+    }
+    try {
+      events.push(mapGoogleEvent(parsed.data, timeZone));
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      setAside.push({ externalId: parsed.data.id, reason: "event_times_invalid" });
+    }
   }
+  return { events, setAside };
 }
 
 /**

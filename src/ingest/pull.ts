@@ -1,7 +1,8 @@
 // One adapter per source kind: fetch the source's current state (or changes since its cursor) and
 // hand back normalized events. No database here; the worker applies what comes back.
 import type { ExternalEvent } from "../domain/external-event.js";
-import { parseExternalCalendar } from "../ics/parse.js";
+import type { Config } from "../config.js";
+import { parseExternalCalendarInSteps } from "../ics/parse.js";
 import type { SourceRow } from "../services/calendar-sources.js";
 import { googleConfig, graphConfig } from "../services/calendar-sources.js";
 import { FEED_PRODID } from "../services/feed-content.js";
@@ -9,6 +10,10 @@ import { GoogleApiError, listGoogleEvents } from "./google-client.js";
 import { refuseUnguarded } from "./guarded-fetch.js";
 import { readBoundedText, type ApiErrorKind } from "./http.js";
 import { getGraphEvent, GraphApiError, pullGraphDelta } from "./microsoft-client.js";
+import { runInSlices } from "./slices.js";
+
+/** Caps on the work one delivery may cause (config INGEST_*). */
+export type IngestLimits = Config["ingestLimits"];
 
 const DAY_MS = 86_400_000;
 /** Bounded work per pull: a source with more change pages than this is pulled in several deliveries. */
@@ -18,13 +23,25 @@ const MAX_REMOVED_LOOKUPS = 100;
 
 export type PullResult =
   | { kind: "not_modified" }
-  | { kind: "events"; events: ExternalEvent[]; snapshot: boolean; cursor?: string; etag?: string | null; lastModified?: string | null };
+  | {
+      kind: "events";
+      events: ExternalEvent[];
+      snapshot: boolean;
+      /** Items the adapter could not read as events at all: recorded, never applied. */
+      setAside?: Array<{ externalId: string; reason: string }>;
+      cursor?: string;
+      etag?: string | null;
+      lastModified?: string | null;
+    };
 
-/** A failure with what to do about it: retry later, or stop and ask a human. */
+/**
+ * A failure with what to do about it: retry later, stop and ask a human, or refuse the delivery for
+ * good (`reject`: over a cap or unreadable, retrying would give the same answer).
+ */
 export class PullError extends Error {
   constructor(
     readonly code: string,
-    readonly disposition: "retry" | "attention" | "drop",
+    readonly disposition: "retry" | "attention" | "drop" | "reject",
     readonly retryAfterSeconds?: number,
   ) {
     super(code);
@@ -39,8 +56,8 @@ export function fromApiError(err: GoogleApiError | GraphApiError): PullError {
   return new PullError(`upstream_${kind}`, "drop");
 }
 
-export function parseWindow(now: Date) {
-  return { windowStart: new Date(now.getTime() - 30 * DAY_MS), windowEnd: new Date(now.getTime() + 365 * DAY_MS) };
+export function parseWindow(now: Date, limits: Pick<IngestLimits, "windowPastDays" | "windowFutureDays">) {
+  return { windowStart: new Date(now.getTime() - limits.windowPastDays * DAY_MS), windowEnd: new Date(now.getTime() + limits.windowFutureDays * DAY_MS) };
 }
 
 /** The calendar an ICS body came from is one of our feeds: ingesting it would loop (SPEC 6). */
@@ -48,11 +65,23 @@ export function isOurFeed(ics: string): boolean {
   return ics.slice(0, 4096).includes(`PRODID:${FEED_PRODID}`);
 }
 
-export function parseIcsOrThrow(ics: string, now: Date, timezone: string): ExternalEvent[] {
+/**
+ * Parses an ICS body within the delivery's caps, in slices that leave the event loop to others; over
+ * a cap (events, instances of one series, the time budget) or unreadable, the delivery is rejected.
+ */
+export async function parseIcsBounded(ics: string, now: Date, timezone: string, limits: IngestLimits): Promise<ExternalEvent[]> {
   if (isOurFeed(ics)) throw new PullError("source_is_own_feed", "attention");
-  const parsed = parseExternalCalendar(ics, { ...parseWindow(now), defaultTimezone: timezone });
-  if (!parsed.ok) throw new PullError(parsed.code, "drop");
-  return parsed.events;
+  const steps = parseExternalCalendarInSteps(ics, {
+    ...parseWindow(now, limits),
+    defaultTimezone: timezone,
+    maxEvents: limits.maxEvents,
+    maxInstancesPerSeries: limits.maxInstancesPerSeries,
+    rejectTruncatedSeries: true,
+  });
+  const run = await runInSlices(steps, limits.timeBudgetMs);
+  if (!run.ok) throw new PullError("ingest_time_budget_exceeded", "reject");
+  if (!run.value.ok) throw new PullError(run.value.code, "reject");
+  return run.value.events;
 }
 
 async function collect<P>(pages: AsyncGenerator<P>): Promise<P[]> {
@@ -70,7 +99,7 @@ async function pullGoogle(source: SourceRow, full: boolean, now: Date, fetchFn: 
     const pages = await collect(listGoogleEvents(cfg, fetchFn, syncToken ? { syncToken } : { timeMin: new Date(now.getTime() - 30 * DAY_MS).toISOString() }));
     const token = pages.at(-1)?.nextSyncToken;
     if (!token) throw new PullError("upstream_no_sync_token", "retry");
-    return { kind: "events" as const, events: pages.flatMap((p) => p.events), snapshot: !syncToken, cursor: token };
+    return { kind: "events" as const, events: pages.flatMap((p) => p.events), setAside: pages.flatMap((p) => p.setAside), snapshot: !syncToken, cursor: token };
   };
   try {
     const incremental = !full && source.syncToken ? source.syncToken : undefined;
@@ -131,7 +160,7 @@ async function pullMicrosoft(source: SourceRow, full: boolean, now: Date, fetchF
  * the provider who chose the URL learns nothing about hosts or ports behind it (the guarded client
  * logs the real reason).
  */
-async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone: string, fetchFn: typeof fetch): Promise<PullResult> {
+async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone: string, fetchFn: typeof fetch, limits: IngestLimits): Promise<PullResult> {
   const headers: Record<string, string> = { accept: "text/calendar, */*;q=0.5", "user-agent": "TelehealthCalendar/1.0 (+ics-sync)" };
   if (!full && source.etag) headers["if-none-match"] = source.etag;
   if (!full && source.lastModified) headers["if-modified-since"] = source.lastModified;
@@ -151,14 +180,14 @@ async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone:
     throw failed();
   });
   if (text === null) throw new PullError("ics_too_large", "attention");
-  const events = parseIcsOrThrow(text, now, timezone);
+  const events = await parseIcsBounded(text, now, timezone, limits);
   return { kind: "events", events, snapshot: true, etag: res.headers.get("etag"), lastModified: res.headers.get("last-modified") };
 }
 
 /** `fetchFn` is the process's guarded client (src/ingest/guarded-fetch.ts). */
 export async function pullSource(
   source: SourceRow,
-  opts: { full: boolean; now: Date; timezone: string; fetchFn: typeof fetch },
+  opts: { full: boolean; now: Date; timezone: string; fetchFn: typeof fetch; limits: IngestLimits },
 ): Promise<PullResult> {
   const fetchFn = refuseUnguarded(opts.fetchFn);
   switch (source.kind) {
@@ -167,7 +196,7 @@ export async function pullSource(
     case "microsoft":
       return pullMicrosoft(source, opts.full, opts.now, fetchFn);
     case "ics_url":
-      return pullIcsUrl(source, opts.full, opts.now, opts.timezone, fetchFn);
+      return pullIcsUrl(source, opts.full, opts.now, opts.timezone, fetchFn, opts.limits);
     case "ics_webhook":
       // Pushes carry their own events; there is nothing to pull.
       return { kind: "events", events: [], snapshot: false };

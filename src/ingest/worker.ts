@@ -1,23 +1,28 @@
 // The ingestion worker: runs in every server process; all coordination lives in PostgreSQL
 // (SKIP LOCKED claims, a transaction-scoped advisory lock per source, the inbox's unique keys).
+// Several deliveries at once (WORKER_CONCURRENCY), never two of one source, providers in turn.
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
-import { calendarSources, providers } from "../db/schema.js";
+import { calendarSources, deliveries, providers } from "../db/schema.js";
+import { setAsideRef } from "../domain/external-event.js";
 import { withTransaction } from "../db/tx.js";
 import type { Metrics } from "../http/metrics.js";
 import { findLiveSource, recordSourceFailure, sourceSucceeded, sourcesWithExpiringChannels, type SourceRow } from "../services/calendar-sources.js";
 import type { ServiceDeps } from "../services/deps.js";
-import { applyExternalEvents } from "../services/external-apply.js";
-import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type DeliveryRow } from "../services/inbox.js";
+import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
+import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type ClaimCandidate, type DeliveryRow } from "../services/inbox.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
 import { GraphApiError } from "./microsoft-client.js";
-import { fromApiError, parseIcsOrThrow, PullError, pullSource } from "./pull.js";
+import { fromApiError, parseIcsBounded, PullError, pullSource, type PullResult } from "./pull.js";
+import { yieldToLoop } from "./slices.js";
 
 export type WorkerOptions = {
   fetchFn?: typeof fetch;
   /** How long a claim lasts before another worker may take the delivery again. */
   leaseMs?: number;
   idleMs?: number;
+  /** Deliveries in hand at once; default config WORKER_CONCURRENCY. */
+  concurrency?: number;
   metrics?: Metrics;
 };
 
@@ -27,12 +32,20 @@ export class IngestWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private woken = false;
   private lastPollScan = 0;
   private lastRenewalScan = 0;
+  private lastHoldScan = 0;
   private readonly channels: PushChannels;
   private readonly fetchFn: typeof fetch;
   private readonly leaseMs: number;
   private readonly idleMs: number;
+  private readonly concurrency: number;
+  /** Deliveries in hand, by id: at most one per source. */
+  private readonly inFlight = new Map<number, { sourceId: string; providerId: string; done: Promise<void> }>();
+  /** Round-robin across providers: when each was last served (a counter, not a time). */
+  private readonly lastServed = new Map<string, number>();
+  private served = 0;
   /** What this worker did; the exactly-once test sums these across processes. */
   readonly stats = { applied: 0, lostClaims: 0, failed: 0 };
 
@@ -43,6 +56,7 @@ export class IngestWorker {
     this.fetchFn = opts.fetchFn ?? fetch;
     this.leaseMs = opts.leaseMs ?? 120_000;
     this.idleMs = opts.idleMs ?? 500;
+    this.concurrency = opts.concurrency ?? deps.config.workerConcurrency;
     this.channels = createPushChannels(deps, this.fetchFn);
   }
 
@@ -52,59 +66,101 @@ export class IngestWorker {
     this.loop = this.run();
   }
 
-  /** SIGTERM: finish the delivery in hand, claim no more. */
+  /** SIGTERM: finish the deliveries in hand, claim no more. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.nudge();
     await this.loop;
   }
 
   /** A webhook just recorded something: look now rather than after the idle sleep. */
   nudge(): void {
-    this.wake?.();
+    if (this.wake) this.wake();
+    else this.woken = true;
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      let worked = false;
       try {
         await this.schedulePolls();
         await this.scheduleRenewals();
-        worked = await this.runOnce();
+        await this.scheduleHeldCancellations();
+        while (this.running && this.inFlight.size < this.concurrency) {
+          const d = await this.claim();
+          if (!d) break;
+          this.begin(d);
+        }
       } catch (err) {
-        this.deps.logger.error({ err: { name: (err as Error).name, message: (err as Error).message } }, "worker iteration failed");
+        this.deps.logger.error({ err: { name: (err as Error).name, code: errorCode(err) } }, "worker iteration failed");
       }
-      if (!worked && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.idleMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-      }
+      if (this.running) await this.sleep();
     }
+    await Promise.all([...this.inFlight.values()].map((f) => f.done));
   }
 
-  /** Processes every due delivery; for tests and tools. */
+  /** Until a delivery finishes, a nudge, or the idle time passes. */
+  private sleep(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.idleMs);
+      this.wake = done;
+    });
+  }
+
+  private begin(d: DeliveryRow): void {
+    const done = this.process(d)
+      .catch((err: unknown) => this.deps.logger.error({ deliveryId: d.id, err: { name: (err as Error).name, code: errorCode(err) } }, "delivery processing failed"))
+      .finally(() => {
+        this.inFlight.delete(d.id);
+        this.nudge();
+      });
+    this.inFlight.set(d.id, { sourceId: d.sourceId, providerId: d.providerId, done });
+  }
+
+  /** The next delivery, fairly: providers with fewer in hand first, then the one served longest ago. */
+  private async claim(): Promise<DeliveryRow | null> {
+    const inHand = new Map<string, number>();
+    for (const f of this.inFlight.values()) inHand.set(f.providerId, (inHand.get(f.providerId) ?? 0) + 1);
+    const rank = (cs: ClaimCandidate[]) =>
+      cs.sort(
+        (a, b) =>
+          (inHand.get(a.providerId) ?? 0) - (inHand.get(b.providerId) ?? 0) ||
+          (this.lastServed.get(a.providerId) ?? 0) - (this.lastServed.get(b.providerId) ?? 0) ||
+          a.availableAt.getTime() - b.availableAt.getTime() ||
+          a.id - b.id,
+      );
+    const skipSources = [...new Set([...this.inFlight.values()].map((f) => f.sourceId))];
+    const d = await claimDelivery(this.deps.db, this.deps.clock.now(), this.leaseMs, { skipSources, rank });
+    if (d) this.lastServed.set(d.providerId, ++this.served);
+    return d;
+  }
+
+  /** Processes every due delivery, one at a time, then settles held cancellations; for tests and tools. */
   async drain(max = 10_000): Promise<number> {
     let n = 0;
     while (n < max && (await this.runOnce())) n++;
+    await settleHeldCancellations(this.deps.db, this.deps.clock.now());
     return n;
   }
 
   /** Claims and processes one delivery. False when none is due. */
   async runOnce(): Promise<boolean> {
-    const now = this.deps.clock.now();
-    const d = await claimDelivery(this.deps.db, now, this.leaseMs);
+    const d = await this.claim();
     if (!d) return false;
     await this.process(d);
     return true;
   }
 
   private async process(d: DeliveryRow): Promise<void> {
-    const { db, clock, logger } = this.deps;
+    const { db, clock, logger, config } = this.deps;
     const log = { deliveryId: d.id, kind: d.kind };
     const source = await findLiveSource(db, d.sourceId);
     if (!source) {
@@ -116,10 +172,13 @@ export class IngestWorker {
     if (d.kind === "renew_channel") return this.renewChannel(d, source);
     try {
       const now = clock.now();
-      const result =
+      const timezone = provider?.timezone ?? "UTC";
+      const limits = config.ingestLimits;
+      const result: PullResult =
         d.kind === "ics_payload"
-          ? { kind: "events" as const, events: parseIcsOrThrow(String(d.payload?.ics ?? ""), now, provider?.timezone ?? "UTC"), snapshot: false }
-          : await pullSource(source, { full: d.kind === "full_resync", now, timezone: provider?.timezone ?? "UTC", fetchFn: this.fetchFn });
+          ? { kind: "events", events: await parseIcsBounded(String(d.payload?.ics ?? ""), now, timezone, limits), snapshot: false }
+          : await pullSource(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
+      if (result.kind === "events" && result.events.length > limits.maxEvents) throw new PullError("ics_too_many_events", "reject");
       const pulledFrom = source.syncToken;
       const stats = await withTransaction(db, async (tx) => {
         // Applied and done commit together; a lost claim (another worker finished it) rolls back.
@@ -131,23 +190,30 @@ export class IngestWorker {
           await tx.update(calendarSources).set(sourceSucceeded(now)).where(eq(calendarSources.id, source.id));
           return null;
         }
-        const applied = await applyExternalEvents(tx, current, result.events, { snapshot: result.snapshot, now });
+        const applied = await applyExternalEvents(tx, current, result.events, { snapshot: result.snapshot, now, pause: yieldToLoop });
+        applied.setAside.unshift(...(result.setAside ?? []).map((e) => ({ externalId: setAsideRef(e.externalId), reason: e.reason })));
+        applied.setAside.splice(50);
         // The new cursor is stored only now, after every page applied; and never over a newer one
-        // that another worker stored while we were pulling.
+        // that another worker stored while we were pulling. Set-aside events do not hold it back.
         const cursorMoved = current.syncToken !== pulledFrom && !result.snapshot;
+        const poison = applied.setAside[0];
         await tx
           .update(calendarSources)
           .set({
             ...sourceSucceeded(now),
+            ...(poison ? { lastErrorCode: poison.reason, lastErrorAt: now } : {}),
             ...(result.cursor !== undefined && !cursorMoved ? { syncToken: result.cursor } : {}),
             ...("etag" in result ? { etag: result.etag ?? null, lastModified: result.lastModified ?? null } : {}),
           })
           .where(eq(calendarSources.id, source.id));
+        if (applied.setAside.length) await tx.update(deliveries).set({ setAside: applied.setAside }).where(eq(deliveries.id, d.id));
         return applied;
       });
       this.stats.applied++;
       this.count(d, "applied");
-      logger.info({ ...log, sourceKind: source.kind, ...(stats ?? { notModified: true }) }, "delivery applied");
+      const { setAside, ...counts } = stats ?? { setAside: [] };
+      logger.info({ ...log, sourceKind: source.kind, ...(stats ? { ...counts, setAside: setAside.length } : { notModified: true }) }, "delivery applied");
+      if (stats?.held) await settleHeldCancellations(db, clock.now(), source.providerId);
     } catch (err) {
       if (err instanceof LostClaim) {
         this.stats.lostClaims++;
@@ -155,10 +221,11 @@ export class IngestWorker {
         return;
       }
       const pe = err instanceof PullError ? err : new PullError("internal_error", "retry");
-      if (!(err instanceof PullError)) logger.error({ ...log, err: { name: (err as Error).name, message: (err as Error).message } }, "delivery failed");
+      if (!(err instanceof PullError)) logger.error({ ...log, err: { name: (err as Error).name, code: errorCode(err) } }, "delivery failed");
       await recordSourceFailure(db, source.id, pe.code, clock.now(), healthSeverity(pe));
       await retryDelivery(db, d, clock.now(), pe.code, {
         final: pe.disposition !== "retry",
+        reject: pe.disposition === "reject",
         ...(pe.retryAfterSeconds !== undefined ? { retryAfterMs: pe.retryAfterSeconds * 1000 } : {}),
       });
       this.stats.failed++;
@@ -197,6 +264,14 @@ export class IngestWorker {
     }
   }
 
+  /** Held cancellations whose hold ran out are decided even when nothing else arrives. */
+  async scheduleHeldCancellations(): Promise<void> {
+    const now = this.deps.clock.now();
+    if (now.getTime() - this.lastHoldScan < 30_000) return;
+    this.lastHoldScan = now.getTime();
+    await settleHeldCancellations(this.deps.db, now);
+  }
+
   /** ics_url sources are polled: due ones get a pull delivery (one per source and interval). */
   async schedulePolls(): Promise<void> {
     const now = this.deps.clock.now();
@@ -220,6 +295,12 @@ export class IngestWorker {
   private count(d: DeliveryRow, result: string): void {
     this.opts.metrics?.deliveriesApplied.inc({ kind: d.kind, result });
   }
+}
+
+/** A database or driver error's SQLSTATE-like code, never its message (which may quote parameters). */
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 /** How a failed attempt weighs on the source's health: a lost grant needs the provider to reconnect. */

@@ -42,7 +42,7 @@ const create = createRoute({
   request: { params, body: jsonBody(CreateSourceSchema) },
   responses: {
     201: jsonResponse(SourceSchema.extend({ webhookUrl: z.string().optional(), signingSecret: z.string().optional() }), "Created"),
-    ...problems(400, 413, 415, 422, 502),
+    ...problems(400, 409, 413, 415, 422, 502),
   },
 });
 const list = createRoute({

@@ -5,7 +5,7 @@ import type { Executor } from "../db/client.js";
 import { calendarSources } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { checkSourceUrl } from "../domain/source-url.js";
-import { AppError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
+import { AppError, ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -87,6 +87,16 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
   }
   const row = await withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
+    // Each source costs pulls, channels and worker time: capped per provider (MAX_SOURCES_PER_PROVIDER).
+    // The lock makes two concurrent creations count one after the other.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`sources:${providerId}`}))`);
+    const [live] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(calendarSources)
+      .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt)));
+    if ((live?.n ?? 0) >= deps.config.maxSourcesPerProvider) {
+      throw new ConflictError("source_limit_reached", `A provider may have at most ${deps.config.maxSourcesPerProvider} calendar sources; delete one first.`);
+    }
     const [inserted] = await tx
       .insert(calendarSources)
       .values({ id, providerId, kind: data.kind, settings, secrets, createdAt: now, nextPollAt: data.kind === "ics_url" ? now : null })

@@ -1,8 +1,9 @@
 // SPEC 6: apply the current state of external events to our sessions, in the caller's transaction.
-import { and, eq, inArray, isNotNull, notInArray, or } from "drizzle-orm";
-import type { Executor } from "../db/client.js";
-import { externalEvents, sessions } from "../db/schema.js";
-import type { ExternalEvent } from "../domain/external-event.js";
+import { and, eq, inArray, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
+import type { Db, Executor } from "../db/client.js";
+import { withTransaction } from "../db/tx.js";
+import { calendarSources, externalEvents, sessions } from "../db/schema.js";
+import { eventDefect, setAsideRef, type ExternalEvent } from "../domain/external-event.js";
 import { effectOnSession, isStale } from "../domain/reconciliation.js";
 import { resolveSessionTimes } from "../domain/sessions.js";
 import { findLinksInText, sameMeetingLink } from "../domain/telehealth-link.js";
@@ -11,64 +12,98 @@ import type { SourceRow } from "./calendar-sources.js";
 import { writeSessionChange, type SessionRow } from "./sessions.js";
 import { loadTelehealthLink } from "./telehealth-links.js";
 
-export type ApplyStats = { seen: number; stale: number; rescheduled: number; cancelled: number; unchanged: number };
+export type SetAsideEvent = { externalId: string; reason: string };
+export type ApplyStats = { seen: number; stale: number; rescheduled: number; cancelled: number; held: number; unchanged: number; setAside: SetAsideEvent[] };
 
-const CHUNK = 500;
+/** Rows per lookup or multi-row write: a few milliseconds of database work each. */
+const CHUNK = 250;
+/** Set-aside events listed on the delivery; the count is in the log line. */
+const MAX_SET_ASIDE_LISTED = 50;
 const chunks = <T>(xs: T[]) => Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
+
+type MirrorRow = typeof externalEvents.$inferInsert;
+const MIRROR_COLUMNS = ["uid", "recurrenceId", "status", "startAt", "endAt", "sequence", "externalUpdatedAt", "busy", "providerLink", "sessionId", "seenAt", "cancellationHeldAt"] as const;
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** ON CONFLICT DO UPDATE takes each column from the row that was proposed (PostgreSQL INSERT docs: EXCLUDED). */
+const fromExcluded = Object.fromEntries(MIRROR_COLUMNS.map((k) => [k, sql.raw(`excluded.${snake(k)}`)]));
+
+export type ApplyOptions = {
+  snapshot: boolean;
+  now: Date;
+  /** Called between slices of work, to let the event loop serve others (the worker passes setImmediate). */
+  pause?: () => Promise<void>;
+};
 
 /**
  * Upserts each event into the source's mirror and applies its effect to the matched session.
  * `snapshot`: the events are the source's whole state (a full sync); mirror rows not in it are
  * dropped from the mirror, but no session is ever cancelled for being absent (SPEC 6: no mass-cancel).
+ * An event that cannot be stored or matched as given is set aside with its reason; the rest applies.
+ * A cancellation while the provider watches other calendars too is held, not applied: see
+ * settleHeldCancellations.
  */
-export async function applyExternalEvents(
-  tx: Executor,
-  source: SourceRow,
-  events: ExternalEvent[],
-  opts: { snapshot: boolean; now: Date },
-): Promise<ApplyStats> {
-  const stats: ApplyStats = { seen: events.length, stale: 0, rescheduled: 0, cancelled: 0, unchanged: 0 };
+export async function applyExternalEvents(tx: Executor, source: SourceRow, events: ExternalEvent[], opts: ApplyOptions): Promise<ApplyStats> {
+  const stats: ApplyStats = { seen: events.length, stale: 0, rescheduled: 0, cancelled: 0, held: 0, unchanged: 0, setAside: [] };
+  const pause = opts.pause ?? (async () => {});
   const providerId = source.providerId;
-  // Later duplicates of one externalId win within a batch only if newer; sort keeps it deterministic.
+  // Later duplicates of one externalId win within a batch only if newer.
   const byId = new Map<string, ExternalEvent>();
+  let setAside = 0;
   for (const e of events) {
+    const defect = eventDefect(e);
+    if (defect) {
+      if (++setAside <= MAX_SET_ASIDE_LISTED) stats.setAside.push({ externalId: setAsideRef(e.externalId), reason: defect });
+      continue;
+    }
     const prev = byId.get(e.externalId);
     if (!prev || !isStale(e, { sequence: prev.sequence, updatedAt: prev.updatedAt ? new Date(prev.updatedAt) : null, status: prev.status })) byId.set(e.externalId, e);
   }
-  const incoming = [...byId.values()];
+  const incoming = [...byId.values()]; 
 
+  // Lookups by key, through the primary key and the sessions' uid indexes.
   const stored = new Map<string, typeof externalEvents.$inferSelect>();
   for (const ids of chunks(incoming.map((e) => e.externalId))) {
     const rows = await tx.select().from(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, ids)));
     for (const r of rows) stored.set(r.externalId, r);
+    await pause();
   }
-
   // Deletion stubs (Google's id-only cancelled events) carry no UID: use the one stored earlier.
-  const uids = [...new Set([...incoming.map((e) => e.uid), ...[...stored.values()].map((r) => r.uid)].filter((u): u is string => !!u))];
-  const sessionIds = [
-    ...new Set([
-      ...incoming.map((e) => e.sessionId).filter((s): s is string => !!s && /^[0-9a-f-]{36}$/i.test(s)),
-      ...[...stored.values()].map((r) => r.sessionId).filter((s): s is string => !!s),
-    ]),
-  ];
+  const uids = new Set<string>();
+  const sessionIds = new Set<string>();
+  for (const e of incoming) {
+    if (e.uid) uids.add(e.uid);
+    if (e.sessionId && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(e.sessionId)) sessionIds.add(e.sessionId);
+  }
+  for (const r of stored.values()) {
+    if (r.uid) uids.add(r.uid);
+    if (r.sessionId) sessionIds.add(r.sessionId);
+  }
   const candidates: SessionRow[] = [];
-  for (const part of chunks([...uids, ...sessionIds])) {
-    const partUids = part.filter((x) => uids.includes(x));
-    const partIds = part.filter((x) => sessionIds.includes(x));
-    const conds = [
-      partUids.length ? inArray(sessions.uid, partUids) : undefined,
-      partUids.length ? inArray(sessions.externalUid, partUids) : undefined,
-      partIds.length ? inArray(sessions.id, partIds) : undefined,
-    ].filter((c) => c !== undefined);
-    if (conds.length) candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), or(...conds)))));
+  for (const part of chunks([...uids])) {
+    candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), or(inArray(sessions.uid, part), inArray(sessions.externalUid, part))))));
+    await pause();
+  }
+  for (const part of chunks([...sessionIds])) {
+    candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), inArray(sessions.id, part)))));
   }
   const byUid = new Map(candidates.map((s) => [s.uid, s]));
   const bySessionId = new Map(candidates.map((s) => [s.id, s]));
   const byExternal = new Map(candidates.filter((s) => s.externalUid).map((s) => [`${s.externalUid}|${s.externalRecurrenceId?.toISOString() ?? ""}`, s]));
 
   const providerLinks = await providerLinksOf(tx, providerId);
+  const watchesOthers = (
+    await tx
+      .select({ id: calendarSources.id })
+      .from(calendarSources)
+      .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), ne(calendarSources.id, source.id)))
+      .limit(1)
+  ).length > 0;
+  await pause();
 
+  const rows: MirrorRow[] = [];
+  let looked = 0;
   for (const e of incoming) {
+    if (++looked % CHUNK === 0) await pause();
     const prev = stored.get(e.externalId) ?? null;
     if (isStale(e, prev ? { sequence: prev.sequence, updatedAt: prev.externalUpdatedAt, status: prev.status } : null)) {
       stats.stale++;
@@ -86,7 +121,9 @@ export async function applyExternalEvents(
 
     const texts = e.texts.flatMap((t) => findLinksInText(t));
     const providerLink = session ? null : (texts.find((l) => providerLinks.some((p) => sameMeetingLink(l, p))) ?? null);
-    const values = {
+    const effect = effectOnSession(e, session);
+    const hold = effect.kind === "cancel_session" && watchesOthers;
+    rows.push({
       providerId,
       sourceId: source.id,
       externalId: e.externalId,
@@ -102,11 +139,12 @@ export async function applyExternalEvents(
       providerLink,
       sessionId: session?.id ?? null,
       seenAt: opts.now,
-    };
-    await tx.insert(externalEvents).values(values).onConflictDoUpdate({ target: [externalEvents.sourceId, externalEvents.externalId], set: values });
+      cancellationHeldAt: hold ? (prev?.cancellationHeldAt ?? opts.now) : null,
+    });
 
-    const effect = effectOnSession(e, session);
-    if (effect.kind === "cancel_session" && session) {
+    if (hold) {
+      stats.held++;
+    } else if (effect.kind === "cancel_session" && session) {
       const updated = await writeSessionChange(tx, session, { status: "cancelled", cancelledAt: opts.now }, opts.now);
       bySessionId.set(updated.id, updated);
       await recordAudit(tx, { providerId, principal: "system", action: "session.cancelled_externally", subjectId: session.id, at: opts.now, data: { sourceId: source.id } });
@@ -126,16 +164,81 @@ export async function applyExternalEvents(
     }
   }
 
+  for (const part of chunks(rows)) {
+    await tx.insert(externalEvents).values(part).onConflictDoUpdate({ target: [externalEvents.sourceId, externalEvents.externalId], set: fromExcluded });
+    await pause();
+  }
+
   if (opts.snapshot) {
-    const keep = incoming.map((e) => e.externalId);
     // Absent from a full state: gone from the mirror (no busy time), sessions untouched.
-    if (keep.length === 0) await tx.delete(externalEvents).where(eq(externalEvents.sourceId, source.id));
-    else if (keep.length <= 10_000) {
-      await tx.delete(externalEvents).where(and(eq(externalEvents.sourceId, source.id), notInArray(externalEvents.externalId, keep)));
+    const keep = new Set(incoming.map((e) => e.externalId));
+    const present = await tx.select({ externalId: externalEvents.externalId }).from(externalEvents).where(eq(externalEvents.sourceId, source.id));
+    const gone = present.map((r) => r.externalId).filter((id) => !keep.has(id));
+    for (const part of chunks(gone)) {
+      await tx.delete(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, part)));
+      await pause();
     }
   }
+  stats.setAside.length = Math.min(stats.setAside.length, MAX_SET_ASIDE_LISTED);
+  if (setAside > stats.setAside.length) stats.setAside.push({ externalId: `(${setAside - stats.setAside.length} more)`, reason: "event_set_aside" });
   return stats;
 }
+
+/** Longest a held cancellation waits for the provider's other sources to have their pass. */
+export const MAX_CANCELLATION_HOLD_MS = 15 * 60_000;
+
+/**
+ * Decides held cancellations once every other live source of the provider has synced since the
+ * hold began (or the hold is MAX_CANCELLATION_HOLD_MS old): if another watched calendar holds the
+ * same event, live, it moved there and the session stays; otherwise the session is cancelled.
+ */
+export async function settleHeldCancellations(db: Db, now: Date, providerId?: string): Promise<{ cancelled: number; moved: number }> {
+  const result = { cancelled: 0, moved: 0 };
+  const held = await db
+    .select()
+    .from(externalEvents)
+    .where(and(isNotNull(externalEvents.cancellationHeldAt), providerId ? eq(externalEvents.providerId, providerId) : undefined))
+    .limit(500);
+  for (const row of held) {
+    await withTransaction(db, async (tx) => {
+      const others = await tx
+        .select({ id: calendarSources.id, lastSyncedAt: calendarSources.lastSyncedAt })
+        .from(calendarSources)
+        .where(and(eq(calendarSources.providerId, row.providerId), isNull(calendarSources.deletedAt), ne(calendarSources.id, row.sourceId)));
+      const heldAt = row.cancellationHeldAt!;
+      const allSynced = others.every((o) => o.lastSyncedAt && o.lastSyncedAt >= heldAt);
+      if (!allSynced && now.getTime() - heldAt.getTime() < MAX_CANCELLATION_HOLD_MS) return;
+      // Claim the hold: another worker settling the same row finds it gone.
+      const claimed = await tx
+        .update(externalEvents)
+        .set({ cancellationHeldAt: null })
+        .where(and(eq(externalEvents.sourceId, row.sourceId), eq(externalEvents.externalId, row.externalId), isNotNull(externalEvents.cancellationHeldAt)))
+        .returning({ sessionId: externalEvents.sessionId });
+      const sessionId = claimed[0]?.sessionId;
+      if (!sessionId) return;
+      const sameEvent = or(eq(externalEvents.sessionId, sessionId), row.uid ? and(eq(externalEvents.uid, row.uid), row.recurrenceId ? eq(externalEvents.recurrenceId, row.recurrenceId) : isNull(externalEvents.recurrenceId)) : undefined);
+      const elsewhere = await tx
+        .select({ sourceId: externalEvents.sourceId })
+        .from(externalEvents)
+        .innerJoin(calendarSources, and(eq(calendarSources.id, externalEvents.sourceId), isNull(calendarSources.deletedAt)))
+        .where(and(eq(externalEvents.providerId, row.providerId), ne(externalEvents.sourceId, row.sourceId), ne(externalEvents.status, "cancelled"), sameEvent))
+        .limit(1);
+      if (elsewhere[0]) {
+        await recordAudit(tx, { providerId: row.providerId, principal: "system", action: "session.moved_between_calendars", subjectId: sessionId, at: now, data: { from: row.sourceId, to: elsewhere[0].sourceId } });
+        result.moved++;
+        return;
+      }
+      const [session] = await tx.select().from(sessions).where(eq(sessions.id, sessionId)).for("update");
+      if (!session || effectOnSession({ ...toEffectInput(row) }, session).kind !== "cancel_session") return;
+      await writeSessionChange(tx, session, { status: "cancelled", cancelledAt: now }, now);
+      await recordAudit(tx, { providerId: row.providerId, principal: "system", action: "session.cancelled_externally", subjectId: sessionId, at: now, data: { sourceId: row.sourceId } });
+      result.cancelled++;
+    });
+  }
+  return result;
+}
+
+const toEffectInput = (row: typeof externalEvents.$inferSelect): ExternalEvent => ({ externalId: row.externalId, status: "cancelled", sequence: row.sequence, busy: false, texts: [] });
 
 /** The links that make an external event "one of ours": the default link and sessions' own links. */
 async function providerLinksOf(tx: Executor, providerId: string): Promise<string[]> {

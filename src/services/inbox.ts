@@ -1,6 +1,7 @@
 // The durable inbox (SPEC 6, 7): a notification is recorded once under a unique key and acknowledged;
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gt, lte, notExists, notInArray, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
 import { deliveries } from "../db/schema.js";
 
@@ -20,29 +21,64 @@ export async function recordDelivery(
   return { recorded: rows.length > 0 };
 }
 
+export type ClaimCandidate = { id: number; providerId: string; sourceId: string; availableAt: Date };
+
 /**
- * Claims the oldest due delivery for `leaseMs`: its available_at moves past the lease, so a worker
- * that dies mid-way leaves it to be claimed again (at-least-once; applying is idempotent).
+ * Claims a due delivery for `leaseMs`: its available_at and claimed_until move past the lease, so a
+ * worker that dies mid-way leaves it to be claimed again (at-least-once; applying is idempotent).
+ * Candidates are the oldest due delivery of each provider whose source has none in hand (here or in
+ * another process, or in `skipSources`); `rank` orders them (the worker's round-robin), oldest first
+ * by default. The claim itself is FOR UPDATE SKIP LOCKED, so two workers never take one row.
  */
-export async function claimDelivery(db: Db, now: Date, leaseMs: number): Promise<DeliveryRow | null> {
-  const rows = await db
-    .update(deliveries)
-    .set({ attempts: sql`${deliveries.attempts} + 1`, availableAt: new Date(now.getTime() + leaseMs) })
+export async function claimDelivery(
+  db: Db,
+  now: Date,
+  leaseMs: number,
+  opts: { skipSources?: string[]; rank?: (candidates: ClaimCandidate[]) => ClaimCandidate[] } = {},
+): Promise<DeliveryRow | null> {
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const busy = alias(deliveries, "busy");
+  const candidates = await db
+    .selectDistinctOn([deliveries.providerId], { id: deliveries.id, providerId: deliveries.providerId, sourceId: deliveries.sourceId, availableAt: deliveries.availableAt })
+    .from(deliveries)
     .where(
-      eq(
-        deliveries.id,
-        sql`(select ${deliveries.id} from ${deliveries} where ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${now.toISOString()}::timestamptz order by ${deliveries.availableAt}, ${deliveries.id} limit 1 for update skip locked)`,
+      and(
+        eq(deliveries.state, "pending"),
+        lte(deliveries.availableAt, at),
+        opts.skipSources?.length ? notInArray(deliveries.sourceId, opts.skipSources) : undefined,
+        notExists(
+          db
+            .select({ one: sql`1` })
+            .from(busy)
+            .where(and(eq(busy.sourceId, deliveries.sourceId), eq(busy.state, "pending"), gt(busy.claimedUntil, at))),
+        ),
       ),
     )
-    .returning();
-  return rows[0] ?? null;
+    .orderBy(deliveries.providerId, deliveries.availableAt, deliveries.id)
+    .limit(1000);
+  const ranked = opts.rank ? opts.rank(candidates) : candidates.sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || a.id - b.id);
+  const until = new Date(now.getTime() + leaseMs);
+  for (const c of ranked) {
+    const rows = await db
+      .update(deliveries)
+      .set({ attempts: sql`${deliveries.attempts} + 1`, availableAt: until, claimedUntil: until })
+      .where(
+        eq(
+          deliveries.id,
+          sql`(select ${deliveries.id} from ${deliveries} where ${deliveries.id} = ${c.id} and ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${at} for update skip locked)`,
+        ),
+      )
+      .returning();
+    if (rows[0]) return rows[0];
+  }
+  return null;
 }
 
 /** Marks done inside the transaction that applied it: applied and done commit together. */
 export async function completeDelivery(tx: Executor, id: number, now: Date): Promise<boolean> {
   const rows = await tx
     .update(deliveries)
-    .set({ state: "done", processedAt: now, lastErrorCode: null })
+    .set({ state: "done", processedAt: now, lastErrorCode: null, claimedUntil: null })
     .where(and(eq(deliveries.id, id), eq(deliveries.state, "pending")))
     .returning({ id: deliveries.id });
   return rows.length > 0;
@@ -50,12 +86,27 @@ export async function completeDelivery(tx: Executor, id: number, now: Date): Pro
 
 export const MAX_ATTEMPTS = 12;
 
-/** Exponential backoff capped at an hour; after MAX_ATTEMPTS the row stays, as `failed`, for an operator. */
-export async function retryDelivery(db: Executor, d: DeliveryRow, now: Date, errorCode: string, opts: { retryAfterMs?: number; final?: boolean } = {}): Promise<void> {
-  const final = opts.final || d.attempts >= MAX_ATTEMPTS;
+/**
+ * Exponential backoff capped at an hour; after MAX_ATTEMPTS the row stays, as `failed`, for an
+ * operator. `reject`: refused for good (over a cap, unreadable); the row keeps why.
+ */
+export async function retryDelivery(
+  db: Executor,
+  d: DeliveryRow,
+  now: Date,
+  errorCode: string,
+  opts: { retryAfterMs?: number; final?: boolean; reject?: boolean } = {},
+): Promise<void> {
+  const final = opts.reject || opts.final || d.attempts >= MAX_ATTEMPTS;
   const backoff = opts.retryAfterMs ?? Math.min(3600_000, 1000 * 2 ** Math.min(d.attempts, 12));
   await db
     .update(deliveries)
-    .set({ state: final ? "failed" : "pending", availableAt: new Date(now.getTime() + backoff), lastErrorCode: errorCode, processedAt: final ? now : null })
+    .set({
+      state: opts.reject ? "rejected" : final ? "failed" : "pending",
+      availableAt: new Date(now.getTime() + backoff),
+      claimedUntil: null,
+      lastErrorCode: errorCode,
+      processedAt: final ? now : null,
+    })
     .where(eq(deliveries.id, d.id));
 }

@@ -3,7 +3,7 @@
 import { and, desc, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
 import { calendarSources, clientLocations, clients, externalEvents, providers, sessionReferrals, sessions } from "../db/schema.js";
 import { decideEligibility } from "../domain/eligibility.js";
-import { endedSessionItem, externalDiffers, overlaps, type ReconciliationItem } from "../domain/reconciliation.js";
+import { endedSessionItem, externalDiffers, overlaps, reappearedAfterCancellation, type ReconciliationItem } from "../domain/reconciliation.js";
 import { CONFIRMATION_LOOKBACK_DAYS } from "../domain/work-queue.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -76,6 +76,15 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
         action: e.status === "cancelled"
           ? "The event was cancelled in your calendar, but the session is confirmed. Check which is right; contact support to correct a confirmed session."
           : `Your calendar now shows ${e.startAt?.toISOString()}; the confirmed session stays as it was. Check which is right.`,
+      });
+    } else if (s && e.startAt && e.endAt && reappearedAfterCancellation({ status: e.status, updatedAt: e.externalUpdatedAt }, s)) {
+      items.push({
+        kind: "external_event_after_cancellation",
+        sessionId: s.id,
+        start: e.startAt.toISOString(),
+        end: e.endAt.toISOString(),
+        title: "Back in your calendar after it was cancelled",
+        action: "This session was cancelled, but the event is in your calendar again. Schedule a new session if it is going ahead, or remove the event.",
       });
     } else if (!s && e.providerLink && e.status !== "cancelled" && e.startAt && e.endAt) {
       items.push({

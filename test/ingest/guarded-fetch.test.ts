@@ -10,6 +10,11 @@ import { parseNetworkAllowance } from "../../src/domain/outbound-address.js";
 import { createGuardedFetch, OutboundError, type GuardedFetchOptions, type Resolver } from "../../src/ingest/guarded-fetch.js";
 import { pullSource } from "../../src/ingest/pull.js";
 import type { SourceRow } from "../../src/services/calendar-sources.js";
+import { loadConfig } from "../../src/config.js";
+
+const testConfig = loadConfig({ NODE_ENV: "test" });
+if (!testConfig.ok) throw new Error("test config");
+const testLimits = testConfig.config.ingestLimits;
 
 type Counted = { port: number; host: string; connections: number; requests: { path: string; authorization?: string }[]; close(): Promise<void> };
 
@@ -207,7 +212,7 @@ describe("guarded fetch: addresses", () => {
 
   it("a puller handed the platform fetch instead of the guarded client sends nothing (fail closed)", async () => {
     const source = { kind: "ics_url", settings: { url: `http://127.0.0.1:${plain.port}/cal.ics` }, etag: null, lastModified: null } as unknown as SourceRow;
-    await expect(pullSource(source, { full: true, now: new Date(), timezone: "UTC", fetchFn: fetch })).rejects.toMatchObject({ code: "fetch_failed" });
+    await expect(pullSource(source, { full: true, now: new Date(), timezone: "UTC", fetchFn: fetch, limits: testLimits })).rejects.toMatchObject({ code: "fetch_failed" });
     expectNoConnection();
   });
 

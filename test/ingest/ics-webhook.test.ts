@@ -137,7 +137,7 @@ describe("hostile input", () => {
     await expectStatus(await postIcs(t, source.id, source.signingSecret, broken), 202);
     await worker.drain();
     const [d] = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
-    expect(d).toMatchObject({ state: "failed", lastErrorCode: expect.stringMatching(/^ics_/) });
+    expect(d).toMatchObject({ state: "rejected", lastErrorCode: expect.stringMatching(/^ics_/) });
     expect((await getSession(session.id)).sequence).toBe(0);
   });
 

@@ -1,0 +1,10 @@
+import { parseIcsBounded } from "./src/ingest/pull.ts";
+const ev = (i:number) => `BEGIN:VEVENT\r\nUID:b${i}\r\nDTSTART:20261201T${String(8+i%10).padStart(2,"0")}0000Z\r\nDTEND:20261201T${String(9+i%10).padStart(2,"0")}0000Z\r\nEND:VEVENT`;
+const body = ["BEGIN:VCALENDAR","VERSION:2.0","PRODID:-//x//EN",...Array.from({length:20000},(_, i)=>ev(i)),"END:VCALENDAR",""].join("\r\n");
+const storm = ["BEGIN:VCALENDAR","VERSION:2.0","PRODID:-//x//EN",...Array.from({length:50},(_, i)=>`BEGIN:VEVENT\r\nUID:m${i}\r\nDTSTART:20261126T000000Z\r\nDTEND:20261126T000100Z\r\nRRULE:FREQ=MINUTELY\r\nEND:VEVENT`),"END:VCALENDAR",""].join("\r\n");
+let last = performance.now(); let worst = 0;
+const iv = setInterval(() => { const n = performance.now(); worst = Math.max(worst, n - last); last = n; }, 5);
+const L = {maxEvents:20000,maxInstancesPerSeries:1000,windowPastDays:30,windowFutureDays:365,timeBudgetMs:60000};
+let t=performance.now(); try { await parseIcsBounded(storm,new Date("2026-11-26"),"UTC",L); } catch (e) { console.log((e as any).code); } console.log("storm", performance.now()-t, "worst lag", worst); worst = 0;
+t=performance.now(); const r2=await parseIcsBounded(body,new Date("2026-11-26"),"UTC",L); console.log("big", performance.now()-t, r2.length, "worst lag", worst);
+clearInterval(iv);
