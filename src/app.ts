@@ -1,9 +1,7 @@
-import { HTTPException } from "hono/http-exception";
-import { AppError } from "./errors.js";
 import type { AppDeps } from "./http/env.js";
-import { accessLog, bearerAuth, limitBody, requestContext, requireJson } from "./http/middleware.js";
+import { accessLog, bearerAuth, limitBody, refuseUnsafeText, requestContext, requireJson } from "./http/middleware.js";
 import { createRouter } from "./http/openapi.js";
-import { codedError, internalError, problemResponse } from "./http/problem.js";
+import { codedError, problemForError, problemResponse } from "./http/problem.js";
 import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
@@ -33,6 +31,7 @@ export function createApp(deps: AppDeps) {
     return bearerAuth(deps)(c, next);
   });
   app.use("/api/v1/*", requireJson());
+  app.use("/api/v1/*", refuseUnsafeText());
   app.route("/api/v1", apiRoutes());
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
@@ -55,16 +54,19 @@ export function createApp(deps: AppDeps) {
   });
 
   app.onError((err, c) => {
-    if (err instanceof AppError) return problemResponse(c, err);
-    if (err instanceof HTTPException && err.status === 400) {
-      return problemResponse(c, codedError("malformed_json", "The body is not valid JSON."));
+    const failure = problemForError(err);
+    const requestId = c.get("requestId");
+    if (failure.status >= 500) {
+      // Class, codes and frames only (errorFields): a driver's message holds SQL parameters.
+      deps.logger[failure.code === "internal_error" ? "error" : "warn"]({ requestId, code: failure.code, err }, "request failed");
+    } else if (failure.code === "invalid_value") {
+      deps.logger.warn({ requestId, code: failure.code, err }, "database refused a value");
     }
-    // The message may hold anything (SQL, values): it goes to the log, never to the client.
-    deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
-    return problemResponse(c, internalError());
+    return problemResponse(c, failure);
   });
 
   return app;
 }
 
 export type App = ReturnType<typeof createApp>;
+

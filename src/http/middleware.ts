@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
-import { UnauthorizedError } from "../errors.js";
+import { findUnsafeText, mayHoldUnsafeText } from "../domain/safe-text.js";
+import { InvalidCharactersError, UnauthorizedError } from "../errors.js";
 import { resolvePrincipal } from "../services/auth.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { codedError } from "./problem.js";
@@ -88,6 +89,30 @@ export function requireJson(): MiddlewareHandler<AppEnv> {
       const mediaType = (contentType ?? "").split(";")[0]!.trim();
       if (contentType !== undefined && mediaType !== "" && !JSON_TYPE.test(mediaType)) {
         throw codedError("unsupported_media_type", "Send the body as application/json.");
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * A JSON body with NUL or a lone surrogate in any string is a 422 here, before validation and long
+ * before PostgreSQL (which would refuse it with an error carrying the value).
+ */
+export function refuseUnsafeText(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const mediaType = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
+    if ((c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") && JSON_TYPE.test(mediaType)) {
+      const raw = await c.req.text();
+      if (mayHoldUnsafeText(raw)) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          throw codedError("malformed_json", "The body is not valid JSON.");
+        }
+        const path = findUnsafeText(parsed);
+        if (path !== undefined) throw new InvalidCharactersError(path);
       }
     }
     await next();
