@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { AppError } from "../errors.js";
+import { readBody, webhookBodyLimits } from "../http/body.js";
 import type { AppEnv } from "../http/env.js";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
 import { codedError, problemResponse } from "../http/problem.js";
@@ -70,7 +71,8 @@ export function webhookRoutes() {
       const headers = standardWebhookHeaders((n) => c.req.header(n));
       const source = await precheckIcsWebhook(c.var.services, c.req.param("sourceId"), headers);
       if ("result" in source) return answer(c, source, 202) as never;
-      return answer(c, await receiveIcsWebhook(c.var.services, source, await c.req.text(), headers), 202) as never;
+      const raw = await readBody(c, webhookBodyLimits(c));
+      return answer(c, await receiveIcsWebhook(c.var.services, source, raw, headers), 202) as never;
     })
     .openapi(google, async (c) => {
       const headers = {
@@ -91,6 +93,11 @@ export function webhookRoutes() {
         }
         return c.text(token, 200, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }) as never;
       }
-      return answer(c, await receiveGraphNotifications(c.var.services, c.req.param("sourceId"), await c.req.text()), 202) as never;
+      // Unknown sources are answered before the body is read.
+      if (!(await isMicrosoftSource(c.var.services, c.req.param("sourceId")))) return problemResponse(c, codedError("not_found", "No such webhook.")) as never;
+      const intake = await receiveGraphNotifications(c.var.services, c.req.param("sourceId"), await readBody(c, webhookBodyLimits(c)));
+      // Forged items get the 202 Graph expects, but still count against the sender's address.
+      if (intake.result === "accepted" && intake.rejected) c.set("authFailed", true);
+      return answer(c, intake, 202) as never;
     });
 }

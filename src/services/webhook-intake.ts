@@ -89,7 +89,7 @@ export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, ra
     parsed = MALFORMED;
   }
   const key = `whk:${headers["webhook-id"]}`;
-  if (parsed === MALFORMED) return reject(deps, source, key, "ics_payload", malformedJson());
+  if (parsed === MALFORMED || parsed === undefined) return reject(deps, source, key, "ics_payload", malformedJson());
   const unsafeAt = findUnsafeText(parsed);
   if (unsafeAt !== undefined) return reject(deps, source, key, "ics_payload", new InvalidCharactersError(unsafeAt));
   const envelope = IcsEnvelopeSchema.safeParse(parsed);
