@@ -42,6 +42,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       connect_timeout: (opts.connectTimeoutMs ?? 2_000) / 1000,
       // Idle connections are closed, so a restarted server is met with fresh ones.
       idle_timeout: 60,
+      // postgres.js backs off up to 20 s between reconnects while queries wait for a connection;
+      // a short, steady retry lets a waiting query fail fast (or succeed) while the server is down.
+      backoff: () => 0.25,
       connection: {
         statement_timeout: opts.statementTimeoutMs ?? 15_000,
         idle_in_transaction_session_timeout: Math.max(opts.statementTimeoutMs ?? 15_000, 30_000),
