@@ -1,9 +1,9 @@
-import { HTTPException } from "hono/http-exception";
-import { AppError } from "./errors.js";
 import type { AppDeps } from "./http/env.js";
-import { accessLog, bearerAuth, limitBody, requestContext, requireJson } from "./http/middleware.js";
+import { API_BODY_LIMIT, refuseDeclaredOversize, WEBHOOK_BODY_LIMIT } from "./http/body.js";
+import { accessLog, bearerAuth, limitBody, refuseUnsafeText, requestContext, requestDeadline, requireJson } from "./http/middleware.js";
+import { limitUnauthenticatedFailures } from "./http/rate-limit.js";
 import { createRouter } from "./http/openapi.js";
-import { codedError, internalError, problemResponse } from "./http/problem.js";
+import { codedError, problemForError, problemResponse } from "./http/problem.js";
 import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
@@ -11,28 +11,37 @@ import { opsRoutes } from "./routes/ops.js";
 import { settingsRoutes } from "./routes/settings.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
-export const API_BODY_LIMIT = 1024 * 1024;
-/** Room for a 2 MiB ICS payload in its JSON envelope; anything larger is 413 before verification. */
-export const WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024;
+export { API_BODY_LIMIT, WEBHOOK_BODY_LIMIT };
+
+/** Routes that wait on Google, Microsoft or an OAuth server: their own timeouts bound them. */
+const waitsOnOtherServers = (method: string, path: string) =>
+  path.startsWith("/oauth/") || (method === "POST" && /\/calendar-(sources|connections)$/.test(path));
 
 /** Composes middleware and routes. No I/O happens here: everything arrives in deps. */
 export function createApp(deps: AppDeps) {
   const app = createRouter();
   app.use("*", requestContext(deps));
   app.use("*", accessLog(deps));
+  app.use("*", requestDeadline(deps.config.http.requestDeadlineMs, waitsOnOtherServers));
 
   app.route("/", opsRoutes());
+  app.use("/feeds/*", limitUnauthenticatedFailures((c) => c.res.status === 404));
   app.route("/", publicFeedRoutes());
+  app.use("/settings/sign-in", limitUnauthenticatedFailures((c) => c.req.method === "POST" && c.res.status === 403));
   app.route("/", settingsRoutes());
-  app.use("/webhooks/*", limitBody(WEBHOOK_BODY_LIMIT));
+  app.use("/webhooks/*", limitUnauthenticatedFailures((c) => c.res.status === 401 || c.res.status === 404));
+  app.use("/webhooks/*", refuseDeclaredOversize(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());
 
-  app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
+  app.use("/api/v1/*", limitUnauthenticatedFailures((c) => c.res.status === 401));
+  app.use("/api/v1/*", refuseDeclaredOversize(API_BODY_LIMIT));
   app.use("/api/v1/*", async (c, next) => {
     if (c.req.path === "/api/v1/openapi.json") return next();
     return bearerAuth(deps)(c, next);
   });
   app.use("/api/v1/*", requireJson());
+  app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
+  app.use("/api/v1/*", refuseUnsafeText());
   app.route("/api/v1", apiRoutes());
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
@@ -55,16 +64,19 @@ export function createApp(deps: AppDeps) {
   });
 
   app.onError((err, c) => {
-    if (err instanceof AppError) return problemResponse(c, err);
-    if (err instanceof HTTPException && err.status === 400) {
-      return problemResponse(c, codedError("malformed_json", "The body is not valid JSON."));
+    const failure = problemForError(err);
+    const requestId = c.get("requestId");
+    if (failure.status >= 500) {
+      // Class, codes and frames only (errorFields): a driver's message holds SQL parameters.
+      deps.logger[failure.code === "internal_error" ? "error" : "warn"]({ requestId, code: failure.code, err }, "request failed");
+    } else if (failure.code === "invalid_value") {
+      deps.logger.warn({ requestId, code: failure.code, err }, "database refused a value");
     }
-    // The message may hold anything (SQL, values): it goes to the log, never to the client.
-    deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
-    return problemResponse(c, internalError());
+    return problemResponse(c, failure);
   });
 
   return app;
 }
 
 export type App = ReturnType<typeof createApp>;
+

@@ -47,6 +47,23 @@ export const ConfigSchema = z
     // Fair workers: deliveries processed at once per process (never two of one source).
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     MAX_SOURCES_PER_PROVIDER: z.coerce.number().int().min(1).max(10_000).default(25),
+    // Abuse limits: unauthenticated failures per client address (token bucket).
+    RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(100_000).default(30),
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().min(0.1).max(100_000).default(30),
+    // Proxies in front of the server whose X-Forwarded-For entries are trusted (0: use the socket).
+    TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+    // Bytes of request bodies held in memory at once across all requests; beyond it, 503.
+    BODY_BUFFER_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
+    BODY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+    HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+    // A request still unanswered after this gets 503 with Retry-After (a hung database).
+    REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(4_500),
+    DB_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+    DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+    // Payloads of applied (or rejected) deliveries are cleared after this; the rows stay.
+    DELIVERY_PAYLOAD_RETENTION_HOURS: z.coerce.number().min(0).max(24 * 3650).default(168),
   })
   .transform((env, ctx) => {
     const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
@@ -81,6 +98,17 @@ export const ConfigSchema = z
       },
       workerConcurrency: env.WORKER_CONCURRENCY,
       maxSourcesPerProvider: env.MAX_SOURCES_PER_PROVIDER,
+      rateLimit: { burst: env.RATE_LIMIT_BURST, perMinute: env.RATE_LIMIT_PER_MINUTE },
+      trustedProxyHops: env.TRUSTED_PROXY_HOPS,
+      http: {
+        bodyBufferMaxBytes: env.BODY_BUFFER_MAX_BYTES,
+        bodyTimeoutMs: env.BODY_TIMEOUT_MS,
+        headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+        requestDeadlineMs: env.REQUEST_DEADLINE_MS,
+      },
+      db: { poolMax: env.DB_POOL_MAX, connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS },
+      deliveryPayloadRetentionHours: env.DELIVERY_PAYLOAD_RETENTION_HOURS,
     };
   });
 

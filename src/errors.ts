@@ -7,12 +7,20 @@ export const ERROR_CODES = {
   not_found: { status: 404, title: "Not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
+  request_timeout: { status: 408, title: "Request timeout" },
   payload_too_large: { status: 413, title: "Payload too large" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
   validation_failed: { status: 422, title: "Validation failed" },
+  // NUL or an unpaired UTF-16 surrogate in a JSON string: PostgreSQL text cannot hold them.
+  invalid_characters: { status: 422, title: "Invalid characters" },
+  // A value the database refused (out of range, malformed), caught after validation missed it.
+  invalid_value: { status: 422, title: "Invalid value" },
+  rate_limited: { status: 429, title: "Too many requests" },
   malformed_json: { status: 400, title: "Malformed JSON" },
   internal_error: { status: 500, title: "Internal server error" },
   service_unavailable: { status: 503, title: "Service unavailable" },
+  database_unavailable: { status: 503, title: "Database unavailable" },
+  server_busy: { status: 503, title: "Server busy" },
 } as const;
 
 export type ProblemField = { path: string; message: string; code?: string };
@@ -49,9 +57,10 @@ export class ValidationError extends AppError {
   }
 
   /** The failing fields by path; at most 50, so a hostile body cannot make a huge answer. */
-  static fromZod(error: ZodError): ValidationError {
+  static fromZod(error: ZodError, detail?: string): ValidationError {
     return new ValidationError(
       error.issues.slice(0, 50).map((i) => ({ path: i.path.map(String).join(".") || "(body)", message: i.message, code: i.code })),
+      detail,
     );
   }
 }
@@ -73,5 +82,24 @@ export class UnprocessableError extends AppError {
 export class ConflictError extends AppError {
   constructor(code: string, detail: string, extra: Record<string, unknown> = {}) {
     super(409, code, ERROR_CODES.conflict.title, detail, extra);
+  }
+}
+
+/** A 429 or 503 the client should retry: the answer carries `Retry-After` (RFC 9110 10.2.3). */
+export class RetryLaterError extends AppError {
+  constructor(
+    code: "rate_limited" | "database_unavailable" | "server_busy" | "service_unavailable",
+    detail: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(ERROR_CODES[code].status, code, ERROR_CODES[code].title, detail);
+  }
+}
+
+/** NUL or an unpaired surrogate in a JSON string (the path names where, never the text). */
+export class InvalidCharactersError extends AppError {
+  constructor(path: string) {
+    const message = "Text may not contain NUL (U+0000) or unpaired surrogate characters.";
+    super(422, "invalid_characters", ERROR_CODES.invalid_characters.title, message, { errors: [{ path, message, code: "invalid_characters" }] });
   }
 }

@@ -10,7 +10,7 @@ import { createMetrics } from "./http/metrics.js";
 import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
 import { ensureAdminToken } from "./services/auth.js";
-import { createRuntime } from "./runtime.js";
+import { createRuntime, nodeServerOptions } from "./runtime.js";
 
 async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
@@ -24,7 +24,9 @@ async function main(): Promise<void> {
 
   if (!config.databaseUrl) mkdirSync(config.dataDir, { recursive: true });
   const database = await openDatabase(
-    config.databaseUrl ? { kind: "postgres", url: config.databaseUrl } : { kind: "pglite", dataDir: config.dataDir },
+    config.databaseUrl
+      ? { kind: "postgres", url: config.databaseUrl, max: config.db.poolMax, connectTimeoutMs: config.db.connectTimeoutMs, statementTimeoutMs: config.db.statementTimeoutMs }
+      : { kind: "pglite", dataDir: config.dataDir },
   );
   await migrate(database);
 
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
   const runtime = createRuntime({ database, logger, config, clock: systemClock });
   const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime });
   runtime.fetchRecorder.start();
+  runtime.retention.start();
   const worker = config.workerEnabled
     ? new IngestWorker({ db: database.db, clock: systemClock, config, logger }, { metrics, fetchFn: runtime.fetchFn })
     : undefined;
@@ -41,7 +44,7 @@ async function main(): Promise<void> {
     worker.start();
   }
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: "0.0.0.0" }, (info) => {
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: "0.0.0.0", serverOptions: nodeServerOptions(config) }, (info) => {
     logger.info({ port: info.port, database: database.kind }, "listening");
     process.stdout.write(`Telehealth calendar server on ${config.publicBaseUrl} (port ${info.port}, ${database.kind})\n`);
     if (admin.generated) {
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       await worker?.stop();
       await runtime.fetchRecorder.stop();
+      runtime.retention.stop();
       await database.close();
       logger.info("stopped");
       process.exit(0);

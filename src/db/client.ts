@@ -23,12 +23,33 @@ export type Database = {
 };
 
 export type DatabaseOptions =
-  | { kind: "postgres"; url: string; max?: number }
+  | {
+      kind: "postgres";
+      url: string;
+      max?: number;
+      /** A connection attempt that takes longer fails (the database is down or unreachable). */
+      connectTimeoutMs?: number;
+      /** PostgreSQL's statement_timeout: no statement holds a connection longer. */
+      statementTimeoutMs?: number;
+    }
   | { kind: "pglite"; dataDir?: string /* absent: in memory */; loadDataDir?: Blob };
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.kind === "postgres") {
-    const sql = postgres(opts.url, { max: opts.max ?? 10, onnotice: () => {} });
+    const sql = postgres(opts.url, {
+      max: opts.max ?? 10,
+      onnotice: () => {},
+      connect_timeout: (opts.connectTimeoutMs ?? 2_000) / 1000,
+      // Idle connections are closed, so a restarted server is met with fresh ones.
+      idle_timeout: 60,
+      // postgres.js backs off up to 20 s between reconnects while queries wait for a connection;
+      // a short, steady retry lets a waiting query fail fast (or succeed) while the server is down.
+      backoff: () => 0.25,
+      connection: {
+        statement_timeout: opts.statementTimeoutMs ?? 15_000,
+        idle_in_transaction_session_timeout: Math.max(opts.statementTimeoutMs ?? 15_000, 30_000),
+      },
+    });
     const db = drizzlePostgres(sql, { schema, casing: "snake_case" }) as unknown as Db;
     return {
       db,

@@ -24,5 +24,7 @@ export type AppEnv = {
     deps: AppDeps;
     services: ServiceDeps;
     principal: Principal;
+    /** Set by a handler whose answer is an unauthenticated failure the status alone does not show. */
+    authFailed: boolean;
   };
 };

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
-import { UnauthorizedError } from "../errors.js";
+import { bufferBody } from "./body.js";
+import { findUnsafeText, mayHoldUnsafeText } from "../domain/safe-text.js";
+import { InvalidCharactersError, RetryLaterError, UnauthorizedError } from "../errors.js";
 import { resolvePrincipal } from "../services/auth.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { codedError } from "./problem.js";
@@ -65,14 +66,9 @@ export function bearerAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** SPEC 3: bodies over the limit get 413 before any parsing (Content-Length checked first, then the stream). */
+/** SPEC 3: bodies over the limit get 413 before any parsing (Content-Length first, then as they stream). */
 export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw codedError("payload_too_large", `The body is over the ${maxBytes}-byte limit.`);
-    },
-  });
+  return bufferBody((c) => ({ maxBytes, timeoutMs: c.var.deps.config.http.bodyTimeoutMs, budget: c.var.deps.runtime.bodyBudget }));
 }
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
@@ -91,5 +87,48 @@ export function requireJson(): MiddlewareHandler<AppEnv> {
       }
     }
     await next();
+  };
+}
+
+/**
+ * A JSON body with NUL or a lone surrogate in any string is a 422 here, before validation and long
+ * before PostgreSQL (which would refuse it with an error carrying the value).
+ */
+export function refuseUnsafeText(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const mediaType = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
+    if ((c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") && JSON_TYPE.test(mediaType)) {
+      const raw = await c.req.text();
+      if (mayHoldUnsafeText(raw)) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          throw codedError("malformed_json", "The body is not valid JSON.");
+        }
+        const path = findUnsafeText(parsed);
+        if (path !== undefined) throw new InvalidCharactersError(path);
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * A request still unanswered after `ms` (a hung database, an exhausted pool) gets 503 with
+ * Retry-After instead of holding the client; `exempt` names routes that wait on other servers.
+ */
+export function requestDeadline(ms: number, exempt: (method: string, path: string) => boolean): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (exempt(c.req.method, c.req.path)) return next();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RetryLaterError("service_unavailable", "The server could not answer in time; retry shortly.", 5)), ms);
+    });
+    try {
+      await Promise.race([next(), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }

@@ -1,6 +1,8 @@
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { classifyDbError } from "../db/errors.js";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { AppError, ERROR_CODES } from "../errors.js";
+import { AppError, ERROR_CODES, RetryLaterError } from "../errors.js";
 
 export const PROBLEM_TYPE_BASE = "https://docs.telehealth-calendar.invalid/problems/";
 
@@ -32,6 +34,7 @@ export function problemResponse(c: Context, err: AppError): Response {
   const body = problemBody(err, c.get("requestId") as string | undefined);
   return c.body(JSON.stringify(body), err.status as ContentfulStatusCode, {
     "content-type": "application/problem+json",
+    ...(err instanceof RetryLaterError ? { "retry-after": String(err.retryAfterSeconds) } : {}),
   });
 }
 
@@ -43,4 +46,26 @@ export function internalError(): AppError {
 export function codedError(code: keyof typeof ERROR_CODES, detail: string): AppError {
   const meta = ERROR_CODES[code];
   return new AppError(meta.status, code, meta.title, detail);
+}
+
+/** Seconds a client should wait before retrying while the database is unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+const HTTP_EXCEPTION_CODES = { 400: "malformed_json", 408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type" } as const;
+
+/** Every thrown thing becomes a problem with a stable code; only an unknown failure is a 500. */
+export function problemForError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException) {
+    const code = HTTP_EXCEPTION_CODES[err.status as keyof typeof HTTP_EXCEPTION_CODES];
+    if (code) return codedError(code, code === "malformed_json" ? "The body is not valid JSON." : ERROR_CODES[code].title + ".");
+  }
+  switch (classifyDbError(err)) {
+    case "unavailable":
+      return new RetryLaterError("database_unavailable", "The database is not reachable right now; retry shortly.", DATABASE_RETRY_AFTER_SECONDS);
+    case "invalid_value":
+      return codedError("invalid_value", "A value is out of range or malformed.");
+    default:
+      return internalError();
+  }
 }

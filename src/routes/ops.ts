@@ -1,6 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
-import { codedError, problemResponse } from "../http/problem.js";
+import { RetryLaterError } from "../errors.js";
+import { DATABASE_RETRY_AFTER_SECONDS, problemResponse } from "../http/problem.js";
+
+const READY_TIMEOUT_MS = 900;
 
 const healthz = createRoute({
   method: "get",
@@ -33,11 +36,18 @@ export function opsRoutes() {
   return createRouter()
     .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(readyz, async (c) => {
+      // Answered within READY_TIMEOUT_MS whatever the database does: a probe must not hang.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("ping timed out")), READY_TIMEOUT_MS);
+      });
       try {
-        await c.var.deps.database.ping();
+        await Promise.race([c.var.deps.database.ping(), late]);
         return c.json({ status: "ok" as const }, 200);
       } catch {
-        return problemResponse(c, codedError("service_unavailable", "The database is not reachable.")) as never;
+        return problemResponse(c, new RetryLaterError("database_unavailable", "The database is not reachable.", DATABASE_RETRY_AFTER_SECONDS)) as never;
+      } finally {
+        clearTimeout(timer);
       }
     })
     .openapi(metrics, async (c) => {

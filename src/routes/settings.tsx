@@ -4,8 +4,8 @@
 import { Hono } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
-import { AppError, NotFoundError } from "../errors.js";
-import { internalError } from "../http/problem.js";
+import { AppError, NotFoundError, type ProblemField } from "../errors.js";
+import { problemForError } from "../http/problem.js";
 import { createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
@@ -86,10 +86,8 @@ export function settingsRoutes() {
       const detail = "This form had expired or came from another site, so nothing was changed. Go back, reload the page and try again.";
       return renderPage(c, { title: "Not accepted", status: 403 }, <MessagePage heading="Not accepted" detail={detail} back={{ href: "/settings", label: "Back to settings" }} />);
     }
-    let problem = err instanceof AppError ? err : internalError();
-    if (!(err instanceof AppError)) {
-      c.var.deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
-    }
+    let problem = problemForError(err);
+    if (problem.status >= 500) c.var.deps.logger.error({ requestId: c.get("requestId"), code: problem.code, err }, "request failed");
     if (problem.status === 404) problem = new NotFoundError("page");
     return renderPage(c, { title: problem.title, status: problem.status }, <MessagePage heading={problem.title} detail={problem.detail} back={{ href: "/settings", label: "Back to settings" }} />);
   });

@@ -110,3 +110,34 @@ export async function retryDelivery(
     })
     .where(eq(deliveries.id, d.id));
 }
+
+/**
+ * A verified notification refused for good (malformed, unsafe text): recorded as `rejected` with its
+ * reason and no payload, so the provider sees why on the source instead of a silent drop.
+ */
+export async function recordRejectedDelivery(
+  db: Executor,
+  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; errorCode: string; at: Date },
+): Promise<{ recorded: boolean }> {
+  const rows = await db
+    .insert(deliveries)
+    .values({ providerId: d.providerId, sourceId: d.sourceId, deliveryKey: d.deliveryKey, kind: d.kind, payload: null, state: "rejected", lastErrorCode: d.errorCode, receivedAt: d.at, availableAt: d.at, processedAt: d.at })
+    .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
+    .returning({ id: deliveries.id });
+  return { recorded: rows.length > 0 };
+}
+
+/**
+ * Retention: payloads of finished deliveries (done or rejected) processed before `before` are set to
+ * null; the rows stay for the audit trail. At most `batch` rows per call, so no statement runs long.
+ */
+export async function purgeDeliveryPayloads(db: Executor, before: Date, batch = 500): Promise<number> {
+  const rows = await db
+    .update(deliveries)
+    .set({ payload: null })
+    .where(
+      sql`${deliveries.id} in (select ${deliveries.id} from ${deliveries} where ${deliveries.state} in ('done', 'rejected') and ${deliveries.payload} is not null and ${deliveries.processedAt} < ${before.toISOString()}::timestamptz limit ${batch})`,
+    )
+    .returning({ id: deliveries.id });
+  return rows.length;
+}

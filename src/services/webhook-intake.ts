@@ -3,11 +3,13 @@
 import { createHash } from "node:crypto";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
-import { AppError, parseInput, UnprocessableError } from "../errors.js";
-import { GraphNotificationBatchSchema } from "../ingest/microsoft-client.js";
+import { withTransaction } from "../db/tx.js";
+import { findUnsafeText } from "../domain/safe-text.js";
+import { AppError, InvalidCharactersError, UnprocessableError, ValidationError } from "../errors.js";
+import { GraphNotificationBatchSchema, GraphNotificationSchema } from "../ingest/microsoft-client.js";
 import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
-import { recordDelivery } from "./inbox.js";
+import { recordDelivery, recordRejectedDelivery, type DeliveryKind } from "./inbox.js";
 import { hashSecret, safeEqual } from "./secrets.js";
 
 export const MAX_WEBHOOK_ICS_CHARS = 2 * 1024 * 1024;
@@ -23,7 +25,9 @@ export type Intake =
   | { result: "accepted"; duplicate: boolean }
   | { result: "ignored"; reason: string }
   | { result: "unknown_source" }
-  | { result: "unauthorized" };
+  | { result: "unauthorized" }
+  /** Verified, but malformed: recorded `rejected` on the source; the sender gets this problem. */
+  | { result: "rejected"; error: AppError };
 
 const malformedJson = () => new AppError(400, "malformed_json", "Malformed JSON", "The body is not valid JSON.");
 
@@ -35,15 +39,45 @@ async function liveSourceOfKind(deps: ServiceDeps, sourceId: string, kind: Sourc
   return s && s.kind === kind ? s : null;
 }
 
+/** Records the refusal on the source (lastErrorCode) and in the inbox, in one transaction. */
+async function reject(deps: ServiceDeps, source: SourceRow, deliveryKey: string, kind: DeliveryKind, error: AppError): Promise<Intake> {
+  const at = deps.clock.now();
+  await withTransaction(deps.db, async (tx) => {
+    const { recorded } = await recordRejectedDelivery(tx, { providerId: source.providerId, sourceId: source.id, deliveryKey, kind, errorCode: error.code, at });
+    if (recorded) await recordSourceFailure(tx, source.id, error.code, at, "transient");
+  });
+  return { result: "rejected", error };
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
 /** Standard Webhooks: `webhook-*` headers, or the `svix-*` aliases many senders use. */
 export function standardWebhookHeaders(get: (name: string) => string | undefined): Record<string, string> {
   const pick = (n: string) => get(`webhook-${n}`) ?? get(`svix-${n}`) ?? "";
   return { "webhook-id": pick("id"), "webhook-timestamp": pick("timestamp"), "webhook-signature": pick("signature") };
 }
 
-export async function receiveIcsWebhook(deps: ServiceDeps, sourceId: string, rawBody: string, headers: Record<string, string>): Promise<Intake> {
+// The standardwebhooks package's tolerance: a timestamp more than 5 minutes off is refused.
+const TIMESTAMP_TOLERANCE_S = 5 * 60;
+
+/**
+ * Everything that can be checked before the body is read: the source exists and the three headers
+ * are present and plausible (a v1 signature, a timestamp within the window). An unsigned request is
+ * answered without reading a byte of its body.
+ */
+export async function precheckIcsWebhook(deps: ServiceDeps, sourceId: string, headers: Record<string, string>): Promise<SourceRow | Intake> {
   const source = await liveSourceOfKind(deps, sourceId, "ics_webhook");
   if (!source) return { result: "unknown_source" };
+  const ts = headers["webhook-timestamp"] ?? "";
+  const id = headers["webhook-id"] ?? "";
+  const plausible =
+    id.length > 0 && id.length <= 256 &&
+    /^\d{1,12}$/.test(ts) && Math.abs(Date.now() / 1000 - Number(ts)) <= TIMESTAMP_TOLERANCE_S &&
+    /(^|\s)v1,\S+/.test(headers["webhook-signature"] ?? "");
+  return plausible ? source : { result: "unauthorized" };
+}
+
+export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, rawBody: string, headers: Record<string, string>): Promise<Intake> {
   let parsed: unknown;
   try {
     // The package checks the signature (any of several, for key rotation) and the 5-minute window
@@ -52,21 +86,29 @@ export async function receiveIcsWebhook(deps: ServiceDeps, sourceId: string, raw
   } catch (err) {
     if (err instanceof WebhookVerificationError) return { result: "unauthorized" };
     // Verified, but JSON.parse refused it (malformed, or nested past the stack).
-    throw malformedJson();
+    parsed = MALFORMED;
   }
-  const ics = parseInput(IcsEnvelopeSchema, parsed).data.ics;
-  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics)) throw new UnprocessableError("ics_not_a_calendar", "data.ics must be an iCalendar object (BEGIN:VCALENDAR).");
-  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS) throw new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`);
+  const key = `whk:${headers["webhook-id"]}`;
+  if (parsed === MALFORMED || parsed === undefined) return reject(deps, source, key, "ics_payload", malformedJson());
+  const unsafeAt = findUnsafeText(parsed);
+  if (unsafeAt !== undefined) return reject(deps, source, key, "ics_payload", new InvalidCharactersError(unsafeAt));
+  const envelope = IcsEnvelopeSchema.safeParse(parsed);
+  if (!envelope.success) return reject(deps, source, key, "ics_payload", ValidationError.fromZod(envelope.error));
+  const ics = envelope.data.data.ics;
+  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics)) return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_not_a_calendar", "data.ics must be an iCalendar object (BEGIN:VCALENDAR)."));
+  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS) return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`));
   const { recorded } = await recordDelivery(deps.db, {
     providerId: source.providerId,
     sourceId: source.id,
-    deliveryKey: `whk:${headers["webhook-id"]}`,
+    deliveryKey: key,
     kind: "ics_payload",
     payload: { ics },
     at: deps.clock.now(),
   });
   return { result: "accepted", duplicate: !recorded };
 }
+
+const MALFORMED = Symbol("malformed");
 
 export const GoogleHeadersSchema = z.object({
   channelId: z.string().min(1).max(64),
@@ -76,12 +118,23 @@ export const GoogleHeadersSchema = z.object({
   token: z.string().max(256).optional(),
 });
 
-/** Google push: headers only. Unknown channels are acknowledged and ignored (stopped channels still post). */
-export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, h: z.infer<typeof GoogleHeadersSchema>): Promise<Intake> {
+export type GoogleHeaders = { [K in keyof z.infer<typeof GoogleHeadersSchema>]?: string };
+
+/**
+ * Google push: headers only. Unknown channels are acknowledged and ignored (stopped channels still
+ * post). The channel token is checked before the other headers are judged.
+ */
+export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, raw: GoogleHeaders): Promise<Intake> {
   const source = await liveSourceOfKind(deps, sourceId, "google");
-  if (!source || source.channelId !== h.channelId) return { result: "ignored", reason: "unknown_channel" };
-  if (source.settings.resourceId && source.settings.resourceId !== h.resourceId) return { result: "ignored", reason: "unknown_resource" };
-  if (!h.token || !safeEqual(hashSecret(h.token), hashSecret(source.secrets.channelToken!))) return { result: "unauthorized" };
+  if (!source || !raw.channelId || source.channelId !== raw.channelId) return { result: "ignored", reason: "unknown_channel" };
+  if (raw.resourceId && source.settings.resourceId && source.settings.resourceId !== raw.resourceId) return { result: "ignored", reason: "unknown_resource" };
+  if (!raw.token || raw.token.length > 256 || !safeEqual(hashSecret(raw.token), hashSecret(source.secrets.channelToken!))) return { result: "unauthorized" };
+  const parsed = GoogleHeadersSchema.safeParse(raw);
+  if (!parsed.success) {
+    const key = `goog:${raw.channelId}:rejected:${sha256(JSON.stringify(raw))}`;
+    return reject(deps, source, key, "pull", ValidationError.fromZod(parsed.error, "The X-Goog-* headers are malformed."));
+  }
+  const h = parsed.data;
   if (h.state === "sync") return { result: "ignored", reason: "sync" };
   if (h.state === "not_exists") {
     await recordSourceFailure(deps.db, source.id, "calendar_gone", deps.clock.now(), "permanent");
@@ -103,7 +156,8 @@ export async function isMicrosoftSource(deps: ServiceDeps, sourceId: string): Pr
 
 /**
  * Graph change and lifecycle notifications. Each item must name our subscription and carry our
- * clientState; the others are dropped silently (the batch still gets its 202, as Graph requires).
+ * clientState, checked before the item's shape is judged; the others are dropped (the batch still
+ * gets its 202, as Graph requires). An item of ours that is malformed is recorded `rejected`.
  */
 export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: string, rawBody: string): Promise<Intake & { rejected?: number }> {
   const source = await liveSourceOfKind(deps, sourceId, "microsoft");
@@ -114,16 +168,31 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
   } catch {
     throw malformedJson();
   }
-  const batch = { data: parseInput(GraphNotificationBatchSchema, body) };
+  const items = body && typeof body === "object" && Array.isArray((body as { value?: unknown }).value) ? ((body as { value: unknown[] }).value) : null;
+  if (!items || items.length === 0 || items.length > 1000) throw ValidationError.fromZod(GraphNotificationBatchSchema.safeParse(body).error!);
+  const isOurs = (item: unknown): item is Record<string, unknown> => {
+    if (!item || typeof item !== "object") return false;
+    const { subscriptionId, clientState } = item as Record<string, unknown>;
+    return subscriptionId === source.channelId && typeof clientState === "string" && clientState.length <= 255 && safeEqual(hashSecret(clientState), hashSecret(source.secrets.clientState!));
+  };
   let rejected = 0;
   let recordedAny = false;
+  let refusal: AppError | undefined;
   const now = deps.clock.now();
-  for (const item of batch.data.value) {
-    const ours = item.subscriptionId === source.channelId && typeof item.clientState === "string" && safeEqual(hashSecret(item.clientState), hashSecret(source.secrets.clientState!));
-    if (!ours) {
+  for (const raw of items) {
+    if (!isOurs(raw)) {
       rejected++;
       continue;
     }
+    const unsafeAt = findUnsafeText(raw);
+    const parsed = GraphNotificationSchema.safeParse(raw);
+    if (unsafeAt !== undefined || !parsed.success) {
+      const error = unsafeAt !== undefined ? new InvalidCharactersError(unsafeAt) : ValidationError.fromZod(parsed.error!, "A notification of this subscription is malformed.");
+      await reject(deps, source, `graph:rejected:${sha256(JSON.stringify(raw))}`, "pull", error);
+      refusal ??= error;
+      continue;
+    }
+    const item = parsed.data;
     // An item without a version (lifecycle events, deletions: no id, no etag) repeats byte for byte the
     // next time it happens; keyed by content alone, a second `missed` would be dropped as a duplicate.
     const versionless = item.lifecycleEvent !== undefined || !item.resourceData?.["@odata.etag"];
@@ -142,5 +211,7 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
     const { recorded } = await recordDelivery(deps.db, { providerId: source.providerId, sourceId: source.id, deliveryKey: key, kind, at: now });
     recordedAny ||= recorded;
   }
+  // Every item of ours was malformed: the sender hears why (nothing was accepted).
+  if (refusal && !recordedAny) return { result: "rejected", error: refusal };
   return { result: "accepted", duplicate: !recordedAny, rejected };
 }

@@ -21,7 +21,7 @@ describe("health and readiness", () => {
   it("answers /readyz 503 when the database is unreachable", async () => {
     const other = await makeTestApp();
     await other.database.close();
-    await expectProblem(await other.request("GET", "/readyz", { token: null }), 503, "service_unavailable");
+    await expectProblem(await other.request("GET", "/readyz", { token: null }), 503, "database_unavailable");
   });
 });
 

@@ -136,7 +136,8 @@ describe("hostile input", () => {
     const broken = `BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:${session.uid}\r\nDTSTART:2026XX\r\n`;
     await expectStatus(await postIcs(t, source.id, source.signingSecret, broken), 202);
     await worker.drain();
-    const [d] = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
+    const [refused, d] = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) });
+    expect(refused).toMatchObject({ state: "rejected", lastErrorCode: "ics_not_a_calendar", payload: null });
     expect(d).toMatchObject({ state: "rejected", lastErrorCode: expect.stringMatching(/^ics_/) });
     expect((await getSession(session.id)).sequence).toBe(0);
   });
@@ -162,7 +163,7 @@ describe("hostile input", () => {
     expect(mirrored.length).toBeLessThanOrEqual(1000);
   });
 
-  it("deeply nested JSON and __proto__ keys end in a clear problem with nothing recorded", async () => {
+  it("deeply nested JSON and __proto__ keys end in a clear problem, recorded only as rejected", async () => {
     const { source } = await setup();
     const deep = "[".repeat(200_000) + "]".repeat(200_000);
     const send = (body: string) => t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
@@ -173,7 +174,8 @@ describe("hostile input", () => {
     const res = await send(proto);
     expect((await expectStatus(res, 422)).code).toBe("validation_failed");
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
-    expect(await deliveryCount(source.id)).toBe(0);
+    const rows = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
+    expect(rows.map((r) => [r.state, r.payload])).toEqual([["rejected", null], ["rejected", null]]);
   });
 });
 
