@@ -126,8 +126,11 @@ describe("hostile input", () => {
   it("a 5 MB body is 413 before parsing or verification", async () => {
     const { source } = await setup();
     const big = "x".repeat(5 * 1024 * 1024);
-    const res = await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    const res = await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { "content-type": "application/json", "content-length": String(big.length) }, body: big });
     expect((await expectStatus(res, 413)).code).toBe("payload_too_large");
+    // Without a declared length, an unsigned body is refused before it is read at all.
+    const unsigned = await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    expect((await expectStatus(unsigned, 401)).code).toBe("invalid_signature");
   });
 
   it("malformed ICS is refused at the door, or fails in the worker with nothing changed", async () => {
