@@ -1,6 +1,6 @@
 // The durable inbox (SPEC 6, 7): a notification is recorded once under a unique key and acknowledged;
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
-import { and, eq, gt, lte, notExists, notInArray, sql } from "drizzle-orm";
+import { and, eq, gt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
 import { deliveries } from "../db/schema.js";
@@ -46,11 +46,13 @@ export async function claimDelivery(
         eq(deliveries.state, "pending"),
         lte(deliveries.availableAt, at),
         opts.skipSources?.length ? notInArray(deliveries.sourceId, opts.skipSources) : undefined,
-        notExists(
+        // Sources with a delivery in hand, computed once (a hashed subplan), not per row.
+        notInArray(
+          deliveries.sourceId,
           db
-            .select({ one: sql`1` })
+            .select({ sourceId: busy.sourceId })
             .from(busy)
-            .where(and(eq(busy.sourceId, deliveries.sourceId), eq(busy.state, "pending"), gt(busy.claimedUntil, at))),
+            .where(and(eq(busy.state, "pending"), gt(busy.claimedUntil, at))),
         ),
       ),
     )
