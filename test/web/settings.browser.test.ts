@@ -257,7 +257,7 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     // Most urgent first: the older session leads.
     expect(await page.locator("[data-open-items] > li").evaluateAll((els) => els.map((e) => e.getAttribute("data-session")))).toEqual([older.id, session.id]);
     const item = page.locator(`li[data-session="${session.id}"]`);
-    await expect.poll(() => item.getByRole("heading", { level: 2 }).innerText()).toBe("M.A., Nov 20, 2026: Client location needed");
+    await expect.poll(() => item.getByRole("heading", { level: 2 }).innerText()).toBe("M.A., Nov 20, 2026, 10:00 AM: Client location needed");
     // The name stays hidden until asked for.
     expect(await item.locator("[data-client-name]").isVisible()).toBe(false);
     await item.getByText("Show the client's name").click();

@@ -359,7 +359,7 @@ describe("pages", () => {
     expect(text).toContain("Nov 20, 2026");
     // Each client by initials in the heading; the full name only inside the closed disclosure.
     for (const c of [noLocation, inNetwork, selfPay, elsewhere]) {
-      expect(text).toContain(`${initialsOf(c.displayName)}, Nov 20, 2026:`);
+      expect(text).toContain(`${initialsOf(c.displayName)}, Nov 20, 2026, 10:00 AM:`);
       expect(html).toMatch(new RegExp(`<details class="reveal"><summary>Show the client&#39;s name</summary><p data-client-name="">${c.displayName}</p></details>`));
       for (const h of html.matchAll(/<h2[^>]*>([^<]*)<\/h2>/g)) expect(h[1]).not.toContain(c.displayName);
     }

@@ -211,9 +211,14 @@ describe("open items: resolved in place", () => {
     const recent = await createSession(t, provider.id, client.id, { start: "2026-11-24T15:00:00Z" });
     const old = await createSession(t, provider.id, client.id, { start: "2026-09-10T15:00:00Z" });
     const middle = await createSession(t, provider.id, client.id, { start: "2026-10-15T15:00:00Z" });
+    const sameDay = await createSession(t, provider.id, client.id, { start: "2026-11-24T17:00:00Z" });
     const html = await (await web.get(QUEUE)).text();
-    expect(kindsOn(html).map((k) => k.session)).toEqual([old.id, middle.id, recent.id]);
+    expect(kindsOn(html).map((k) => k.session)).toEqual([old.id, middle.id, recent.id, sameDay.id]);
     expect(html).toContain('aria-label="Open items, most urgent first"');
+    // Two sessions of one client on one day still have headings of their own.
+    const headings = [...html.matchAll(/<h2 id="item-\d+">([^<]*)<\/h2>/g)].map((m) => m[1]);
+    expect(headings).toHaveLength(4);
+    expect(new Set(headings).size).toBe(4);
   });
 
   it("another provider's session, or a malformed id, is a 404 and changes nothing; no CSRF token is a 403", async () => {

@@ -37,8 +37,9 @@ type Props = {
   outsideUs: boolean;
 };
 
+// Date and time, so two items of one client on one day still have different headings.
 const shortDate = (iso: string, timezone: string) =>
-  new Intl.DateTimeFormat("en-US", { timeZone: timezone, month: "short", day: "numeric", year: "numeric" }).format(new Date(iso));
+  new Intl.DateTimeFormat("en-US", { timeZone: timezone, month: "short", day: "numeric", year: "numeric", hour: "numeric", minute: "2-digit" }).format(new Date(iso));
 
 function Csrf({ csrf }: { csrf: string }) {
   return <input type="hidden" name="_csrf" value={csrf} />;
