@@ -56,3 +56,50 @@ export function subscriberKind(userAgent: string | undefined): SubscriberKind {
   if (/dataaccessd|CalendarAgent|iCal\/|macOS.*Calendar|iOS\/.*dataaccessd/i.test(ua)) return "apple";
   return "other";
 }
+
+/** What the size budget left out of a feed, and how the provider can fit everything back in. */
+export type FeedBudget = {
+  bytes: number;
+  maxBytes: number;
+  events: number;
+  omittedPast: number;
+  omittedUpcoming: number;
+  /** Present when something upcoming was left out: in words, and as settings to change. */
+  advice?: { message: string; futureDays?: number; includeLink?: false };
+};
+
+/**
+ * The budget's report (docs/rules.md, "Feeds"). The past goes first, so an upcoming session is left
+ * out only when the past is already empty; then the nearest upcoming ones are kept and the answer
+ * names a window that would fit (the days before the first one left out) and, when links are on,
+ * turning them off (the link and instructions are most of an event's size).
+ */
+export function feedBudgetReport(input: {
+  bytes: number;
+  maxBytes: number;
+  events: number;
+  omittedPast: number;
+  omittedUpcoming: number;
+  firstOmittedUpcomingStart: Date | null;
+  now: Date;
+  futureDays: number;
+  includeLink: boolean;
+}): FeedBudget {
+  const base = { bytes: input.bytes, maxBytes: input.maxBytes, events: input.events, omittedPast: input.omittedPast, omittedUpcoming: input.omittedUpcoming };
+  if (input.omittedUpcoming === 0 || input.firstOmittedUpcomingStart === null) return base;
+  const days = Math.floor((input.firstOmittedUpcomingStart.getTime() - input.now.getTime()) / DAY_MS);
+  const futureDays = Math.max(1, Math.min(input.futureDays - 1, days));
+  const n = input.omittedUpcoming;
+  const fixes = [`show ${futureDays} days ahead instead of ${input.futureDays}`];
+  if (input.includeLink) fixes.push("leave the video link out of this feed");
+  return {
+    ...base,
+    advice: {
+      message:
+        `This feed is over the ${Math.round(input.maxBytes / 1000)} kB calendar apps accept, so ${n} upcoming session${n === 1 ? " is" : "s are"} ` +
+        `not in it (the furthest ahead; past sessions were left out first). To fit everything: ${fixes.join(", or ")}.`,
+      futureDays,
+      ...(input.includeLink ? { includeLink: false as const } : {}),
+    },
+  };
+}

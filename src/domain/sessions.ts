@@ -52,18 +52,3 @@ export function checkModality(
   }
   return { ok: true, modality: modality ?? "video" };
 }
-
-/**
- * The link a virtual session uses: the one recorded at confirmation, else its own, else the
- * provider's current default (a new default reaches every upcoming session).
- */
-export function effectiveLink(
-  session: { kind: SessionKind; telehealthUrl: string | null },
-  providerDefault: { url: string; compliant: boolean } | null,
-  confirmedLink?: string | null,
-): string | null {
-  if (session.kind !== "virtual") return null;
-  if (confirmedLink) return confirmedLink;
-  if (session.telehealthUrl) return session.telehealthUrl;
-  return providerDefault?.compliant ? providerDefault.url : null;
-}
