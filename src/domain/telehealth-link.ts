@@ -433,6 +433,7 @@ export function assessTelehealthLink(input: { url: string; baaSigned: boolean; w
     compliant: input.baaSigned && input.waitingRoomEnabled,
     warnings,
     waitingRoomHelp: WAITING_ROOM_HELP[check.platform],
+    ...(check.unwrappedFrom ? { unwrappedFrom: check.unwrappedFrom } : {}),
   };
 }
 

@@ -133,14 +133,15 @@ async function saveLink(deps: ServiceDeps, principal: Principal, providerId: str
 
     let moved = 0;
     if (same && same.id !== row.id && row.compliant) {
-      // Sessions on their own link of this platform keep their URL and take the new attestation;
-      // the instructions they show may have changed, so calendars must see it.
+      // Sessions on their own link of this platform keep their URL and take the new attestation. When
+      // the instructions they show changed, calendars must see it (SEQUENCE, DTSTAMP).
+      const visible = same.instructions !== row.instructions;
       const r = await tx
         .update(sessions)
-        .set({ telehealthLinkId: row.id, sequence: sql`${sessions.sequence} + 1`, updatedAt: now })
+        .set(visible ? { telehealthLinkId: row.id, sequence: sql`${sessions.sequence} + 1`, updatedAt: now } : { telehealthLinkId: row.id })
         .where(and(upcoming(providerId, now), eq(sessions.linkFollowsDefault, false), eq(sessions.telehealthLinkId, same.id)))
         .returning({ id: sessions.id });
-      moved += r.length;
+      if (visible) moved += r.length;
     }
     if (row.isDefault && row.compliant) {
       const r = await tx
