@@ -36,7 +36,7 @@ export type EligibilityOutcome =
   | "private_pay_only";
 
 export type EligibilityDecision = {
-  /** The SPEC 4.3 row that fired; rows are tried top-down and the first match wins. */
+  /** The row of the confirmation table (docs/rules.md) that fired; rows are tried top-down and the first match wins. */
   row: 1 | 2 | 3 | 4 | 5 | 6 | 7;
   outcome: EligibilityOutcome;
   confirmable: boolean;
@@ -107,7 +107,7 @@ export function decideEligibility(
     };
   }
 
-  // Row 3. SPEC 1: Medicare sessions may be audio-only, behind a policy flag (SPEC 4.2).
+  // Row 3. Medicare sessions may be audio-only, behind a policy flag (docs/rules.md).
   if (input.modality === "audio_only" && !(input.client.medicare && input.policy.audioOnlyForMedicare)) {
     return {
       row: 3,

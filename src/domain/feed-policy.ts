@@ -1,4 +1,4 @@
-// What a feed shows (SPEC 5): the window, how long cancelled sessions linger, and the privacy level.
+// What a feed shows (docs/rules.md, "Feeds"): the window, how long cancelled sessions linger, and the privacy level.
 import type { SessionKind } from "./sessions.js";
 
 export type Privacy = "minimal" | "initials" | "full";
@@ -6,7 +6,7 @@ export type SubscriberKind = "google" | "microsoft" | "apple" | "other";
 
 export const DEFAULT_PAST_DAYS = 30;
 export const DEFAULT_FUTURE_DAYS = 180;
-/** SPEC 5: a cancelled session stays as STATUS:CANCELLED for 7 days so calendars remove it, then leaves. */
+/** A cancelled session stays as STATUS:CANCELLED for 7 days so calendars remove it, then leaves. */
 export const CANCELLED_LINGER_MS = 7 * 24 * 3600_000;
 const DAY_MS = 24 * 3600_000;
 

@@ -2,7 +2,7 @@ import { z } from "zod";
 
 // USPS Publication 28, Appendix B (pe.usps.com/text/pub28/pub28apb.htm), per
 // reference/telehealth-rules.md 3.4: the 50 states, DC and the five inhabited territories are the
-// places a client can be "in a US state" for licensure (SPEC 4.3 row 2). Freely associated states
+// places a client can be "in a US state" for licensure (docs/rules.md, "Confirming a session", row 2). Freely associated states
 // (FM, MH, PW) and military mail codes (AA, AE, AP) are deliberately absent.
 export const US_JURISDICTIONS = {
   AL: "Alabama",
@@ -100,7 +100,7 @@ export function describeJurisdiction(code: string): string {
 
 /**
  * Any two letters, uppercased. Whether the code is a US jurisdiction is the eligibility rule's
- * decision (SPEC 4.3 row 2), so a client abroad can still record where they were.
+ * decision (docs/rules.md, "Confirming a session", row 2), so a client abroad can still record where they were.
  */
 export const StateCodeSchema = z
   .string()

@@ -1,4 +1,4 @@
-// SPEC 4.2: session rules, pure. Instants are UTC; the provider's zone is for display only.
+// Session rules (docs/rules.md, "Sessions"), pure. Instants are UTC; the provider's zone is for display only.
 export const MIN_SESSION_MINUTES = 5;
 export const MAX_SESSION_MINUTES = 480;
 

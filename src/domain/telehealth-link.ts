@@ -1,4 +1,4 @@
-// SPEC 4.1: which telehealth links a provider may use. Pure: no I/O, never throws on input.
+// Which telehealth links (docs/rules.md, "Telehealth links") a provider may use. Pure: no I/O, never throws on input.
 // URL shapes and platform facts come from reference/telehealth-rules.md 2.1, 2.2 and 5(b).
 
 export const PLATFORMS = [
@@ -79,7 +79,7 @@ const CONSUMER_HOSTS: ReadonlyArray<readonly [domain: string, name: string]> = [
 const SHORTENERS = ["bit.ly", "tinyurl.com", "goo.gl", "g.co", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly", "shorturl.at", "aka.ms"];
 
 // Domains whose names phishing links imitate; a host that contains one as labels without being it
-// (zoom.us.evil.com) is a lookalike (SPEC 4.1).
+// (zoom.us.evil.com) is a lookalike (docs/rules.md, "Telehealth links").
 const PLATFORM_DOMAINS = ["zoom.us", "zoom.com", "zoomgov.com", "doxy.me", "webex.com", "vsee.com", "vsee.me", "therapyportal.com"];
 const EMBEDDED_DOMAINS = [
   ...PLATFORM_DOMAINS,
@@ -402,7 +402,7 @@ function decodePath(path: string): string {
   }
 }
 
-// SPEC 4.1: where to turn the waiting room on. Zoom, Doxy.me and Meet texts are SPEC's; the others
+// Where to turn the waiting room on. Zoom, Doxy.me and Meet texts follow the network's help article; the others
 // follow reference 2.1 (Teams lobby, Webex locked room lobby, VSee Clinic and TherapyNotes rooms).
 const WAITING_ROOM_HELP: Record<Platform, string> = {
   zoom: "In Zoom: Meetings > Personal Meeting ID > Edit > Waiting Room (tick it, then Save). Do the same for any scheduled meeting you share.",
@@ -415,7 +415,7 @@ const WAITING_ROOM_HELP: Record<Platform, string> = {
   other: "Turn on your platform's waiting room or lobby so clients wait until you let them in.",
 };
 
-/** SPEC 4.1: the link check plus the provider's attestations; compliant only with both. */
+/** The link check plus the provider's attestations; compliant only with both. */
 export function assessTelehealthLink(input: { url: string; baaSigned: boolean; waitingRoomEnabled: boolean }): LinkAssessment {
   const check = checkTelehealthLink(input.url);
   if (!check.ok) return check;

@@ -88,7 +88,7 @@ export function toSessionView(s: SessionRow, confirmation: ConfirmationRow | nul
 }
 export type SessionView = ReturnType<typeof toSessionView>;
 
-/** UIDs are opaque, stable and never reused (SPEC 4.2): 128 random bits, never derived from data. */
+/** UIDs are opaque, stable and never reused (docs/rules.md, "Sessions"): 128 random bits, never derived from data. */
 function newUid(): string {
   return `${randomBytes(16).toString("hex")}@telehealth-calendar`;
 }
