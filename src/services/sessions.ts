@@ -163,7 +163,6 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
     else if (data.telehealthUrl !== undefined) {
       throw new UnprocessableError("link_for_in_person", "An in-person session has no telehealth link.", { field: "telehealthUrl" });
     }
-    await assertNoOverlap(tx, providerId, times, data.allowOverlap);
     const now = deps.clock.now();
     if (data.externalEvent) {
       const taken = await tx
@@ -180,6 +179,7 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
         );
       if (taken[0]) throw new ConflictError("external_event_taken", "Another session already stands for that calendar event.", { sessionId: taken[0].id });
     }
+    await assertNoOverlap(tx, providerId, times, data.allowOverlap);
     const [row] = await tx
       .insert(sessions)
       .values({
