@@ -4,6 +4,7 @@ import type { output, ZodError, ZodType } from "zod";
 // Codes are stable snake_case strings: clients branch on them.
 export const ERROR_CODES = {
   unauthorized: { status: 401, title: "Unauthorized" },
+  forbidden: { status: 403, title: "Forbidden" },
   not_found: { status: 404, title: "Not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
@@ -76,6 +77,13 @@ export function parseInput<S extends ZodType>(schema: S, input: unknown): output
 export class UnprocessableError extends AppError {
   constructor(code: string, detail: string, extra: Record<string, unknown> = {}) {
     super(422, code, "Unprocessable request", detail, extra);
+  }
+}
+
+/** The caller may see the resource but not make this change (e.g. a provider setting network credentialing). */
+export class ForbiddenError extends AppError {
+  constructor(code: string, detail: string, extra: Record<string, unknown> = {}) {
+    super(403, code, ERROR_CODES.forbidden.title, detail, extra);
   }
 }
 

@@ -18,7 +18,8 @@ import {
 const ts = (name?: string) => (name ? timestamp(name, { withTimezone: true }) : timestamp({ withTimezone: true }));
 const createdAt = () => ts().notNull().defaultNow();
 
-export type License = { state: string; via?: string };
+/** `verified: false` marks a license a provider added and the network has not yet checked (docs/rules.md). */
+export type License = { state: string; via?: string; verified?: boolean };
 
 export const SOURCE_STATUSES = ["active", "needs_reconnect", "failing"] as const;
 export type SourceStatus = (typeof SOURCE_STATUSES)[number];
@@ -58,16 +59,31 @@ export const apiKeys = pgTable(
   (t) => [uniqueIndex().on(t.tokenHash), index().on(t.providerId)],
 );
 
-export const telehealthLinks = pgTable("telehealth_links", {
-  providerId: uuid().primaryKey(),
-  url: text().notNull(),
-  platform: text().notNull(),
-  instructions: text(),
-  baaSigned: boolean().notNull(),
-  waitingRoomEnabled: boolean().notNull(),
-  compliant: boolean().notNull(),
-  updatedAt: createdAt(),
-});
+// One row per attested platform and version: a change makes a new row and retires the old one, so a
+// session keeps pointing at the attestation (and instructions) it was booked with (docs/rules.md).
+export const telehealthLinks = pgTable(
+  "telehealth_platform_links",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    providerId: uuid().notNull(),
+    /** The platform, or for "other" the host: one current link per key. */
+    platformKey: text().notNull(),
+    url: text().notNull(),
+    platform: text().notNull(),
+    instructions: text(),
+    baaSigned: boolean().notNull(),
+    waitingRoomEnabled: boolean().notNull(),
+    compliant: boolean().notNull(),
+    isDefault: boolean().notNull().default(false),
+    updatedAt: createdAt(),
+    retiredAt: ts(),
+  },
+  (t) => [
+    index().on(t.providerId),
+    uniqueIndex("telehealth_platform_links_current_key").on(t.providerId, t.platformKey).where(sql`${t.retiredAt} is null`),
+    uniqueIndex("telehealth_platform_links_one_default").on(t.providerId).where(sql`${t.isDefault} and ${t.retiredAt} is null`),
+  ],
+);
 
 export const clients = pgTable(
   "clients",
@@ -89,12 +105,17 @@ export const clientLocations = pgTable(
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
     clientId: uuid().notNull(),
-    state: text().notNull(),
+    /** ISO 3166-1 alpha-2; a state code is only read as a US state when this is "US". */
+    country: text().notNull().default("US"),
+    state: text(),
     label: text(),
+    // Holds from validFrom until validTo, or, open-ended, until a later location begins (docs/rules.md).
+    validFrom: ts().notNull().defaultNow(),
+    validTo: ts(),
     createdAt: createdAt(),
     archivedAt: ts(),
   },
-  (t) => [index().on(t.clientId, t.createdAt)],
+  (t) => [index().on(t.clientId, t.createdAt), index().on(t.clientId, t.validFrom)],
 );
 
 export const sessions = pgTable(
@@ -110,7 +131,11 @@ export const sessions = pgTable(
     kind: text().$type<"virtual" | "in_person">().notNull(),
     modality: text().$type<"video" | "audio_only">().notNull(),
     status: text().$type<"scheduled" | "cancelled" | "confirmed">().notNull(),
+    // The session's own link, resolved when it is booked (docs/rules.md): a new default reaches it only
+    // while it is upcoming and unconfirmed, and only if it follows the default.
     telehealthUrl: text(),
+    telehealthLinkId: uuid(),
+    linkFollowsDefault: boolean().notNull().default(false),
     // An external recurring instance this session stands for (SPEC 6: matched by original start).
     externalUid: text(),
     externalRecurrenceId: ts(),
@@ -132,7 +157,8 @@ export const confirmations = pgTable("confirmations", {
   sessionId: uuid().primaryKey(),
   providerId: uuid().notNull(),
   clientLocationId: uuid(),
-  state: text().notNull(),
+  country: text().notNull().default("US"),
+  state: text(),
   label: text(),
   outcome: text().notNull(),
   row: integer().notNull(),

@@ -1,8 +1,12 @@
 import {
   NON_US_USPS_CODES,
+  describeCountry,
   describeJurisdiction,
+  isCredentialedIn,
   isLicensedIn,
   isUsJurisdiction,
+  isVerified,
+  jurisdictionOf,
   normalizeStateCode,
   type CompactTable,
   type LicenseEntry,
@@ -14,6 +18,8 @@ export type ClientInsurance = "in_network" | "out_of_network" | "self_pay";
 export type EligibilityInput = {
   /** USPS code of where the client physically was during the session; null = not given. */
   state: string | null;
+  /** ISO 3166-1 country of that place; default US. Outside the US, `state` is never read as a US state. */
+  country?: string;
   modality: Modality;
   client: { insurance: ClientInsurance; medicare: boolean };
   provider: { licenses: readonly LicenseEntry[]; credentialedStates: readonly string[] };
@@ -30,26 +36,42 @@ export type EligibilityOutcome =
   | "private_pay_only";
 
 export type EligibilityDecision = {
-  /** The SPEC 4.3 row that fired; rows are tried top-down and the first match wins. */
+  /** The row of the confirmation table (docs/rules.md) that fired; rows are tried top-down and the first match wins. */
   row: 1 | 2 | 3 | 4 | 5 | 6 | 7;
   outcome: EligibilityOutcome;
   confirmable: boolean;
   billing?: "insurance" | "private_pay";
   /** The normalized location code, whenever one was given. */
   state?: string;
+  /** The country, when the client was outside the US. */
+  country?: string;
   /** Which rule fired, in words a therapist understands, naming the state. */
   explanation: string;
   /** What to do next. */
   action: string;
 };
 
-/** SPEC 4.3: may this telehealth session be confirmed, and how is it billed? */
+/** May this telehealth session be confirmed, and how is it billed? The table in docs/rules.md. */
 export function decideEligibility(
   input: EligibilityInput,
   compacts?: CompactTable,
 ): EligibilityDecision {
+  const where = jurisdictionOf({ country: input.country ?? "US", state: input.state });
+  // Row 2 for a country outside the US: whatever the state field says, it is not a US state.
+  if (!where.us) {
+    const place = describeCountry(where.country);
+    return {
+      row: 2,
+      outcome: "location_outside_us",
+      confirmable: false,
+      country: where.country,
+      ...(input.state ? { state: normalizeStateCode(input.state) } : {}),
+      explanation: `Your client was in ${place}, outside the US. Sessions can only be confirmed when the client is in a US state, DC or a US territory.`,
+      action: "Check the client's location. If they were abroad, the session can't be confirmed here; contact support for a manual review.",
+    };
+  }
   // Row 1. A blank string is as good as no location.
-  if (input.state === null || input.state.trim() === "") {
+  if (where.state === null || where.state.trim() === "") {
     return {
       row: 1,
       outcome: "client_location_required",
@@ -61,7 +83,7 @@ export function decideEligibility(
     };
   }
 
-  const state = normalizeStateCode(input.state);
+  const state = where.state;
   const place = describeJurisdiction(state);
 
   // Row 2. Reference 3.4: military mail codes and freely associated states are not US jurisdictions.
@@ -85,7 +107,7 @@ export function decideEligibility(
     };
   }
 
-  // Row 3. SPEC 1: Medicare sessions may be audio-only, behind a policy flag (SPEC 4.2).
+  // Row 3. Medicare sessions may be audio-only, behind a policy flag (docs/rules.md).
   if (input.modality === "audio_only" && !(input.client.medicare && input.policy.audioOnlyForMedicare)) {
     return {
       row: 3,
@@ -101,19 +123,23 @@ export function decideEligibility(
 
   // Row 4. Reference 1.2: without a license (or compact privilege) in S there is no private pay either.
   if (!isLicensedIn(input.provider.licenses, state, compacts)) {
+    const pending = input.provider.licenses.some((l) => normalizeStateCode(l.state) === state && !isVerified(l));
     return {
       row: 4,
       outcome: "refer",
       confirmable: false,
       state,
       explanation:
-        `Your client was in ${place}, and you don't hold a license or compact privilege there. ` +
+        (pending
+          ? `Your client was in ${place}. The license you added there is waiting for the network to verify it, and until then it doesn't count. `
+          : `Your client was in ${place}, and you don't hold a license or compact privilege there. `) +
         "You can't see them while they're in that state, including as private pay.",
       action: `Refer the client to a provider licensed in ${place}.`,
     };
   }
 
-  const credentialed = input.provider.credentialedStates.some((s) => normalizeStateCode(s) === state);
+  // A compact privilege never counts as credentialing, and an unverified license never bills.
+  const credentialed = isCredentialedIn(input.provider.licenses, input.provider.credentialedStates, state);
 
   // Row 5. Medicare is insurance and can't be private pay (reference 1.2), whatever `insurance` says.
   if (credentialed) {

@@ -1,4 +1,4 @@
-// What a feed shows (SPEC 5): the window, how long cancelled sessions linger, and the privacy level.
+// What a feed shows (docs/rules.md, "Feeds"): the window, how long cancelled sessions linger, and the privacy level.
 import type { SessionKind } from "./sessions.js";
 
 export type Privacy = "minimal" | "initials" | "full";
@@ -6,7 +6,7 @@ export type SubscriberKind = "google" | "microsoft" | "apple" | "other";
 
 export const DEFAULT_PAST_DAYS = 30;
 export const DEFAULT_FUTURE_DAYS = 180;
-/** SPEC 5: a cancelled session stays as STATUS:CANCELLED for 7 days so calendars remove it, then leaves. */
+/** A cancelled session stays as STATUS:CANCELLED for 7 days so calendars remove it, then leaves. */
 export const CANCELLED_LINGER_MS = 7 * 24 * 3600_000;
 const DAY_MS = 24 * 3600_000;
 
@@ -55,4 +55,51 @@ export function subscriberKind(userAgent: string | undefined): SubscriberKind {
   if (/Microsoft|Outlook|Exchange/i.test(ua)) return "microsoft";
   if (/dataaccessd|CalendarAgent|iCal\/|macOS.*Calendar|iOS\/.*dataaccessd/i.test(ua)) return "apple";
   return "other";
+}
+
+/** What the size budget left out of a feed, and how the provider can fit everything back in. */
+export type FeedBudget = {
+  bytes: number;
+  maxBytes: number;
+  events: number;
+  omittedPast: number;
+  omittedUpcoming: number;
+  /** Present when something upcoming was left out: in words, and as settings to change. */
+  advice?: { message: string; futureDays?: number; includeLink?: false };
+};
+
+/**
+ * The budget's report (docs/rules.md, "Feeds"). The past goes first, so an upcoming session is left
+ * out only when the past is already empty; then the nearest upcoming ones are kept and the answer
+ * names a window that would fit (the days before the first one left out) and, when links are on,
+ * turning them off (the link and instructions are most of an event's size).
+ */
+export function feedBudgetReport(input: {
+  bytes: number;
+  maxBytes: number;
+  events: number;
+  omittedPast: number;
+  omittedUpcoming: number;
+  firstOmittedUpcomingStart: Date | null;
+  now: Date;
+  futureDays: number;
+  includeLink: boolean;
+}): FeedBudget {
+  const base = { bytes: input.bytes, maxBytes: input.maxBytes, events: input.events, omittedPast: input.omittedPast, omittedUpcoming: input.omittedUpcoming };
+  if (input.omittedUpcoming === 0 || input.firstOmittedUpcomingStart === null) return base;
+  const days = Math.floor((input.firstOmittedUpcomingStart.getTime() - input.now.getTime()) / DAY_MS);
+  const futureDays = Math.max(1, Math.min(input.futureDays - 1, days));
+  const n = input.omittedUpcoming;
+  const fixes = [`show ${futureDays} days ahead instead of ${input.futureDays}`];
+  if (input.includeLink) fixes.push("leave the video link out of this feed");
+  return {
+    ...base,
+    advice: {
+      message:
+        `This feed is over the ${Math.round(input.maxBytes / 1000)} kB calendar apps accept, so ${n} upcoming session${n === 1 ? " is" : "s are"} ` +
+        `not in it (the furthest ahead; past sessions were left out first). To fit everything: ${fixes.join(", or ")}.`,
+      futureDays,
+      ...(input.includeLink ? { includeLink: false as const } : {}),
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { z } from "zod";
 
 // USPS Publication 28, Appendix B (pe.usps.com/text/pub28/pub28apb.htm), per
 // reference/telehealth-rules.md 3.4: the 50 states, DC and the five inhabited territories are the
-// places a client can be "in a US state" for licensure (SPEC 4.3 row 2). Freely associated states
+// places a client can be "in a US state" for licensure (docs/rules.md, "Confirming a session", row 2). Freely associated states
 // (FM, MH, PW) and military mail codes (AA, AE, AP) are deliberately absent.
 export const US_JURISDICTIONS = {
   AL: "Alabama",
@@ -100,7 +100,7 @@ export function describeJurisdiction(code: string): string {
 
 /**
  * Any two letters, uppercased. Whether the code is a US jurisdiction is the eligibility rule's
- * decision (SPEC 4.3 row 2), so a client abroad can still record where they were.
+ * decision (docs/rules.md, "Confirming a session", row 2), so a client abroad can still record where they were.
  */
 export const StateCodeSchema = z
   .string()
@@ -142,12 +142,18 @@ export const COMPACTS: Readonly<Record<CompactId, Compact>> = {
   },
 };
 
-/** A full license in `state`, or (with `via`) a compact privilege to practise there. */
-export type LicenseEntry = { state: string; via?: string };
+/**
+ * A full license in `state`, or (with `via`) a compact privilege to practise there. `verified: false`
+ * is a license the provider added that the network has not checked yet: it counts for nothing.
+ */
+export type LicenseEntry = { state: string; via?: string; verified?: boolean };
+
+export const isVerified = (license: LicenseEntry) => license.verified !== false;
 
 /**
- * SPEC 4.3: licensed = a full license in S, or a compact privilege valid for S. A `via` naming a
- * compact we don't know does not count: it may be a typo, or IMLC/NLC, which are not privileges.
+ * Licensed = a verified full license in S, or a verified compact privilege valid for S
+ * (docs/rules.md, "Licensed and credentialed"). A `via` naming a compact we don't know does not
+ * count: it may be a typo, or IMLC/NLC, which are not privileges.
  */
 export function isLicensedIn(
   licenses: readonly LicenseEntry[],
@@ -156,11 +162,60 @@ export function isLicensedIn(
 ): boolean {
   const s = normalizeStateCode(state);
   return licenses.some((license) => {
-    if (normalizeStateCode(license.state) !== s) return false;
+    if (normalizeStateCode(license.state) !== s || !isVerified(license)) return false;
     if (license.via === undefined) return true;
     const id = license.via.trim().toUpperCase();
     const compact = Object.hasOwn(compacts, id) ? compacts[id] : undefined;
     if (compact === undefined) return false;
     return compact.members === null || compact.members.has(s);
   });
+}
+
+/**
+ * The network credentials providers under their full state license: a compact privilege is never
+ * compatible with credentialing (docs/rules.md), so credentialing counts only beside a verified
+ * full license in S.
+ */
+export function isCredentialedIn(licenses: readonly LicenseEntry[], credentialedStates: readonly string[], state: string): boolean {
+  const s = normalizeStateCode(state);
+  if (!credentialedStates.some((c) => normalizeStateCode(c) === s)) return false;
+  return hasFullLicenseIn(licenses, s);
+}
+
+/** A verified full license (not a compact privilege) in `state`. */
+export function hasFullLicenseIn(licenses: readonly LicenseEntry[], state: string): boolean {
+  const s = normalizeStateCode(state);
+  return licenses.some((l) => normalizeStateCode(l.state) === s && l.via === undefined && isVerified(l));
+}
+
+/** ISO 3166-1 alpha-2 codes of the territories, which are US jurisdictions under their own code. */
+const TERRITORY_COUNTRIES = new Set(["PR", "GU", "VI", "AS", "MP"]);
+
+export const CountryCodeSchema = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .regex(/^[A-Z]{2}$/, "Use an ISO 3166-1 two-letter country code such as US or CA");
+
+/**
+ * Where a client was, as the rules read it: the US jurisdiction code, or the country outside the US.
+ * A state code is read as a US state only when the country is the US ("CA" in Canada is never
+ * California); a territory given as its own country code (PR) is that territory.
+ */
+export function jurisdictionOf(place: { country: string; state: string | null }): { us: true; state: string | null } | { us: false; country: string } {
+  const country = normalizeStateCode(place.country);
+  if (country === "US") return { us: true, state: place.state === null ? null : normalizeStateCode(place.state) };
+  if (TERRITORY_COUNTRIES.has(country)) return { us: true, state: country };
+  return { us: false, country };
+}
+
+/** "Canada (CA)" for a country code. Intl with a fixed locale, so the words never depend on the host. */
+export function describeCountry(code: string): string {
+  let name: string | undefined;
+  try {
+    name = new Intl.DisplayNames(["en"], { type: "region" }).of(code);
+  } catch {
+    name = undefined;
+  }
+  return name && name !== code ? `${name} (${code})` : code;
 }

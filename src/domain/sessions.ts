@@ -1,4 +1,4 @@
-// SPEC 4.2: session rules, pure. Instants are UTC; the provider's zone is for display only.
+// Session rules (docs/rules.md, "Sessions"), pure. Instants are UTC; the provider's zone is for display only.
 export const MIN_SESSION_MINUTES = 5;
 export const MAX_SESSION_MINUTES = 480;
 
@@ -51,19 +51,4 @@ export function checkModality(
     };
   }
   return { ok: true, modality: modality ?? "video" };
-}
-
-/**
- * The link a virtual session uses: the one recorded at confirmation, else its own, else the
- * provider's current default (a new default reaches every upcoming session).
- */
-export function effectiveLink(
-  session: { kind: SessionKind; telehealthUrl: string | null },
-  providerDefault: { url: string; compliant: boolean } | null,
-  confirmedLink?: string | null,
-): string | null {
-  if (session.kind !== "virtual") return null;
-  if (confirmedLink) return confirmedLink;
-  if (session.telehealthUrl) return session.telehealthUrl;
-  return providerDefault?.compliant ? providerDefault.url : null;
 }

@@ -1,4 +1,4 @@
-// SPEC 4.1: which telehealth links a provider may use. Pure: no I/O, never throws on input.
+// Which telehealth links (docs/rules.md, "Telehealth links") a provider may use. Pure: no I/O, never throws on input.
 // URL shapes and platform facts come from reference/telehealth-rules.md 2.1, 2.2 and 5(b).
 
 export const PLATFORMS = [
@@ -26,15 +26,18 @@ export const LINK_REJECTION_CODES = [
   "userinfo_not_allowed",
   "ip_address_host",
   "local_host",
+  "backslash_in_url",
 ] as const;
 export type LinkRejectionCode = (typeof LINK_REJECTION_CODES)[number];
 
 export type LinkRejection = { ok: false; code: LinkRejectionCode; message: string };
+/** Which email program's wrapper was taken off the link before it was checked. */
+export type LinkWrapper = "outlook_safe_links" | "google_redirect";
 export type LinkCheck =
-  | { ok: true; url: string; platform: Platform; warnings: string[] }
+  | { ok: true; url: string; platform: Platform; warnings: string[]; unwrappedFrom?: LinkWrapper }
   | LinkRejection;
 export type LinkAssessment =
-  | { ok: true; url: string; platform: Platform; compliant: boolean; warnings: string[]; waitingRoomHelp?: string }
+  | { ok: true; url: string; platform: Platform; compliant: boolean; warnings: string[]; waitingRoomHelp?: string; unwrappedFrom?: LinkWrapper }
   | LinkRejection;
 
 export const MAX_LINK_LENGTH = 2048;
@@ -76,7 +79,7 @@ const CONSUMER_HOSTS: ReadonlyArray<readonly [domain: string, name: string]> = [
 const SHORTENERS = ["bit.ly", "tinyurl.com", "goo.gl", "g.co", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly", "shorturl.at", "aka.ms"];
 
 // Domains whose names phishing links imitate; a host that contains one as labels without being it
-// (zoom.us.evil.com) is a lookalike (SPEC 4.1).
+// (zoom.us.evil.com) is a lookalike (docs/rules.md, "Telehealth links").
 const PLATFORM_DOMAINS = ["zoom.us", "zoom.com", "zoomgov.com", "doxy.me", "webex.com", "vsee.com", "vsee.me", "therapyportal.com"];
 const EMBEDDED_DOMAINS = [
   ...PLATFORM_DOMAINS,
@@ -90,11 +93,49 @@ type ShapeOk = { ok: true; platform: Platform; warnings: string[]; key?: string 
 type Shape = ShapeOk | LinkRejection;
 type Inspected = { ok: true; normalized: string; shape: ShapeOk } | LinkRejection;
 
-/** SPEC 4.1: is `raw` an acceptable telehealth link, and on which platform? */
+const WRAPPER_NAMES: Record<LinkWrapper, string> = {
+  outlook_safe_links: "Outlook Safe Links",
+  google_redirect: "Google's redirect (google.com/url)",
+};
+
+/**
+ * Is `raw` an acceptable telehealth link, and on which platform (docs/rules.md, "Telehealth links")?
+ * A link wrapped by an email program is unwrapped first, and the answer says so.
+ */
 export function checkTelehealthLink(raw: string): LinkCheck {
-  const r = inspectLink(raw);
+  const unwrapped = unwrapLink(raw.trim());
+  const r = inspectLink(unwrapped ? unwrapped.inner : raw);
   if (!r.ok) return r;
-  return { ok: true, url: r.normalized, platform: r.shape.platform, warnings: [...r.shape.warnings] };
+  const warnings = [...r.shape.warnings];
+  if (unwrapped) {
+    warnings.unshift(
+      `Your link was wrapped by ${WRAPPER_NAMES[unwrapped.wrapper]}; we took the wrapper off and checked the meeting link inside. Use ${r.normalized}.`,
+    );
+  }
+  return { ok: true, url: r.normalized, platform: r.shape.platform, warnings, ...(unwrapped ? { unwrappedFrom: unwrapped.wrapper } : {}) };
+}
+
+/** The link inside an Outlook Safe Links or google.com/url wrapper (one level), else null. */
+function unwrapLink(text: string): { inner: string; wrapper: LinkWrapper } | null {
+  if (!/^https:\/\//i.test(text) || /[\s\\]/.test(text)) return null;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  const host = url.hostname.replace(/\.$/, "");
+  let inner: string | null = null;
+  let wrapper: LinkWrapper | null = null;
+  if (isUnder(host, "safelinks.protection.outlook.com") && (url.pathname === "/" || url.pathname === "")) {
+    inner = url.searchParams.get("url");
+    wrapper = "outlook_safe_links";
+  } else if ((host === "google.com" || host === "www.google.com") && url.pathname === "/url") {
+    inner = url.searchParams.get("q") ?? url.searchParams.get("url");
+    wrapper = "google_redirect";
+  }
+  if (inner === null || wrapper === null || inner.trim() === "") return null;
+  return { inner: inner.trim(), wrapper };
 }
 
 function inspectLink(raw: string): Inspected {
@@ -103,9 +144,13 @@ function inspectLink(raw: string): Inspected {
   if (text.length > MAX_LINK_LENGTH) {
     return reject("url_too_long", "This link is longer than 2,048 characters. Copy your meeting's short invitation link instead.");
   }
-  // The URL parser silently deletes tabs and newlines and turns "\" into "/"; a link that needs
-  // either is not one a therapist copied from their platform.
-  if (/[\s\\\u0000-\u001f\u007f]/u.test(text)) {
+  // The URL parser turns "\" into "/", so a link with one may open somewhere other than it reads.
+  if (text.includes("\\")) {
+    return reject("backslash_in_url", "This link has a backslash (\\) in it, which no video platform uses and which browsers read as a different address. Copy the link again directly from your video platform.");
+  }
+  // The URL parser silently deletes tabs and newlines; a link that needs that is not one a therapist
+  // copied from their platform.
+  if (/[\s\u0000-\u001f\u007f]/u.test(text)) {
     return reject("not_a_url", "This link has spaces or line breaks in it. Paste only the meeting link itself.");
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
@@ -183,7 +228,8 @@ function classify(host: string, url: URL): Shape {
     return reject("not_a_meeting_link", `This is a shortened link, so we can't see which meeting it opens. ${NOT_A_MEETING}`);
   }
   if (isUnder(host, "safelinks.protection.outlook.com") || (isUnder(host, "google.com") && path === "/url")) {
-    return reject("not_a_meeting_link", `This link was wrapped by your email program. ${NOT_A_MEETING}`);
+    // Reached only when the wrapper holds no link we could take out.
+    return reject("not_a_meeting_link", `This link was wrapped by your email program and has no meeting link inside. ${NOT_A_MEETING}`);
   }
 
   if (isUnder(host, "zoom.us") || isUnder(host, "zoom.com")) return zoom(path, "zoom");
@@ -203,16 +249,84 @@ function classify(host: string, url: URL): Shape {
     return reject("not_a_meeting_link", `This is not your TherapyNotes client portal telehealth page (therapyportal.com/p/<practice>/telehealth/). ${NOT_A_MEETING}`);
   }
 
-  const labels = `.${host}.`;
-  if (EMBEDDED_DOMAINS.some((d) => labels.includes(`.${d}.`)) || PLATFORM_DOMAINS.some((d) => host.endsWith(d))) {
-    // evilzoom.us is treated like zoom.us.evil.com: both exist only to be mistaken for Zoom.
-    return reject("lookalike_host", `The address ${host} imitates a known video platform but isn't it. Copy the link directly from your video platform.`);
+  const imitated = imitatedPlatformDomain(host);
+  if (imitated !== null) {
+    return reject("lookalike_host", `The address ${host} imitates ${imitated} but isn't it. Copy the link directly from your video platform.`);
   }
   return {
     ok: true,
     platform: "other",
     warnings: [`We don't recognise ${host}, so we can't check that this is a private meeting on a HIPAA-compliant platform. Make sure it is, and that a waiting room is on.`],
   };
+}
+
+// Brand names as they appear in a host's labels; a brand inside someone else's domain (zoom-us.com,
+// zoom.us-meeting.com) is a lookalike (docs/rules.md, "Telehealth links").
+const BRANDS: ReadonlyArray<readonly [brand: string, domain: string]> = [
+  ["zoom", "zoom.us"],
+  ["zoomgov", "zoomgov.com"],
+  ["doxy", "doxy.me"],
+  ["doxyme", "doxy.me"],
+  ["webex", "webex.com"],
+  ["vsee", "vsee.com"],
+  ["therapyportal", "therapyportal.com"],
+  ["facetime", "facetime.apple.com"],
+];
+
+// Unicode TR39 "confusables" that survive in ASCII hostnames: what a reader takes each sequence for.
+const CONFUSABLES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/rn/g, "m"],
+  [/vv/g, "w"],
+  [/0/g, "o"],
+  [/[1|]/g, "l"],
+  [/5/g, "s"],
+];
+
+const skeleton = (s: string) => CONFUSABLES.reduce((acc, [re, to]) => acc.replace(re, to), s).replace(/[il]/g, "l");
+
+/** Levenshtein distance, stopping early once it exceeds `max`. */
+function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur.push(v);
+      best = Math.min(best, v);
+    }
+    if (best > max) return max + 1;
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The known platform domain `host` imitates, or null. Called only for hosts that are not a known
+ * platform. Three tests: a known domain embedded as labels (zoom.us.evil.com) or glued on (evilzoom.us);
+ * a brand name as a label or hyphenated part of another registrable domain (zoom-us.com,
+ * zoom.us-meeting.com); a registrable domain one edit or a confusable away from a known one (zoorn.us,
+ * zo0m.us, zooom.us).
+ */
+export function imitatedPlatformDomain(host: string): string | null {
+  const labels = `.${host}.`;
+  const embedded = EMBEDDED_DOMAINS.find((d) => labels.includes(`.${d}.`)) ?? PLATFORM_DOMAINS.find((d) => host.endsWith(d));
+  if (embedded !== undefined) return embedded;
+  const parts = host.split(".");
+  // The registrable domain, approximated as the last two labels (every known platform domain has two).
+  const registrable = parts.slice(-2).join(".");
+  const tokens = host.split(/[.-]/);
+  for (const [brand, domain] of BRANDS) {
+    if (tokens.includes(brand) || registrable.replace(/-/g, "").startsWith(domain.replace(/\./g, "") + ".")) return domain;
+  }
+  for (const domain of PLATFORM_DOMAINS) {
+    if (registrable === domain) continue;
+    if (skeleton(registrable) === skeleton(domain)) return domain;
+    // One edit on a domain of 7+ characters: short names would catch unrelated sites.
+    if (domain.length >= 7 && editDistance(registrable, domain, 1) <= 1) return domain;
+  }
+  return null;
 }
 
 function zoom(path: string, family: "zoom" | "zoomgov"): Shape {
@@ -288,7 +402,7 @@ function decodePath(path: string): string {
   }
 }
 
-// SPEC 4.1: where to turn the waiting room on. Zoom, Doxy.me and Meet texts are SPEC's; the others
+// Where to turn the waiting room on. Zoom, Doxy.me and Meet texts follow the network's help article; the others
 // follow reference 2.1 (Teams lobby, Webex locked room lobby, VSee Clinic and TherapyNotes rooms).
 const WAITING_ROOM_HELP: Record<Platform, string> = {
   zoom: "In Zoom: Meetings > Personal Meeting ID > Edit > Waiting Room (tick it, then Save). Do the same for any scheduled meeting you share.",
@@ -301,7 +415,7 @@ const WAITING_ROOM_HELP: Record<Platform, string> = {
   other: "Turn on your platform's waiting room or lobby so clients wait until you let them in.",
 };
 
-/** SPEC 4.1: the link check plus the provider's attestations; compliant only with both. */
+/** The link check plus the provider's attestations; compliant only with both. */
 export function assessTelehealthLink(input: { url: string; baaSigned: boolean; waitingRoomEnabled: boolean }): LinkAssessment {
   const check = checkTelehealthLink(input.url);
   if (!check.ok) return check;
@@ -319,6 +433,7 @@ export function assessTelehealthLink(input: { url: string; baaSigned: boolean; w
     compliant: input.baaSigned && input.waitingRoomEnabled,
     warnings,
     waitingRoomHelp: WAITING_ROOM_HELP[check.platform],
+    ...(check.unwrappedFrom ? { unwrappedFrom: check.unwrappedFrom } : {}),
   };
 }
 

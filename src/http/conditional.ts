@@ -9,11 +9,46 @@ export function etagMatches(ifNoneMatch: string, etag: string): boolean {
   return ifNoneMatch.split(",").some((candidate) => bare(candidate) === current);
 }
 
-/** HTTP-date (IMF-fixdate and the obsolete forms Date.parse accepts), else null. */
-export function parseHttpDate(value: string): Date | null {
-  if (!/^[A-Za-z]{3},? /.test(value.trim())) return null;
-  const t = Date.parse(value);
-  return Number.isNaN(t) ? null : new Date(t);
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const LONG_DAY = "(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)";
+const MONTH = "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const TIME = "(\\d{2}):(\\d{2}):(\\d{2})";
+// RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms a recipient must accept.
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
+
+/**
+ * An HTTP-date in any of the three forms of RFC 9110 5.6.7, else null. A date that does not exist
+ * (31 Feb, hour 25) is invalid and so ignored (RFC 9110 13.1.3). A two-digit RFC 850 year more than
+ * 50 years in the future is read as the past century (RFC 9110 5.6.7); `now` anchors that.
+ */
+export function parseHttpDate(value: string, now: Date = new Date()): Date | null {
+  const v = value.trim();
+  let day: number, month: string, year: number, hh: number, mm: number, ss: number;
+  let m: RegExpExecArray | null;
+  if ((m = IMF_FIXDATE.exec(v))) {
+    [day, month, year, hh, mm, ss] = [Number(m[2]), m[3]!, Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])];
+  } else if ((m = RFC850.exec(v))) {
+    const yy = Number(m[4]);
+    const thisYear = now.getUTCFullYear();
+    year = Math.floor(thisYear / 100) * 100 + yy;
+    if (year > thisYear + 50) year -= 100;
+    [day, month, hh, mm, ss] = [Number(m[2]), m[3]!, Number(m[5]), Number(m[6]), Number(m[7])];
+  } else if ((m = ASCTIME.exec(v))) {
+    [month, day, hh, mm, ss, year] = [m[2]!, Number(m[3]!.trim()), Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])];
+  } else {
+    return null;
+  }
+  const mon = MONTHS.indexOf(month);
+  // A leap second (60) is allowed by the grammar; it is read as the next second.
+  if (hh > 23 || mm > 59 || ss > 60 || day < 1) return null;
+  const t = Date.UTC(year, mon, day, hh, mm, ss);
+  const d = new Date(t);
+  // Date.UTC rolls 31 Feb over into March: such a date does not exist.
+  if (d.getUTCDate() !== day || d.getUTCMonth() !== mon) return null;
+  return d;
 }
 
 export function isNotModified(headers: { ifNoneMatch?: string; ifModifiedSince?: string }, etag: string, lastModified: Date): boolean {

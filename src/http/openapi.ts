@@ -29,6 +29,7 @@ export const ProblemSchema = z
 const STATUS_TEXT: Record<number, string> = {
   400: "Malformed request",
   401: "Missing or wrong bearer token",
+  403: "Only the network (admin) may make this change",
   404: "Not found (or not yours)",
   409: "Conflict with the current state",
   413: "Body too large",

@@ -1,4 +1,4 @@
-// The subscribable feed body (SPEC 5). Everything arrives as arguments: no clock, no process TZ, no
+// The subscribable feed body (docs/rules.md, "Feeds"). Everything arrives as arguments: no clock, no process TZ, no
 // locale, so the same data always gives the same bytes (the ETag is only stable if this is).
 import { CRLF, contentLine, escapeText, foldLine, joinLines, uriValue } from "./text.js";
 
@@ -68,7 +68,7 @@ type Prepared = {
   organizerLine: string | undefined;
   /**
    * The link lines by (link, instructions, description, modality, Meet). Most sessions of a provider
-   * share the default link and instructions (SPEC 4.2), so each distinct combination is escaped and
+   * share the default link and instructions (docs/rules.md, "Sessions"), so each distinct combination is escaped and
    * folded once per render. Lives only as long as one render: no module state.
    */
   linkLines: Map<string, readonly string[]>;
@@ -107,7 +107,7 @@ function prepare(calendar: FeedCalendar): Prepared {
 
 /**
  * RFC 7986 5.11 CONFERENCE (VALUE=URI is required), unfolded. FEATURE says what the link carries: an
- * audio-only session (Medicare, SPEC 4.2) must not advertise video. `url` must already be a URI value.
+ * audio-only session (Medicare, docs/rules.md) must not advertise video. `url` must already be a URI value.
  */
 export function conferenceLine(url: string, modality: "video" | "audio_only"): string {
   return modality === "audio_only"
@@ -241,7 +241,7 @@ export type FitFeedResult = {
 /**
  * renderFeed under a byte budget. Google reportedly ignores subscribed feeds over 1 MB
  * (reference/ics-feeds.md 2.5), and an ignored feed shows nothing at all, so: drop the oldest past
- * events first (SPEC 5); if that is not enough, drop the furthest future ones, because an incomplete
+ * events first (docs/rules.md, "Feeds"); if that is not enough, drop the furthest future ones, because an incomplete
  * horizon is better than a feed Google discards. Each event is rendered once and measured once; the
  * result is one join of the survivors, never a re-render.
  */

@@ -27,7 +27,17 @@ const ClientSchema = z
   .openapi("Client");
 
 const LocationSchema = z
-  .object({ id: z.uuid(), clientId: z.uuid(), state: z.string(), label: z.string().nullable(), createdAt: z.string(), archivedAt: z.string().nullable() })
+  .object({
+    id: z.uuid(),
+    clientId: z.uuid(),
+    country: z.string(),
+    state: z.string().nullable(),
+    label: z.string().nullable(),
+    from: z.string(),
+    to: z.string().nullable(),
+    createdAt: z.string(),
+    archivedAt: z.string().nullable(),
+  })
   .openapi("ClientLocation");
 
 const providerParams = z.object({ id: IdParam });

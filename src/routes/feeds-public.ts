@@ -63,10 +63,11 @@ export function publicFeedRoutes() {
     }
     headers["content-type"] = "text/calendar; charset=utf-8";
     headers["content-disposition"] = 'inline; filename="calendar.ics"';
-    if (gzip) {
-      headers["content-encoding"] = "gzip";
-      return c.body(doc.gzipped() as Uint8Array<ArrayBuffer>, 200, headers) as never;
-    }
-    return c.body(doc.body as Uint8Array<ArrayBuffer>, 200, headers) as never;
+    const body = gzip ? doc.gzipped() : doc.body;
+    if (gzip) headers["content-encoding"] = "gzip";
+    // RFC 9110 9.3.2 and 8.6: HEAD answers with the Content-Length a GET would have.
+    headers["content-length"] = String(body.length);
+    if (c.req.method === "HEAD") return c.body(null, 200, headers) as never;
+    return c.body(body as Uint8Array<ArrayBuffer>, 200, headers) as never;
   });
 }

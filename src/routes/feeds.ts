@@ -22,6 +22,22 @@ const FeedSchema = z
   })
   .openapi("Feed");
 
+const FeedContentSchema = z
+  .object({
+    bytes: z.number().int(),
+    maxBytes: z.number().int(),
+    events: z.number().int(),
+    omittedPast: z.number().int().describe("Past sessions left out to stay under the size budget (the oldest first)"),
+    omittedUpcoming: z.number().int().describe("Upcoming sessions left out (the furthest ahead), only once no past one was left"),
+    advice: z
+      .object({ message: z.string(), futureDays: z.number().int().optional(), includeLink: z.literal(false).optional() })
+      .optional()
+      .describe("How to fit every upcoming session: a shorter window, or the link left out"),
+  })
+  .openapi("FeedContent");
+
+const ListedFeedSchema = FeedSchema.extend({ content: FeedContentSchema }).openapi("ListedFeed");
+
 const FeedWithUrls = FeedSchema.extend({
   url: z.string(),
   webcalUrl: z.string(),
@@ -43,7 +59,7 @@ const list = createRoute({
   method: "get", path: "/providers/{id}/feeds", tags, security: bearerSecurity,
   summary: "List live feeds (no secrets) with fetch statistics per subscriber kind",
   request: { params },
-  responses: { 200: jsonResponse(z.object({ items: z.array(FeedSchema) }), "Feeds"), ...problems(422) },
+  responses: { 200: jsonResponse(z.object({ items: z.array(ListedFeedSchema) }), "Feeds, each with what the size budget left out"), ...problems(422) },
 });
 const rotate = createRoute({
   method: "post", path: "/providers/{id}/feeds/{feedId}/rotate", tags, security: bearerSecurity,

@@ -7,7 +7,7 @@ export const ProviderSchema = z
     id: z.uuid(),
     name: z.string(),
     timezone: z.string(),
-    licenses: z.array(z.object({ state: z.string(), via: z.string().optional() })),
+    licenses: z.array(z.object({ state: z.string(), via: z.string().optional(), verified: z.boolean().optional() })),
     credentialedStates: z.array(z.string()),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -40,9 +40,13 @@ const patch = createRoute({
   path: "/providers/{id}",
   tags: ["providers"],
   summary: "Change a provider's name, time zone, licenses or credentialed states",
+  description:
+    "Network credentialing (`credentialedStates`) is set by the network (admin) only, and needs a verified full state license: a compact " +
+    "privilege (`via`) never counts as credentialing. A provider may add licenses; they stay `verified: false` until the network verifies " +
+    "them, and an unverified license never makes a session billable. A provider changing credentialing or `verified` gets 403 `admin_only`.",
   security: bearerSecurity,
   request: { params: z.object({ id: IdParam }), body: jsonBody(UpdateProviderSchema) },
-  responses: { 200: jsonResponse(ProviderSchema, "Updated"), ...problems(400, 413, 415, 422) },
+  responses: { 200: jsonResponse(ProviderSchema, "Updated"), ...problems(400, 403, 413, 415, 422) },
 });
 
 export function providerRoutes() {

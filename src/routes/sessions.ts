@@ -19,6 +19,7 @@ export const DecisionSchema = z
     confirmable: z.boolean(),
     billing: z.enum(["insurance", "private_pay"]).optional(),
     state: z.string().optional(),
+    country: z.string().optional(),
     explanation: z.string(),
     action: z.string(),
   })
@@ -43,7 +44,8 @@ const SessionSchema = z
         outcome: z.string(),
         row: z.number().int(),
         billing: z.string().nullable(),
-        state: z.string(),
+        country: z.string(),
+        state: z.string().nullable(),
         clientLocationId: z.string().nullable(),
         linkUsed: z.string().nullable(),
         confirmedAt: z.string(),
@@ -58,9 +60,14 @@ const providerParams = z.object({ id: IdParam });
 const sessionParams = z.object({ id: IdParam });
 
 const create = createRoute({
-  method: "post", path: "/providers/{id}/sessions", tags, summary: "Schedule a session", security: bearerSecurity,
+  method: "post", path: "/providers/{id}/sessions", tags, summary: "Schedule a session",
+  description:
+    "A virtual session keeps the link it is booked with: its own `telehealthUrl` (on any platform you attested as compliant) or your " +
+    "default link. A new default later reaches only upcoming, unconfirmed sessions that follow the default. " +
+    "An overlap with another of your sessions answers 409 `overlaps_session` unless `allowOverlap` is true.",
+  security: bearerSecurity,
   request: { params: providerParams, body: jsonBody(CreateSessionSchema) },
-  responses: { 201: jsonResponse(SessionSchema, "Created"), ...problems(400, 413, 415, 422) },
+  responses: { 201: jsonResponse(SessionSchema, "Created"), ...problems(400, 409, 413, 415, 422) },
 });
 const list = createRoute({
   method: "get", path: "/providers/{id}/sessions", tags, summary: "List sessions overlapping [from, to)", security: bearerSecurity,
@@ -73,7 +80,9 @@ const get = createRoute({
   responses: { 200: jsonResponse(SessionSchema, "The session"), ...problems(422) },
 });
 const patch = createRoute({
-  method: "patch", path: "/sessions/{id}", tags, summary: "Reschedule, or change modality or the session's own link", security: bearerSecurity,
+  method: "patch", path: "/sessions/{id}", tags, summary: "Reschedule, or change modality or the session's own link",
+  description: "Every change a calendar can see raises `sequence`. A new time that overlaps another session answers 409 `overlaps_session` unless `allowOverlap` is true.",
+  security: bearerSecurity,
   request: { params: sessionParams, body: jsonBody(UpdateSessionSchema) },
   responses: { 200: jsonResponse(SessionSchema, "Updated"), ...problems(400, 409, 413, 415, 422) },
 });
@@ -84,7 +93,14 @@ const cancel = createRoute({
 });
 const confirm = createRoute({
   method: "post", path: "/sessions/{id}/confirm", tags,
-  summary: "Confirm a telehealth session with the client's location (SPEC 4.3); 409 carries the decision when it cannot be confirmed",
+  summary: "Confirm a telehealth session after it ended, with where the client was; 409 carries the decision when it cannot be confirmed",
+  description:
+    "Confirmation records, for billing, that a telehealth session took place: it is allowed once the session has ended " +
+    "(before that: 409 `session_not_ended`), at most once. Body: `{clientLocationId}` (a saved location), `{country?, state, label?}` " +
+    "(an identical saved location is reused, otherwise it is added), or `{}` (the client's location on file for the session's time). " +
+    "When the session cannot be confirmed the answer is a 409 problem whose `code` is the decision's outcome (`client_location_required` " +
+    "when no location is known, `location_outside_us`, `audio_only_not_allowed`, `refer`, `needs_credentialing`) and whose `decision` " +
+    "says which rule fired and what to do. The confirmation records the location, the outcome and the link the session used.",
   security: bearerSecurity,
   request: { params: sessionParams, body: jsonBody(ConfirmSessionSchema) },
   responses: {
@@ -93,7 +109,7 @@ const confirm = createRoute({
   },
 });
 const eligibility = createRoute({
-  method: "get", path: "/sessions/{id}/eligibility", tags, summary: "Preview the confirmation decision for a client location", security: bearerSecurity,
+  method: "get", path: "/sessions/{id}/eligibility", tags, summary: "Preview the confirmation decision for a client location (default: the one on file for the session's time)", security: bearerSecurity,
   request: { params: sessionParams, query: EligibilityQuerySchema },
   responses: { 200: jsonResponse(DecisionSchema, "The decision"), ...problems(422) },
 });

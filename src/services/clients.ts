@@ -1,16 +1,17 @@
-import { and, asc, desc, eq, gt, isNull, or } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
-import { clientLocations, clients } from "../db/schema.js";
+import { clientLocations, clients, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { NotFoundError, parseInput } from "../errors.js";
+import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor, PageQuerySchema } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
-import { StateCodeSchema } from "../domain/jurisdictions.js";
+import { CountryCodeSchema, StateCodeSchema } from "../domain/jurisdictions.js";
+import { sameLocation } from "../domain/locations.js";
 
 const ClientFields = {
   displayName: z.string().trim().min(1).max(200),
@@ -19,10 +20,25 @@ const ClientFields = {
 };
 export const CreateClientSchema = z.strictObject(ClientFields);
 export const UpdateClientSchema = z.strictObject(ClientFields).partial();
-export const CreateLocationSchema = z.strictObject({
-  state: StateCodeSchema,
+const Instant = z.iso.datetime({ offset: true });
+
+/** Where a client can be: a US state, DC or territory (country US), or a place in another country. */
+export const PlaceFields = {
+  country: CountryCodeSchema.default("US").describe("ISO 3166-1 alpha-2; CA is Canada. Default US"),
+  state: StateCodeSchema.optional().describe("USPS code (NY, DC, PR) when the country is US; optional elsewhere"),
   label: z.string().trim().min(1).max(100).optional(),
-});
+};
+
+export const CreateLocationSchema = z
+  .strictObject({
+    ...PlaceFields,
+    from: Instant.optional().describe("When the client began to be there (default now)"),
+    to: Instant.optional().describe("When they left; without it the location holds until the next one begins"),
+  })
+  .refine((l) => l.country !== "US" || l.state !== undefined, { path: ["state"], message: "A US location needs a state (USPS code such as NY)" })
+  .refine((l) => !l.from || !l.to || new Date(l.to) > new Date(l.from), { path: ["to"], message: "`to` must be after `from`" });
+
+export type PlaceInput = { country: string; state?: string; label?: string; from?: Date; to?: Date | null };
 
 type ClientRow = typeof clients.$inferSelect;
 type LocationRow = typeof clientLocations.$inferSelect;
@@ -40,8 +56,11 @@ export const toClientView = (c: ClientRow) => ({
 export const toLocationView = (l: LocationRow) => ({
   id: l.id,
   clientId: l.clientId,
+  country: l.country,
   state: l.state,
   label: l.label,
+  from: l.validFrom.toISOString(),
+  to: l.validTo?.toISOString() ?? null,
   createdAt: l.createdAt.toISOString(),
   archivedAt: l.archivedAt?.toISOString() ?? null,
 });
@@ -103,8 +122,13 @@ export async function updateClient(deps: ServiceDeps, principal: Principal, clie
     const current = await loadClient(tx, principal, clientId);
     const now = deps.clock.now();
     const [row] = await tx.update(clients).set({ ...data, updatedAt: now }).where(eq(clients.id, clientId)).returning();
-    // The display name may show in "initials"/"full" feeds.
-    if (data.displayName !== undefined) {
+    // The display name shows in "initials" and "full" feeds (SUMMARY): calendars only take the new
+    // text if SEQUENCE rises and DTSTAMP/LAST-MODIFIED move (RFC 5546 2.1.4, RFC 5545 3.8.7).
+    if (data.displayName !== undefined && data.displayName !== current.displayName) {
+      await tx
+        .update(sessions)
+        .set({ sequence: sql`${sessions.sequence} + 1`, updatedAt: now })
+        .where(eq(sessions.clientId, clientId));
       await bumpFeedVersion(tx, current.providerId);
     }
     await recordAudit(tx, { providerId: current.providerId, principal, action: "client.updated", subjectId: clientId, at: now });
@@ -116,16 +140,46 @@ export async function addLocation(deps: ServiceDeps, principal: Principal, clien
   const data = parseInput(CreateLocationSchema, input);
   return withTransaction(deps.db, async (tx) => {
     const client = await loadClient(tx, principal, clientId);
-    return toLocationView(await insertLocation(tx, client, data, deps.clock.now()));
+    const now = deps.clock.now();
+    return toLocationView(
+      await insertLocation(tx, client, { ...data, from: data.from ? new Date(data.from) : now, to: data.to ? new Date(data.to) : null }, now),
+    );
   });
 }
 
-export async function insertLocation(tx: Executor, client: ClientRow, data: { state: string; label?: string }, at: Date) {
+export async function insertLocation(tx: Executor, client: ClientRow, data: PlaceInput, at: Date) {
+  if (data.country === "US" && !data.state) throw new UnprocessableError("validation_failed", "A US location needs a state.", { field: "state" });
   const [row] = await tx
     .insert(clientLocations)
-    .values({ id: randomUUID(), providerId: client.providerId, clientId: client.id, state: data.state, label: data.label ?? null, createdAt: at })
+    .values({
+      id: randomUUID(),
+      providerId: client.providerId,
+      clientId: client.id,
+      country: data.country,
+      state: data.state ?? null,
+      label: data.label ?? null,
+      validFrom: data.from ?? at,
+      validTo: data.to ?? null,
+      createdAt: at,
+    })
     .returning();
   return row!;
+}
+
+/** The client's locations, archived ones included (they are history, and locationAt skips them). */
+export async function loadClientLocations(db: Executor, clientIds: string[]) {
+  if (clientIds.length === 0) return [];
+  return db.select().from(clientLocations).where(sql`${clientLocations.clientId} in ${clientIds}`);
+}
+
+/** A current (not archived) location identical to `place`, to reuse instead of adding a copy. */
+export async function findIdenticalLocation(db: Executor, clientId: string, place: { country: string; state: string | null; label?: string | null }) {
+  const rows = await db
+    .select()
+    .from(clientLocations)
+    .where(and(eq(clientLocations.clientId, clientId), isNull(clientLocations.archivedAt)))
+    .orderBy(asc(clientLocations.validFrom), asc(clientLocations.id));
+  return rows.find((l) => sameLocation(l, place)) ?? null;
 }
 
 export async function listLocations(deps: ServiceDeps, principal: Principal, clientId: string, query: { includeArchived?: boolean }) {
@@ -134,7 +188,7 @@ export async function listLocations(deps: ServiceDeps, principal: Principal, cli
     .select()
     .from(clientLocations)
     .where(and(eq(clientLocations.clientId, clientId), query.includeArchived ? undefined : isNull(clientLocations.archivedAt)))
-    .orderBy(desc(clientLocations.createdAt), desc(clientLocations.id));
+    .orderBy(desc(clientLocations.validFrom), desc(clientLocations.id));
   return { items: rows.map(toLocationView) };
 }
 

@@ -4,13 +4,11 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { and, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
-import { clients, confirmations, feeds, providers, sessions } from "../db/schema.js";
-import { CANCELLED_LINGER_MS, feedSummary, feedWindow, isShownInFeed } from "../domain/feed-policy.js";
-import { effectiveLink } from "../domain/sessions.js";
-import { fitFeedToSize, type FeedEvent } from "../ics/feed.js";
+import { clients, feeds, providers, sessions, telehealthLinks } from "../db/schema.js";
+import { CANCELLED_LINGER_MS, feedBudgetReport, feedSummary, feedWindow, isShownInFeed, type FeedBudget } from "../domain/feed-policy.js";
+import { DEFAULT_MAX_FEED_BYTES, fitFeedToSize, type FeedEvent } from "../ics/feed.js";
 import type { ServiceDeps } from "./deps.js";
 import { hashSecret } from "./secrets.js";
-import { loadTelehealthLink } from "./telehealth-links.js";
 
 export const FEED_PRODID = "-//Telehealth Calendar//Feed 1.0//EN";
 const DAY_MS = 24 * 3600_000;
@@ -23,6 +21,8 @@ export type FeedDocument = {
   etag: string;
   lastModified: Date;
   gzipped(): Buffer;
+  /** What the size budget left out, and how to fix it. */
+  budget: FeedBudget;
 };
 
 type CacheEntry = FeedDocument & { dataVersion: number; feedUpdatedAt: number; validUntil: number; size: number };
@@ -98,18 +98,24 @@ export async function feedDocument(deps: ServiceDeps, cache: FeedCache, secret: 
 
 const maxDate = (dates: (Date | null | undefined)[]) => new Date(Math.max(0, ...dates.filter((d): d is Date => !!d).map((d) => d.getTime())));
 
+/** A feed's content as a subscriber would get it now: the settings page and the feeds API show its budget. */
+export async function feedContentStatus(deps: ServiceDeps, feed: FeedRow): Promise<FeedBudget> {
+  const [provider] = await deps.db.select().from(providers).where(eq(providers.id, feed.providerId));
+  return (await renderFeedEntry(deps.db, feed, provider!, deps.clock.now())).budget;
+}
+
 async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRow, now: Date): Promise<CacheEntry> {
   const window = feedWindow(now, feed.pastDays, feed.futureDays);
   const pastMs = feed.pastDays * DAY_MS;
   const futureMs = feed.futureDays * DAY_MS;
-  const [rows, link, [bounds]] = await Promise.all([
+  const [rows, [bounds]] = await Promise.all([
     db
-      .select({ s: sessions, clientName: clients.displayName, clientUpdatedAt: clients.updatedAt, confirmedLink: confirmations.linkUsed })
+      .select({ s: sessions, clientName: clients.displayName, instructions: telehealthLinks.instructions })
       .from(sessions)
       .innerJoin(clients, eq(clients.id, sessions.clientId))
-      .leftJoin(confirmations, eq(confirmations.sessionId, sessions.id))
+      // The instructions of the link version the session was booked with: they never change under it.
+      .leftJoin(telehealthLinks, eq(telehealthLinks.id, sessions.telehealthLinkId))
       .where(and(eq(sessions.providerId, provider.id), gt(sessions.endAt, window.from), lt(sessions.startAt, window.to))),
-    loadTelehealthLink(db, provider.id),
     // When the window last let a session go (it changes the body by time alone), and when it will
     // next take one in (the cached body is valid until then).
     db
@@ -122,14 +128,15 @@ async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRo
   ]);
   const shown = rows.filter((r) => isShownInFeed(r.s, window, now) && (feed.includeInPerson || r.s.kind === "virtual"));
 
-  const events: FeedEvent[] = shown.map(({ s, clientName, confirmedLink }) => {
-    const url = feed.includeLink ? effectiveLink(s, link, confirmedLink) : null;
+  const events: FeedEvent[] = shown.map(({ s, clientName, instructions }) => {
+    const url = feed.includeLink && s.kind === "virtual" ? s.telehealthUrl : null;
     return {
       uid: s.uid,
       sequence: s.sequence,
       start: s.startAt,
       end: s.endAt,
-      // No METHOD in our feeds, so DTSTAMP may be the data's own time: same data, same bytes.
+      // No METHOD in our feeds, so DTSTAMP may be the data's own time: same data, same bytes. Every
+      // calendar-visible change (link, client name, time, status) moves updatedAt and SEQUENCE together.
       stamp: s.updatedAt,
       lastModified: s.updatedAt,
       status: s.status === "cancelled" ? "CANCELLED" : "CONFIRMED",
@@ -138,7 +145,7 @@ async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRo
         ? {
             virtual: {
               url,
-              ...(link?.instructions ? { instructions: link.instructions } : {}),
+              ...(instructions ? { instructions } : {}),
               modality: s.modality,
               googleMeet: /^https:\/\/meet\.google\.com\//.test(url),
             },
@@ -149,6 +156,19 @@ async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRo
     };
   });
   const fitted = fitFeedToSize({ name: feed.name, timezone: provider.timezone, prodId: FEED_PRODID }, events, { now });
+  const startOf = new Map(events.map((e) => [e.uid, e.start.getTime()]));
+  const firstOmitted = fitted.droppedFuture.length ? Math.min(...fitted.droppedFuture.map((u) => startOf.get(u)!)) : null;
+  const budget = feedBudgetReport({
+    bytes: fitted.bytes,
+    maxBytes: DEFAULT_MAX_FEED_BYTES,
+    events: fitted.kept,
+    omittedPast: fitted.droppedPast.length,
+    omittedUpcoming: fitted.droppedFuture.length,
+    firstOmittedUpcomingStart: firstOmitted === null ? null : new Date(firstOmitted),
+    now,
+    futureDays: feed.futureDays,
+    includeLink: feed.includeLink,
+  });
 
   // Last-Modified from the data: the newest change to anything shown, or the moment the window last
   // let a session go (a body can change by time alone).
@@ -164,11 +184,9 @@ async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRo
     ...expiredCancellations,
     provider.updatedAt,
     feed.createdAt,
-    link?.updatedAt,
     lastLeftAt,
     enteredTimes.length ? new Date(Math.max(...enteredTimes)) : null,
     ...shown.map((r) => r.s.updatedAt),
-    ...(feed.privacy === "minimal" ? [] : shown.map((r) => r.clientUpdatedAt)),
   ]);
   const nextEnters = bounds?.nextEnters ? new Date(bounds.nextEnters).getTime() - futureMs : Infinity;
   const validUntil = Math.min(nextEnters, ...leaveTimes);
@@ -182,6 +200,7 @@ async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRo
     etag,
     lastModified,
     gzipped: () => (gz ??= gzipSync(body)),
+    budget,
     dataVersion: provider.dataVersion,
     feedUpdatedAt: feed.updatedAt.getTime(),
     validUntil,

@@ -10,6 +10,7 @@ import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { loadProvider } from "./providers.js";
+import { feedContentStatus } from "./feed-content.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
 export const CreateFeedSchema = z.strictObject({
@@ -94,7 +95,10 @@ export async function listFeeds(deps: ServiceDeps, principal: Principal, provide
     .from(feeds)
     .where(and(eq(feeds.providerId, providerId), isNull(feeds.revokedAt)))
     .orderBy(asc(feeds.createdAt), asc(feeds.id));
-  return { items: rows.map(toFeedView) };
+  // Each feed rendered as a subscriber would get it, so the answer says what the size budget left out.
+  const items = [];
+  for (const row of rows) items.push({ ...toFeedView(row), content: await feedContentStatus(deps, row) });
+  return { items };
 }
 
 async function loadLiveFeed(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {

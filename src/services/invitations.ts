@@ -1,10 +1,9 @@
 import { eq } from "drizzle-orm";
-import { confirmations, providers } from "../db/schema.js";
-import { effectiveLink } from "../domain/sessions.js";
+import { providers } from "../db/schema.js";
 import { renderInvitation } from "../ics/invite.js";
 import type { Principal, ServiceDeps } from "./deps.js";
-import { loadSession } from "./sessions.js";
-import { loadTelehealthLink } from "./telehealth-links.js";
+import { loadSession, sessionLink } from "./sessions.js";
+import { loadLinkById } from "./telehealth-links.js";
 
 /**
  * A single-event invitation for the client's confirmation and reminder messages: the link and
@@ -13,9 +12,9 @@ import { loadTelehealthLink } from "./telehealth-links.js";
 export async function sessionInvitation(deps: ServiceDeps, principal: Principal, sessionId: string): Promise<string> {
   const s = await loadSession(deps.db, principal, sessionId);
   const [provider] = await deps.db.select().from(providers).where(eq(providers.id, s.providerId));
-  const link = await loadTelehealthLink(deps.db, s.providerId);
-  const confirmed = s.status === "confirmed" ? (await deps.db.select().from(confirmations).where(eq(confirmations.sessionId, s.id)))[0] : undefined;
-  const url = effectiveLink(s, link, confirmed?.linkUsed);
+  // The session's own link and the instructions of the attested link it was booked with.
+  const link = await loadLinkById(deps.db, s.telehealthLinkId);
+  const url = sessionLink(s);
   return renderInvitation({
     uid: s.uid,
     sequence: s.sequence,

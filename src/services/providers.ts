@@ -4,9 +4,9 @@ import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { providers, type License } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { COMPACTS, isLicensedIn, StateCodeSchema } from "../domain/jurisdictions.js";
+import { COMPACTS, hasFullLicenseIn, normalizeStateCode, StateCodeSchema } from "../domain/jurisdictions.js";
 import { isValidTimezone } from "../domain/timezone.js";
-import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
+import { ForbiddenError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { assertAdmin, assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { recordAudit } from "./audit.js";
@@ -20,6 +20,10 @@ export const LicenseSchema = z.strictObject({
     .refine((v) => Object.hasOwn(COMPACTS, v), `one of ${Object.keys(COMPACTS).join(", ")}`)
     .optional()
     .describe("Compact under which the privilege to practise in `state` is held, e.g. PSYPACT"),
+  verified: z
+    .boolean()
+    .optional()
+    .describe("Set by the network (admin) only: licenses a provider adds stay unverified, and count for nothing, until verified"),
 });
 
 const ProviderFields = {
@@ -50,31 +54,56 @@ export function toProviderView(p: ProviderRow): ProviderView {
     id: p.id,
     name: p.name,
     timezone: p.timezone,
-    licenses: p.licenses,
+    licenses: p.licenses.map((l) => ({ ...l, verified: l.verified !== false })),
     credentialedStates: p.credentialedStates,
     createdAt: p.createdAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
   };
 }
 
-/** Credentialing is by the network in a state where the provider practises: it needs a license there. */
+/**
+ * The network credentials a provider under a full state license it has verified: a compact privilege
+ * is never compatible with credentialing (docs/rules.md, "Licensed and credentialed").
+ */
 function checkCredentialedAreLicensed(licenses: License[], credentialed: string[]): void {
-  const missing = credentialed.filter((s) => !isLicensedIn(licenses, s));
+  const missing = credentialed.filter((s) => !hasFullLicenseIn(licenses, s));
   if (missing.length > 0) {
     throw new UnprocessableError(
       "credentialed_without_license",
-      `Credentialed states must be licensed states; no license for ${missing.join(", ")}.`,
+      `Credentialing needs a verified full state license (a compact privilege never counts); none for ${missing.join(", ")}.`,
       { states: missing },
     );
   }
 }
 
 const dedupe = <T>(xs: T[], key: (x: T) => string) => [...new Map(xs.map((x) => [key(x), x])).values()];
+const licenseKey = (l: License) => `${normalizeStateCode(l.state)}|${l.via ?? ""}`;
 
+/** Stored form: `verified` only when false, so licenses the network set read as before. */
+function storeLicense(l: { state: string; via?: string | undefined }, verified: boolean): License {
+  return { state: l.state, ...(l.via !== undefined ? { via: l.via } : {}), ...(verified ? {} : { verified: false }) };
+}
+
+/**
+ * Licenses after a change. The network (admin) sets them as given, verified unless it says
+ * otherwise. A provider may add licenses, which stay unverified until the network verifies them,
+ * and may drop one; it can never verify one, and a license it sends again keeps its status.
+ */
+function nextLicenses(principal: Principal, current: License[], given: z.infer<typeof LicenseSchema>[]): License[] {
+  const list = dedupe(given, licenseKey);
+  if (principal.kind === "admin") return list.map((l) => storeLicense(l, l.verified !== false));
+  if (list.some((l) => l.verified !== undefined)) {
+    throw new ForbiddenError("admin_only", "Only the network verifies licenses. Add the license; it stays unverified until the network checks it.", {
+      field: "licenses",
+    });
+  }
+  const known = new Map(current.map((l) => [licenseKey(l), l]));
+  return list.map((l) => storeLicense(l, known.get(licenseKey(l))?.verified !== false && known.has(licenseKey(l))));
+}
 export async function createProvider(deps: ServiceDeps, principal: Principal, input: unknown): Promise<ProviderView> {
   assertAdmin(principal);
   const data = parseInput(CreateProviderSchema, input);
-  const licenses = dedupe(data.licenses, (l) => l.state);
+  const licenses = nextLicenses(principal, [], data.licenses);
   const credentialedStates = [...new Set(data.credentialedStates)];
   checkCredentialedAreLicensed(licenses, credentialedStates);
   return withTransaction(deps.db, async (tx) => {
@@ -104,8 +133,15 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
   const data = parseInput(UpdateProviderSchema, input);
   return withTransaction(deps.db, async (tx) => {
     const current = await loadProvider(tx, providerId);
-    const licenses = data.licenses ? dedupe(data.licenses, (l) => l.state) : current.licenses;
+    const licenses = data.licenses ? nextLicenses(principal, current.licenses, data.licenses) : current.licenses;
     const credentialedStates = data.credentialedStates ? [...new Set(data.credentialedStates)] : current.credentialedStates;
+    // Network credentialing decides billing, so only the network sets it.
+    const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+    if (principal.kind !== "admin" && !sameSet(credentialedStates, current.credentialedStates)) {
+      throw new ForbiddenError("admin_only", "Only the network sets the states you are credentialed in. Begin credentialing with the network instead.", {
+        field: "credentialedStates",
+      });
+    }
     checkCredentialedAreLicensed(licenses, credentialedStates);
     const now = deps.clock.now();
     const [row] = await tx

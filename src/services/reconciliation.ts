@@ -2,6 +2,8 @@
 // Nothing here is stored: an item disappears as soon as its cause does.
 import { and, desc, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
 import { calendarSources, clientLocations, clients, externalEvents, providers, sessionReferrals, sessions } from "../db/schema.js";
+import { locationAt } from "../domain/locations.js";
+import { loadClientLocations } from "./clients.js";
 import { decideEligibility } from "../domain/eligibility.js";
 import { endedSessionItem, externalDiffers, overlaps, reappearedAfterCancellation, type ReconciliationItem } from "../domain/reconciliation.js";
 import { CONFIRMATION_LOOKBACK_DAYS } from "../domain/work-queue.js";
@@ -31,20 +33,15 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
       notExists(db.select({ id: sessionReferrals.sessionId }).from(sessionReferrals).where(eq(sessionReferrals.sessionId, sessions.id)))))
     .orderBy(sessions.startAt);
   const clientIds = [...new Set(ended.map((r) => r.c.id))];
-  const latest = new Map<string, string>();
-  if (clientIds.length) {
-    const locs = await db
-      .select()
-      .from(clientLocations)
-      .where(and(inArray(clientLocations.clientId, clientIds), isNull(clientLocations.archivedAt)))
-      .orderBy(desc(clientLocations.createdAt), desc(clientLocations.id));
-    for (const l of locs) if (!latest.has(l.clientId)) latest.set(l.clientId, l.state);
-  }
+  const byClient = new Map<string, Awaited<ReturnType<typeof loadClientLocations>>>();
+  for (const l of await loadClientLocations(db, clientIds)) byClient.set(l.clientId, [...(byClient.get(l.clientId) ?? []), l]);
   const items: ReconciliationItem[] = ended.map(({ s, c }) => {
-    const state = latest.get(c.id) ?? null;
-    const decision = state
+    // The location that held at the session's time, never simply the latest (docs/rules.md).
+    const place = locationAt(byClient.get(c.id) ?? [], s.startAt);
+    const decision = place
       ? decideEligibility({
-          state,
+          state: place.state,
+          country: place.country,
           modality: s.modality,
           client: { insurance: c.insurance, medicare: c.medicare },
           provider: { licenses: provider.licenses, credentialedStates: provider.credentialedStates },

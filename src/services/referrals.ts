@@ -28,7 +28,7 @@ export async function markSessionReferred(deps: ServiceDeps, principal: Principa
     }
     const now = deps.clock.now();
     if (now < s.endAt) throw new ConflictError("session_not_ended", "A session is marked as referred once it has taken place.");
-    const decision = await decideForSession(tx, deps, s, data.state);
+    const decision = await decideForSession(tx, deps, s, { country: "US", state: data.state });
     if (!REFERABLE.has(decision.outcome)) {
       throw new ConflictError("not_referable", `Referral isn't the rule here: ${decision.explanation}`, { decision });
     }

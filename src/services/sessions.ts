@@ -1,17 +1,17 @@
-import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { randomBytes, randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { clients, confirmations, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { checkModality, effectiveLink, resolveSessionTimes } from "../domain/sessions.js";
+import { checkModality, resolveSessionTimes } from "../domain/sessions.js";
 import { ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
-import { checkSessionLink, loadTelehealthLink } from "./telehealth-links.js";
+import { loadCurrentLinks, resolveBookingLink } from "./telehealth-links.js";
 
 const Instant = z.iso.datetime({ offset: true }).describe("ISO 8601 with an offset or Z");
 
@@ -22,7 +22,8 @@ export const CreateSessionSchema = z.strictObject({
   durationMinutes: z.number().int().optional(),
   kind: z.enum(["virtual", "in_person"]),
   modality: z.enum(["video", "audio_only"]).optional(),
-  telehealthUrl: z.string().max(4096).optional(),
+  telehealthUrl: z.string().max(4096).optional().describe("This session's own link, on any platform you attested; default: your default link"),
+  allowOverlap: z.boolean().optional().describe("Book even though another of your sessions overlaps this one"),
   externalEvent: z
     .strictObject({ uid: z.string().min(1).max(1024), originalStart: Instant.optional() })
     .optional()
@@ -34,7 +35,8 @@ export const UpdateSessionSchema = z.strictObject({
   end: Instant.optional(),
   durationMinutes: z.number().int().optional(),
   modality: z.enum(["video", "audio_only"]).optional(),
-  telehealthUrl: z.string().max(4096).nullable().optional(),
+  telehealthUrl: z.string().max(4096).nullable().optional().describe("null: follow your default link again"),
+  allowOverlap: z.boolean().optional().describe("Move even though another of your sessions overlaps the new time"),
 });
 
 export const ListSessionsQuerySchema = z.strictObject({
@@ -47,10 +49,11 @@ export const ListSessionsQuerySchema = z.strictObject({
 
 export type SessionRow = typeof sessions.$inferSelect;
 type ConfirmationRow = typeof confirmations.$inferSelect;
-type LinkRow = NonNullable<Awaited<ReturnType<typeof loadTelehealthLink>>>;
+/** The session's own link, kept on the session since booking (docs/rules.md, "Telehealth links"). */
+export const sessionLink = (s: Pick<SessionRow, "kind" | "telehealthUrl">) => (s.kind === "virtual" ? s.telehealthUrl : null);
 
-export function toSessionView(s: SessionRow, link: LinkRow | null, confirmation: ConfirmationRow | null) {
-  const url = effectiveLink(s, link, confirmation?.linkUsed);
+export function toSessionView(s: SessionRow, confirmation: ConfirmationRow | null) {
+  const url = sessionLink(s);
   return {
     id: s.id,
     uid: s.uid,
@@ -72,6 +75,7 @@ export function toSessionView(s: SessionRow, link: LinkRow | null, confirmation:
             outcome: confirmation.outcome,
             row: confirmation.row,
             billing: confirmation.billing,
+            country: confirmation.country,
             state: confirmation.state,
             clientLocationId: confirmation.clientLocationId,
             linkUsed: confirmation.linkUsed,
@@ -84,7 +88,7 @@ export function toSessionView(s: SessionRow, link: LinkRow | null, confirmation:
 }
 export type SessionView = ReturnType<typeof toSessionView>;
 
-/** UIDs are opaque, stable and never reused (SPEC 4.2): 128 random bits, never derived from data. */
+/** UIDs are opaque, stable and never reused (docs/rules.md, "Sessions"): 128 random bits, never derived from data. */
 function newUid(): string {
   return `${randomBytes(16).toString("hex")}@telehealth-calendar`;
 }
@@ -110,7 +114,36 @@ async function loadConfirmation(db: Executor, sessionId: string) {
 }
 
 export async function sessionView(db: Executor, s: SessionRow): Promise<SessionView> {
-  return toSessionView(s, await loadTelehealthLink(db, s.providerId), s.status === "confirmed" ? await loadConfirmation(db, s.id) : null);
+  return toSessionView(s, s.status === "confirmed" ? await loadConfirmation(db, s.id) : null);
+}
+
+/**
+ * One provider cannot hold two sessions at once: an overlap is refused unless the request says
+ * `allowOverlap` (docs/rules.md, "Sessions"). Cancelled sessions free their time.
+ */
+async function assertNoOverlap(tx: Executor, providerId: string, times: { start: Date; end: Date }, allow: boolean | undefined, exceptId?: string) {
+  if (allow) return;
+  const clash = await tx
+    .select({ id: sessions.id, startAt: sessions.startAt, endAt: sessions.endAt })
+    .from(sessions)
+    .where(
+      and(
+        eq(sessions.providerId, providerId),
+        ne(sessions.status, "cancelled"),
+        lt(sessions.startAt, times.end),
+        gt(sessions.endAt, times.start),
+        exceptId ? ne(sessions.id, exceptId) : undefined,
+      ),
+    )
+    .orderBy(asc(sessions.startAt))
+    .limit(10);
+  if (clash.length > 0) {
+    throw new ConflictError(
+      "overlaps_session",
+      `This overlaps ${clash.length === 1 ? "another of your sessions" : `${clash.length} of your sessions`} (from ${clash[0]!.startAt.toISOString()}). Pick another time, or send allowOverlap: true if that is intended.`,
+      { sessions: clash.map((c) => ({ id: c.id, start: c.startAt.toISOString(), end: c.endAt.toISOString() })) },
+    );
+  }
 }
 
 export async function createSession(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
@@ -124,17 +157,10 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
     if (!client) throw new UnprocessableError("unknown_client", "No such client for this provider.", { field: "clientId" });
     const times = rule(resolveSessionTimes({ start: new Date(data.start), end: data.end ? new Date(data.end) : undefined, durationMinutes: data.durationMinutes }));
     const modality = rule(checkModality(data.kind, data.modality, client, deps.config.policy)).modality;
-    const link = await loadTelehealthLink(tx, providerId);
-    let ownUrl: string | null = null;
-    if (data.kind === "virtual") {
-      if (data.telehealthUrl !== undefined) ownUrl = checkSessionLink(data.telehealthUrl, link);
-      else if (!link?.compliant) {
-        throw new UnprocessableError(
-          "no_compliant_link",
-          "A virtual session needs a compliant telehealth link: set your default link with a signed BAA and the waiting room on.",
-        );
-      }
-    } else if (data.telehealthUrl !== undefined) {
+    // The link is resolved now and kept on the session (docs/rules.md, "Telehealth links").
+    let link: ReturnType<typeof resolveBookingLink> | null = null;
+    if (data.kind === "virtual") link = resolveBookingLink(data.telehealthUrl, await loadCurrentLinks(tx, providerId));
+    else if (data.telehealthUrl !== undefined) {
       throw new UnprocessableError("link_for_in_person", "An in-person session has no telehealth link.", { field: "telehealthUrl" });
     }
     const now = deps.clock.now();
@@ -153,6 +179,7 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
         );
       if (taken[0]) throw new ConflictError("external_event_taken", "Another session already stands for that calendar event.", { sessionId: taken[0].id });
     }
+    await assertNoOverlap(tx, providerId, times, data.allowOverlap);
     const [row] = await tx
       .insert(sessions)
       .values({
@@ -166,7 +193,9 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
         kind: data.kind,
         modality,
         status: "scheduled",
-        telehealthUrl: ownUrl,
+        telehealthUrl: link?.url ?? null,
+        telehealthLinkId: link?.linkId ?? null,
+        linkFollowsDefault: link?.followsDefault ?? false,
         externalUid: data.externalEvent?.uid ?? null,
         externalRecurrenceId: data.externalEvent?.originalStart ? new Date(data.externalEvent.originalStart) : null,
         createdAt: now,
@@ -175,7 +204,7 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
       .returning();
     await bumpFeedVersion(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "session.created", subjectId: row!.id, at: now });
-    return toSessionView(row!, link, null);
+    return toSessionView(row!, null);
   });
 }
 
@@ -199,11 +228,10 @@ export async function listSessions(deps: ServiceDeps, principal: Principal, prov
     )
     .orderBy(asc(sessions.startAt), asc(sessions.id))
     .limit(q.limit + 1);
-  const link = await loadTelehealthLink(deps.db, providerId);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1)?.s;
   return {
-    items: page.map((r) => toSessionView(r.s, link, r.c)),
+    items: page.map((r) => toSessionView(r.s, r.c)),
     ...(rows.length > q.limit && last ? { nextCursor: encodeCursor(last.startAt, last.id) } : {}),
   };
 }
@@ -237,23 +265,21 @@ export async function updateSession(deps: ServiceDeps, principal: Principal, ses
       const client = (await tx.select().from(clients).where(eq(clients.id, s.clientId)))[0]!;
       modality = rule(checkModality(s.kind, data.modality, client, deps.config.policy)).modality;
     }
-    let telehealthUrl = s.telehealthUrl;
+    let link = { telehealthUrl: s.telehealthUrl, telehealthLinkId: s.telehealthLinkId, linkFollowsDefault: s.linkFollowsDefault };
     if (data.telehealthUrl !== undefined) {
       if (s.kind !== "virtual") throw new UnprocessableError("link_for_in_person", "An in-person session has no telehealth link.");
-      const link = await loadTelehealthLink(tx, s.providerId);
-      telehealthUrl = data.telehealthUrl === null ? null : checkSessionLink(data.telehealthUrl, link);
-      if (telehealthUrl === null && !link?.compliant) {
-        throw new UnprocessableError("no_compliant_link", "Without its own link the session needs a compliant default link.");
-      }
+      const r = resolveBookingLink(data.telehealthUrl ?? undefined, await loadCurrentLinks(tx, s.providerId));
+      link = { telehealthUrl: r.url, telehealthLinkId: r.linkId, linkFollowsDefault: r.followsDefault };
     }
+    const moved = times.start.getTime() !== s.startAt.getTime() || times.end.getTime() !== s.endAt.getTime();
     const changed =
-      times.start.getTime() !== s.startAt.getTime() ||
-      times.end.getTime() !== s.endAt.getTime() ||
-      modality !== s.modality ||
-      telehealthUrl !== s.telehealthUrl;
-    if (!changed) return sessionView(tx, s);
+      moved || modality !== s.modality || link.telehealthUrl !== s.telehealthUrl || link.telehealthLinkId !== s.telehealthLinkId;
+    if (!changed && link.linkFollowsDefault === s.linkFollowsDefault) return sessionView(tx, s);
+    if (moved) await assertNoOverlap(tx, s.providerId, times, data.allowOverlap, s.id);
     const now = deps.clock.now();
-    const updated = await writeSessionChange(tx, s, { startAt: times.start, endAt: times.end, modality, telehealthUrl }, now);
+    const updated = changed
+      ? await writeSessionChange(tx, s, { startAt: times.start, endAt: times.end, modality, ...link }, now)
+      : (await tx.update(sessions).set({ linkFollowsDefault: link.linkFollowsDefault }).where(eq(sessions.id, s.id)).returning())[0]!;
     await recordAudit(tx, { providerId: s.providerId, principal, action: "session.updated", subjectId: s.id, at: now });
     return sessionView(tx, updated);
   });
@@ -263,7 +289,7 @@ export async function updateSession(deps: ServiceDeps, principal: Principal, ses
 export async function writeSessionChange(
   tx: Executor,
   s: SessionRow,
-  change: Partial<Pick<SessionRow, "startAt" | "endAt" | "modality" | "telehealthUrl" | "status" | "cancelledAt">>,
+  change: Partial<Pick<SessionRow, "startAt" | "endAt" | "modality" | "telehealthUrl" | "telehealthLinkId" | "linkFollowsDefault" | "status" | "cancelledAt">>,
   now: Date,
 ): Promise<SessionRow> {
   const [row] = await tx

@@ -85,11 +85,11 @@ async function confirmUnlessBlocked(
   deps: ServiceDeps,
   principal: Principal,
   sessionId: string,
-  state: string,
+  place: { country: string; state: string | null },
   confirmInput: Record<string, unknown>,
   privatePayAgreed: boolean,
 ): Promise<QueueOutcome> {
-  const decision = await previewEligibility(deps, principal, sessionId, { state });
+  const decision = await previewEligibility(deps, principal, sessionId, { country: place.country, ...(place.state ? { state: place.state } : {}) });
   if (!decision.confirmable) return { kind: "not_confirmable", decision };
   if (decision.outcome === "private_pay_only" && !privatePayAgreed) return { kind: "private_pay_needs_agreement", decision };
   try {
@@ -97,7 +97,7 @@ async function confirmUnlessBlocked(
     return { kind: "confirmed", decision: confirmed.decision };
   } catch (err) {
     // The provider's licenses changed between the preview and the confirmation.
-    if (err instanceof AppError && err.code === "not_confirmable" && err.extra.decision) {
+    if (err instanceof AppError && err.extra.decision) {
       return { kind: "not_confirmable", decision: err.extra.decision as EligibilityDecision };
     }
     throw err;
@@ -114,12 +114,12 @@ export async function addLocationAndConfirm(deps: ServiceDeps, principal: Princi
   if (s.status === "confirmed") throw new ConflictError("already_confirmed", "This session is already confirmed.");
   if (s.status === "cancelled") throw new ConflictError("session_cancelled", "A cancelled session cannot be confirmed.");
   const location = await addLocation(deps, principal, s.clientId, toLocationInput(entry));
-  return confirmUnlessBlocked(deps, principal, sessionId, location.state, { clientLocationId: location.id }, false);
+  return confirmUnlessBlocked(deps, principal, sessionId, { country: location.country, state: location.state }, { clientLocationId: location.id }, false);
 }
 
 /** Confirms with the location the open item was decided for; private pay only when agreed. */
 export async function confirmFromQueue(deps: ServiceDeps, principal: Principal, sessionId: string, input: { state: string; privatePayAgreed: boolean }) {
-  return confirmUnlessBlocked(deps, principal, sessionId, input.state, { state: input.state }, input.privatePayAgreed);
+  return confirmUnlessBlocked(deps, principal, sessionId, { country: "US", state: input.state }, { state: input.state }, input.privatePayAgreed);
 }
 
 export async function referFromQueue(deps: ServiceDeps, principal: Principal, sessionId: string, input: { state: string }) {

@@ -4,6 +4,7 @@ import { COMPACTS } from "../../src/domain/jurisdictions.js";
 
 type Overrides = {
   state?: string | null;
+  country?: string;
   modality?: EligibilityInput["modality"];
   insurance?: EligibilityInput["client"]["insurance"];
   medicare?: boolean;
@@ -16,6 +17,7 @@ type Overrides = {
 function input(o: Overrides = {}): EligibilityInput {
   return {
     state: o.state === undefined ? "NY" : o.state,
+    ...(o.country ? { country: o.country } : {}),
     modality: o.modality ?? "video",
     client: { insurance: o.insurance ?? "in_network", medicare: o.medicare ?? false },
     provider: {
@@ -29,7 +31,7 @@ function input(o: Overrides = {}): EligibilityInput {
 const licensedOnlyNJ = { state: "NJ", licenses: [{ state: "NY" }, { state: "NJ" }], credentialedStates: ["NY"] };
 
 describe("decideEligibility (SPEC 4.3)", () => {
-  it.each<[string, Overrides, { row: number; outcome: string; confirmable: boolean; billing?: string; state?: string }]>([
+  it.each<[string, Overrides, { row: number; outcome: string; confirmable: boolean; billing?: string; state?: string; country?: string }]>([
     // Row 1
     ["no location", { state: null }, { row: 1, outcome: "client_location_required", confirmable: false }],
     ["blank location", { state: "  " }, { row: 1, outcome: "client_location_required", confirmable: false }],
@@ -77,9 +79,29 @@ describe("decideEligibility (SPEC 4.3)", () => {
     ["DC", { state: "DC", licenses: [{ state: "DC" }], credentialedStates: ["DC"] }, { row: 5, outcome: "eligible", confirmable: true, state: "DC" }],
     ["Puerto Rico", { state: "PR", licenses: [{ state: "PR" }], credentialedStates: ["PR"] }, { row: 5, outcome: "eligible", confirmable: true, state: "PR" }],
     [
-      "PSYPACT privilege + credentialed",
+      "PSYPACT privilege + on the credentialed list: a compact never counts as credentialing",
       { state: "CO", licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }], credentialedStates: ["CO"] },
+      { row: 6, outcome: "needs_credentialing", confirmable: false },
+    ],
+    [
+      "full license + compact privilege in the same state, credentialed: the full license carries it",
+      { state: "CO", licenses: [{ state: "CO" }, { state: "CO", via: "PSYPACT" }], credentialedStates: ["CO"] },
       { row: 5, outcome: "eligible", confirmable: true, billing: "insurance" },
+    ],
+    [
+      "an unverified license never bills, even when credentialed",
+      { state: "NJ", licenses: [{ state: "NJ", verified: false }], credentialedStates: ["NJ"], insurance: "out_of_network" },
+      { row: 4, outcome: "refer", confirmable: false },
+    ],
+    [
+      "CA in Canada is never California",
+      { state: "CA", country: "CA", licenses: [{ state: "CA" }], credentialedStates: ["CA"] },
+      { row: 2, outcome: "location_outside_us", confirmable: false, country: "CA" },
+    ],
+    [
+      "Puerto Rico given as its country code is the territory",
+      { state: null, country: "PR", licenses: [{ state: "PR" }], credentialedStates: ["PR"] },
+      { row: 5, outcome: "eligible", confirmable: true, state: "PR" },
     ],
     // Row 6
     ["licensed, not credentialed, in-network", licensedOnlyNJ, { row: 6, outcome: "needs_credentialing", confirmable: false, state: "NJ" }],
@@ -145,7 +167,8 @@ describe("decideEligibility (SPEC 4.3)", () => {
     const compacts = { ...COMPACTS, PSYPACT: { ...COMPACTS.PSYPACT, members: new Set(["CO", "NY"]) } };
     const privilege = (state: string) =>
       input({ state, licenses: [{ state: "NY" }, { state, via: "PSYPACT" }], credentialedStates: [state] });
-    expect(decideEligibility(privilege("CO"), compacts).row).toBe(5);
+    // Licensed through the privilege (row 6, not row 4), never credentialed through it.
+    expect(decideEligibility(privilege("CO"), compacts).row).toBe(6);
     expect(decideEligibility(privilege("CA"), compacts)).toMatchObject({ row: 4, outcome: "refer" });
   });
 });

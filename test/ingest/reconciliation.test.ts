@@ -12,13 +12,13 @@ const worker = new IngestWorker(t.services);
 const items = async (providerId: string) => (await expectStatus(await t.request("GET", `/api/v1/providers/${providerId}/reconciliation`), 200)).items as { kind: string; sessionId?: string; action: string; start?: string }[];
 
 describe("reconciliation items", () => {
-  it("ended telehealth sessions: no location on file, or the decision for the latest location", async () => {
+  it("ended telehealth sessions: no location on file, or the decision for the location at the session's time", async () => {
     const { provider, client } = await providerWithClient(t, { licenses: [{ state: "NY" }, { state: "NJ" }], credentialedStates: ["NY"] });
     const noLocation = await createSession(t, provider.id, client.id, { start: "2026-12-08T15:00:00Z" });
     const other = await createClient(t, provider.id, { insurance: "in_network" });
-    await expectStatus(await t.request("POST", `/api/v1/clients/${other.id}/locations`, { body: { state: "NY" } }), 201);
-    clock.advance(60_000); // the NJ location is the latest
-    await expectStatus(await t.request("POST", `/api/v1/clients/${other.id}/locations`, { body: { state: "NJ", label: "Work" } }), 201);
+    await expectStatus(await t.request("POST", `/api/v1/clients/${other.id}/locations`, { body: { state: "NY", from: "2026-11-01T00:00:00Z" } }), 201);
+    // NJ began later, before the session: it is the one that held.
+    await expectStatus(await t.request("POST", `/api/v1/clients/${other.id}/locations`, { body: { state: "NJ", label: "Work", from: "2026-12-01T00:00:00Z" } }), 201);
     const needsCred = await createSession(t, provider.id, other.id, { start: "2026-12-09T15:00:00Z" });
     const future = await createSession(t, provider.id, client.id, { start: "2026-12-11T15:00:00Z" });
     const inPerson = await createSession(t, provider.id, client.id, { start: "2026-12-07T15:00:00Z", kind: "in_person" });

@@ -9,7 +9,7 @@ const t = await makeTestApp({ clock });
 
 const PROVIDER = {
   licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CO", via: "PSYPACT" }],
-  credentialedStates: ["NY", "CO"],
+  credentialedStates: ["NY"],
 };
 
 async function pastSession(client: Record<string, unknown> = {}, session: Record<string, unknown> = {}) {
@@ -31,7 +31,7 @@ describe("SPEC 4.3 through the API", () => {
   it.each([["AE"], ["ZZ"], ["FM"]])("row 2: %s is outside the US", async (state) => {
     const { session } = await pastSession();
     const body = await expectStatus(await confirm(session.id, { state }), 409);
-    expect(body).toMatchObject({ code: "not_confirmable", decision: { row: 2, outcome: "location_outside_us", confirmable: false } });
+    expect(body).toMatchObject({ code: "location_outside_us", decision: { row: 2, outcome: "location_outside_us", confirmable: false } });
     expect((await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200)).status).toBe("scheduled");
   });
 
@@ -65,11 +65,11 @@ describe("SPEC 4.3 through the API", () => {
     expect(b2.decision).toMatchObject({ row: 5, billing: "private_pay" });
   });
 
-  it("row 5 through a compact privilege (PSYPACT in CO)", async () => {
-    const { session, client } = await pastSession();
+  it("a compact privilege (PSYPACT in CO) licenses but never credentials: private pay for an out-of-network client", async () => {
+    const { session, client } = await pastSession({ insurance: "out_of_network" });
     const loc = await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "CO", label: "Ski trip" } }), 201);
     const body = await expectStatus(await confirm(session.id, { clientLocationId: loc.id }), 200);
-    expect(body.decision).toMatchObject({ row: 5, outcome: "eligible", state: "CO" });
+    expect(body.decision).toMatchObject({ row: 7, outcome: "private_pay_only", state: "CO" });
     expect(body.session.confirmation.clientLocationId).toBe(loc.id);
   });
 
@@ -93,10 +93,10 @@ describe("SPEC 4.3 through the API", () => {
 });
 
 describe("confirmation rules", () => {
-  it("only after the session started, at most once, never when cancelled", async () => {
+  it("only after the session ended, at most once, never when cancelled", async () => {
     const { provider, client } = await providerWithClient(t, PROVIDER);
     const future = await createSession(t, provider.id, client.id, { start: "2026-12-11T15:00:00Z" });
-    expect((await expectStatus(await confirm(future.id, { state: "NY" }), 409)).code).toBe("session_not_started");
+    expect((await expectStatus(await confirm(future.id, { state: "NY" }), 409)).code).toBe("session_not_ended");
     const past = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
     await expectStatus(await confirm(past.id, { state: "NY" }), 200);
     expect((await expectStatus(await confirm(past.id, { state: "NY" }), 409)).code).toBe("already_confirmed");

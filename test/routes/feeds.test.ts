@@ -240,13 +240,14 @@ describe("feed content", () => {
   it("stays under 1 MB by dropping the oldest past events first", async () => {
     const { provider, client } = await providerWithClient(t);
     // Long instructions make each event ~2.4 KB; 600 of them exceed 1 MB, and over half are past.
-    await setLink(t, provider.id, { instructions: "Before we meet: ".padEnd(1990, "x") });
+    const link = await setLink(t, provider.id, { instructions: "Before we meet: ".padEnd(1990, "x") });
     const rows = [];
     const base = Date.parse("2026-10-28T00:00:00Z");
     for (let i = 0; i < 600; i++) {
       rows.push({
         id: crypto.randomUUID(), providerId: provider.id, clientId: client.id, uid: `${crypto.randomUUID()}@telehealth-calendar`,
         startAt: new Date(base + i * 2 * HOUR), endAt: new Date(base + i * 2 * HOUR + 50 * 60_000), kind: "virtual" as const, modality: "video" as const, status: "scheduled" as const,
+        telehealthUrl: link.url, telehealthLinkId: link.id, linkFollowsDefault: true,
       });
     }
     const { sessions } = await import("../../src/db/schema.js");

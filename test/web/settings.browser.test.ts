@@ -223,7 +223,7 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     );
     const clients = [await createClient(t, provider.id), await createClient(t, provider.id), await createClient(t, provider.id, { insurance: "self_pay" }), await createClient(t, provider.id)];
     for (const [client, state] of [[clients[1]!, "NJ"], [clients[2]!, "NJ"], [clients[3]!, "CA"]] as const) {
-      await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state } }), 201);
+      await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state, from: "2026-11-01T00:00:00Z" } }), 201);
     }
     for (const [i, client] of clients.entries()) await createSession(t, provider.id, client.id, { start: `2026-11-2${i}T15:00:00Z` });
 

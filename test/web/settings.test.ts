@@ -348,9 +348,11 @@ describe("pages", () => {
     const selfPay = await createClient(t, provider.id, { insurance: "self_pay" });
     const elsewhere = await createClient(t, provider.id);
     for (const [client, state] of [[inNetwork, "NJ"], [selfPay, "NJ"], [elsewhere, "CA"]] as const) {
-      await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state } }), 201);
+      await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state, from: "2026-11-01T00:00:00Z" } }), 201);
     }
-    for (const c of [noLocation, inNetwork, selfPay, elsewhere]) await createSession(t, provider.id, c.id, { start: "2026-11-20T15:00:00Z" });
+    // One provider's sessions may not overlap: one per hour.
+    let hour = 15;
+    for (const c of [noLocation, inNetwork, selfPay, elsewhere]) await createSession(t, provider.id, c.id, { start: `2026-11-20T${hour++}:00:00Z` });
     const html = await (await web.get("/settings/open-items")).text();
     const kinds = [...html.matchAll(/data-kind="([^"]+)"/g)].map((m) => m[1]);
     expect(kinds.sort()).toEqual(["needs_client_location", "needs_credentialing", "private_pay_only", "refer"]);

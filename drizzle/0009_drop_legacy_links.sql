@@ -1,0 +1,1 @@
+DROP TABLE "telehealth_links" CASCADE;
