@@ -8,6 +8,7 @@ import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
+import { connectionRoutes } from "./routes/connections.js";
 import { settingsRoutes } from "./routes/settings.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
@@ -23,6 +24,7 @@ export function createApp(deps: AppDeps) {
 
   app.route("/", opsRoutes());
   app.route("/", publicFeedRoutes());
+  app.route("/", connectionRoutes()); // before settingsRoutes: its own CSP (consent screens as form targets)
   app.route("/", settingsRoutes());
   app.use("/webhooks/*", limitBody(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());

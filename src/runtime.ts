@@ -3,7 +3,9 @@
 import type { Database } from "./db/client.js";
 import type { Clock } from "./domain/clock.js";
 import type { Config } from "./config.js";
+import { createConnectionAdapters } from "./ingest/adapters/index.js";
 import { createPushChannels, type PushChannels } from "./ingest/channels.js";
+import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import type { Logger } from "./logger.js";
 import { FeedCache } from "./services/feed-content.js";
 import { FeedFetchRecorder } from "./services/feed-fetches.js";
@@ -12,6 +14,8 @@ export type Runtime = {
   feedCache: FeedCache;
   fetchRecorder: FeedFetchRecorder;
   channels: PushChannels;
+  /** OAuth-connected platforms (Google, Microsoft), registered in src/ingest/adapters/index.ts. */
+  adapters: ConnectionAdapters;
   /** The ingestion worker of this process, when it runs one (nudged by webhooks). */
   worker?: { nudge(): void };
 };
@@ -21,5 +25,6 @@ export function createRuntime(deps: { database: Database; logger: Logger; config
     feedCache: new FeedCache(),
     fetchRecorder: new FeedFetchRecorder(deps.database.db, deps.logger),
     channels: createPushChannels({ db: deps.database.db, clock: deps.clock, config: deps.config }, deps.fetchFn),
+    adapters: createConnectionAdapters(deps.config, deps.fetchFn),
   };
 }

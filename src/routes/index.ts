@@ -1,5 +1,6 @@
 import { createRouter } from "../http/openapi.js";
 import { apiKeyRoutes } from "./api-keys.js";
+import { calendarConnectionRoutes } from "./calendar-connections.js";
 import { calendarSourceRoutes } from "./calendar-sources.js";
 import { clientRoutes } from "./clients.js";
 import { feedRoutes } from "./feeds.js";
@@ -16,5 +17,6 @@ export function apiRoutes() {
     .route("/", clientRoutes())
     .route("/", sessionRoutes())
     .route("/", feedRoutes())
-    .route("/", calendarSourceRoutes());
+    .route("/", calendarSourceRoutes())
+    .route("/", calendarConnectionRoutes());
 }

@@ -3,7 +3,7 @@
 import { and, desc, eq, gt, inArray, isNull, lt, lte, ne } from "drizzle-orm";
 import { calendarSources, clientLocations, clients, externalEvents, providers, sessions } from "../db/schema.js";
 import { decideEligibility } from "../domain/eligibility.js";
-import { endedSessionItem, externalDiffers, overlaps, type ReconciliationItem } from "../domain/reconciliation.js";
+import { endedSessionItem, externalDiffers, overlaps, reconnectItem, type ReconciliationItem } from "../domain/reconciliation.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { loadProvider } from "./providers.js";
@@ -106,6 +106,19 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
         });
       }
     }
+  }
+  // Calendars that lost their grant: one item per connection (or per source without one).
+  const lost = await db
+    .select()
+    .from(calendarSources)
+    .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), eq(calendarSources.status, "needs_reconnect")))
+    .orderBy(calendarSources.createdAt);
+  const seen = new Set<string>();
+  for (const s of lost) {
+    const key = typeof s.settings.connectionId === "string" ? s.settings.connectionId : s.id;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    items.push(reconnectItem({ kind: s.kind, name: (s.settings.name as string | undefined) ?? null, lastErrorAt: s.lastErrorAt }));
   }
   return { items };
 }

@@ -8,6 +8,7 @@ import { GraphNotificationBatchSchema } from "../ingest/microsoft-client.js";
 import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
+import { openSecret } from "./secret-box.js";
 import { hashSecret, safeEqual } from "./secrets.js";
 
 export const MAX_WEBHOOK_ICS_CHARS = 2 * 1024 * 1024;
@@ -48,7 +49,7 @@ export async function receiveIcsWebhook(deps: ServiceDeps, sourceId: string, raw
   try {
     // The package checks the signature (any of several, for key rotation) and the 5-minute window
     // against the wall clock, then parses the body as JSON.
-    parsed = new Webhook(source.secrets.signingSecret!).verify(rawBody, headers);
+    parsed = new Webhook(openSecret(deps.config.secretKeys, source.secrets.signingSecret!, "signing_secret")).verify(rawBody, headers);
   } catch (err) {
     if (err instanceof WebhookVerificationError) return { result: "unauthorized" };
     // Verified, but JSON.parse refused it (malformed, or nested past the stack).
@@ -81,7 +82,8 @@ export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, h: 
   const source = await liveSourceOfKind(deps, sourceId, "google");
   if (!source || source.channelId !== h.channelId) return { result: "ignored", reason: "unknown_channel" };
   if (source.settings.resourceId && source.settings.resourceId !== h.resourceId) return { result: "ignored", reason: "unknown_resource" };
-  if (!h.token || !safeEqual(hashSecret(h.token), hashSecret(source.secrets.channelToken!))) return { result: "unauthorized" };
+  // Only the token's hash is stored (it is only compared).
+  if (!h.token || !source.secrets.channelTokenHash || !safeEqual(hashSecret(h.token), source.secrets.channelTokenHash)) return { result: "unauthorized" };
   if (h.state === "sync") return { result: "ignored", reason: "sync" };
   if (h.state === "not_exists") {
     await recordSourceFailure(deps.db, source.id, "calendar_gone", deps.clock.now(), "permanent");
@@ -119,7 +121,7 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
   let recordedAny = false;
   const now = deps.clock.now();
   for (const item of batch.data.value) {
-    const ours = item.subscriptionId === source.channelId && typeof item.clientState === "string" && safeEqual(hashSecret(item.clientState), hashSecret(source.secrets.clientState!));
+    const ours = item.subscriptionId === source.channelId && typeof item.clientState === "string" && !!source.secrets.clientStateHash && safeEqual(hashSecret(item.clientState), source.secrets.clientStateHash);
     if (!ours) {
       rejected++;
       continue;
