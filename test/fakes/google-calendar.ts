@@ -248,8 +248,8 @@ export class FakeGoogleCalendar {
     this.failures.push(f);
   }
 
-  get channels(): { id: string; resourceId: string; address: string; expiration: string }[] {
-    return this.liveChannels().map((c) => ({ id: c.id, resourceId: c.resourceId, address: c.address, expiration: new Date(c.expirationMs).toISOString() }));
+  get channels(): { id: string; resourceId: string; address: string; expiration: string; token?: string }[] {
+    return this.liveChannels().map((c) => ({ id: c.id, resourceId: c.resourceId, address: c.address, expiration: new Date(c.expirationMs).toISOString(), token: c.token }));
   }
 
   /** Sends `state` to every live channel (of one calendar, or all); resolves when delivered. */
