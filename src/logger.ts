@@ -21,6 +21,10 @@ const REDACT = [
   "*.displayName",
   "accessToken",
   "*.accessToken",
+  "refreshToken",
+  "*.refreshToken",
+  "codeVerifier",
+  "*.codeVerifier",
 ];
 
 export function createLogger(opts: { level: string; destination?: DestinationStream }): Logger {

@@ -3,7 +3,7 @@
 // bound to the provider and browser session that began it), pick calendars (each becomes a source),
 // and keep access tokens fresh (single-flight per grant across processes: a row lock).
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, isNull, lt, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { calendarConnections, calendarSources, CONNECTION_KINDS, oauthStates, type ConnectionKind } from "../db/schema.js";
@@ -62,6 +62,8 @@ export async function beginConnection(
   // RFC 7636 4.1: 43-128 unreserved characters; 32 random bytes base64url-encoded are 43.
   const verifier = randomBytes(32).toString("base64url");
   const expiresAt = new Date(now.getTime() + OAUTH_STATE_TTL_MS);
+  // Started authorizations are kept a day past expiry (a late callback gets "expired", not "unknown").
+  await deps.db.delete(oauthStates).where(and(eq(oauthStates.providerId, providerId), lt(oauthStates.expiresAt, new Date(now.getTime() - 86_400_000))));
   await deps.db.insert(oauthStates).values({
     id: randomUUID(),
     providerId,
