@@ -56,13 +56,11 @@ async function chromeOf(c: WebContext) {
 
 export function connectionRoutes() {
   const r = new Hono<WebEnv>();
-  r.use("/settings/connections", async (c, next) => pageHeaders(c.var.deps.config)(c, next));
-  r.use("/settings/connections/*", async (c, next) => pageHeaders(c.var.deps.config)(c, next));
-  r.use("/oauth/*", async (c, next) => pageHeaders(c.var.deps.config)(c, next));
-  r.use("*", async (c, next) => {
-    await next();
+  const headers = async (c: WebContext, next: () => Promise<void>) => {
+    await pageHeaders(c.var.deps.config)(c, next);
     c.header("cache-control", "no-store");
-  });
+  };
+  for (const path of ["/settings/connections", "/settings/connections/*", "/oauth/*"]) r.use(path, headers);
 
   r.onError(async (err, c) => {
     if (err instanceof CsrfError) {
