@@ -8,6 +8,7 @@ import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
+import { connectionRoutes } from "./routes/connections.js";
 import { settingsRoutes } from "./routes/settings.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
@@ -28,6 +29,7 @@ export function createApp(deps: AppDeps) {
   app.use("/feeds/*", limitUnauthenticatedFailures((c) => c.res.status === 404));
   app.route("/", publicFeedRoutes());
   app.use("/settings/sign-in", limitUnauthenticatedFailures((c) => c.req.method === "POST" && c.res.status === 403));
+  app.route("/", connectionRoutes()); // before settingsRoutes: its own CSP (consent screens as form targets)
   app.route("/", settingsRoutes());
   app.use("/webhooks/*", limitUnauthenticatedFailures((c) => c.res.status === 401 || c.res.status === 404));
   app.use("/webhooks/*", refuseDeclaredOversize(WEBHOOK_BODY_LIMIT));

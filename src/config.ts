@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { parseNetworkAllowance } from "./domain/outbound-address.js";
+import { parseSecretKeys, type SecretKey } from "./services/secret-box.js";
 
 const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
@@ -64,6 +66,18 @@ export const ConfigSchema = z
     DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
     // Payloads of applied (or rejected) deliveries are cleared after this; the rows stay.
     DELIVERY_PAYLOAD_RETENTION_HOURS: z.coerce.number().min(0).max(24 * 3650).default(168),
+    // AES-256-GCM keys for credentials at rest: "id:base64key[,id:base64key...]", newest first.
+    SECRETS_KEY: z.string().optional(),
+    GOOGLE_OAUTH_CLIENT_ID: z.string().min(1).max(512).optional(),
+    GOOGLE_OAUTH_CLIENT_SECRET: z.string().min(1).max(512).optional(),
+    GOOGLE_OAUTH_AUTHORIZATION_URL: z.url({ protocol: /^https?$/ }).default("https://accounts.google.com/o/oauth2/v2/auth"),
+    GOOGLE_OAUTH_TOKEN_URL: z.url({ protocol: /^https?$/ }).default("https://oauth2.googleapis.com/token"),
+    GOOGLE_OAUTH_REVOCATION_URL: z.url({ protocol: /^https?$/ }).default("https://oauth2.googleapis.com/revoke"),
+    MICROSOFT_OAUTH_CLIENT_ID: z.string().min(1).max(512).optional(),
+    MICROSOFT_OAUTH_CLIENT_SECRET: z.string().min(1).max(512).optional(),
+    MICROSOFT_OAUTH_TENANT: z.string().regex(/^[A-Za-z0-9.-]{1,100}$/).default("common"),
+    MICROSOFT_OAUTH_AUTHORIZATION_URL: z.url({ protocol: /^https?$/ }).optional(),
+    MICROSOFT_OAUTH_TOKEN_URL: z.url({ protocol: /^https?$/ }).optional(),
   })
   .transform((env, ctx) => {
     const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, "");
@@ -73,6 +87,23 @@ export const ConfigSchema = z
         path: ["PUBLIC_BASE_URL"],
         message: "must be an https:// URL when NODE_ENV=production",
       });
+      return z.NEVER;
+    }
+    const keys = env.SECRETS_KEY ? parseSecretKeys(env.SECRETS_KEY) : { ok: true as const, keys: [] as SecretKey[] };
+    if (!keys.ok) {
+      ctx.addIssue({ code: "custom", path: ["SECRETS_KEY"], message: keys.message });
+      return z.NEVER;
+    }
+    if (keys.keys.length === 0 && env.NODE_ENV === "production") {
+      ctx.addIssue({ code: "custom", path: ["SECRETS_KEY"], message: "is required when NODE_ENV=production" });
+      return z.NEVER;
+    }
+    // Tests get a fresh key in memory; development reads or creates DATA_DIR/secrets.key (main.ts).
+    const secretKeys = keys.keys.length === 0 && env.NODE_ENV === "test" ? [{ id: "test", key: randomBytes(32) }] : keys.keys;
+    const tenant = env.MICROSOFT_OAUTH_TENANT;
+    const oauthEndpoints = [env.GOOGLE_OAUTH_AUTHORIZATION_URL, env.GOOGLE_OAUTH_TOKEN_URL, env.GOOGLE_OAUTH_REVOCATION_URL, env.MICROSOFT_OAUTH_AUTHORIZATION_URL, env.MICROSOFT_OAUTH_TOKEN_URL];
+    if (env.NODE_ENV === "production" && oauthEndpoints.some((u) => u !== undefined && !u.startsWith("https://"))) {
+      ctx.addIssue({ code: "custom", path: ["GOOGLE_OAUTH_TOKEN_URL"], message: "OAuth endpoints must be https:// URLs when NODE_ENV=production" });
       return z.NEVER;
     }
     return {
@@ -109,6 +140,28 @@ export const ConfigSchema = z
       },
       db: { poolMax: env.DB_POOL_MAX, connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS },
       deliveryPayloadRetentionHours: env.DELIVERY_PAYLOAD_RETENTION_HOURS,
+      secretKeys,
+      oauth: {
+        google: env.GOOGLE_OAUTH_CLIENT_ID && env.GOOGLE_OAUTH_CLIENT_SECRET
+          ? {
+              clientId: env.GOOGLE_OAUTH_CLIENT_ID,
+              clientSecret: env.GOOGLE_OAUTH_CLIENT_SECRET,
+              authorizationUrl: env.GOOGLE_OAUTH_AUTHORIZATION_URL,
+              tokenUrl: env.GOOGLE_OAUTH_TOKEN_URL,
+              revocationUrl: env.GOOGLE_OAUTH_REVOCATION_URL as string | undefined,
+            }
+          : null,
+        microsoft: env.MICROSOFT_OAUTH_CLIENT_ID && env.MICROSOFT_OAUTH_CLIENT_SECRET
+          ? {
+              clientId: env.MICROSOFT_OAUTH_CLIENT_ID,
+              clientSecret: env.MICROSOFT_OAUTH_CLIENT_SECRET,
+              authorizationUrl: env.MICROSOFT_OAUTH_AUTHORIZATION_URL ?? `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/authorize`,
+              tokenUrl: env.MICROSOFT_OAUTH_TOKEN_URL ?? `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/token`,
+              // The Microsoft identity platform has no RFC 7009 revocation endpoint.
+              revocationUrl: undefined as string | undefined,
+            }
+          : null,
+      },
     };
   });
 

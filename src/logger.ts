@@ -22,6 +22,10 @@ const REDACT = [
   "*.displayName",
   "accessToken",
   "*.accessToken",
+  "refreshToken",
+  "*.refreshToken",
+  "codeVerifier",
+  "*.codeVerifier",
 ];
 
 export function createLogger(opts: { level: string; destination?: DestinationStream }): Logger {

@@ -11,6 +11,7 @@ import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
 import { ensureAdminToken } from "./services/auth.js";
 import { createRuntime, nodeServerOptions } from "./runtime.js";
+import { withDevelopmentSecretKey } from "./secret-key-file.js";
 
 async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
@@ -19,8 +20,9 @@ async function main(): Promise<void> {
     process.stderr.write(`Invalid configuration:\n${loaded.messages.map((m) => `  ${m}`).join("\n")}\n`);
     process.exit(1);
   }
-  const config = loaded.config;
+  const { config, generatedAt } = withDevelopmentSecretKey(loaded.config);
   const logger = createLogger({ level: config.logLevel });
+  if (generatedAt) logger.warn({ file: generatedAt }, "no SECRETS_KEY: generated a development key; set SECRETS_KEY in production");
 
   if (!config.databaseUrl) mkdirSync(config.dataDir, { recursive: true });
   const database = await openDatabase(

@@ -4,10 +4,12 @@ import type { ServerOptions } from "node:http";
 import type { Database } from "./db/client.js";
 import type { Clock } from "./domain/clock.js";
 import type { Config } from "./config.js";
+import { createConnectionAdapters } from "./ingest/adapters/index.js";
 import { createPushChannels, type PushChannels } from "./ingest/channels.js";
 import { createGuardedFetch } from "./ingest/guarded-fetch.js";
 import { BodyBudget } from "./http/body.js";
 import { FailureLimiter } from "./http/rate-limit.js";
+import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import type { Logger } from "./logger.js";
 import { FeedCache } from "./services/feed-content.js";
 import { FeedFetchRecorder } from "./services/feed-fetches.js";
@@ -25,6 +27,8 @@ export type Runtime = {
   bodyBudget: BodyBudget;
   /** Unauthenticated failures per client address. */
   failureLimiter: FailureLimiter;
+  /** OAuth-connected platforms (Google, Microsoft), registered in src/ingest/adapters/index.ts. */
+  adapters: ConnectionAdapters;
   /** The ingestion worker of this process, when it runs one (nudged by webhooks). */
   worker?: { nudge(): void };
 };
@@ -36,6 +40,7 @@ export function createRuntime(deps: { database: Database; logger: Logger; config
     fetchRecorder: new FeedFetchRecorder(deps.database.db, deps.logger),
     channels: createPushChannels({ db: deps.database.db, clock: deps.clock, config: deps.config }, fetchFn),
     fetchFn,
+    adapters: createConnectionAdapters(deps.config, fetchFn),
     retention: createRetention(deps),
     bodyBudget: new BodyBudget(deps.config.http.bodyBufferMaxBytes),
     failureLimiter: new FailureLimiter(deps.config.rateLimit),

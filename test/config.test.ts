@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadConfig } from "../src/config.js";
+import { withDevelopmentSecretKey } from "../src/secret-key-file.js";
+
+const KEY = `k1:${randomBytes(32).toString("base64")}`;
 
 describe("loadConfig", () => {
   it("has working defaults", () => {
@@ -20,7 +27,7 @@ describe("loadConfig", () => {
     const r = loadConfig({ NODE_ENV: "production", PUBLIC_BASE_URL: "http://cal.example.com" });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.badKeys).toEqual(["PUBLIC_BASE_URL"]);
-    expect(loadConfig({ NODE_ENV: "production", PUBLIC_BASE_URL: "https://cal.example.com/" })).toMatchObject({
+    expect(loadConfig({ NODE_ENV: "production", PUBLIC_BASE_URL: "https://cal.example.com/", SECRETS_KEY: KEY })).toMatchObject({
       ok: true,
       config: { publicBaseUrl: "https://cal.example.com" },
     });
@@ -36,6 +43,32 @@ describe("loadConfig", () => {
     if (!bad.ok) {
       expect(bad.badKeys).toEqual(["INGEST_ALLOW_PRIVATE_HOSTS"]);
       expect(bad.messages.join("\n")).not.toContain("intranet-secret");
+    }
+  });
+
+  it("requires SECRETS_KEY in production, and never echoes a bad one", () => {
+    const missing = loadConfig({ NODE_ENV: "production", PUBLIC_BASE_URL: "https://cal.example.com" });
+    expect(missing.ok || missing.badKeys).toEqual(["SECRETS_KEY"]);
+    const bad = loadConfig({ SECRETS_KEY: "k1:c2hvcnQtc2VjcmV0LXZhbHVl" });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.messages.join("\n")).not.toContain("c2hvcnQtc2VjcmV0LXZhbHVl");
+    const ok = loadConfig({ SECRETS_KEY: `${KEY},k0:${randomBytes(32).toString("base64")}` });
+    expect(ok.ok && ok.config.secretKeys.map((k) => k.id)).toEqual(["k1", "k0"]);
+  });
+
+  it("in development without SECRETS_KEY, one key is generated into DATA_DIR with mode 0600 and reused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "thc-key-"));
+    try {
+      const loaded = loadConfig({ DATA_DIR: dir });
+      if (!loaded.ok) throw new Error(loaded.messages.join());
+      const first = withDevelopmentSecretKey(loaded.config);
+      expect(first.generatedAt).toBe(join(dir, "secrets.key"));
+      expect(statSync(join(dir, "secrets.key")).mode & 0o777).toBe(0o600);
+      const second = withDevelopmentSecretKey(loaded.config);
+      expect(second.generatedAt).toBeUndefined();
+      expect(second.config.secretKeys[0]!.key.equals(first.config.secretKeys[0]!.key)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

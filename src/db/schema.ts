@@ -323,3 +323,48 @@ export const webSessions = pgTable(
   },
   (t) => [uniqueIndex().on(t.tokenHash), index().on(t.apiKeyId), index().on(t.providerId, t.expiresAt)],
 );
+
+export const CONNECTION_KINDS = ["google", "microsoft"] as const;
+export type ConnectionKind = (typeof CONNECTION_KINDS)[number];
+
+// One OAuth grant (a consent at Google or Microsoft); each calendar picked from it is a source with
+// settings.connectionId. Tokens are AES-256-GCM ciphertexts (src/services/secret-box.ts).
+export const calendarConnections = pgTable(
+  "calendar_connections",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    kind: text().$type<ConnectionKind>().notNull(),
+    accessToken: text(),
+    accessTokenExpiresAt: ts(),
+    refreshToken: text(),
+    scope: text(),
+    // connected | needs_reconnect (the grant was refused) | disconnected (tokens dropped)
+    status: text().$type<"connected" | "needs_reconnect" | "disconnected">().notNull().default("connected"),
+    lastErrorCode: text(),
+    refreshedAt: ts(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [index().on(t.providerId)],
+);
+
+// A started authorization (RFC 6749 4.1 + RFC 7636): single use, short-lived, bound to the provider
+// and the browser session that began it. Only the state's hash is kept; the verifier is sealed.
+export const oauthStates = pgTable(
+  "oauth_states",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    kind: text().$type<ConnectionKind>().notNull(),
+    stateHash: text().notNull(),
+    codeVerifier: text().notNull(),
+    webSessionId: uuid(),
+    // Set when this authorization reconnects an existing grant.
+    connectionId: uuid(),
+    expiresAt: ts().notNull(),
+    usedAt: ts(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex().on(t.stateHash), index().on(t.providerId)],
+);

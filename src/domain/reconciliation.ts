@@ -56,7 +56,9 @@ export type ItemKind =
   | "external_change_on_confirmed_session"
   | "unlinked_session"
   | "overlaps_busy_time"
-  | "external_event_after_cancellation";
+  | "external_event_after_cancellation"
+
+  | "calendar_needs_reconnect";
 
 export type ReconciliationItem = {
   kind: ItemKind;
@@ -109,3 +111,18 @@ export function reappearedAfterCancellation(
 
 type Interval = { start: Date; end: Date };
 export const overlaps = (a: Interval, b: Interval) => a.start < b.end && b.start < a.end;
+
+const PLATFORM_LABELS: Record<string, string> = { google: "Google Calendar", microsoft: "Outlook calendar" };
+
+/**
+ * A connected calendar whose access was withdrawn or expired (OAuth invalid_grant): only the provider
+ * can fix it. Nothing was cancelled meanwhile; reconnecting catches up on what changed.
+ */
+export function reconnectItem(source: { kind: string; name: string | null; lastErrorAt: Date | null }): ReconciliationItem {
+  const label = PLATFORM_LABELS[source.kind] ?? "calendar";
+  return {
+    kind: "calendar_needs_reconnect",
+    title: `Reconnect your ${label}`,
+    action: `${source.name ? `“${source.name}” stopped syncing` : "A calendar stopped syncing"}: access was withdrawn or expired. Reconnect it under Connected calendars; your sessions are unchanged and catch up once it is back.`,
+  };
+}

@@ -30,6 +30,7 @@ const KIND_RANK: Record<ItemKind, number> = {
   location_outside_us: 5,
   unlinked_session: 6,
   external_event_after_cancellation: 6,
+  calendar_needs_reconnect: 1,
 };
 
 /** The instant after which the item can no longer be acted on usefully; +Infinity when unknown. */

@@ -13,7 +13,7 @@ import {
 } from "../services/calendar-sources.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { recordDelivery } from "../services/inbox.js";
-import { newSecret } from "../services/secrets.js";
+import { hashSecret, newSecret } from "../services/secrets.js";
 import { stopGoogleChannel, watchGoogleEvents } from "./google-client.js";
 import { refuseUnguarded } from "./guarded-fetch.js";
 import { createGraphSubscription, deleteGraphSubscription, GraphApiError, renewGraphSubscription } from "./microsoft-client.js";
@@ -36,7 +36,7 @@ export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "con
     const channelId = randomUUID();
     const channelToken = newSecret("", 32);
     // Saved before the watch call: Google's first message (`sync`) arrives before it answers.
-    await savePushChannel(db, s.id, { channelId, secrets: { channelToken }, settings: {} });
+    await savePushChannel(db, s.id, { channelId, secrets: { channelTokenHash: hashSecret(channelToken) }, settings: {} });
     const ch = await watchGoogleEvents(googleConfig(s), fetchFn, {
       channelId,
       address: webhookUrlFor(base, "google", s.id),
@@ -50,12 +50,13 @@ export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "con
     const clientState = newSecret("", 32);
     // The subscription id is known only after Graph answers; clientState must be stored before,
     // because Graph may notify as soon as the subscription exists.
-    await savePushChannel(db, s.id, { channelId: s.channelId ?? `pending:${s.id}`, secrets: { clientState }, settings: {} });
+    await savePushChannel(db, s.id, { channelId: s.channelId ?? `pending:${s.id}`, secrets: { clientStateHash: hashSecret(clientState) }, settings: {} });
     const sub = await createGraphSubscription(graphConfig(s), fetchFn, {
       notificationUrl: webhookUrlFor(base, "microsoft", s.id),
       lifecycleNotificationUrl: webhookUrlFor(base, "microsoft", s.id),
       clientState,
       expirationDateTime: new Date(deps.clock.now().getTime() + GRAPH_SUBSCRIPTION_MS).toISOString(),
+      ...(s.settings.calendarId ? { resource: `me/calendars/${encodeURIComponent(String(s.settings.calendarId))}/events` } : {}),
     });
     await savePushChannel(db, s.id, { channelId: sub.id, secrets: {}, settings: { subscriptionExpiration: sub.expirationDateTime } });
   }
@@ -74,7 +75,8 @@ export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "con
           await registerGoogle(deps.db, s);
         } catch (err) {
           // No new channel: keep the one that still runs, so its pushes verify and a retry stops it.
-          if (old.channelId) await savePushChannel(deps.db, s.id, { channelId: old.channelId, secrets: s.secrets, settings: {} });
+          // Only the old hash: `s` may hold an access token in clear, which is never written.
+          if (old.channelId) await savePushChannel(deps.db, s.id, { channelId: old.channelId, secrets: s.secrets.channelTokenHash ? { channelTokenHash: s.secrets.channelTokenHash } : {}, settings: {} });
           throw err;
         }
         if (old.channelId && typeof old.resourceId === "string") {

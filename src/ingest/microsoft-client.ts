@@ -13,6 +13,8 @@ export type GraphConfig = {
   accessToken: string;
   /** Default "me" (delegated token); an id or UPN addresses /users/{id} (application token). */
   userId?: string;
+  /** One calendar of the user (GET /me/calendars); default: the user's default calendar. */
+  calendarId?: string;
   /** Per-request timeout; default 30 s. */
   timeoutMs?: number;
 };
@@ -399,7 +401,9 @@ function sameOriginLink(cfg: GraphConfig, link: string): URL {
 
 function userBase(cfg: GraphConfig): string {
   const user = cfg.userId === undefined || cfg.userId === "me" ? "me" : `users/${encodeURIComponent(cfg.userId)}`;
-  return `${trimBase(cfg.baseUrl)}/${user}`;
+  // calendar-get.md / event-delta.md: /me/calendars/{id}/calendarView/delta and .../events/{id}.
+  const calendar = cfg.calendarId === undefined ? "" : `/calendars/${encodeURIComponent(cfg.calendarId)}`;
+  return `${trimBase(cfg.baseUrl)}/${user}${calendar}`;
 }
 
 function toUtcIsoOrRaw(s: string): string {

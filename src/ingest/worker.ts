@@ -10,6 +10,9 @@ import { findLiveSource, recordSourceFailure, sourceSucceeded, sourcesWithExpiri
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
 import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type ClaimCandidate, type DeliveryRow } from "../services/inbox.js";
+import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
+import type { ConnectionAdapters } from "../services/connection-adapters.js";
+import { createConnectionAdapters } from "./adapters/index.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
 import { GraphApiError } from "./microsoft-client.js";
@@ -37,6 +40,7 @@ export class IngestWorker {
   private lastRenewalScan = 0;
   private lastHoldScan = 0;
   private readonly channels: PushChannels;
+  private readonly adapters: ConnectionAdapters;
   private readonly fetchFn: typeof fetch;
   private readonly leaseMs: number;
   private readonly idleMs: number;
@@ -58,6 +62,17 @@ export class IngestWorker {
     this.idleMs = opts.idleMs ?? 500;
     this.concurrency = opts.concurrency ?? deps.config.workerConcurrency;
     this.channels = createPushChannels(deps, this.fetchFn);
+    this.adapters = createConnectionAdapters(deps.config, this.fetchFn);
+  }
+
+  /** The source with a fresh access token (refreshed before expiry; or after `refused` got a 401). */
+  private async credentials(source: SourceRow, refused?: string): Promise<SourceRow> {
+    try {
+      return await sourceWithCredentials(this.deps, this.adapters, source, refused);
+    } catch (err) {
+      if (err instanceof CredentialsError) throw new PullError(err.code, err.code === "token_refresh_failed" ? "retry" : "attention");
+      throw err;
+    }
   }
 
   start(): void {
@@ -177,7 +192,7 @@ export class IngestWorker {
       const result: PullResult =
         d.kind === "ics_payload"
           ? { kind: "events", events: await parseIcsBounded(String(d.payload?.ics ?? ""), now, timezone, limits), snapshot: false }
-          : await pullSource(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
+          : await this.pullWithToken(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
       if (result.kind === "events" && result.events.length > limits.maxEvents) throw new PullError("ics_too_many_events", "reject");
       const pulledFrom = source.syncToken;
       const stats = await withTransaction(db, async (tx) => {
@@ -234,10 +249,21 @@ export class IngestWorker {
     }
   }
 
+  /** A 401 on a pull: refresh once (unless another worker already did) and try once more. */
+  private async pullWithToken(source: SourceRow, opts: Parameters<typeof pullSource>[1]) {
+    const withToken = await this.credentials(source);
+    try {
+      return await pullSource(withToken, opts);
+    } catch (err) {
+      if (!(err instanceof PullError && err.code === "upstream_auth" && typeof source.settings.connectionId === "string")) throw err;
+      return pullSource(await this.credentials(source, withToken.secrets.accessToken), opts);
+    }
+  }
+
   private async renewChannel(d: DeliveryRow, source: SourceRow): Promise<void> {
     const { db, clock, logger } = this.deps;
     try {
-      await this.channels.renew(source);
+      await this.channels.renew(await this.credentials(source));
       await withTransaction(db, async (tx) => {
         await completeDelivery(tx, d.id, clock.now());
         await tx.update(calendarSources).set({ status: "active", consecutiveFailures: 0 }).where(eq(calendarSources.id, source.id));
@@ -245,7 +271,7 @@ export class IngestWorker {
       this.count(d, "renewed");
       logger.info({ deliveryId: d.id, sourceKind: source.kind }, "push channel renewed");
     } catch (err) {
-      const pe = err instanceof GoogleApiError || err instanceof GraphApiError ? fromApiError(err) : new PullError("renew_failed", "retry");
+      const pe = err instanceof GoogleApiError || err instanceof GraphApiError ? fromApiError(err) : err instanceof PullError ? err : new PullError("renew_failed", "retry");
       await recordSourceFailure(db, source.id, `channel_${pe.code}`, clock.now(), healthSeverity(pe));
       await retryDelivery(db, d, clock.now(), pe.code, { final: pe.disposition !== "retry" });
       this.count(d, pe.code);
@@ -305,6 +331,6 @@ function errorCode(err: unknown): string | undefined {
 
 /** How a failed attempt weighs on the source's health: a lost grant needs the provider to reconnect. */
 function healthSeverity(pe: PullError): "transient" | "permanent" | "reconnect" {
-  if (pe.code === "upstream_auth") return "reconnect";
+  if (pe.code === "upstream_auth" || pe.code === "grant_revoked") return "reconnect";
   return pe.disposition === "retry" ? "transient" : "permanent";
 }

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { SOURCE_STATUSES } from "../db/schema.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
-import { createCalendarSource, CreateSourceSchema, deleteCalendarSource, listCalendarSources } from "../services/calendar-sources.js";
+import { disconnectCalendarSource } from "../services/calendar-connections.js";
+import { createCalendarSource, CreateSourceSchema, listCalendarSources } from "../services/calendar-sources.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { DecisionSchema } from "./sessions.js";
 
@@ -12,6 +13,7 @@ const SourceSchema = z
     kind: z.enum(["ics_webhook", "ics_url", "google", "microsoft"]),
     name: z.string().nullable(),
     url: z.string().optional(),
+    connectionId: z.uuid().optional(),
     status: z.enum(SOURCE_STATUSES),
     lastSuccessAt: z.string().nullable(),
     lastErrorCode: z.string().nullable(),
@@ -38,7 +40,7 @@ const params = z.object({ id: IdParam });
 
 const create = createRoute({
   method: "post", path: "/providers/{id}/calendar-sources", tags, security: bearerSecurity,
-  summary: "Connect an external calendar; an ics_webhook's signing secret appears only in this answer",
+  summary: "Add an ICS source (an ics_webhook's signing secret appears only in this answer); google/microsoft with a pasted access token are operator-only, for adapter tests: providers use calendar-connections",
   request: { params, body: jsonBody(CreateSourceSchema) },
   responses: {
     201: jsonResponse(SourceSchema.extend({ webhookUrl: z.string().optional(), signingSecret: z.string().optional() }), "Created"),
@@ -68,7 +70,7 @@ export function calendarSourceRoutes() {
     .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(del, async (c) => {
       const { id, sourceId } = c.req.valid("param");
-      await deleteCalendarSource(c.var.services, c.var.principal, id, sourceId, c.var.deps.runtime.channels);
+      await disconnectCalendarSource(c.var.services, c.var.deps.runtime.adapters, c.var.deps.runtime.channels, c.var.principal, id, sourceId);
       return c.body(null, 204);
     })
     .openapi(reconciliation, async (c) => c.json(await listReconciliationItems(c.var.services, c.var.principal, c.req.valid("param").id), 200));

@@ -1,5 +1,6 @@
 import { createRouter } from "../http/openapi.js";
 import { apiKeyRoutes } from "./api-keys.js";
+import { calendarConnectionRoutes } from "./calendar-connections.js";
 import { calendarSourceRoutes } from "./calendar-sources.js";
 import { clientRoutes } from "./clients.js";
 import { feedRoutes } from "./feeds.js";
@@ -18,5 +19,6 @@ export function apiRoutes() {
     .route("/", sessionRoutes())
     .route("/", referralRoutes())
     .route("/", feedRoutes())
-    .route("/", calendarSourceRoutes());
+    .route("/", calendarSourceRoutes())
+    .route("/", calendarConnectionRoutes());
 }

@@ -11,6 +11,7 @@ import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
 import { loadProvider } from "./providers.js";
+import { sealSecret } from "./secret-box.js";
 import { newSecret } from "./secrets.js";
 
 const Name = z.string().trim().min(1).max(100).optional();
@@ -33,6 +34,7 @@ export function toSourceView(s: SourceRow) {
     kind: s.kind,
     name: (s.settings.name as string | undefined) ?? null,
     ...(s.kind === "ics_url" ? { url: s.settings.url as string } : {}),
+    ...(typeof s.settings.connectionId === "string" ? { connectionId: s.settings.connectionId } : {}),
     status: s.status,
     lastSuccessAt: s.lastSyncedAt?.toISOString() ?? null,
     lastErrorCode: s.lastErrorCode,
@@ -55,20 +57,20 @@ export type PushChannelRegistry = {
 export async function createCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown, channels: PushChannelRegistry) {
   assertProviderScope(principal, providerId);
   const data = parseInput(CreateSourceSchema, input);
-  if ("apiBaseUrl" in data && data.apiBaseUrl && principal.kind !== "admin") {
-    throw new UnprocessableError("api_base_url_admin_only", "Only the operator can point a source at another API host.", { field: "apiBaseUrl" });
+  if ((data.kind === "google" || data.kind === "microsoft") && principal.kind !== "admin") {
+    // Providers connect these with OAuth consent; a pasted access token stays for operators' adapter tests.
+    throw new UnprocessableError("use_calendar_connection", "Connect Google and Outlook calendars through calendar-connections (OAuth consent).", { field: "kind" });
   }
-  const id = randomUUID();
-  const now = deps.clock.now();
+  const keys = deps.config.secretKeys;
   const base = deps.config.publicBaseUrl;
   let settings: Record<string, unknown> = { name: data.name };
   let secrets: Record<string, string> = {};
   let signingSecret: string | undefined;
   switch (data.kind) {
     case "ics_webhook":
-      // Standard Webhooks: "whsec_" + base64 of the key (24+ bytes).
+      // Standard Webhooks: "whsec_" + base64 of the key (24+ bytes). Kept sealed: it computes HMACs.
       signingSecret = `whsec_${Buffer.from(newSecret("", 32), "base64url").toString("base64")}`;
-      secrets = { signingSecret };
+      secrets = { signingSecret: sealSecret(keys, signingSecret, "signing_secret") };
       break;
     case "ics_url": {
       const checked = checkSourceUrl(data.url, { publicBaseUrl: base, allowance: deps.config.outboundAllowance });
@@ -78,13 +80,39 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
     }
     case "google":
       settings = { ...settings, calendarId: data.calendarId, apiBaseUrl: data.apiBaseUrl ?? deps.config.googleApiBaseUrl };
-      secrets = { accessToken: data.accessToken };
+      secrets = { accessToken: sealSecret(keys, data.accessToken, "access_token") };
       break;
     case "microsoft":
       settings = { ...settings, userId: data.userId, apiBaseUrl: data.apiBaseUrl ?? deps.config.microsoftGraphBaseUrl };
-      secrets = { accessToken: data.accessToken };
+      secrets = { accessToken: sealSecret(keys, data.accessToken, "access_token") };
       break;
   }
+  const pasted = data.kind === "google" || data.kind === "microsoft" ? data.accessToken : undefined;
+  const view = await insertSourceAndRegister(deps, principal, providerId, { kind: data.kind, settings, secrets }, channels, async (row) =>
+    pasted ? { ...row, secrets: { ...row.secrets, accessToken: pasted } } : row,
+  );
+  return {
+    ...view,
+    ...(data.kind === "ics_webhook" ? { webhookUrl: webhookUrlFor(base, "ics", view.id), signingSecret } : {}),
+  };
+}
+
+/**
+ * Inserts a source with its initial sync, then registers its push channel after the commit: Google
+ * and Graph call our webhook (sync message, validation handshake) before they answer, and it must
+ * find the source. `withCredentials` gives the row with a usable access token, in memory only.
+ */
+export async function insertSourceAndRegister(
+  deps: ServiceDeps,
+  principal: Principal,
+  providerId: string,
+  source: { kind: SourceRow["kind"]; settings: Record<string, unknown>; secrets: Record<string, string> },
+  channels: PushChannelRegistry,
+  withCredentials: (row: SourceRow) => Promise<SourceRow>,
+) {
+  const id = randomUUID();
+  const now = deps.clock.now();
+  const { kind } = source;
   const row = await withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
     // Each source costs pulls, channels and worker time: capped per provider (MAX_SOURCES_PER_PROVIDER).
@@ -99,31 +127,25 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
     }
     const [inserted] = await tx
       .insert(calendarSources)
-      .values({ id, providerId, kind: data.kind, settings, secrets, createdAt: now, nextPollAt: data.kind === "ics_url" ? now : null })
+      .values({ id, providerId, kind, settings: source.settings, secrets: source.secrets, createdAt: now, nextPollAt: kind === "ics_url" ? now : null })
       .returning();
     // Pull sources start with a full sync; the worker takes it from the inbox.
-    if (data.kind !== "ics_webhook") {
+    if (kind !== "ics_webhook") {
       await recordDelivery(tx, { providerId, sourceId: id, deliveryKey: "initial-sync", kind: "full_resync", at: now });
     }
-    await recordAudit(tx, { providerId, principal, action: "calendar_source.created", subjectId: id, at: now, data: { kind: data.kind } });
+    await recordAudit(tx, { providerId, principal, action: "calendar_source.created", subjectId: id, at: now, data: { kind } });
     return inserted!;
   });
-
-  // Registering the push channel happens after the commit: Google and Graph call our webhook (sync
-  // message, validation handshake) before they answer, and it must find the source.
-  if (data.kind === "google" || data.kind === "microsoft") {
+  if (kind === "google" || kind === "microsoft") {
     try {
-      await channels.register(row);
+      await channels.register(await withCredentials(row));
     } catch (err) {
       await deps.db.update(calendarSources).set({ deletedAt: deps.clock.now() }).where(eq(calendarSources.id, id));
-      deps.logger.warn({ sourceId: id, kind: data.kind, error: (err as Error).name }, "calendar source setup failed");
+      deps.logger.warn({ sourceId: id, kind, error: (err as Error).name }, "calendar source setup failed");
       throw new AppError(502, "source_setup_failed", "Bad gateway", "The calendar provider refused to set up change notifications; check the access token and calendar.");
     }
   }
-  return {
-    ...toSourceView(row),
-    ...(data.kind === "ics_webhook" ? { webhookUrl: webhookUrlFor(base, "ics", id), signingSecret } : {}),
-  };
+  return toSourceView(row);
 }
 
 export function googleConfig(s: SourceRow) {
@@ -131,7 +153,12 @@ export function googleConfig(s: SourceRow) {
 }
 
 export function graphConfig(s: SourceRow) {
-  return { baseUrl: String(s.settings.apiBaseUrl), accessToken: s.secrets.accessToken!, ...(s.settings.userId ? { userId: String(s.settings.userId) } : {}) };
+  return {
+    baseUrl: String(s.settings.apiBaseUrl),
+    accessToken: s.secrets.accessToken!,
+    ...(s.settings.userId ? { userId: String(s.settings.userId) } : {}),
+    ...(s.settings.calendarId ? { calendarId: String(s.settings.calendarId) } : {}),
+  };
 }
 
 export async function listCalendarSources(deps: ServiceDeps, principal: Principal, providerId: string) {
@@ -151,7 +178,7 @@ export async function findLiveSource(db: Executor, sourceId: string): Promise<So
   return rows[0] ?? null;
 }
 
-export async function deleteCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, sourceId: string, channels: PushChannelRegistry) {
+export async function deleteCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, sourceId: string, channels: PushChannelRegistry): Promise<SourceRow> {
   assertProviderScope(principal, providerId);
   const deleted = await withTransaction(deps.db, async (tx) => {
     const s = await findLiveSource(tx, sourceId);
@@ -164,6 +191,7 @@ export async function deleteCalendarSource(deps: ServiceDeps, principal: Princip
   });
   // Best effort: a channel we fail to stop expires by itself, and its messages no longer verify.
   await channels.release(deleted).catch((err: unknown) => deps.logger.warn({ sourceId, error: (err as Error).name }, "push channel release failed"));
+  return deleted;
 }
 
 /** A new push channel for a source (creation or renewal): its id, secret and expiry, in one write. */

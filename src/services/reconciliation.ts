@@ -5,7 +5,7 @@ import { calendarSources, clientLocations, clients, externalEvents, providers, s
 import { locationAt } from "../domain/locations.js";
 import { loadClientLocations } from "./clients.js";
 import { decideEligibility } from "../domain/eligibility.js";
-import { endedSessionItem, externalDiffers, overlaps, reappearedAfterCancellation, type ReconciliationItem } from "../domain/reconciliation.js";
+import { endedSessionItem, externalDiffers, overlaps, reappearedAfterCancellation, reconnectItem, type ReconciliationItem } from "../domain/reconciliation.js";
 import { CONFIRMATION_LOOKBACK_DAYS } from "../domain/work-queue.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -114,6 +114,19 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
         });
       }
     }
+  }
+  // Calendars that lost their grant: one item per connection (or per source without one).
+  const lost = await db
+    .select()
+    .from(calendarSources)
+    .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), eq(calendarSources.status, "needs_reconnect")))
+    .orderBy(calendarSources.createdAt);
+  const seen = new Set<string>();
+  for (const s of lost) {
+    const key = typeof s.settings.connectionId === "string" ? s.settings.connectionId : s.id;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    items.push(reconnectItem({ kind: s.kind, name: (s.settings.name as string | undefined) ?? null, lastErrorAt: s.lastErrorAt }));
   }
   return { items };
 }

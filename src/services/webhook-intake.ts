@@ -10,6 +10,7 @@ import { GraphNotificationBatchSchema, GraphNotificationSchema } from "../ingest
 import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
 import { recordDelivery, recordRejectedDelivery, type DeliveryKind } from "./inbox.js";
+import { openSecret } from "./secret-box.js";
 import { hashSecret, safeEqual } from "./secrets.js";
 
 export const MAX_WEBHOOK_ICS_CHARS = 2 * 1024 * 1024;
@@ -82,7 +83,7 @@ export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, ra
   try {
     // The package checks the signature (any of several, for key rotation) and the 5-minute window
     // against the wall clock, then parses the body as JSON.
-    parsed = new Webhook(source.secrets.signingSecret!).verify(rawBody, headers);
+    parsed = new Webhook(openSecret(deps.config.secretKeys, source.secrets.signingSecret!, "signing_secret")).verify(rawBody, headers);
   } catch (err) {
     if (err instanceof WebhookVerificationError) return { result: "unauthorized" };
     // Verified, but JSON.parse refused it (malformed, or nested past the stack).
@@ -128,7 +129,8 @@ export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, raw
   const source = await liveSourceOfKind(deps, sourceId, "google");
   if (!source || !raw.channelId || source.channelId !== raw.channelId) return { result: "ignored", reason: "unknown_channel" };
   if (raw.resourceId && source.settings.resourceId && source.settings.resourceId !== raw.resourceId) return { result: "ignored", reason: "unknown_resource" };
-  if (!raw.token || raw.token.length > 256 || !safeEqual(hashSecret(raw.token), hashSecret(source.secrets.channelToken!))) return { result: "unauthorized" };
+  // Only the token's hash is stored (it is only compared).
+  if (!raw.token || raw.token.length > 256 || !source.secrets.channelTokenHash || !safeEqual(hashSecret(raw.token), source.secrets.channelTokenHash)) return { result: "unauthorized" };
   const parsed = GoogleHeadersSchema.safeParse(raw);
   if (!parsed.success) {
     const key = `goog:${raw.channelId}:rejected:${sha256(JSON.stringify(raw))}`;
@@ -173,7 +175,7 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
   const isOurs = (item: unknown): item is Record<string, unknown> => {
     if (!item || typeof item !== "object") return false;
     const { subscriptionId, clientState } = item as Record<string, unknown>;
-    return subscriptionId === source.channelId && typeof clientState === "string" && clientState.length <= 255 && safeEqual(hashSecret(clientState), hashSecret(source.secrets.clientState!));
+    return subscriptionId === source.channelId && typeof clientState === "string" && clientState.length <= 255 && !!source.secrets.clientStateHash && safeEqual(hashSecret(clientState), source.secrets.clientStateHash);
   };
   let rejected = 0;
   let recordedAny = false;

@@ -2,12 +2,13 @@ import type { Child } from "hono/jsx";
 import { SCRIPT, STYLE } from "./assets.js";
 import type { WebContext } from "./session.js";
 
-export type Section = "overview" | "link" | "calendars" | "open-items" | "clients";
+export type Section = "overview" | "link" | "calendars" | "connections" | "open-items" | "clients";
 
 const SECTIONS: ReadonlyArray<{ id: Section; href: string; label: string }> = [
   { id: "overview", href: "/settings", label: "Overview" },
   { id: "link", href: "/settings/link", label: "Telehealth link" },
   { id: "calendars", href: "/settings/calendars", label: "Calendar subscriptions" },
+  { id: "connections", href: "/settings/connections", label: "Connected calendars" },
   { id: "open-items", href: "/settings/open-items", label: "Open items" },
   { id: "clients", href: "/settings/clients", label: "Clients" },
 ];

@@ -92,8 +92,13 @@ export class FakeGoogleCalendar {
   private server?: Server;
   readonly app = new Hono();
 
+  /** Checks bearer tokens instead of `accessToken` (e.g. against tokens a fake OAuth server issued). */
+  private readonly tokenCheck?: (token: string) => boolean;
+  private readonly calendarMeta = new Map<string, { summary: string; primary: boolean }>();
+
   constructor(opts: {
     accessToken: string;
+    tokenCheck?: (token: string) => boolean;
     deliver?: Deliver;
     autoNotify?: boolean;
     now?: () => Date;
@@ -105,6 +110,7 @@ export class FakeGoogleCalendar {
     allowInsecureAddresses?: boolean;
   }) {
     this.accessToken = opts.accessToken;
+    if (opts.tokenCheck) this.tokenCheck = opts.tokenCheck;
     this.deliver = opts.deliver ?? ((url, init) => fetch(url, init));
     this.autoNotify = opts.autoNotify ?? true;
     this.now = opts.now ?? (() => new Date());
@@ -141,7 +147,8 @@ export class FakeGoogleCalendar {
 
   // --- Test-side control API -----------------------------------------------------------------------------
 
-  addCalendar(calendarId: string, opts: { timeZone?: string } = {}): void {
+  addCalendar(calendarId: string, opts: { timeZone?: string; summary?: string; primary?: boolean } = {}): void {
+    if (opts.summary !== undefined || opts.primary) this.calendarMeta.set(calendarId, { summary: opts.summary ?? calendarId, primary: opts.primary ?? false });
     if (!this.calendars.has(calendarId)) {
       this.calendars.set(calendarId, { id: calendarId, timeZone: opts.timeZone ?? "UTC", resourceId: opaqueId(27), events: new Map() });
     }
@@ -248,8 +255,8 @@ export class FakeGoogleCalendar {
     this.failures.push(f);
   }
 
-  get channels(): { id: string; resourceId: string; address: string; expiration: string }[] {
-    return this.liveChannels().map((c) => ({ id: c.id, resourceId: c.resourceId, address: c.address, expiration: new Date(c.expirationMs).toISOString() }));
+  get channels(): { id: string; resourceId: string; address: string; expiration: string; token?: string }[] {
+    return this.liveChannels().map((c) => ({ id: c.id, resourceId: c.resourceId, address: c.address, expiration: new Date(c.expirationMs).toISOString(), token: c.token }));
   }
 
   /** Sends `state` to every live channel (of one calendar, or all); resolves when delivered. */
@@ -264,7 +271,8 @@ export class FakeGoogleCalendar {
     const app = this.app;
     app.use("*", async (c, next) => {
       const url = new URL(c.req.url);
-      const authorized = c.req.header("authorization") === `Bearer ${this.accessToken}`;
+      const header = c.req.header("authorization") ?? "";
+      const authorized = this.tokenCheck ? header.startsWith("Bearer ") && this.tokenCheck(header.slice(7)) : header === `Bearer ${this.accessToken}`;
       this.requests.push({ method: c.req.method, path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams), authorized });
       if (!authorized) {
         // Errors guide, 401: authError on the Authorization header.
@@ -280,6 +288,18 @@ export class FakeGoogleCalendar {
       await next();
     });
     app.get(`${PREFIX}/calendars/:calendarId/events`, (c) => this.list(c));
+    // calendarList.list (one page; fields per the CalendarList resource).
+    app.get(`${PREFIX}/users/me/calendarList`, (c) =>
+      c.json({
+        kind: "calendar#calendarList",
+        etag: `"l${this.seq}"`,
+        nextSyncToken: encodeToken({ l: this.seq }),
+        items: [...this.calendars.values()].map((cal) => {
+          const meta = this.calendarMeta.get(cal.id);
+          return { kind: "calendar#calendarListEntry", id: cal.id, summary: meta?.summary ?? cal.id, timeZone: cal.timeZone, accessRole: "owner", ...(meta?.primary ? { primary: true } : {}) };
+        }),
+      }),
+    );
     app.post(`${PREFIX}/calendars/:calendarId/events/watch`, (c) => this.watch(c));
     app.post(`${PREFIX}/channels/stop`, (c) => this.stopChannel(c));
     app.notFound((c) => c.json(googleError(404, "notFound", "Not Found"), 404));

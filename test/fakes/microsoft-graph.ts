@@ -97,8 +97,15 @@ export class FakeMicrosoftGraph {
   private epoch = 1;
   private server?: Server;
 
+  /** Checks bearer tokens instead of `accessToken` (e.g. against tokens a fake OAuth server issued). */
+  private readonly tokenCheck?: (token: string) => boolean;
+  /** The user's default calendar (it holds the events); `addCalendar` adds empty ones for the list. */
+  readonly defaultCalendarId = `AAMk${randomUUID().replace(/-/g, "")}`;
+  private readonly calendarList: { id: string; name: string; isDefaultCalendar: boolean }[] = [];
+
   constructor(opts: {
     accessToken: string;
+    tokenCheck?: (token: string) => boolean;
     deliver?: Deliver;
     autoNotify?: boolean;
     now?: () => Date;
@@ -112,6 +119,8 @@ export class FakeMicrosoftGraph {
     allowInsecureUrls?: boolean;
   }) {
     this.accessToken = opts.accessToken;
+    if (opts.tokenCheck) this.tokenCheck = opts.tokenCheck;
+    this.calendarList.push({ id: this.defaultCalendarId, name: "Calendar", isDefaultCalendar: true });
     this.deliver = opts.deliver ?? ((url, init) => fetch(url, init));
     this.autoNotify = opts.autoNotify ?? true;
     this.now = opts.now ?? (() => new Date());
@@ -145,6 +154,13 @@ export class FakeMicrosoftGraph {
   }
 
   // --- Test-side control API -----------------------------------------------------------------------------
+
+  /** Another (empty) calendar in GET /me/calendars. */
+  addCalendar(name: string): string {
+    const id = `AAMk${randomUUID().replace(/-/g, "")}`;
+    this.calendarList.push({ id, name, isDefaultCalendar: false });
+    return id;
+  }
 
   insertEvent(input: FakeGraphEventInput): Record<string, unknown> {
     const id = input.id ?? graphId();
@@ -250,7 +266,8 @@ export class FakeMicrosoftGraph {
     const app = this.app;
     app.use("*", async (c, next) => {
       const url = new URL(c.req.url);
-      const authorized = c.req.header("authorization") === `Bearer ${this.accessToken}`;
+      const header = c.req.header("authorization") ?? "";
+      const authorized = this.tokenCheck ? header.startsWith("Bearer ") && this.tokenCheck(header.slice(7)) : header === `Bearer ${this.accessToken}`;
       this.requests.push({ method: c.req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), prefer: c.req.header("prefer") ?? null, authorized });
       if (!authorized) return c.json(graphError("InvalidAuthenticationToken", "Access token validation failure."), 401);
       const failure = this.takeFailure(url);
@@ -263,7 +280,14 @@ export class FakeMicrosoftGraph {
     for (const user of ["me", "users/:user"]) {
       app.get(`${PREFIX}/${user}/calendarView/delta`, (c) => this.delta(c));
       app.get(`${PREFIX}/${user}/events/:id`, (c) => this.getEvent(c));
+      // One calendar by id (calendar-get.md); only the default one holds events in this fake.
+      app.get(`${PREFIX}/${user}/calendars/:calendarId/calendarView/delta`, (c) => (c.req.param("calendarId") === this.defaultCalendarId ? this.delta(c) : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404)));
+      app.get(`${PREFIX}/${user}/calendars/:calendarId/events/:id`, (c) => (c.req.param("calendarId") === this.defaultCalendarId ? this.getEvent(c) : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404)));
     }
+    // user-list-calendars.md: GET /me/calendars
+    app.get(`${PREFIX}/me/calendars`, (c) =>
+      c.json({ "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#me/calendars`, value: this.calendarList.map((x) => ({ ...x, color: "auto", canEdit: true, owner: { name: "Therapist", address: "therapist@example.com" } })) }),
+    );
     app.post(`${PREFIX}/subscriptions`, (c) => this.createSubscription(c));
     app.patch(`${PREFIX}/subscriptions/:id`, (c) => this.renewSubscription(c));
     app.delete(`${PREFIX}/subscriptions/:id`, (c) => {
@@ -357,7 +381,7 @@ export class FakeMicrosoftGraph {
     const changeTypes = typeof b.changeType === "string" ? b.changeType.split(",").map((s) => s.trim()) : [];
     if (changeTypes.length === 0 || changeTypes.some((t) => !["created", "updated", "deleted"].includes(t))) return bad("Invalid changeType.");
     const resource = typeof b.resource === "string" ? b.resource.replace(/^\//, "") : "";
-    if (!new RegExp(`^(me|users/${this.userId})/events$`, "i").test(resource)) return bad("Invalid resource.");
+    if (!new RegExp(`^(me|users/${this.userId})(/calendars/${this.defaultCalendarId})?/events$`, "i").test(resource)) return bad("Invalid resource.");
     if (typeof b.notificationUrl !== "string" || !this.urlAllowed(b.notificationUrl)) return bad("The notification endpoint must be an https URL.");
     const lifecycleUrl = b.lifecycleNotificationUrl;
     if (lifecycleUrl !== undefined && (typeof lifecycleUrl !== "string" || !this.urlAllowed(lifecycleUrl))) {

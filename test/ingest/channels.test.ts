@@ -5,6 +5,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { calendarSources, deliveries, sessions } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
+import { hashSecret } from "../../src/services/secrets.js";
 import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
 import { FakeMicrosoftGraph, importedICalUId } from "../fakes/microsoft-graph.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
@@ -107,7 +108,17 @@ function graphNotify(sourceId: string, sub: { id: string; clientState: string })
   return t.app.request(`/webhooks/microsoft/${sourceId}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ value: [item] }) });
 }
 
-const googleChannelOf = (s: Awaited<ReturnType<typeof sourceRow>>) => ({ id: s.channelId!, resourceId: String(s.settings.resourceId), token: s.secrets.channelToken! });
+// The stored row keeps only the token's hash; the token is what Google holds for the channel.
+const googleChannelOf = (s: Awaited<ReturnType<typeof sourceRow>>) => {
+  const ch = google.channels.find((c) => c.id === s.channelId)!;
+  expect(s.secrets.channelTokenHash).toBe(hashSecret(ch.token!));
+  return { id: s.channelId!, resourceId: String(s.settings.resourceId), token: ch.token! };
+};
+const graphSubOf = (s: { channelId: string | null; secrets: Record<string, string> }) => {
+  const sub = graph.subscriptions.find((x) => x.id === s.channelId)!;
+  expect(s.secrets.clientStateHash).toBe(hashSecret(sub.clientState!));
+  return { id: s.channelId!, clientState: sub.clientState! };
+};
 const stopCalls = () => google.requests.filter((r) => r.method === "POST" && r.path.endsWith("/channels/stop"));
 const patchCalls = () => graph.requests.filter((r) => r.method === "PATCH" && r.path.includes("/subscriptions/"));
 
@@ -186,7 +197,7 @@ describe("Google watch channels", () => {
 
     const [retry] = (await deliveriesOf(source.id)).filter((d) => d.kind === "renew_channel");
     expect(retry).toMatchObject({ state: "pending", attempts: 1, lastErrorCode: "upstream_transient" });
-    expect(await sourceRow(source.id)).toMatchObject({ status: "active", channelId: old.id, secrets: expect.objectContaining({ channelToken: old.token }) });
+    expect(await sourceRow(source.id)).toMatchObject({ status: "active", channelId: old.id, secrets: expect.objectContaining({ channelTokenHash: hashSecret(old.token) }) });
     // Meanwhile the source still hears its live channel, and a later scan adds no second renewal.
     await google.notifyAll("exists", calendarId);
     expect(google.deliveries.at(-1)).toMatchObject({ channelId: old.id, status: 200 });
@@ -287,7 +298,7 @@ describe("Graph subscriptions", () => {
   it("subscriptionRemoved creates a new subscription (with the handshake) and a full resync that cancels nothing", async () => {
     const { provider, source, events } = await connectGraph([4 * DAY, 5 * DAY]);
     const [gone, moving] = events;
-    const oldSub = { id: source.channelId!, clientState: source.secrets.clientState! };
+    const oldSub = graphSubOf(source);
     const validations = graph.validations.length;
 
     // Notifications lost while the subscription was going away: a deletion and a move.
@@ -303,7 +314,8 @@ describe("Graph subscriptions", () => {
 
     const row = await sourceRow(source.id);
     const [sub] = graph.subscriptions;
-    expect(sub).toMatchObject({ id: row.channelId, clientState: row.secrets.clientState });
+    expect(sub).toMatchObject({ id: row.channelId });
+    expect(row.secrets.clientStateHash).toBe(hashSecret(sub!.clientState!));
     expect(sub!.id).not.toBe(oldSub.id);
     const hook = `https://cal.example.test/webhooks/microsoft/${source.id}`;
     expect(graph.validations.slice(validations)).toEqual([expect.objectContaining({ url: hook, ok: true }), expect.objectContaining({ url: hook, ok: true })]);
@@ -327,7 +339,7 @@ describe("Graph subscriptions", () => {
 
   it("deleting the source deletes its subscription; later notifications are 404", async () => {
     const { provider, source } = await connectGraph();
-    const sub = { id: source.channelId!, clientState: source.secrets.clientState! };
+    const sub = graphSubOf(source);
     const res = await t.request("DELETE", `/api/v1/providers/${provider.id}/calendar-sources/${source.id}`);
     expect(res.status, await res.clone().text()).toBe(204);
     expect(graph.requests.filter((r) => r.method === "DELETE")).toEqual([expect.objectContaining({ path: expect.stringMatching(new RegExp(`/subscriptions/${sub.id}$`)) })]);

@@ -5,6 +5,7 @@ import { and, eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { calendarSources, deliveries, externalEvents, sessions } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
+import { hashSecret } from "../../src/services/secrets.js";
 import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, MINUTE } from "../helpers/clock.js";
@@ -291,7 +292,9 @@ describe("Google Calendar ingestion against the fake", () => {
     const before = t.logs.lines.length;
     const source = await connect(w);
     const channel = fake.channels[0]!;
-    const channelToken = source.secrets.channelToken!;
+    // Only its hash is stored; the token itself is what Google was given.
+    const channelToken = channel.token!;
+    expect(source.secrets.channelTokenHash).toBe(hashSecret(channelToken));
 
     // A change applied, a rate limit, a forged push, a revoked token, and a failed set-up.
     fake.patchEvent(w.calendarId, eventId, { summary: `${summary} (moved)`, start: { dateTime: plus(session.start, 3600_000) }, end: { dateTime: plus(session.end, 3600_000) } });

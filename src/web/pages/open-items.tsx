@@ -18,6 +18,7 @@ const TODO: Record<string, string> = {
   unlinked_session: "Add as a session",
   overlaps_busy_time: "Reschedule",
   external_change_on_confirmed_session: "Check your calendar",
+  calendar_needs_reconnect: "Reconnect",
 };
 
 export const todoLabel = (kind: string) => TODO[kind] ?? "Review";
