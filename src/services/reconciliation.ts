@@ -1,7 +1,7 @@
 // SPEC 6: the provider's open items, derived from sessions, confirmations and the external mirror.
 // Nothing here is stored: an item disappears as soon as its cause does.
 import { and, desc, eq, gt, inArray, isNull, lt, lte, ne } from "drizzle-orm";
-import { calendarSources, clientLocations, clients, externalEvents, providers, sessions } from "../db/schema.js";
+import { calendarSources, clientLocations, clients, externalEvents, sessions } from "../db/schema.js";
 import { decideEligibility } from "../domain/eligibility.js";
 import { endedSessionItem, externalDiffers, overlaps, type ReconciliationItem } from "../domain/reconciliation.js";
 import { assertProviderScope } from "./auth.js";
