@@ -9,6 +9,7 @@ import { apiRoutes } from "./routes/index.js";
 import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
 import { settingsRoutes } from "./routes/settings.js";
+import { settingsAdminRoutes, settingsNotFoundPage } from "./routes/settings-admin.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export const API_BODY_LIMIT = 1024 * 1024;
@@ -23,6 +24,9 @@ export function createApp(deps: AppDeps) {
 
   app.route("/", opsRoutes());
   app.route("/", publicFeedRoutes());
+  // A person opening the server's address lands on the settings pages.
+  app.get("/", (c) => c.redirect("/settings", 302));
+  app.route("/", settingsAdminRoutes());
   app.route("/", settingsRoutes());
   app.use("/webhooks/*", limitBody(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());
@@ -50,6 +54,9 @@ export function createApp(deps: AppDeps) {
     if (methods.length > 0 && !methods.includes(c.req.method)) {
       c.header("allow", methods.join(", "));
       return problemResponse(c, codedError("method_not_allowed", `Use ${methods.join(", ")} on this resource.`));
+    }
+    if ((c.req.path === "/settings" || c.req.path.startsWith("/settings/")) && (c.req.method === "GET" || c.req.method === "HEAD")) {
+      return settingsNotFoundPage(c);
     }
     return problemResponse(c, codedError("not_found", "No such resource."));
   });
