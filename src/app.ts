@@ -10,6 +10,7 @@ import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
 import { connectionRoutes } from "./routes/connections.js";
 import { settingsRoutes } from "./routes/settings.js";
+import { settingsAdminRoutes, settingsNotFoundPage } from "./routes/settings-admin.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export { API_BODY_LIMIT, WEBHOOK_BODY_LIMIT };
@@ -30,6 +31,9 @@ export function createApp(deps: AppDeps) {
   app.route("/", publicFeedRoutes());
   app.use("/settings/sign-in", limitUnauthenticatedFailures((c) => c.req.method === "POST" && c.res.status === 403));
   app.route("/", connectionRoutes()); // before settingsRoutes: its own CSP (consent screens as form targets)
+  // A person opening the server's address lands on the settings pages.
+  app.get("/", (c) => c.redirect("/settings", 302));
+  app.route("/", settingsAdminRoutes());
   app.route("/", settingsRoutes());
   app.use("/webhooks/*", limitUnauthenticatedFailures((c) => c.res.status === 401 || c.res.status === 404));
   app.use("/webhooks/*", refuseDeclaredOversize(WEBHOOK_BODY_LIMIT));
@@ -61,6 +65,9 @@ export function createApp(deps: AppDeps) {
     if (methods.length > 0 && !methods.includes(c.req.method)) {
       c.header("allow", methods.join(", "));
       return problemResponse(c, codedError("method_not_allowed", `Use ${methods.join(", ")} on this resource.`));
+    }
+    if ((c.req.path === "/settings" || c.req.path.startsWith("/settings/")) && (c.req.method === "GET" || c.req.method === "HEAD")) {
+      return settingsNotFoundPage(c);
     }
     return problemResponse(c, codedError("not_found", "No such resource."));
   });

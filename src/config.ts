@@ -3,6 +3,9 @@ import { z } from "zod";
 import { parseNetworkAllowance } from "./domain/outbound-address.js";
 import { parseSecretKeys, type SecretKey } from "./services/secret-box.js";
 
+/** ADMIN_TOKEN and METRICS_TOKEN: long enough that guessing is hopeless (README, Configuration). */
+export const MIN_PRODUCTION_TOKEN_LENGTH = 32;
+
 const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
 const booleanFromEnv = z
@@ -13,6 +16,8 @@ export const ConfigSchema = z
   .object({
     NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
     PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    // Loopback by default: nothing outside this machine reaches a server nobody has put behind TLS yet.
+    HOST: z.string().regex(/^[0-9A-Za-z.:-]+$/, "must be an IP address or a host name").default("127.0.0.1"),
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
@@ -21,6 +26,8 @@ export const ConfigSchema = z
     PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
     ADMIN_TOKEN: z.string().min(1).optional(),
     LOG_LEVEL: LogLevel.default("info"),
+    // The bearer token a Prometheus scraper sends to /metrics (the admin token works too).
+    METRICS_TOKEN: z.string().min(MIN_PRODUCTION_TOKEN_LENGTH, `must be at least ${MIN_PRODUCTION_TOKEN_LENGTH} characters`).optional(),
     // SPEC 4.2: audio-only sessions are allowed for Medicare clients behind a flag that is on by default.
     AUDIO_ONLY_FOR_MEDICARE: booleanFromEnv.default(true),
     WORKER_ENABLED: booleanFromEnv.default(true),
@@ -106,14 +113,24 @@ export const ConfigSchema = z
       ctx.addIssue({ code: "custom", path: ["GOOGLE_OAUTH_TOKEN_URL"], message: "OAuth endpoints must be https:// URLs when NODE_ENV=production" });
       return z.NEVER;
     }
+    if (env.NODE_ENV === "production" && env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < MIN_PRODUCTION_TOKEN_LENGTH) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ADMIN_TOKEN"],
+        message: `must be at least ${MIN_PRODUCTION_TOKEN_LENGTH} characters when NODE_ENV=production`,
+      });
+      return z.NEVER;
+    }
     return {
       nodeEnv: env.NODE_ENV,
       port: env.PORT,
+      host: env.HOST,
       databaseUrl: env.DATABASE_URL,
       dataDir: env.DATA_DIR,
       publicBaseUrl,
       adminToken: env.ADMIN_TOKEN,
       logLevel: env.LOG_LEVEL,
+      metricsToken: env.METRICS_TOKEN,
       policy: { audioOnlyForMedicare: env.AUDIO_ONLY_FOR_MEDICARE },
       workerEnabled: env.WORKER_ENABLED,
       icsPollIntervalSeconds: env.ICS_POLL_INTERVAL_SECONDS,

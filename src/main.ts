@@ -1,9 +1,9 @@
 // The only file that touches `process`: config -> database -> migrate -> app -> serve -> workers.
 import { serve } from "@hono/node-server";
-import { mkdirSync } from "node:fs";
 import { createApp } from "./app.js";
 import { loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
+import { prepareDataDir } from "./db/data-dir.js";
 import { migrate } from "./db/migrate.js";
 import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
@@ -24,13 +24,24 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   if (generatedAt) logger.warn({ file: generatedAt }, "no SECRETS_KEY: generated a development key; set SECRETS_KEY in production");
 
-  if (!config.databaseUrl) mkdirSync(config.dataDir, { recursive: true });
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (!config.databaseUrl) {
+    // Files the embedded database creates from now on are the server user's alone (0600/0700).
+    process.umask(0o077);
+    prepareDataDir(config.dataDir);
+    say(`Opening the embedded database in ${config.dataDir} ...`);
+  } else {
+    say("Connecting to PostgreSQL ...");
+  }
   const database = await openDatabase(
     config.databaseUrl
       ? { kind: "postgres", url: config.databaseUrl, max: config.db.poolMax, connectTimeoutMs: config.db.connectTimeoutMs, statementTimeoutMs: config.db.statementTimeoutMs }
       : { kind: "pglite", dataDir: config.dataDir },
   );
+  say("Applying migrations ...");
   await migrate(database);
+  // PGlite's file system layer sets its own modes (0666), past the umask: tighten what it made.
+  if (!config.databaseUrl) prepareDataDir(config.dataDir);
 
   const admin = await ensureAdminToken(database.db, config.adminToken);
   const metrics = createMetrics({ defaultMetrics: true });
@@ -46,15 +57,10 @@ async function main(): Promise<void> {
     worker.start();
   }
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: "0.0.0.0", serverOptions: nodeServerOptions(config) }, (info) => {
-    logger.info({ port: info.port, database: database.kind }, "listening");
-    process.stdout.write(`Telehealth calendar server on ${config.publicBaseUrl} (port ${info.port}, ${database.kind})\n`);
-    if (admin.generated) {
-      // Printed to the terminal once, on the first start; only its hash is stored. Not a log line.
-      process.stdout.write(
-        `\nAdmin token (shown once, store it now):\n  ${admin.generated}\nUse it as: Authorization: Bearer <token>\n\n`,
-      );
-    }
+  say(`Starting the server on ${config.host}:${config.port} ...`);
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: nodeServerOptions(config) }, (info) => {
+    logger.info({ host: config.host, port: info.port, database: database.kind }, "listening");
+    say(startBanner({ baseUrl: config.publicBaseUrl, host: config.host, port: info.port, database: database.kind, adminToken: admin.generated }));
   });
 
   let stopping = false;
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
       await runtime.fetchRecorder.stop();
       runtime.retention.stop();
       await database.close();
+      if (!config.databaseUrl) prepareDataDir(config.dataDir);
       logger.info("stopped");
       process.exit(0);
     });
@@ -79,6 +86,21 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+/** What a person starting the server needs: where it is, where to sign in, how to get a provider key. */
+function startBanner(o: { baseUrl: string; host: string; port: number; database: string; adminToken?: string }): string {
+  const lines = [
+    `Telehealth calendar server on ${o.baseUrl} (listening on ${o.host}:${o.port}, ${o.database})`,
+    `Settings pages: ${o.baseUrl}/settings`,
+    "  Sign in there with the admin token to create providers and their API keys (a provider key signs a provider in).",
+    `  Or: POST ${o.baseUrl}/api/v1/providers, then POST /api/v1/providers/{id}/api-keys, with Authorization: Bearer <admin token>.`,
+  ];
+  if (o.adminToken) {
+    // Printed to the terminal once, on the first start; only its hash is stored. Not a log line.
+    lines.push("", "Admin token (shown once, store it now):", `  ${o.adminToken}`, "Use it as: Authorization: Bearer <token>", "");
+  }
+  return lines.join("\n");
 }
 
 main().catch((err: unknown) => {

@@ -368,3 +368,20 @@ export const oauthStates = pgTable(
   },
   (t) => [uniqueIndex().on(t.stateHash), index().on(t.providerId)],
 );
+
+// The operator's browser sessions of the settings pages, opened with the admin token. Only the
+// cookie token's hash is kept, with the hash of the admin token it was opened with: a new
+// ADMIN_TOKEN ends every such session.
+export const adminWebSessions = pgTable(
+  "admin_web_sessions",
+  {
+    id: uuid().primaryKey(),
+    tokenHash: text().notNull(),
+    adminTokenHash: text().notNull(),
+    csrfToken: text().notNull(),
+    createdAt: createdAt(),
+    lastSeenAt: ts().notNull(),
+    expiresAt: ts().notNull(),
+  },
+  (t) => [uniqueIndex().on(t.tokenHash), index().on(t.expiresAt)],
+);

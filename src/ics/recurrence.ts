@@ -84,7 +84,10 @@ export function* emitEventsInSteps(records: VeventRecord[], ctx: ExpansionContex
   const groups = new Map<string, { master?: VeventRecord; overrides: Map<number, VeventRecord> }>();
   for (const record of records) {
     let group = groups.get(record.uid);
-    if (!group) groups.set(record.uid, (group = { overrides: new Map() }));
+    if (!group) {
+      group = { overrides: new Map() };
+      groups.set(record.uid, group);
+    }
     if (record.recurrenceId) {
       const current = group.overrides.get(record.recurrenceId.utc);
       if (!current || isNewer(record, current)) group.overrides.set(record.recurrenceId.utc, record);

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
-import { RetryLaterError } from "../errors.js";
-import { DATABASE_RETRY_AFTER_SECONDS, problemResponse } from "../http/problem.js";
+import { codedError, DATABASE_RETRY_AFTER_SECONDS, problemResponse } from "../http/problem.js";
+import { RetryLaterError, UnauthorizedError } from "../errors.js";
+import { hashSecret, safeEqual } from "../services/secrets.js";
 
 const READY_TIMEOUT_MS = 900;
 
@@ -28,8 +29,12 @@ const metrics = createRoute({
   method: "get",
   path: "/metrics",
   tags: ["ops"],
-  summary: "Prometheus metrics (text exposition format)",
-  responses: { 200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } } },
+  summary: "Prometheus metrics (text exposition format); bearer METRICS_TOKEN or the admin token",
+  security: [{ bearer: [] }],
+  responses: {
+    200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } },
+    401: { description: "No valid token", content: { "application/problem+json": { schema: ProblemSchema } } },
+  },
 });
 
 export function opsRoutes() {
@@ -51,6 +56,11 @@ export function opsRoutes() {
       }
     })
     .openapi(metrics, async (c) => {
+      const { config, adminTokenHash } = c.var.deps;
+      const bearer = /^Bearer\s+(\S{1,512})$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      const hash = bearer === undefined ? "" : hashSecret(bearer);
+      const allowed = bearer !== undefined && (safeEqual(hash, adminTokenHash) || (config.metricsToken !== undefined && safeEqual(hash, hashSecret(config.metricsToken))));
+      if (!allowed) throw new UnauthorizedError("/metrics needs METRICS_TOKEN (or the admin token) as a bearer token.");
       const registry = c.var.deps.metrics.registry;
       return c.text(await registry.metrics(), 200, { "content-type": registry.contentType });
     });

@@ -9,7 +9,8 @@ import { problemForError } from "../http/problem.js";
 import { createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
-import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
+import { isAdminToken, startAdminWebSession } from "../services/admin-web-sessions.js";
+import { endWebSession, putFlash, resolveWebSession, startWebSession, takeFlash } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
 import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
 import { ConfirmFeedPage } from "../web/pages/confirm.js";
@@ -29,6 +30,7 @@ import {
   readSessionCookie,
   requireCsrfForm,
   requireWebSession,
+  setAdminSessionCookie,
   setSessionCookie,
   signInBodyLimit,
   signInTokenMatches,
@@ -37,7 +39,7 @@ import {
 } from "../web/session.js";
 
 // default-src 'none': nothing loads but this page's own nonce'd style and script; forms post only here.
-const pageHeaders = secureHeaders({
+export const pageHeaders = secureHeaders({
   contentSecurityPolicy: {
     defaultSrc: ["'none'"],
     scriptSrc: [NONCE],
@@ -103,6 +105,12 @@ export function settingsRoutes() {
     const form = await parseForm(c);
     if (!fromOurOrigin(c) || !signInTokenMatches(c, form._csrf)) {
       return renderPage(c, { title: "Sign in", status: 403 }, <SignInPage csrf={issueSignInToken(c)} error={SIGN_IN_EXPIRED} />);
+    }
+    if (isAdminToken(c.var.deps.adminTokenHash, form.apiKey ?? "")) {
+      const admin = await startAdminWebSession(c.var.services, c.var.deps.adminTokenHash);
+      clearSignInCookie(c);
+      setAdminSessionCookie(c, admin.token);
+      return c.redirect("/settings/admin", 303);
     }
     const started = await startWebSession(c.var.services, form.apiKey ?? "");
     if (!started) return renderPage(c, { title: "Sign in", status: 403 }, <SignInPage csrf={issueSignInToken(c)} error={SIGN_IN_FAILED} />);

@@ -166,3 +166,10 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
 export async function bumpFeedVersion(tx: Executor, providerId: string): Promise<void> {
   await tx.update(providers).set({ dataVersion: sql`${providers.dataVersion} + 1` }).where(eq(providers.id, providerId));
 }
+
+/** The operator's list of every provider, by name (the settings pages' admin view). */
+export async function listProviders(deps: ServiceDeps, principal: Principal): Promise<ProviderView[]> {
+  assertAdmin(principal);
+  const rows = await deps.db.select().from(providers).orderBy(providers.name, providers.id).limit(1000);
+  return rows.map(toProviderView);
+}

@@ -14,7 +14,7 @@ const SECTIONS: ReadonlyArray<{ id: Section; href: string; label: string }> = [
 ];
 
 /** What the header needs of a signed-in page: who is signed in, and the token for sign-out. */
-export type Chrome = { providerName: string; csrf: string };
+export type Chrome = { providerName: string; csrf: string; admin?: boolean };
 
 type LayoutProps = { title: string; nonce: string; current?: Section; chrome?: Chrome; children?: Child };
 
@@ -37,7 +37,7 @@ export function Layout({ title, nonce, current, chrome, children }: LayoutProps)
           <div class="bar">
             <span class="brand">Telehealth calendar settings</span>
             {chrome && (
-              <form method="post" action="/settings/sign-out">
+              <form method="post" action={chrome.admin ? "/settings/admin/sign-out" : "/settings/sign-out"}>
                 <input type="hidden" name="_csrf" value={chrome.csrf} />
                 <span class="who">{chrome.providerName}</span>
                 <button type="submit">Sign out</button>
@@ -45,7 +45,7 @@ export function Layout({ title, nonce, current, chrome, children }: LayoutProps)
             )}
           </div>
         </header>
-        {chrome && (
+        {chrome && !chrome.admin && (
           <nav aria-label="Settings sections">
             <ul>
               {SECTIONS.map((s) => (

@@ -40,6 +40,16 @@ function cookieOptions(c: WebContext, maxAgeSeconds: number): CookieOptions {
 const readCookie = (c: WebContext, name: string) => getCookie(c, name, isHttps(c) ? "host" : undefined);
 
 export const readSessionCookie = (c: WebContext) => readCookie(c, SESSION_COOKIE);
+
+/** The operator's session (admin token) has its own cookie, beside a provider's. */
+export const ADMIN_SESSION_COOKIE = "thc_admin_session";
+export const readAdminSessionCookie = (c: WebContext) => readCookie(c, ADMIN_SESSION_COOKIE);
+export function setAdminSessionCookie(c: WebContext, token: string) {
+  setCookie(c, ADMIN_SESSION_COOKIE, token, cookieOptions(c, Math.floor(WEB_SESSION_MAX_MS / 1000)));
+}
+export function clearAdminSessionCookie(c: WebContext) {
+  setCookie(c, ADMIN_SESSION_COOKIE, "", cookieOptions(c, 0));
+}
 export function setSessionCookie(c: WebContext, token: string) {
   setCookie(c, SESSION_COOKIE, token, cookieOptions(c, Math.floor(WEB_SESSION_MAX_MS / 1000)));
 }

@@ -4,7 +4,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { apiJson, type ServerHandle } from "./servers.js";
 
 export const ZOOM_URL = "https://zoom.us/j/1234567890";

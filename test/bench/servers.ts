@@ -74,7 +74,10 @@ export async function startServer(opts: {
     stderr = (stderr + b.toString("utf8")).slice(-8000);
   });
   let exited: number | null | undefined;
-  const exitedP = new Promise<void>((r) => child.once("exit", (code) => ((exited = code), r())));
+  const exitedP = new Promise<void>((r) => child.once("exit", (code) => {
+      exited = code;
+      r();
+    }));
   const stop = onCleanup(`server ${opts.label}`, async () => {
     if (exited !== undefined) return;
     child.kill("SIGTERM");
@@ -162,7 +165,10 @@ http {
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
   let exited = false;
-  const exitedP = new Promise<void>((r) => child.once("exit", () => ((exited = true), r())));
+  const exitedP = new Promise<void>((r) => child.once("exit", () => {
+      exited = true;
+      r();
+    }));
   const stop = onCleanup("nginx", async () => {
     if (exited) return;
     child.kill("SIGQUIT"); // graceful shutdown of master and worker
@@ -208,7 +214,10 @@ export async function startBareNode(files: { body: string; gzip: string }, etag:
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
   let exited = false;
-  const exitedP = new Promise<void>((r) => child.once("exit", () => ((exited = true), r())));
+  const exitedP = new Promise<void>((r) => child.once("exit", () => {
+      exited = true;
+      r();
+    }));
   const stop = onCleanup("bare node", async () => {
     if (exited) return;
     child.kill("SIGTERM");

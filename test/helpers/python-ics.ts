@@ -3,7 +3,9 @@
 // stdout. A missing module is an error, never a skip: a machine without the oracle must fail.
 import { spawn } from "node:child_process";
 
-export const PYTHON = "/usr/bin/python3";
+import { PYTHON } from "../oracles.js";
+
+export { PYTHON };
 
 export type PythonIcsLib = "icalendar" | "vobject";
 

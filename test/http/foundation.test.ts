@@ -153,9 +153,21 @@ describe("OpenAPI and metrics", () => {
     for (const route of served) expect(documented, route).toContain(route);
   });
 
+  it("serves /metrics to METRICS_TOKEN, and to nobody without a token", async () => {
+    const metricsToken = `m-${"x".repeat(40)}`;
+    const m = await makeTestApp({ env: { METRICS_TOKEN: metricsToken }, database: t.database });
+    expect((await m.request("GET", "/metrics", { token: null })).status).toBe(401);
+    expect((await m.request("GET", "/metrics", { token: `${metricsToken}x` })).status).toBe(401);
+    expect((await m.request("GET", "/metrics", { token: metricsToken })).status).toBe(200);
+    // The metrics token is no API key.
+    expect((await m.request("GET", "/api/v1/providers", { token: metricsToken })).status).toBe(401);
+  });
+
   it("serves Prometheus text with request counts by route pattern", async () => {
     await t.request("GET", "/healthz", { token: null });
-    const res = await t.request("GET", "/metrics", { token: null });
+    expect((await t.request("GET", "/metrics", { token: null })).status).toBe(401);
+    expect((await t.request("GET", "/metrics", { token: "not-the-metrics-token" })).status).toBe(401);
+    const res = await t.request("GET", "/metrics");
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await res.text();
     expect(text).toMatch(/# TYPE http_requests_total counter/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
+import { DAY, fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { createClient, createProvider, createSession, providerWithClient, setLink, ZOOM_LINK } from "../helpers/factories.js";
 

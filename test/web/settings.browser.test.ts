@@ -91,7 +91,9 @@ async function checkAccessible(name: string) {
     const els = [...document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), textarea, select, summary")].filter(
       (el) => !el.hidden && el.checkVisibility() && !(el instanceof HTMLInputElement && el.type === "radio" && !el.checked),
     );
-    els.forEach((el, i) => el.setAttribute("data-probe", String(i)));
+    els.forEach((el, i) => {
+      el.setAttribute("data-probe", String(i));
+    });
     const reached: string[] = [];
     (window as unknown as { reached: string[] }).reached = reached;
     document.addEventListener("focusin", (e) => reached.push((e.target as HTMLElement).getAttribute("data-probe") ?? ""));

@@ -19,7 +19,7 @@ export function SignInPage({ csrf, error, notice }: Props) {
         <label for="apiKey">Your API key</label>
         <p class="hint" id="apiKey-hint">
           It starts with <code>thk_</code>; your practice administrator gives it to you. You enter it once here: this browser then
-          stays signed in for up to 12 hours, and signs out after 30 minutes without use.
+          stays signed in for up to 12 hours, and signs out after 30 minutes without use. The practice administrator signs in here with the admin token, to add providers and their keys.
         </p>
         <input id="apiKey" name="apiKey" type="password" autocomplete="off" spellcheck={false} required aria-describedby="apiKey-hint" />
         <div class="actions">
