@@ -30,7 +30,7 @@ const requireAdmin: MiddlewareHandler<AdminEnv> = async (c, next) => {
   }
   c.set("admin", session);
   c.set("principal", ADMIN_PRINCIPAL);
-  await next();
+  return next();
 };
 
 /** Every admin form: size limit, our origin, the session's CSRF token. */

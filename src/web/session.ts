@@ -98,7 +98,7 @@ export const requireWebSession: MiddlewareHandler<WebEnv> = async (c, next) => {
   }
   c.set("web", { session, token });
   c.set("principal", webPrincipal(session));
-  await next();
+  return next();
 };
 
 export class CsrfError extends Error {

@@ -285,7 +285,7 @@ export class FakeGoogleCalendar {
         const domain = failure.status === 403 || failure.status === 429 ? "usageLimits" : "global";
         return c.json(googleError(failure.status, failure.reason, failure.message ?? failure.reason, domain), failure.status as 400);
       }
-      await next();
+      return next();
     });
     app.get(`${PREFIX}/calendars/:calendarId/events`, (c) => this.list(c));
     // calendarList.list (one page; fields per the CalendarList resource).

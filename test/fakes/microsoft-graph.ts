@@ -275,7 +275,7 @@ export class FakeMicrosoftGraph {
         if (failure.retryAfterSeconds !== undefined) c.header("retry-after", String(failure.retryAfterSeconds));
         return c.json(graphError(failure.code, failure.message ?? failure.code), failure.status as 400);
       }
-      await next();
+      return next();
     });
     for (const user of ["me", "users/:user"]) {
       app.get(`${PREFIX}/${user}/calendarView/delta`, (c) => this.delta(c));

@@ -17,9 +17,9 @@ let base = "";
 beforeAll(async () => {
   server = createServer((req, res) => {
     requests.push({ ifNoneMatch: req.headers["if-none-match"] });
-    if (status !== 200) return res.writeHead(status).end("down");
-    if (req.headers["if-none-match"] === etag) return res.writeHead(304, { etag }).end();
-    res.writeHead(200, { "content-type": "text/calendar", etag }).end(body);
+    if (status !== 200) res.writeHead(status).end("down");
+    else if (req.headers["if-none-match"] === etag) res.writeHead(304, { etag }).end();
+    else res.writeHead(200, { "content-type": "text/calendar", etag }).end(body);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
