@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
-import { codedError, DATABASE_RETRY_AFTER_SECONDS, problemResponse } from "../http/problem.js";
+import { DATABASE_RETRY_AFTER_SECONDS, problemResponse } from "../http/problem.js";
 import { RetryLaterError, UnauthorizedError } from "../errors.js";
 import { hashSecret, safeEqual } from "../services/secrets.js";
 

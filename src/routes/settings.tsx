@@ -4,13 +4,13 @@
 import { Hono } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
-import { AppError, NotFoundError, type ProblemField } from "../errors.js";
+import { NotFoundError } from "../errors.js";
 import { problemForError } from "../http/problem.js";
 import { createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
 import { isAdminToken, startAdminWebSession } from "../services/admin-web-sessions.js";
-import { endWebSession, putFlash, resolveWebSession, startWebSession, takeFlash } from "../services/web-sessions.js";
+import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
 import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
 import { ConfirmFeedPage } from "../web/pages/confirm.js";

@@ -1,7 +1,7 @@
 // SPEC 6: the provider's open items, derived from sessions, confirmations and the external mirror.
 // Nothing here is stored: an item disappears as soon as its cause does.
-import { and, desc, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
-import { calendarSources, clientLocations, clients, externalEvents, providers, sessionReferrals, sessions } from "../db/schema.js";
+import { and, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
+import { calendarSources, clients, externalEvents, sessionReferrals, sessions } from "../db/schema.js";
 import { locationAt } from "../domain/locations.js";
 import { loadClientLocations } from "./clients.js";
 import { decideEligibility } from "../domain/eligibility.js";

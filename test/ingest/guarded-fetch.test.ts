@@ -81,9 +81,11 @@ let secure: Counted; // https on 127.0.0.1
 const hops: Handler = (req, res) => {
   const url = new URL(req.url ?? "/", "http://x");
   const n = /^\/hops\/(\d+)$/.exec(url.pathname);
-  if (n) return Number(n[1]) > 0 ? res.writeHead(302, { location: `/hops/${Number(n[1]) - 1}` }).end() : res.writeHead(200).end("arrived");
-  if (url.pathname === "/to") return res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("u")! }).end();
-  res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+  if (n) {
+    if (Number(n[1]) > 0) res.writeHead(302, { location: `/hops/${Number(n[1]) - 1}` }).end();
+    else res.writeHead(200).end("arrived");
+  } else if (url.pathname === "/to") res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("u")! }).end();
+  else res.writeHead(200, { "content-type": "text/plain" }).end("ok");
 };
 
 beforeAll(async () => {
@@ -299,6 +301,7 @@ describe("guarded fetch: time and size", () => {
         push();
       });
       push();
+      return undefined;
     });
   });
   afterAll(() => slow.close());
