@@ -236,7 +236,9 @@ function parseUrl(raw: string, base?: URL): URL {
 function requestBody(body: RequestInit["body"]): string | Uint8Array | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === "string" || body instanceof Uint8Array) return body;
-  throw new TypeError("only string or byte bodies are sent");
+  // OAuth token requests (RFC 6749 4.1.3) are form bodies; the caller sets their content type.
+  if (body instanceof URLSearchParams) return body.toString();
+  throw new TypeError("only string, form or byte bodies are sent");
 }
 
 function headerRecord(init: HeadersInit | undefined): Record<string, string> {

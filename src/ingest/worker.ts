@@ -13,6 +13,7 @@ import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type Cl
 import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import { createConnectionAdapters } from "./adapters/index.js";
+import { createGuardedFetch } from "./guarded-fetch.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
 import { GraphApiError } from "./microsoft-client.js";
@@ -57,7 +58,8 @@ export class IngestWorker {
     private readonly deps: ServiceDeps,
     private readonly opts: WorkerOptions = {},
   ) {
-    this.fetchFn = opts.fetchFn ?? fetch;
+    // Every outbound request goes through the guarded client (public addresses only, pinned).
+    this.fetchFn = opts.fetchFn ?? createGuardedFetch({ allowance: deps.config.outboundAllowance, logger: deps.logger });
     this.leaseMs = opts.leaseMs ?? 120_000;
     this.idleMs = opts.idleMs ?? 500;
     this.concurrency = opts.concurrency ?? deps.config.workerConcurrency;

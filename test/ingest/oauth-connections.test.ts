@@ -34,7 +34,7 @@ const googleBase = (await google.start()).baseUrl;
 const graphBase = (await graph.start()).baseUrl;
 googleAuth.redirectUris.add(`${BASE}/oauth/google/callback`);
 msAuth.redirectUris.add(`${BASE}/oauth/microsoft/callback`);
-t = await makeTestApp({ clock, env: { ...googleAuth.env(), ...msAuth.env(), GOOGLE_API_BASE_URL: googleBase, MICROSOFT_GRAPH_BASE_URL: graphBase } });
+t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...googleAuth.env(), ...msAuth.env(), GOOGLE_API_BASE_URL: googleBase, MICROSOFT_GRAPH_BASE_URL: graphBase } });
 const worker = new IngestWorker(t.services);
 const db = t.database.db;
 

@@ -15,7 +15,7 @@ import { calendar, createIcsWebhookSource, icsUtc, postIcs, vevent } from "../he
 
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
-const t = await makeTestApp({ clock, env: { MAX_SOURCES_PER_PROVIDER: "3" } });
+const t = await makeTestApp({ clock, env: { MAX_SOURCES_PER_PROVIDER: "3", INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1" } });
 const worker = new IngestWorker(t.services);
 const db = t.database.db;
 

@@ -25,7 +25,7 @@ await auth.start();
 const googleBase = (await google.start()).baseUrl;
 auth.redirectUris.add("https://cal.example.test/oauth/google/callback");
 // One key for this process and the worker processes: they read what we sealed.
-const env = { ...auth.env(), GOOGLE_API_BASE_URL: googleBase, SECRETS_KEY: `shared:${randomBytes(32).toString("base64")}`, PUBLIC_BASE_URL: "https://cal.example.test" };
+const env = { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...auth.env(), GOOGLE_API_BASE_URL: googleBase, SECRETS_KEY: `shared:${randomBytes(32).toString("base64")}`, PUBLIC_BASE_URL: "https://cal.example.test" };
 const t = await makeTestApp({ clock: clock as never, env });
 deliverTo = async (url, init) => t.app.request(new URL(url).pathname, init);
 

@@ -47,7 +47,7 @@ describe("a PGlite data directory on disk", () => {
     const google = new FakeGoogleCalendar({ accessToken: "unused", tokenCheck: auth.isValidAccessToken, now: () => clock.now(), deliver: (url, init) => deliverTo(new Request(url, init)) });
     const googleBase = (await google.start()).baseUrl;
     auth.redirectUris.add("https://cal.example.test/oauth/google/callback");
-    const t = await makeTestApp({ clock, database, env: { ...auth.env(), GOOGLE_API_BASE_URL: googleBase } });
+    const t = await makeTestApp({ clock, database, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...auth.env(), GOOGLE_API_BASE_URL: googleBase } });
     deliverTo = async (req) => t.app.request(`${new URL(req.url).pathname}`, { method: req.method, headers: req.headers, body: await req.text() });
     try {
       const { provider } = await providerWithClient(t);

@@ -36,7 +36,7 @@ const googleBase = (await google.start()).baseUrl;
 const graphBase = (await graph.start()).baseUrl;
 googleAuth.redirectUris.add(`${base}/oauth/google/callback`);
 msAuth.redirectUris.add(`${base}/oauth/microsoft/callback`);
-const t = await makeTestApp({ clock, env: { PUBLIC_BASE_URL: base, ...googleAuth.env(), ...msAuth.env(), GOOGLE_API_BASE_URL: googleBase, MICROSOFT_GRAPH_BASE_URL: graphBase } });
+const t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", PUBLIC_BASE_URL: base, ...googleAuth.env(), ...msAuth.env(), GOOGLE_API_BASE_URL: googleBase, MICROSOFT_GRAPH_BASE_URL: graphBase } });
 handle = (req, env) => t.app.fetch(req, env as never);
 const worker = new IngestWorker(t.services);
 
