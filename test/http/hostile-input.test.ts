@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { calendarSources } from "../../src/db/schema.js";
+import { hashSecret } from "../../src/services/secrets.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { providerWithClient } from "../helpers/factories.js";
 import { calendar, createIcsWebhookSource, envelope, signedHeaders, vevent } from "../helpers/webhooks.js";
@@ -153,7 +154,8 @@ describe("Google and Microsoft notifications", () => {
     await t.database.db.insert(calendarSources).values({
       id, providerId: provider.id, kind, channelId,
       settings: kind === "google" ? { resourceId: "res-1", calendarId: "primary" } : {},
-      secrets: kind === "google" ? { channelToken: secret } : { clientState: secret },
+      // Stored as the service stores them: only the hash of what is only compared.
+      secrets: kind === "google" ? { channelTokenHash: hashSecret(secret) } : { clientStateHash: hashSecret(secret) },
     });
     return { id, channelId, secret };
   }

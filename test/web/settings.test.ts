@@ -360,8 +360,9 @@ describe("pages", () => {
     for (const todo of ["Add a client location", "Begin credentialing or refer", "Private pay", "Refer"]) expect(text).toContain(todo);
     expect(text).toContain("Nov 20, 2026");
     // Each client by initials in the heading; the full name only inside the closed disclosure.
-    for (const c of [noLocation, inNetwork, selfPay, elsewhere]) {
-      expect(text).toContain(`${initialsOf(c.displayName)}, Nov 20, 2026, 10:00 AM:`);
+    const localTimes = ["10:00 AM", "11:00 AM", "12:00 PM", "1:00 PM"];
+    for (const [i, c] of [noLocation, inNetwork, selfPay, elsewhere].entries()) {
+      expect(text).toContain(`${initialsOf(c.displayName)}, Nov 20, 2026, ${localTimes[i]}:`);
       expect(html).toMatch(new RegExp(`<details class="reveal"><summary>Show the client&#39;s name</summary><p data-client-name="">${c.displayName}</p></details>`));
       for (const h of html.matchAll(/<h2[^>]*>([^<]*)<\/h2>/g)) expect(h[1]).not.toContain(c.displayName);
     }

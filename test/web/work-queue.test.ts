@@ -19,7 +19,7 @@ async function signedIn() {
 }
 
 async function addApiLocation(clientId: string, state: string) {
-  await expectStatus(await t.request("POST", `/api/v1/clients/${clientId}/locations`, { body: { state } }), 201);
+  await expectStatus(await t.request("POST", `/api/v1/clients/${clientId}/locations`, { body: { state, from: "2026-01-01T00:00:00Z" } }), 201);
 }
 
 const sessionOf = async (id: string) => expectStatus(await t.request("GET", `/api/v1/sessions/${id}`), 200);
