@@ -28,7 +28,8 @@ export const ConfigSchema = z
     LOG_LEVEL: LogLevel.default("info"),
     // The bearer token a Prometheus scraper sends to /metrics (the admin token works too).
     METRICS_TOKEN: z.string().min(MIN_PRODUCTION_TOKEN_LENGTH, `must be at least ${MIN_PRODUCTION_TOKEN_LENGTH} characters`).optional(),
-    // SPEC 4.2: audio-only sessions are allowed for Medicare clients behind a flag that is on by default.
+    // Audio-only sessions are allowed for Medicare clients behind a flag that is on by default
+    // (docs/rules.md, "Confirming a session", row 3).
     AUDIO_ONLY_FOR_MEDICARE: booleanFromEnv.default(true),
     WORKER_ENABLED: booleanFromEnv.default(true),
     ICS_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),

@@ -1,4 +1,4 @@
-// Every table carries provider_id (SPEC 7), so the schema can be distributed by provider.
+// Every table carries provider_id, so the schema can be distributed by provider.
 // The one exception is instance_settings, which holds operator-level state (the admin token hash).
 import { sql } from "drizzle-orm";
 import {
@@ -136,7 +136,7 @@ export const sessions = pgTable(
     telehealthUrl: text(),
     telehealthLinkId: uuid(),
     linkFollowsDefault: boolean().notNull().default(false),
-    // An external recurring instance this session stands for (SPEC 6: matched by original start).
+    // An external recurring instance this session stands for, matched by original start (RFC 5545 3.8.4.4 RECURRENCE-ID).
     externalUid: text(),
     externalRecurrenceId: ts(),
     cancelledAt: ts(),
@@ -169,8 +169,8 @@ export const confirmations = pgTable("confirmations", {
   confirmedAt: createdAt(),
 });
 
-// An ended session the provider could not see the client for and referred on instead (SPEC 4.3
-// rows 4 and 6): it will never be confirmed, so it leaves the open items. At most one per session.
+// An ended session the provider could not see the client for and referred on instead (docs/rules.md,
+// "Confirming a session", rows 4 and 6): it will never be confirmed, so it leaves the open items. At most one per session.
 export const sessionReferrals = pgTable("session_referrals", {
   sessionId: uuid().primaryKey(),
   providerId: uuid().notNull(),
@@ -261,7 +261,7 @@ export const deliveries = pgTable(
 );
 
 // The last known state of each external event, per source: busy time, unlinked sessions and the
-// "older sequence never overwrites newer" rule (SPEC 6) read it.
+// "older sequence never overwrites newer" rule (RFC 5545 3.8.7.4 SEQUENCE) read it.
 export const externalEvents = pgTable(
   "external_events",
   {
@@ -304,7 +304,7 @@ export const auditEvents = pgTable(
   (t) => [index().on(t.providerId, t.at)],
 );
 
-// Browser sessions of the settings pages (issue 7). The cookie carries a 256-bit token; only its hash
+// Browser sessions of the settings pages (README, Settings pages). The cookie carries a 256-bit token; only its hash
 // is kept. A session lives only while its API key does: every request joins api_keys.
 export const webSessions = pgTable(
   "web_sessions",

@@ -1,5 +1,5 @@
 // The one shape every ingestion adapter (ICS, Google, Microsoft) turns an external calendar event
-// into, so reconciliation (SPEC 6) has a single input. Instants are UTC ISO 8601 strings.
+// into, so reconciliation has a single input. Instants are UTC ISO 8601 strings.
 export type ExternalEventStatus = "confirmed" | "tentative" | "cancelled";
 
 export type ExternalEvent = {

@@ -46,7 +46,8 @@ export function feedSummary(privacy: Privacy, kind: SessionKind, clientName: str
 }
 
 /**
- * Who fetched a feed, from the User-Agent (reference/ics-feeds.md 2.3). Only for the per-kind
+ * Who fetched a feed, from the User-Agent (Google's fetcher sends "Google-Calendar-Importer"; Apple's and Microsoft's
+ * strings are as reported in public issue trackers). Only for the per-kind
  * "last fetched" display: never for gating, since every subscriber gets the same answer.
  */
 export function subscriberKind(userAgent: string | undefined): SubscriberKind {

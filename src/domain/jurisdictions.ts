@@ -1,7 +1,6 @@
 import { z } from "zod";
 
-// USPS Publication 28, Appendix B (pe.usps.com/text/pub28/pub28apb.htm), per
-// reference/telehealth-rules.md 3.4: the 50 states, DC and the five inhabited territories are the
+// USPS Publication 28, Appendix B (pe.usps.com/text/pub28/pub28apb.htm): the 50 states, DC and the five inhabited territories are the
 // places a client can be "in a US state" for licensure (docs/rules.md, "Confirming a session", row 2). Freely associated states
 // (FM, MH, PW) and military mail codes (AA, AE, AP) are deliberately absent.
 export const US_JURISDICTIONS = {

@@ -1,8 +1,8 @@
-// SPEC 6: how one external event meets our sessions, and which open items a provider sees. Pure.
+// How one external event meets our sessions, and which open items a provider sees. Pure.
 import type { ExternalEvent } from "./external-event.js";
 import type { EligibilityDecision } from "./eligibility.js";
 
-/** What we last stored of an external event, to tell newer from older (SPEC 6). */
+/** What we last stored of an external event, to tell newer from older (RFC 5545 3.8.7.4 SEQUENCE, then LAST-MODIFIED). */
 export type StoredVersion = { sequence: number; updatedAt: Date | null; status: string };
 
 /**
@@ -71,7 +71,7 @@ export type ReconciliationItem = {
   decision?: EligibilityDecision;
 };
 
-/** An ended telehealth session not yet confirmed (SPEC 6): what stops it, in a provider's words. */
+/** An ended telehealth session not yet confirmed (docs/rules.md, "Confirming a session"): what stops it, in a provider's words. */
 export function endedSessionItem(
   session: { id: string; startAt: Date; endAt: Date },
   decision: EligibilityDecision | null,

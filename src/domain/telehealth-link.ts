@@ -1,5 +1,6 @@
 // Which telehealth links (docs/rules.md, "Telehealth links") a provider may use. Pure: no I/O, never throws on input.
-// URL shapes and platform facts come from reference/telehealth-rules.md 2.1, 2.2 and 5(b).
+// URL shapes and platform facts come from each platform's own help pages (Zoom, Doxy.me, Google Meet,
+// Microsoft Teams, Webex, VSee, TherapyNotes) and the HHS OCR telehealth notices on BAAs.
 
 export const PLATFORMS = [
   "zoom",
@@ -474,7 +475,7 @@ function unwrapRedirect(link: string): string {
 }
 
 /**
- * Do `a` and `b` open the same meeting? Used by reconciliation (SPEC 6) to spot a provider's link
+ * Do `a` and `b` open the same meeting? Used by reconciliation to spot a provider's link
  * in an external event. Ignores scheme (http/https), host case, www., trailing dot and slash, the
  * fragment and query order; Zoom compares the meeting ID across hosts and ignores ?pwd=, Teams
  * ignores ?context= and ?p=, Meet codes are case-insensitive.

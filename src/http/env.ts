@@ -12,7 +12,7 @@ export type AppDeps = {
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
-  /** Hash of the operator's admin token (SPEC 3.1). */
+  /** Hash of the operator's admin token (README, Configuration: ADMIN_TOKEN). */
   adminTokenHash: string;
   runtime: Runtime;
 };

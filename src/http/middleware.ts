@@ -66,7 +66,7 @@ export function bearerAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** SPEC 3: bodies over the limit get 413 before any parsing (Content-Length first, then as they stream). */
+/** Bodies over the limit get 413 (RFC 9110 15.5.14) before any parsing (Content-Length first, then as they stream). */
 export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
   return bufferBody((c) => ({ maxBytes, timeoutMs: c.var.deps.config.http.bodyTimeoutMs, budget: c.var.deps.runtime.bodyBudget }));
 }

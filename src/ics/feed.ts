@@ -32,7 +32,7 @@ export type FeedEvent = {
   location?: string;
 };
 
-/** Google's reported cap on subscribed feeds (reference/ics-feeds.md 2.5: ical-relay#212, seminars#39). */
+/** Google's cap on subscribed feeds, reported by users in public issue trackers (ical-relay, seminars). */
 export const DEFAULT_MAX_FEED_BYTES = 1_000_000;
 
 const DURATION = /^P(?:\d+W|(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)$/;
@@ -188,7 +188,8 @@ function linkLines(
     foldLine("DESCRIPTION:" + escapeText(description)),
     foldLine(conferenceLine(url, modality)),
   ];
-  // How Google's own feeds carry Meet links; they do not use CONFERENCE (reference/ics-feeds.md 1.1).
+  // How Google's own feeds carry Meet links; they do not use RFC 7986 5.11 CONFERENCE (as seen in
+  // Google's "Secret address in iCal format" feeds).
   if (googleMeet) lines.push(foldLine("X-GOOGLE-CONFERENCE:" + url));
   return lines;
 }
@@ -240,7 +241,7 @@ export type FitFeedResult = {
 
 /**
  * renderFeed under a byte budget. Google reportedly ignores subscribed feeds over 1 MB
- * (reference/ics-feeds.md 2.5), and an ignored feed shows nothing at all, so: drop the oldest past
+ * (reported by users in public issue trackers), and an ignored feed shows nothing at all, so: drop the oldest past
  * events first (docs/rules.md, "Feeds"); if that is not enough, drop the furthest future ones, because an incomplete
  * horizon is better than a feed Google discards. Each event is rendered once and measured once; the
  * result is one join of the survivors, never a re-render.

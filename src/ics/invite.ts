@@ -1,5 +1,5 @@
 // A single-session invitation (.ics attachment or download) for confirmations and reminders,
-// built with the `ics` package (SPEC 2) and then corrected: see refold().
+// built with the `ics` package and then corrected: see refold().
 import { createEvent, type EventAttributes } from "ics";
 import { conferenceLine } from "./feed.js";
 import { CRLF, escapeText, foldLine, normalizeText, uriValue } from "./text.js";
@@ -28,7 +28,7 @@ export const DEFAULT_INVITATION_PRODID = "-//Telehealth Calendar//Invitation//EN
 /**
  * The invitation cannot be written: `ics` rejected the input (its yup schema, e.g. its URL regex), or
  * the times or UID break RFC 5545. Thrown rather than returned: every field was already validated by
- * the domain rules (SPEC 4.1, 4.2), so this is a mismatch between our rules and the library's, a bug
+ * the domain rules (docs/rules.md, "Telehealth links" and "Sessions"), so this is a mismatch between our rules and the library's, a bug
  * to surface as a 500, not an outcome a caller can act on. The library's message stays in `cause`
  * (it can quote input values) and never in `message`.
  */
@@ -60,7 +60,7 @@ export function renderInvitation(input: InvitationInput): string {
     uid: input.uid,
     sequence: input.sequence,
     // Epoch milliseconds are read as instants and written as UTC; a date array would be read in
-    // the server's TZ ("local" input type, reference/ics-feeds.md 3).
+    // the server's TZ (the `ics` package's "local" input type).
     timestamp: input.stamp.getTime(),
     start: input.start.getTime(),
     startInputType: "utc",
@@ -99,7 +99,7 @@ export function renderInvitation(input: InvitationInput): string {
 
   const extra: string[] = [];
   if (url !== undefined) {
-    // `ics` has no CONFERENCE (reference/ics-feeds.md 3), so it is added here as the feed writes it.
+    // `ics` has no RFC 7986 CONFERENCE, so it is added here as the feed writes it.
     extra.push(conferenceLine(url, input.modality));
     if (input.googleMeet) extra.push("X-GOOGLE-CONFERENCE:" + url);
   }
@@ -108,7 +108,7 @@ export function renderInvitation(input: InvitationInput): string {
 
 /**
  * Measured defect: `ics` folds by code points, 75 characters per line whatever their size, so a line
- * of 4-octet characters can reach 300 octets (we saw 145 for a mixed-script SUMMARY; SPEC 2 saw 87),
+ * of 4-octet characters can reach 300 octets (we saw 145 octets for a mixed-script SUMMARY, and 87 in an earlier measurement),
  * while RFC 5545 3.1 counts octets. invite.test.ts keeps a canary on the raw output. Unfold its output (it continues with HTAB) and fold again with our
  * octet-aware foldLine. `extraEventLines` go in just before END:VEVENT.
  */

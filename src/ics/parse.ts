@@ -1,5 +1,5 @@
-// Parses an external iCalendar body (an ics_url poll or an ics_webhook delivery, SPEC 3.4) into
-// the ExternalEvent shape reconciliation reads (SPEC 6). Pure: the window, the limits and the
+// Parses an external iCalendar body (an ics_url poll or an ics_webhook delivery, README, Ingestion)
+// into the ExternalEvent shape reconciliation reads. Pure: the window, the limits and the
 // provider's zone come in as arguments; no clock, no I/O, nothing registered in ical.js's global
 // TimezoneService (zones are looked up per parse, see timezones.ts).
 import ICAL from "ical.js";

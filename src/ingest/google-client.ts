@@ -1,7 +1,7 @@
 // Google Calendar API v3 client for ingestion: events.list (full and incremental sync), events.watch and
 // channels.stop. Sources: https://developers.google.com/calendar/api/guides/sync,
-// https://developers.google.com/calendar/api/guides/errors, the Events and Channel resources, and
-// /work/shared/reference/calendar-protocols.md section 1. A push notification is only a hint (SPEC 6):
+// https://developers.google.com/calendar/api/guides/errors, the Events and Channel resources, and the push
+// guide (https://developers.google.com/calendar/api/guides/push). A push notification is only a hint:
 // callers run listGoogleEvents with the stored sync token and keep the new one after the last page.
 import { z } from "zod";
 import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";

@@ -2,7 +2,7 @@
 // notification bodies Graph POSTs to us. Sources (microsoftgraph/microsoft-graph-docs-contrib):
 // concepts/delta-query-events.md, concepts/delta-query-overview.md, api-reference/v1.0/api/event-delta.md,
 // concepts/change-notifications-delivery-webhooks.md, concepts/change-notifications-lifecycle-events.md,
-// api-reference/v1.0/resources/changenotification.md; /work/shared/reference/calendar-protocols.md section 2.
+// api-reference/v1.0/resources/changenotification.md.
 import { z } from "zod";
 import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
 import { type ApiErrorKind, sendJson, toUtcIso, trimBase, zonedWallTimeToUtc } from "./http.js";

@@ -60,7 +60,7 @@ export function parseWindow(now: Date, limits: Pick<IngestLimits, "windowPastDay
   return { windowStart: new Date(now.getTime() - limits.windowPastDays * DAY_MS), windowEnd: new Date(now.getTime() + limits.windowFutureDays * DAY_MS) };
 }
 
-/** The calendar an ICS body came from is one of our feeds: ingesting it would loop (SPEC 6). */
+/** The calendar an ICS body came from is one of our feeds: ingesting it would loop (our own events would come back as external ones). */
 export function isOurFeed(ics: string): boolean {
   return ics.slice(0, 4096).includes(`PRODID:${FEED_PRODID}`);
 }
@@ -106,7 +106,7 @@ async function pullGoogle(source: SourceRow, full: boolean, now: Date, fetchFn: 
     try {
       return await run(incremental);
     } catch (err) {
-      // 410: the token is gone; a full sync merges (SPEC 6).
+      // 410: the token is gone; a full sync merges (Google Calendar API, Synchronize resources efficiently).
       if (incremental && err instanceof GoogleApiError && err.kind === "full_sync_required") return await run(undefined);
       throw err;
     }

@@ -1,4 +1,4 @@
-// Issue 7: the provider settings pages. Server-rendered HTML forms (post-redirect-get with 303),
+// The provider settings pages (README, Settings pages). Server-rendered HTML forms (post-redirect-get with 303),
 // signed in with a web session; every verb is an existing service called with the session's
 // principal. Not JSON API routes, so not in the OpenAPI document.
 import { Hono } from "hono";

@@ -22,7 +22,7 @@ const toView = (k: typeof apiKeys.$inferSelect): ApiKeyView => ({
   revokedAt: k.revokedAt?.toISOString() ?? null,
 });
 
-/** SPEC 3.1: admin only; the token is in this answer and nowhere else, ever. */
+/** Admin only; the token is in this answer and nowhere else, ever. */
 export async function createApiKey(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
   assertAdmin(principal);
   const data = parseInput(CreateApiKeySchema, input ?? {});

@@ -8,7 +8,7 @@ import { hashSecret, newSecret, safeEqual } from "./secrets.js";
 const ADMIN_HASH_KEY = "admin_token_hash";
 
 /**
- * SPEC 3.1: ADMIN_TOKEN from the environment wins. Without it, the first start makes one, keeps only
+ * ADMIN_TOKEN from the environment wins (README, Configuration). Without it, the first start makes one, keeps only
  * its hash, and hands the token back once so main.ts can print it.
  */
 export async function ensureAdminToken(db: Db, configured: string | undefined): Promise<{ hash: string; generated?: string }> {

@@ -11,7 +11,7 @@ export type ServiceDeps = {
   logger: Logger;
 };
 
-/** Who is asking. A provider key reaches only its own provider; anything else is 404 (SPEC 3.1). */
+/** Who is asking. A provider key reaches only its own provider; anything else is 404 (README, API overview). */
 export type Principal = { kind: "admin" } | { kind: "provider"; providerId: string; keyId: string };
 
 export function actorName(p: Principal): string {

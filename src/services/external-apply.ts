@@ -1,4 +1,4 @@
-// SPEC 6: apply the current state of external events to our sessions, in the caller's transaction.
+// Apply the current state of external events to our sessions, in the caller's transaction.
 import { and, eq, inArray, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
 import type { Db, Executor } from "../db/client.js";
 import { withTransaction } from "../db/tx.js";
@@ -37,7 +37,7 @@ export type ApplyOptions = {
 /**
  * Upserts each event into the source's mirror and applies its effect to the matched session.
  * `snapshot`: the events are the source's whole state (a full sync); mirror rows not in it are
- * dropped from the mirror, but no session is ever cancelled for being absent (SPEC 6: no mass-cancel).
+ * dropped from the mirror, but no session is ever cancelled for being absent (README, Ingestion: a full resync merges).
  * An event that cannot be stored or matched as given is set aside with its reason; the rest applies.
  * A cancellation while the provider watches other calendars too is held, not applied: see
  * settleHeldCancellations.

@@ -34,7 +34,7 @@ export function feedUrls(config: Pick<Config, "publicBaseUrl">, secret: string, 
   return {
     url,
     webcalUrl,
-    // Undocumented deep link; the https form is the one reported to fill (reference/ics-feeds.md 2.4).
+    // Undocumented deep link; the https form is the one reported to fill (webcal:// subscriptions were reported empty in public issue trackers).
     googleSubscribeUrl: `https://calendar.google.com/calendar/r?cid=${encodeURIComponent(url)}`,
     outlookSubscribeUrl: `https://outlook.live.com/calendar/0/addfromweb?url=${encodeURIComponent(url)}&name=${encodeURIComponent(name)}`,
   };

@@ -1,4 +1,4 @@
-// The durable inbox (SPEC 6, 7): a notification is recorded once under a unique key and acknowledged;
+// The durable inbox (README, Ingestion and Running more than one instance): a notification is recorded once under a unique key and acknowledged;
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
 import { and, eq, gt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";

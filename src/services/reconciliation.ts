@@ -1,4 +1,4 @@
-// SPEC 6: the provider's open items, derived from sessions, confirmations and the external mirror.
+// The provider's open items (README, Ingestion and Settings pages), derived from sessions, confirmations and the external mirror.
 // Nothing here is stored: an item disappears as soon as its cause does.
 import { and, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
 import { calendarSources, clients, externalEvents, sessionReferrals, sessions } from "../db/schema.js";

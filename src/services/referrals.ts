@@ -1,5 +1,5 @@
 // Closing an ended session that cannot be confirmed because the provider referred the client on
-// (SPEC 4.3 rows 4 and 6: not licensed, or not credentialed for an in-network client, where the
+// (docs/rules.md, "Confirming a session", rows 4 and 6: not licensed, or not credentialed for an in-network client, where the
 // client was). The session stays as it was; a referral row takes it off the open items.
 import { eq } from "drizzle-orm";
 import { z } from "zod";

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-/** SPEC 3.1: tokens and secrets from a CSPRNG, at least 128 bits; we use 256. */
+/** Tokens and secrets from a CSPRNG, at least 128 bits (RFC 6749 10.10); we use 256. */
 export function newSecret(prefix: string, bytes = 32): string {
   return `${prefix}${randomBytes(bytes).toString("base64url")}`;
 }

@@ -1,4 +1,4 @@
-// Browser sessions of the settings pages (issue 7). A provider API key is exchanged once for a
+// Browser sessions of the settings pages (README, Settings pages). A provider API key is exchanged once for a
 // session; the cookie carries a 256-bit token of which only the hash is stored. The session lives
 // while its API key does (checked on every request), for at most MAX_MS, and ends after IDLE_MS
 // without a request (HIPAA 45 CFR 164.312(a)(2)(iii), automatic logoff).

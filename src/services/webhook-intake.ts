@@ -1,4 +1,4 @@
-// Receiving notifications (SPEC 3.4, 6): verify, record once in the inbox, answer. Nothing is
+// Receiving notifications (README, Ingestion): verify, record once in the inbox, answer. Nothing is
 // applied here; the worker does that. Every verdict is a discriminated result for the route.
 import { createHash } from "node:crypto";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";

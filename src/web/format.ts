@@ -1,5 +1,5 @@
 // Words and dates for the settings pages. Instants are stored in UTC; they are shown in the
-// provider's own timezone (SPEC 4.2).
+// provider's own IANA time zone.
 
 const PLATFORM_NAMES: Record<string, string> = {
   zoom: "Zoom",

@@ -1,8 +1,8 @@
 // An in-memory, HTTP-served model of the parts of Google Calendar API v3 the ingestion adapter uses:
 // events.list (full + incremental sync, pagination, singleEvents expansion, cancelled stubs, 410 after token
 // invalidation), events.watch and channels.stop, and push notifications. Sources: the sync, push and errors
-// guides and the Events/Channel references (developers.google.com/calendar/api), and
-// /work/shared/reference/calendar-protocols.md section 1 (vercel-labs/emulate PR #257 behaviour).
+// guides and the Events/Channel references (developers.google.com/calendar/api), and the
+// behaviour of the vercel-labs/emulate project's Google Calendar fake.
 import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";

@@ -3,8 +3,7 @@
 // eviction), GET event, subscriptions with the validationToken handshake, change and lifecycle
 // notifications. Sources (microsoftgraph/microsoft-graph-docs-contrib): concepts/delta-query-events.md,
 // concepts/delta-query-overview.md, api-reference/v1.0/api/event-delta.md,
-// concepts/change-notifications-delivery-webhooks.md, concepts/change-notifications-lifecycle-events.md;
-// /work/shared/reference/calendar-protocols.md section 2.
+// concepts/change-notifications-delivery-webhooks.md, concepts/change-notifications-lifecycle-events.md.
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";

@@ -1,4 +1,4 @@
-// SPEC 7: any number of instances share one database; two of them never apply one delivery twice.
+// Any number of instances share one database (README, Running more than one instance); two of them never apply one delivery twice.
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { IngestWorker } from "../../src/ingest/worker.js";

@@ -1,4 +1,4 @@
-// Issue 5, must-show 2 and 7: our app, in process, against the Google Calendar fake. Sources are created
+// Our app, in process, against the Google Calendar fake. Sources are created
 // through the API, the fake's push notifications reach app.request(), and the worker pulls over HTTP.
 import { randomBytes, randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
@@ -140,7 +140,8 @@ describe("Google Calendar ingestion against the fake", () => {
     const standIns = [];
     for (const start of instanceStarts) {
       const s = await createSession(t, w.provider.id, w.client.id, { start });
-      // No API sets these yet (SPEC 6: an instance is matched by its original start).
+      // Linked in the database directly (the sessions API's externalEvent does the same); an instance is
+      // matched by its original start (RFC 5545 3.8.4.4 RECURRENCE-ID).
       await db.update(sessions).set({ externalUid: seriesUid, externalRecurrenceId: new Date(start) }).where(eq(sessions.id, s.id));
       standIns.push(s);
     }

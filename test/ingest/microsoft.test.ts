@@ -1,4 +1,4 @@
-// Issue 5, must-show 3 and 7: our app, in process, against the Microsoft Graph fake. The fake validates
+// Our app, in process, against the Microsoft Graph fake. The fake validates
 // our notificationUrl through app.request() when the source is created, and posts its notifications there.
 import { randomBytes, randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
