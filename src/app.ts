@@ -2,7 +2,7 @@ import { HTTPException } from "hono/http-exception";
 import { AppError } from "./errors.js";
 import type { AppDeps } from "./http/env.js";
 import { accessLog, bearerAuth, limitBody, requestContext, requireJson } from "./http/middleware.js";
-import { createRouter } from "./http/openapi.js";
+import { API_DOCUMENT_PATH, apiDocument, createRouter, requiresBearer } from "./http/openapi.js";
 import { codedError, internalError, problemResponse } from "./http/problem.js";
 import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
@@ -29,21 +29,15 @@ export function createApp(deps: AppDeps) {
 
   app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
   app.use("/api/v1/*", async (c, next) => {
-    if (c.req.path === "/api/v1/openapi.json") return next();
+    if (!requiresBearer(c.req.path)) return next();
     return bearerAuth(deps)(c, next);
   });
   app.use("/api/v1/*", requireJson());
   app.route("/api/v1", apiRoutes());
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  app.doc31("/api/v1/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Telehealth calendar API",
-      version: "1.0.0",
-      description: "Providers, telehealth links, sessions, confirmation, ICS feeds and calendar ingestion.",
-    },
-  });
+  let document: ReturnType<typeof apiDocument> | undefined;
+  app.get(API_DOCUMENT_PATH, (c) => c.json((document ??= apiDocument(app, deps.config.publicBaseUrl))));
 
   app.notFound((c) => {
     const methods = allowedMethods(app.routes, c.req.path);
@@ -58,6 +52,10 @@ export function createApp(deps: AppDeps) {
     if (err instanceof AppError) return problemResponse(c, err);
     if (err instanceof HTTPException && err.status === 400) {
       return problemResponse(c, codedError("malformed_json", "The body is not valid JSON."));
+    }
+    // The route validator refuses a body whose media type its route does not accept.
+    if (err instanceof HTTPException && err.status === 415) {
+      return problemResponse(c, codedError("unsupported_media_type", "Send the body as application/json."));
     }
     // The message may hold anything (SQL, values): it goes to the log, never to the client.
     deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
