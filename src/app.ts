@@ -10,6 +10,7 @@ import { publicFeedRoutes } from "./routes/feeds-public.js";
 import { opsRoutes } from "./routes/ops.js";
 import { settingsRoutes } from "./routes/settings.js";
 import { webhookRoutes } from "./routes/webhooks.js";
+import { FAVICON_SVG } from "./web/assets.js";
 
 export const API_BODY_LIMIT = 1024 * 1024;
 /** Room for a 2 MiB ICS payload in its JSON envelope; anything larger is 413 before verification. */
@@ -24,6 +25,10 @@ export function createApp(deps: AppDeps) {
   app.route("/", opsRoutes());
   app.route("/", publicFeedRoutes());
   app.route("/", settingsRoutes());
+  // Browsers ask for it on every page; SVG under the .ico name is accepted by current browsers.
+  app.get("/favicon.ico", (c) =>
+    c.body(FAVICON_SVG, 200, { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400", "x-content-type-options": "nosniff" }),
+  );
   app.use("/webhooks/*", limitBody(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());
 
