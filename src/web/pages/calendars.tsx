@@ -1,5 +1,6 @@
 import { DEFAULT_FUTURE_DAYS, DEFAULT_PAST_DAYS } from "../../domain/feed-policy.js";
 import { formatInstant, PRIVACY_CHOICES, privacyLabel, subscribeLinks } from "../format.js";
+import { ErrorSummary } from "./error-summary.js";
 import type { Refusal } from "./link.js";
 
 export type FeedSummary = {
@@ -294,29 +295,14 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
   );
 }
 
-/** After a refused post: takes focus (see assets.ts) and links to each marked field (WCAG 3.3.1). */
-function ErrorSummary({ refusal }: { refusal: Refusal }) {
+/** The error summary of a refused create: each marked field, linked. */
+function CreateRefusal({ refusal }: { refusal: Refusal }) {
   const fields = refusedFields(refusal);
+  const items = fields.map((f) => ({ field: f === "privacy" ? `privacy-${PRIVACY_CHOICES[0].value}` : f, text: `${FIELD_LABELS[f]}: ${FIELD_MESSAGES[f]}` }));
   return (
-    <section class="card problem" role="alert" aria-labelledby="create-refusal" tabindex={-1} data-error-summary="">
-      <h2 id="create-refusal">The calendar was not created</h2>
-      {fields.length > 0 ? (
-        <>
-          <p>Nothing was saved. Check these fields:</p>
-          <ul class="plain">
-            {fields.map((f) => (
-              <li>
-                <a href={`#${f === "privacy" ? `privacy-${PRIVACY_CHOICES[0].value}` : f}`}>
-                  {FIELD_LABELS[f]}: {FIELD_MESSAGES[f]}
-                </a>
-              </li>
-            ))}
-          </ul>
-        </>
-      ) : (
-        <p>{refusal.message}</p>
-      )}
-    </section>
+    <ErrorSummary heading="The calendar was not created" items={items}>
+      <p>{fields.length > 0 ? "Nothing was saved. Check these fields:" : refusal.message}</p>
+    </ErrorSummary>
   );
 }
 
@@ -334,7 +320,7 @@ export function CalendarsPage({ csrf, timezone, feeds, fresh, notice, form, refu
         </p>
       )}
       {refusal && (
-        <ErrorSummary refusal={refusal} />
+        <CreateRefusal refusal={refusal} />
       )}
       {fresh && <FreshFeedPanel fresh={fresh} />}
       <h2>Your calendars</h2>
