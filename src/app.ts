@@ -2,7 +2,7 @@ import type { AppDeps } from "./http/env.js";
 import { API_BODY_LIMIT, refuseDeclaredOversize, WEBHOOK_BODY_LIMIT } from "./http/body.js";
 import { accessLog, bearerAuth, limitBody, refuseUnsafeText, requestContext, requestDeadline, requireJson } from "./http/middleware.js";
 import { limitUnauthenticatedFailures } from "./http/rate-limit.js";
-import { createRouter } from "./http/openapi.js";
+import { API_DOCUMENT_PATH, apiDocument, createRouter, requiresBearer } from "./http/openapi.js";
 import { codedError, problemForError, problemResponse } from "./http/problem.js";
 import { allowedMethods } from "./http/routes-index.js";
 import { apiRoutes } from "./routes/index.js";
@@ -12,6 +12,7 @@ import { connectionRoutes } from "./routes/connections.js";
 import { settingsRoutes } from "./routes/settings.js";
 import { settingsAdminRoutes, settingsNotFoundPage } from "./routes/settings-admin.js";
 import { webhookRoutes } from "./routes/webhooks.js";
+import { FAVICON_SVG } from "./web/assets.js";
 
 export { API_BODY_LIMIT, WEBHOOK_BODY_LIMIT };
 
@@ -35,6 +36,10 @@ export function createApp(deps: AppDeps) {
   app.get("/", (c) => c.redirect("/settings", 302));
   app.route("/", settingsAdminRoutes());
   app.route("/", settingsRoutes());
+  // Browsers ask for it on every page; SVG under the .ico name is accepted by current browsers.
+  app.get("/favicon.ico", (c) =>
+    c.body(FAVICON_SVG, 200, { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400", "x-content-type-options": "nosniff" }),
+  );
   app.use("/webhooks/*", limitUnauthenticatedFailures((c) => c.res.status === 401 || c.res.status === 404));
   app.use("/webhooks/*", refuseDeclaredOversize(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());
@@ -42,7 +47,7 @@ export function createApp(deps: AppDeps) {
   app.use("/api/v1/*", limitUnauthenticatedFailures((c) => c.res.status === 401));
   app.use("/api/v1/*", refuseDeclaredOversize(API_BODY_LIMIT));
   app.use("/api/v1/*", async (c, next) => {
-    if (c.req.path === "/api/v1/openapi.json") return next();
+    if (!requiresBearer(c.req.path)) return next();
     return bearerAuth(deps)(c, next);
   });
   app.use("/api/v1/*", requireJson());
@@ -51,14 +56,8 @@ export function createApp(deps: AppDeps) {
   app.route("/api/v1", apiRoutes());
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  app.doc31("/api/v1/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Telehealth calendar API",
-      version: "1.0.0",
-      description: "Providers, telehealth links, sessions, confirmation, ICS feeds and calendar ingestion.",
-    },
-  });
+  let document: ReturnType<typeof apiDocument> | undefined;
+  app.get(API_DOCUMENT_PATH, (c) => c.json((document ??= apiDocument(app, deps.config.publicBaseUrl))));
 
   app.notFound((c) => {
     const methods = allowedMethods(app.routes, c.req.path);

@@ -2,6 +2,7 @@
 // signed in with a web session; every verb is an existing service called with the session's
 // principal. Not JSON API routes, so not in the OpenAPI document.
 import { Hono } from "hono";
+import { compress } from "hono/compress";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import { NotFoundError } from "../errors.js";
@@ -78,6 +79,8 @@ const toLinkInput = (f: LinkForm) => ({
 
 export function settingsRoutes() {
   const r = new Hono<WebEnv>().basePath("/settings");
+  // HTML goes out gzip- or deflate-compressed when the browser accepts it (RFC 9110 12.5.3).
+  r.use("*", compress());
   r.use("*", pageHeaders, async (c, next) => {
     await next();
     c.header("cache-control", "no-store");

@@ -6,9 +6,11 @@ export const STYLE = `
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;background:#f6f7f9}
 a{color:#0b57d0}
-a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,summary:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
+a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,summary:focus-visible,[tabindex]:focus-visible{outline:3px solid #b35c00;outline-offset:2px}
+header :focus-visible,.skip:focus-visible{outline-color:#f5a623}
 .skip{position:absolute;left:-999px}
 .skip:focus{left:.5rem;top:.5rem;background:#fff;padding:.5rem;z-index:1}
+.vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 header{background:#123a5e;color:#fff;padding:.75rem 1rem}
 header .bar{max-width:48rem;margin:0 auto;display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between}
 header .brand{font-weight:600}
@@ -66,6 +68,9 @@ details.correct{border-top:1px solid #d0d7de;padding-top:.5rem}
 // Progressive enhancement only; every page works without it. No inline handlers (CSP).
 export const SCRIPT = `
 (function () {
+  // After a refused post, the error summary takes focus so it is read first (WCAG 3.3.1).
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) summary.focus();
   function copy(input, status) {
     input.focus();
     input.select();
@@ -89,3 +94,6 @@ export const SCRIPT = `
   });
 })();
 `;
+
+/** The favicon, served at /favicon.ico: a calendar page in the header's colours. */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect x="3" y="5" width="26" height="24" rx="4" fill="#123a5e"/><rect x="6" y="12" width="20" height="14" rx="2" fill="#fff"/><rect x="9" y="2" width="3" height="7" rx="1.5" fill="#f5a623"/><rect x="20" y="2" width="3" height="7" rx="1.5" fill="#f5a623"/></svg>`;

@@ -26,6 +26,7 @@ export function Layout({ title, nonce, current, chrome, children }: LayoutProps)
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="referrer" content="same-origin" />
         <meta name="robots" content="noindex" />
+        <link rel="icon" href="/favicon.ico" type="image/svg+xml" />
         <title>{`${title} · Telehealth calendar settings`}</title>
         <style nonce={nonce} dangerouslySetInnerHTML={{ __html: STYLE }} />
       </head>

@@ -50,3 +50,61 @@ describe("calendar subscriptions", () => {
     expect(await render({})).not.toMatch(/leaves out/);
   });
 });
+
+describe("calendar subscriptions: accessibility", () => {
+  it("a refused full-names calendar names the checkbox in plain words, marks it, and its error summary links to it", async () => {
+    const provider = await createProvider(t);
+    const web = webClient(t);
+    await web.signIn(await createProviderKey(t, provider.id));
+    const res = await web.submit("/settings/calendars", "/settings/calendars", { name: "Named", privacy: "full" });
+    expect(res.status).toBe(422);
+    const html = await res.text();
+    expect(html).toMatch(/<title>Error: /);
+    expect(textOf(html)).not.toContain("acknowledgePhi");
+    const summary = /<section[^>]*data-error-summary[^>]*>[\s\S]*?<\/section>/.exec(html)![0];
+    expect(summary).toContain('tabindex="-1"');
+    expect(summary).toContain('<a href="#acknowledgePhi">Full names need your agreement: To show clients&#39; full names, tick');
+    expect(/<input type="checkbox" id="acknowledgePhi"[^>]*>/.exec(html)![0]).toMatch(/aria-invalid="true" aria-describedby="acknowledgePhi-error"/);
+    expect(html).toContain('id="acknowledgePhi-error"');
+    expect((await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items).toEqual([]);
+  });
+
+  it("repeated actions name their calendar; new-window links say so; privacy hints are read once", async () => {
+    const provider = await createProvider(t);
+    const web = webClient(t);
+    await web.signIn(await createProviderKey(t, provider.id));
+    for (const name of ["Mornings", "Evenings"]) {
+      expect((await web.submit("/settings/calendars", "/settings/calendars", { name })).status).toBe(303);
+    }
+    const fresh = await (await web.get("/settings/calendars")).text();
+    const blank = [...fresh.matchAll(/<a [^>]*target="_blank"[^>]*>([\s\S]*?)<\/a>/g)];
+    expect(blank.length).toBeGreaterThan(0);
+    for (const [, inner] of blank) expect(textOf(inner!)).toContain("(opens in a new window)");
+
+    // Accessible names of the links: their text with the tags dropped, as a screen reader reads it.
+    const names = [...fresh.matchAll(/<a [^>]*>([\s\S]*?)<\/a>/g)].map(([, inner]) => inner!.replace(/<[^>]+>/g, "").replace(/\s+/g, " ").trim());
+    expect(names).toEqual(
+      expect.arrayContaining(["Get a new address for “Mornings”…", "Get a new address for “Evenings”…", "Stop this calendar (“Mornings”)…", "Stop this calendar (“Evenings”)…"]),
+    );
+    expect(fresh).not.toMatch(/type="radio"[^>]*aria-describedby/);
+  });
+
+  it("serves a favicon, and compresses the HTML when the browser accepts gzip", async () => {
+    const icon = await t.app.request("/favicon.ico");
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get("content-type")).toBe("image/svg+xml");
+    expect(await icon.text()).toMatch(/^<svg /);
+
+    const plain = await t.app.request("/settings/sign-in");
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    const html = await plain.text();
+    expect(html).toContain('<link rel="icon" href="/favicon.ico"');
+    const zipped = await t.app.request("/settings/sign-in", { headers: { "accept-encoding": "gzip" } });
+    expect(zipped.status).toBe(200);
+    expect(zipped.headers.get("content-encoding")).toBe("gzip");
+    const { gunzipSync } = await import("node:zlib");
+    const bytes = Buffer.from(await zipped.arrayBuffer());
+    expect(bytes.length).toBeLessThan(Buffer.byteLength(html));
+    expect(gunzipSync(bytes).toString()).toContain("<!doctype html>");
+  });
+});

@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { fixedClock } from "../helpers/clock.js";
@@ -65,8 +67,25 @@ afterAll(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
+// axe-core's own bundle, evaluated in the page through the DevTools protocol: the pages' CSP
+// (script nonces only) stays as it is, and the test sees what a user's browser sees.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core at WCAG 2.0/2.1 A and AA: no violations on the page as it stands. */
+async function checkAxe(name: string) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ passes: unknown[]; violations: { id: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return { rulesPassed: result.passes.length, found: result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`) };
+  });
+  expect(violations.rulesPassed, `${name}: axe-core ran`).toBeGreaterThan(10);
+  expect(violations.found, `${name}: axe-core violations`).toEqual([]);
+}
+
 /** Screenshots at 1280 and 375 px; at 320 px nothing may scroll sideways (readable on a small phone). */
 async function shoot(name: string) {
+  await checkAxe(name);
   await page.setViewportSize({ width: 320, height: 700 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow, `${name} scrolls sideways at 320 px`).toBeLessThanOrEqual(0);
@@ -133,6 +152,7 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     await page.fill("#apiKey", `thk_${"x".repeat(43)}`);
     await page.click("button[type=submit]");
     expect(await text()).toContain("That API key didn't work.");
+    await checkAxe("sign-in-refused");
 
     await signIn(key);
     expect(await text()).toContain("Settings for Dr Ada Browser");
@@ -146,6 +166,10 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     expect(refused).toContain("This link can't be used");
     expect(refused).toContain("must be secure and start with https://");
     expect(await page.inputValue("#url")).toBe("http://zoom.us/j/1234567890");
+    // Focus is on the error summary, which links to the marked field.
+    expect(await page.evaluate(() => document.activeElement?.hasAttribute("data-error-summary"))).toBe(true);
+    expect(await page.getAttribute("#url", "aria-invalid")).toBe("true");
+    expect(await page.title()).toMatch(/^Error: /);
     await shoot("link-refused");
 
     await page.fill("#url", "https://zoom.us/j/1234567890");
@@ -163,6 +187,17 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
 
     // A feed: create, read its URL from the page, fetch it.
     await navTo("Calendar subscriptions");
+    // Full names without the agreement: refused, focus on the summary, its link leads to the checkbox.
+    await page.fill("#name", "Named");
+    await page.check("#privacy-full");
+    await page.getByRole("button", { name: "Create calendar" }).click();
+    expect(await page.evaluate(() => document.activeElement?.hasAttribute("data-error-summary"))).toBe(true);
+    expect(await page.title()).toMatch(/^Error: /);
+    expect(await text()).not.toContain("acknowledgePhi");
+    await shoot("calendars-refused-full-names");
+    await page.getByRole("link", { name: /^Full names need your agreement/ }).click();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("acknowledgePhi");
+    await page.check("#privacy-minimal");
     await page.fill("#name", "Telehealth sessions");
     await page.getByRole("button", { name: "Create calendar" }).click();
     await page.waitForURL(`${base}/settings/calendars`);
@@ -193,7 +228,7 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     await shoot("calendars-list");
 
     // Rotate, with its confirmation step; the old URL answers 404.
-    await page.getByRole("link", { name: "Get a new address…" }).click();
+    await page.getByRole("link", { name: /^Get a new address for “Telehealth sessions” ?…$/ }).click();
     expect(await text()).toContain("stops working at once");
     await checkAccessible("rotate-confirm");
     await shoot("calendars-rotate-confirm");

@@ -84,6 +84,10 @@ describe("open items: resolved in place", () => {
       const control = new RegExp(`<(input|select) id="${id}"[^>]*>`).exec(html)![0];
       expect(control).toContain('aria-invalid="true"');
       expect(control).toMatch(new RegExp(`aria-describedby="${id}-error`));
+      // The error summary takes focus and links to the marked field.
+      const summary = /<section[^>]*data-error-summary[^>]*>[\s\S]*?<\/section>/.exec(html)![0];
+      expect(summary).toContain('tabindex="-1"');
+      expect(summary).toContain(`<a href="#${id}">`);
       // What was typed stays in the form.
       if (form.state === "NY") expect(html).toMatch(new RegExp(`<option value="NY" selected="">`));
     }

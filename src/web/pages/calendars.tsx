@@ -1,5 +1,6 @@
 import { DEFAULT_FUTURE_DAYS, DEFAULT_PAST_DAYS } from "../../domain/feed-policy.js";
 import { formatInstant, PRIVACY_CHOICES, privacyLabel, subscribeLinks } from "../format.js";
+import { ErrorSummary } from "./error-summary.js";
 import type { Refusal } from "./link.js";
 
 export type FeedSummary = {
@@ -70,9 +71,34 @@ export const DEFAULT_FEED_FORM: FeedForm = {
 // The page's own words for a refused field (the service's messages name types, not people's words).
 const FIELD_MESSAGES: Record<string, string> = {
   name: "Enter a name of up to 100 characters.",
+  privacy: "Choose what events show about clients.",
+  acknowledgePhi: "To show clients' full names, tick “I understand, and I have a BAA with that calendar provider”, or choose another option above.",
   futureDays: "Enter a whole number of days from 1 to 730.",
   pastDays: "Enter a whole number of days from 0 to 365.",
 };
+
+/** The form fields in page order, with the words the page shows for them. */
+const FIELD_LABELS: Record<string, string> = {
+  name: "Name",
+  privacy: "What events show about clients",
+  acknowledgePhi: "Full names need your agreement",
+  futureDays: "Days ahead",
+  pastDays: "Days back",
+};
+
+/** Refusals that concern one field without listing it, by their stable code. */
+const CODE_FIELDS: Record<string, string> = { phi_acknowledgement_required: "acknowledgePhi" };
+
+/** The fields a refusal marks, in page order. */
+function refusedFields(refusal: Refusal | undefined): string[] {
+  if (!refusal) return [];
+  const paths = new Set((refusal.fields ?? []).map((f) => f.path));
+  const byCode = CODE_FIELDS[refusal.code];
+  if (byCode) paths.add(byCode);
+  return Object.keys(FIELD_LABELS).filter((f) => paths.has(f));
+}
+
+const NEW_WINDOW = <span class="vh"> (opens in a new window)</span>;
 
 type Props = { csrf: string; timezone: string; feeds: FeedSummary[]; fresh?: FreshFeed; notice?: string; form: FeedForm; refusal?: Refusal };
 
@@ -104,10 +130,10 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
           Apple Calendar
         </a>
         <a class="button" href={links.outlookPersonal} target="_blank" rel="noopener noreferrer">
-          Outlook.com
+          Outlook.com{NEW_WINDOW}
         </a>
         <a class="button" href={links.outlookWork} target="_blank" rel="noopener noreferrer">
-          Outlook (work or school)
+          Outlook (work or school){NEW_WINDOW}
         </a>
       </div>
       <p class="hint">Outlook for Mac can't subscribe to calendars by address: use Apple Calendar on a Mac.</p>
@@ -116,7 +142,7 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
         <li>Copy the address above.</li>
         <li>
           <a class="button secondary" href={links.googleAddByUrl} target="_blank" rel="noopener noreferrer" data-copy-first="feed-url" data-status="copy-status">
-            Open Google Calendar's “From URL” page
+            Open Google Calendar's “From URL” page{NEW_WINDOW}
           </a>
         </li>
         <li>Paste the address and choose “Add calendar”.</li>
@@ -124,7 +150,7 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
       <p class="hint">
         Or try Google's one-click link:{" "}
         <a href={links.googleOneClick} target="_blank" rel="noopener noreferrer">
-          add to Google Calendar directly
+          add to Google Calendar directly{NEW_WINDOW}
         </a>
         . Google doesn't document it, and for some accounts it adds an empty calendar or nothing: if so, use the steps above.
       </p>
@@ -176,10 +202,10 @@ function FeedCard({ feed, timezone }: { feed: FeedSummary; timezone: string }) {
       </dl>
       <div class="actions">
         <a class="button secondary" href={`/settings/calendars/${feed.id}/rotate`}>
-          Get a new address…
+          Get a new address<span class="vh"> for “{feed.name}”</span>…
         </a>
         <a class="button secondary" href={`/settings/calendars/${feed.id}/revoke`}>
-          Stop this calendar…
+          Stop this calendar<span class="vh"> (“{feed.name}”)</span>…
         </a>
       </div>
     </li>
@@ -187,7 +213,8 @@ function FeedCard({ feed, timezone }: { feed: FeedSummary; timezone: string }) {
 }
 
 function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; refusal?: Refusal }) {
-  const fieldError = (name: string) => (refusal?.fields?.some((f) => f.path === name) ? (FIELD_MESSAGES[name] ?? refusal.message) : undefined);
+  const refused = refusedFields(refusal);
+  const fieldError = (name: string) => (refused.includes(name) ? FIELD_MESSAGES[name] : undefined);
   const invalid = (name: string) => (fieldError(name) ? "true" : undefined);
   const describedBy = (name: string, hint?: string) => [fieldError(name) ? `${name}-error` : null, hint ?? null].filter(Boolean).join(" ") || undefined;
   return (
@@ -208,7 +235,7 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
         <legend>What events show about clients</legend>
         {PRIVACY_CHOICES.map((p) => (
           <div class="choice">
-            <input type="radio" id={`privacy-${p.value}`} name="privacy" value={p.value} checked={form.privacy === p.value} aria-describedby={`privacy-${p.value}-hint`} />
+            <input type="radio" id={`privacy-${p.value}`} name="privacy" value={p.value} checked={form.privacy === p.value} />
             <label for={`privacy-${p.value}`}>
               {p.label} <span class="hint" id={`privacy-${p.value}-hint`}>{p.hint}</span>
             </label>
@@ -220,8 +247,13 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
             and on every device that shows your calendar. Choose full names only if you have a business associate agreement (BAA)
             with the calendar provider you will subscribe from.
           </p>
+          {fieldError("acknowledgePhi") && (
+            <p class="error-text" id="acknowledgePhi-error">
+              {fieldError("acknowledgePhi")}
+            </p>
+          )}
           <div class="check">
-            <input type="checkbox" id="acknowledgePhi" name="acknowledgePhi" value="yes" checked={form.acknowledgePhi} />
+            <input type="checkbox" id="acknowledgePhi" name="acknowledgePhi" value="yes" checked={form.acknowledgePhi} aria-invalid={invalid("acknowledgePhi")} aria-describedby={describedBy("acknowledgePhi")} />
             <label for="acknowledgePhi">
               I understand, and I have a BAA with that calendar provider (needed only for full names).
             </label>
@@ -263,6 +295,17 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
   );
 }
 
+/** The error summary of a refused create: each marked field, linked. */
+function CreateRefusal({ refusal }: { refusal: Refusal }) {
+  const fields = refusedFields(refusal);
+  const items = fields.map((f) => ({ field: f === "privacy" ? `privacy-${PRIVACY_CHOICES[0].value}` : f, text: `${FIELD_LABELS[f]}: ${FIELD_MESSAGES[f]}` }));
+  return (
+    <ErrorSummary heading="The calendar was not created" items={items}>
+      <p>{fields.length > 0 ? "Nothing was saved. Check these fields:" : refusal.message}</p>
+    </ErrorSummary>
+  );
+}
+
 export function CalendarsPage({ csrf, timezone, feeds, fresh, notice, form, refusal }: Props) {
   return (
     <>
@@ -277,10 +320,7 @@ export function CalendarsPage({ csrf, timezone, feeds, fresh, notice, form, refu
         </p>
       )}
       {refusal && (
-        <section class="card problem" role="alert" aria-labelledby="create-refusal">
-          <h2 id="create-refusal">The calendar was not created</h2>
-          <p>{refusal.message}</p>
-        </section>
+        <CreateRefusal refusal={refusal} />
       )}
       {fresh && <FreshFeedPanel fresh={fresh} />}
       <h2>Your calendars</h2>

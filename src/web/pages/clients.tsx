@@ -2,7 +2,8 @@ import { describeJurisdiction } from "../../domain/jurisdictions.js";
 import { formatInstant } from "../format.js";
 import { countryName, type FieldErrors, type LocationFormValues } from "../location-form.js";
 import { ClientName } from "./client-name.js";
-import { LocationFields } from "./location-fields.js";
+import { ErrorSummary } from "./error-summary.js";
+import { LocationFields, locationSummaryItems } from "./location-fields.js";
 import { Notice } from "./notice.js";
 
 type Location = { id: string; state: string | null; label: string | null; createdAt: string } & Record<string, unknown>;
@@ -95,9 +96,9 @@ export function ClientsPage({ csrf, timezone, today, clients, nextCursor, notice
         each session, so add a location when a client travels or moves.
       </p>
       {formError && (
-        <p class="card problem" role="alert">
-          Nothing was saved: check the marked field below.
-        </p>
+        <ErrorSummary heading="Nothing was saved" items={locationSummaryItems(`cl-${formError.clientId}`, formError.errors)}>
+          <p>Check the marked field:</p>
+        </ErrorSummary>
       )}
       {notice && <Notice text={notice.text} tone={notice.tone} />}
       {clients.length === 0 ? (

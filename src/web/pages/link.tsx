@@ -1,3 +1,4 @@
+import { ErrorSummary } from "./error-summary.js";
 import type { ProblemField } from "../../errors.js";
 import { formatInstant, platformName } from "../format.js";
 import { Notice } from "./notice.js";
@@ -21,23 +22,16 @@ type Props = { csrf: string; timezone: string; saved: SavedLink | null; form: Li
 const FIELD_NAMES: Record<string, string> = { url: "Meeting link", instructions: "Instructions for clients" };
 
 function RefusalCard({ refusal, hasSaved }: { refusal: Refusal; hasSaved: boolean }) {
+  const items = refusal.fields?.length
+    ? refusal.fields.map((f) => ({ field: FIELD_NAMES[f.path] ? f.path : "url", text: `${FIELD_NAMES[f.path] ?? "Meeting link"}: ${f.message}` }))
+    : [{ field: "url", text: "Go to the meeting link" }];
   return (
-    <section class="card problem" role="alert" aria-labelledby="refusal-title">
-      <h2 id="refusal-title">This link can't be used</h2>
+    <ErrorSummary heading="This link can't be used" items={items}>
       <p>{refusal.message}</p>
-      {refusal.fields && refusal.fields.length > 0 && (
-        <ul class="plain">
-          {refusal.fields.map((f) => (
-            <li>
-              {FIELD_NAMES[f.path] ?? f.path}: {f.message}
-            </li>
-          ))}
-        </ul>
-      )}
       <p class="hint">
         Reason code: <code>{refusal.code}</code>. {hasSaved ? "Your current link below is unchanged." : "Nothing was saved."}
       </p>
-    </section>
+    </ErrorSummary>
   );
 }
 
@@ -83,6 +77,8 @@ function Verdict({ saved, timezone }: { saved: SavedLink; timezone: string }) {
 
 export function LinkPage({ csrf, timezone, saved, form, refusal, notice, noticeTone }: Props) {
   const fieldError = (name: string) => refusal?.fields?.find((f) => f.path === name);
+  // A refusal without fields is about the link itself (e.g. insecure_scheme): the URL field is marked.
+  const urlRefused = Boolean(refusal && (fieldError("url") || !refusal.fields?.length));
   return (
     <>
       <h1>Telehealth link</h1>
@@ -100,8 +96,12 @@ export function LinkPage({ csrf, timezone, saved, form, refusal, notice, noticeT
         <p class="hint" id="url-hint">
           Paste the invitation link of your personal meeting room, e.g. https://zoom.us/j/1234567890 or https://doxy.me/yourname.
         </p>
-        {fieldError("url") && <p class="error-text">{fieldError("url")!.message}</p>}
-        <input id="url" name="url" type="text" inputmode="url" autocomplete="off" spellcheck={false} required value={form.url} aria-describedby="url-hint" />
+        {urlRefused && (
+          <p class="error-text" id="url-error">
+            {fieldError("url")?.message ?? refusal!.message}
+          </p>
+        )}
+        <input id="url" name="url" type="text" inputmode="url" autocomplete="off" spellcheck={false} required value={form.url} aria-invalid={urlRefused ? "true" : undefined} aria-describedby={urlRefused ? "url-error url-hint" : "url-hint"} />
         <label for="instructions">Instructions for clients (optional)</label>
         <p class="hint" id="instructions-hint">
           Shown under the link, e.g. "Join 5 minutes early; I'll let you in from the waiting room." Up to 2,000 characters.

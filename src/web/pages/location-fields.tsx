@@ -80,3 +80,10 @@ export function LocationFields({
     </div>
   );
 }
+
+/** The error-summary lines of a refused location form, in field order, linking to its fields. */
+export function locationSummaryItems(prefix: string, errors: FieldErrors): { field: string; text: string }[] {
+  return (Object.keys(LABELS) as (keyof LocationFormValues)[])
+    .filter((f) => errors[f])
+    .map((f) => ({ field: `${prefix}-${f}`, text: `${LABELS[f]}: ${errors[f]}` }));
+}

@@ -2,7 +2,8 @@ import type { QueueItem } from "../../services/work-queue.js";
 import { formatRange } from "../format.js";
 import { localDate, type FieldErrors, type LocationFormValues } from "../location-form.js";
 import { ClientName } from "./client-name.js";
-import { LocationFields } from "./location-fields.js";
+import { ErrorSummary } from "./error-summary.js";
+import { LocationFields, locationSummaryItems } from "./location-fields.js";
 import { Notice } from "./notice.js";
 
 // The short "what to do" for each kind; the item's own `action` says it in full.
@@ -140,9 +141,18 @@ export function OpenItemsPage({ csrf, timezone, items, notice, formError, outsid
         private pay, and calendar events that don't match your sessions. An item goes away as soon as its cause is fixed.
       </p>
       {formError && (
-        <p class="card problem" role="alert">
-          Nothing was saved: check the marked field below.
-        </p>
+        <ErrorSummary
+          heading="Nothing was saved"
+          items={
+            formError.action === "locate"
+              ? locationSummaryItems(`loc-${formError.sessionId}`, formError.errors)
+              : formError.errors.privatePay
+                ? [{ field: `pp-${formError.sessionId}`, text: `Private pay: ${formError.errors.privatePay}` }]
+                : []
+          }
+        >
+          <p>Check the marked field:</p>
+        </ErrorSummary>
       )}
       {notice && <Notice text={notice.text} tone={notice.tone} />}
       {items.length === 0 ? (
