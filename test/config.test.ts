@@ -76,9 +76,9 @@ describe("loadConfig", () => {
 describe("operating rules", () => {
   const long = "a".repeat(32);
   it.each([
-    ["production, 31 characters", { NODE_ENV: "production", ADMIN_TOKEN: "a".repeat(31) }, false],
-    ["production, 32 characters", { NODE_ENV: "production", ADMIN_TOKEN: long }, true],
-    ["production, generated (unset)", { NODE_ENV: "production" }, true],
+    ["production, 31 characters", { NODE_ENV: "production", SECRETS_KEY: KEY, ADMIN_TOKEN: "a".repeat(31) }, false],
+    ["production, 32 characters", { NODE_ENV: "production", SECRETS_KEY: KEY, ADMIN_TOKEN: long }, true],
+    ["production, generated (unset)", { NODE_ENV: "production", SECRETS_KEY: KEY }, true],
     ["development, 1 character", { NODE_ENV: "development", ADMIN_TOKEN: "x" }, true],
   ] as Array<[string, Record<string, string>, boolean]>)("ADMIN_TOKEN: %s", (_name, env, ok) => {
     const r = loadConfig({ PUBLIC_BASE_URL: "https://cal.example.com", ...env });

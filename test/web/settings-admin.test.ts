@@ -117,7 +117,7 @@ describe("the admin's settings pages", () => {
     });
     expect(res.status).toBe(422);
     const text = textOf(await res.text());
-    expect(text).toContain("no license for TX");
+    expect(text).toContain("none for TX");
     expect((await t.database.db.query.providers.findMany()).length).toBe(before);
   });
 
