@@ -1,14 +1,14 @@
-import type { AppDeps } from "./http/env.js";
 import { API_BODY_LIMIT, refuseDeclaredOversize, WEBHOOK_BODY_LIMIT } from "./http/body.js";
+import type { AppDeps } from "./http/env.js";
 import { accessLog, bearerAuth, limitBody, refuseUnsafeText, requestContext, requestDeadline, requireJson } from "./http/middleware.js";
-import { limitUnauthenticatedFailures } from "./http/rate-limit.js";
 import { API_DOCUMENT_PATH, apiDocument, createRouter, requiresBearer } from "./http/openapi.js";
 import { codedError, problemForError, problemResponse } from "./http/problem.js";
+import { limitUnauthenticatedFailures } from "./http/rate-limit.js";
 import { allowedMethods } from "./http/routes-index.js";
-import { apiRoutes } from "./routes/index.js";
-import { publicFeedRoutes } from "./routes/feeds-public.js";
-import { opsRoutes } from "./routes/ops.js";
 import { connectionRoutes } from "./routes/connections.js";
+import { publicFeedRoutes } from "./routes/feeds-public.js";
+import { apiRoutes } from "./routes/index.js";
+import { opsRoutes } from "./routes/ops.js";
 import { settingsRoutes } from "./routes/settings.js";
 import { settingsAdminRoutes, settingsNotFoundPage } from "./routes/settings-admin.js";
 import { webhookRoutes } from "./routes/webhooks.js";
@@ -28,9 +28,15 @@ export function createApp(deps: AppDeps) {
   app.use("*", requestDeadline(deps.config.http.requestDeadlineMs, waitsOnOtherServers));
 
   app.route("/", opsRoutes());
-  app.use("/feeds/*", limitUnauthenticatedFailures((c) => c.res.status === 404));
+  app.use(
+    "/feeds/*",
+    limitUnauthenticatedFailures((c) => c.res.status === 404),
+  );
   app.route("/", publicFeedRoutes());
-  app.use("/settings/sign-in", limitUnauthenticatedFailures((c) => c.req.method === "POST" && c.res.status === 403));
+  app.use(
+    "/settings/sign-in",
+    limitUnauthenticatedFailures((c) => c.req.method === "POST" && c.res.status === 403),
+  );
   app.route("/", connectionRoutes()); // before settingsRoutes: its own CSP (consent screens as form targets)
   // A person opening the server's address lands on the settings pages.
   app.get("/", (c) => c.redirect("/settings", 302));
@@ -40,11 +46,17 @@ export function createApp(deps: AppDeps) {
   app.get("/favicon.ico", (c) =>
     c.body(FAVICON_SVG, 200, { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400", "x-content-type-options": "nosniff" }),
   );
-  app.use("/webhooks/*", limitUnauthenticatedFailures((c) => c.res.status === 401 || c.res.status === 404));
+  app.use(
+    "/webhooks/*",
+    limitUnauthenticatedFailures((c) => c.res.status === 401 || c.res.status === 404),
+  );
   app.use("/webhooks/*", refuseDeclaredOversize(WEBHOOK_BODY_LIMIT));
   app.route("/", webhookRoutes());
 
-  app.use("/api/v1/*", limitUnauthenticatedFailures((c) => c.res.status === 401));
+  app.use(
+    "/api/v1/*",
+    limitUnauthenticatedFailures((c) => c.res.status === 401),
+  );
   app.use("/api/v1/*", refuseDeclaredOversize(API_BODY_LIMIT));
   app.use("/api/v1/*", async (c, next) => {
     if (!requiresBearer(c.req.path)) return next();
@@ -57,7 +69,10 @@ export function createApp(deps: AppDeps) {
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   let document: ReturnType<typeof apiDocument> | undefined;
-  app.get(API_DOCUMENT_PATH, (c) => c.json((document ??= apiDocument(app, deps.config.publicBaseUrl))));
+  app.get(API_DOCUMENT_PATH, (c) => {
+    document ??= apiDocument(app, deps.config.publicBaseUrl);
+    return c.json(document);
+  });
 
   app.notFound((c) => {
     const methods = allowedMethods(app.routes, c.req.path);
@@ -87,4 +102,3 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
-

@@ -8,16 +8,17 @@ export const MIN_PRODUCTION_TOKEN_LENGTH = 32;
 
 const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
-const booleanFromEnv = z
-  .enum(["true", "false", "1", "0"])
-  .transform((v) => v === "true" || v === "1");
+const booleanFromEnv = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 export const ConfigSchema = z
   .object({
     NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
     PORT: z.coerce.number().int().min(0).max(65535).default(8787),
     // Loopback by default: nothing outside this machine reaches a server nobody has put behind TLS yet.
-    HOST: z.string().regex(/^[0-9A-Za-z.:-]+$/, "must be an IP address or a host name").default("127.0.0.1"),
+    HOST: z
+      .string()
+      .regex(/^[0-9A-Za-z.:-]+$/, "must be an IP address or a host name")
+      .default("127.0.0.1"),
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
@@ -63,7 +64,11 @@ export const ConfigSchema = z
     // Proxies in front of the server whose X-Forwarded-For entries are trusted (0: use the socket).
     TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     // Bytes of request bodies held in memory at once across all requests; beyond it, 503.
-    BODY_BUFFER_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
+    BODY_BUFFER_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(64 * 1024 * 1024),
     BODY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
     HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
     HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
@@ -73,7 +78,11 @@ export const ConfigSchema = z
     DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
     DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
     // Payloads of applied (or rejected) deliveries are cleared after this; the rows stay.
-    DELIVERY_PAYLOAD_RETENTION_HOURS: z.coerce.number().min(0).max(24 * 3650).default(168),
+    DELIVERY_PAYLOAD_RETENTION_HOURS: z.coerce
+      .number()
+      .min(0)
+      .max(24 * 3650)
+      .default(168),
     // AES-256-GCM keys for credentials at rest: "id:base64key[,id:base64key...]", newest first.
     SECRETS_KEY: z.string().optional(),
     GOOGLE_OAUTH_CLIENT_ID: z.string().min(1).max(512).optional(),
@@ -83,7 +92,10 @@ export const ConfigSchema = z
     GOOGLE_OAUTH_REVOCATION_URL: z.url({ protocol: /^https?$/ }).default("https://oauth2.googleapis.com/revoke"),
     MICROSOFT_OAUTH_CLIENT_ID: z.string().min(1).max(512).optional(),
     MICROSOFT_OAUTH_CLIENT_SECRET: z.string().min(1).max(512).optional(),
-    MICROSOFT_OAUTH_TENANT: z.string().regex(/^[A-Za-z0-9.-]{1,100}$/).default("common"),
+    MICROSOFT_OAUTH_TENANT: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]{1,100}$/)
+      .default("common"),
     MICROSOFT_OAUTH_AUTHORIZATION_URL: z.url({ protocol: /^https?$/ }).optional(),
     MICROSOFT_OAUTH_TOKEN_URL: z.url({ protocol: /^https?$/ }).optional(),
   })
@@ -109,7 +121,13 @@ export const ConfigSchema = z
     // Tests get a fresh key in memory; development reads or creates DATA_DIR/secrets.key (main.ts).
     const secretKeys = keys.keys.length === 0 && env.NODE_ENV === "test" ? [{ id: "test", key: randomBytes(32) }] : keys.keys;
     const tenant = env.MICROSOFT_OAUTH_TENANT;
-    const oauthEndpoints = [env.GOOGLE_OAUTH_AUTHORIZATION_URL, env.GOOGLE_OAUTH_TOKEN_URL, env.GOOGLE_OAUTH_REVOCATION_URL, env.MICROSOFT_OAUTH_AUTHORIZATION_URL, env.MICROSOFT_OAUTH_TOKEN_URL];
+    const oauthEndpoints = [
+      env.GOOGLE_OAUTH_AUTHORIZATION_URL,
+      env.GOOGLE_OAUTH_TOKEN_URL,
+      env.GOOGLE_OAUTH_REVOCATION_URL,
+      env.MICROSOFT_OAUTH_AUTHORIZATION_URL,
+      env.MICROSOFT_OAUTH_TOKEN_URL,
+    ];
     if (env.NODE_ENV === "production" && oauthEndpoints.some((u) => u !== undefined && !u.startsWith("https://"))) {
       ctx.addIssue({ code: "custom", path: ["GOOGLE_OAUTH_TOKEN_URL"], message: "OAuth endpoints must be https:// URLs when NODE_ENV=production" });
       return z.NEVER;
@@ -160,25 +178,27 @@ export const ConfigSchema = z
       deliveryPayloadRetentionHours: env.DELIVERY_PAYLOAD_RETENTION_HOURS,
       secretKeys,
       oauth: {
-        google: env.GOOGLE_OAUTH_CLIENT_ID && env.GOOGLE_OAUTH_CLIENT_SECRET
-          ? {
-              clientId: env.GOOGLE_OAUTH_CLIENT_ID,
-              clientSecret: env.GOOGLE_OAUTH_CLIENT_SECRET,
-              authorizationUrl: env.GOOGLE_OAUTH_AUTHORIZATION_URL,
-              tokenUrl: env.GOOGLE_OAUTH_TOKEN_URL,
-              revocationUrl: env.GOOGLE_OAUTH_REVOCATION_URL as string | undefined,
-            }
-          : null,
-        microsoft: env.MICROSOFT_OAUTH_CLIENT_ID && env.MICROSOFT_OAUTH_CLIENT_SECRET
-          ? {
-              clientId: env.MICROSOFT_OAUTH_CLIENT_ID,
-              clientSecret: env.MICROSOFT_OAUTH_CLIENT_SECRET,
-              authorizationUrl: env.MICROSOFT_OAUTH_AUTHORIZATION_URL ?? `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/authorize`,
-              tokenUrl: env.MICROSOFT_OAUTH_TOKEN_URL ?? `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/token`,
-              // The Microsoft identity platform has no RFC 7009 revocation endpoint.
-              revocationUrl: undefined as string | undefined,
-            }
-          : null,
+        google:
+          env.GOOGLE_OAUTH_CLIENT_ID && env.GOOGLE_OAUTH_CLIENT_SECRET
+            ? {
+                clientId: env.GOOGLE_OAUTH_CLIENT_ID,
+                clientSecret: env.GOOGLE_OAUTH_CLIENT_SECRET,
+                authorizationUrl: env.GOOGLE_OAUTH_AUTHORIZATION_URL,
+                tokenUrl: env.GOOGLE_OAUTH_TOKEN_URL,
+                revocationUrl: env.GOOGLE_OAUTH_REVOCATION_URL as string | undefined,
+              }
+            : null,
+        microsoft:
+          env.MICROSOFT_OAUTH_CLIENT_ID && env.MICROSOFT_OAUTH_CLIENT_SECRET
+            ? {
+                clientId: env.MICROSOFT_OAUTH_CLIENT_ID,
+                clientSecret: env.MICROSOFT_OAUTH_CLIENT_SECRET,
+                authorizationUrl: env.MICROSOFT_OAUTH_AUTHORIZATION_URL ?? `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/authorize`,
+                tokenUrl: env.MICROSOFT_OAUTH_TOKEN_URL ?? `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/token`,
+                // The Microsoft identity platform has no RFC 7009 revocation endpoint.
+                revocationUrl: undefined as string | undefined,
+              }
+            : null,
       },
     };
   });

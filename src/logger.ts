@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
 import { sqlStateOf } from "./db/errors.js";
 
 export type { Logger };
@@ -63,6 +63,11 @@ export function errorFields(err: unknown): Record<string, unknown> {
     if (fields.code === undefined && typeof cause.code === "string" && NAME.test(cause.code)) fields.code = cause.code;
   }
   // Frames only: the stack's first line repeats the message.
-  if (typeof e.stack === "string") fields.frames = e.stack.split("\n").filter((l) => l.startsWith("    at ")).slice(0, 8).map((l) => l.trim());
+  if (typeof e.stack === "string")
+    fields.frames = e.stack
+      .split("\n")
+      .filter((l) => l.startsWith("    at "))
+      .slice(0, 8)
+      .map((l) => l.trim());
   return fields;
 }

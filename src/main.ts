@@ -9,9 +9,9 @@ import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
 import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
-import { ensureAdminToken } from "./services/auth.js";
 import { createRuntime, nodeServerOptions } from "./runtime.js";
 import { withDevelopmentSecretKey } from "./secret-key-file.js";
+import { ensureAdminToken } from "./services/auth.js";
 
 async function main(): Promise<void> {
   const loaded = loadConfig(process.env);
@@ -35,7 +35,13 @@ async function main(): Promise<void> {
   }
   const database = await openDatabase(
     config.databaseUrl
-      ? { kind: "postgres", url: config.databaseUrl, max: config.db.poolMax, connectTimeoutMs: config.db.connectTimeoutMs, statementTimeoutMs: config.db.statementTimeoutMs }
+      ? {
+          kind: "postgres",
+          url: config.databaseUrl,
+          max: config.db.poolMax,
+          connectTimeoutMs: config.db.connectTimeoutMs,
+          statementTimeoutMs: config.db.statementTimeoutMs,
+        }
       : { kind: "pglite", dataDir: config.dataDir },
   );
   say("Applying migrations ...");

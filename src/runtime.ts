@@ -1,16 +1,16 @@
 // Per-process state that outlives a request, composed here (like app.ts) from the layers below it.
 // Made in main.ts (or a test), passed in through AppDeps, stopped on SIGTERM.
 import type { ServerOptions } from "node:http";
+import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import type { Clock } from "./domain/clock.js";
-import type { Config } from "./config.js";
+import { BodyBudget } from "./http/body.js";
+import { FailureLimiter } from "./http/rate-limit.js";
 import { createConnectionAdapters } from "./ingest/adapters/index.js";
 import { createPushChannels, type PushChannels } from "./ingest/channels.js";
 import { createGuardedFetch } from "./ingest/guarded-fetch.js";
-import { BodyBudget } from "./http/body.js";
-import { FailureLimiter } from "./http/rate-limit.js";
-import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import type { Logger } from "./logger.js";
+import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import { FeedCache } from "./services/feed-content.js";
 import { FeedFetchRecorder } from "./services/feed-fetches.js";
 import { purgeDeliveryPayloads } from "./services/inbox.js";

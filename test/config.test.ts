@@ -1,8 +1,8 @@
-import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { withDevelopmentSecretKey } from "../src/secret-key-file.js";
 

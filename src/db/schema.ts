@@ -1,19 +1,7 @@
 // Every table carries provider_id, so the schema can be distributed by provider.
 // The one exception is instance_settings, which holds operator-level state (the admin token hash).
 import { sql } from "drizzle-orm";
-import {
-  bigint,
-  boolean,
-  index,
-  integer,
-  jsonb,
-  pgTable,
-  primaryKey,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from "drizzle-orm/pg-core";
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 const ts = (name?: string) => (name ? timestamp(name, { withTimezone: true }) : timestamp({ withTimezone: true }));
 const createdAt = () => ts().notNull().defaultNow();
@@ -147,9 +135,7 @@ export const sessions = pgTable(
     uniqueIndex().on(t.uid),
     index().on(t.providerId, t.startAt),
     index().on(t.providerId, t.updatedAt),
-    uniqueIndex()
-      .on(t.providerId, t.externalUid, t.externalRecurrenceId)
-      .where(sql`${t.externalUid} is not null`),
+    uniqueIndex().on(t.providerId, t.externalUid, t.externalRecurrenceId).where(sql`${t.externalUid} is not null`),
   ],
 );
 
@@ -254,10 +240,7 @@ export const deliveries = pgTable(
     // Events of an applied delivery that could not be read, with why (the rest applied).
     setAside: jsonb().$type<Array<{ externalId: string; reason: string }>>(),
   },
-  (t) => [
-    uniqueIndex().on(t.sourceId, t.deliveryKey),
-    index("deliveries_pending_idx").on(t.availableAt).where(sql`${t.state} = 'pending'`),
-  ],
+  (t) => [uniqueIndex().on(t.sourceId, t.deliveryKey), index("deliveries_pending_idx").on(t.availableAt).where(sql`${t.state} = 'pending'`)],
 );
 
 // The last known state of each external event, per source: busy time, unlinked sessions and the
@@ -283,11 +266,7 @@ export const externalEvents = pgTable(
     // pass: the same event showing up in another watched calendar is a move, not a cancellation.
     cancellationHeldAt: ts(),
   },
-  (t) => [
-    primaryKey({ columns: [t.sourceId, t.externalId] }),
-    index().on(t.providerId, t.startAt),
-    index().on(t.sessionId),
-  ],
+  (t) => [primaryKey({ columns: [t.sourceId, t.externalId] }), index().on(t.providerId, t.startAt), index().on(t.sessionId)],
 );
 
 export const auditEvents = pgTable(

@@ -1,5 +1,5 @@
 import {
-  NON_US_USPS_CODES,
+  type CompactTable,
   describeCountry,
   describeJurisdiction,
   isCredentialedIn,
@@ -7,9 +7,9 @@ import {
   isUsJurisdiction,
   isVerified,
   jurisdictionOf,
-  normalizeStateCode,
-  type CompactTable,
   type LicenseEntry,
+  NON_US_USPS_CODES,
+  normalizeStateCode,
 } from "./jurisdictions.js";
 
 export type Modality = "video" | "audio_only";
@@ -52,10 +52,7 @@ export type EligibilityDecision = {
 };
 
 /** May this telehealth session be confirmed, and how is it billed? The table in docs/rules.md. */
-export function decideEligibility(
-  input: EligibilityInput,
-  compacts?: CompactTable,
-): EligibilityDecision {
+export function decideEligibility(input: EligibilityInput, compacts?: CompactTable): EligibilityDecision {
   const where = jurisdictionOf({ country: input.country ?? "US", state: input.state });
   // Row 2 for a country outside the US: whatever the state field says, it is not a US state.
   if (!where.us) {
@@ -88,18 +85,14 @@ export function decideEligibility(
 
   // Row 2. Reference 3.4: military mail codes and freely associated states are not US jurisdictions.
   if (!isUsJurisdiction(state)) {
-    const known = Object.hasOwn(NON_US_USPS_CODES, state)
-      ? NON_US_USPS_CODES[state as keyof typeof NON_US_USPS_CODES]
-      : undefined;
+    const known = Object.hasOwn(NON_US_USPS_CODES, state) ? NON_US_USPS_CODES[state as keyof typeof NON_US_USPS_CODES] : undefined;
     return {
       row: 2,
       outcome: "location_outside_us",
       confirmable: false,
       state,
       explanation:
-        (known === undefined
-          ? `"${state}" is not a US state, DC or US territory.`
-          : `${state} is ${known}, not a US state, DC or US territory.`) +
+        (known === undefined ? `"${state}" is not a US state, DC or US territory.` : `${state} is ${known}, not a US state, DC or US territory.`) +
         " Sessions can only be confirmed when the client is in the US.",
       action:
         "Check the client's location. If they were abroad (including on a military base), the " +

@@ -43,7 +43,8 @@ export function eventDefect(e: ExternalEvent): EventDefect | null {
   if (!validId(e.externalId)) return "event_id_invalid";
   if (e.uid !== undefined && !validId(e.uid)) return "event_uid_invalid";
   if (!validInstant(e.start) || !validInstant(e.end) || !validInstant(e.recurrenceId) || !validInstant(e.updatedAt)) return "event_times_invalid";
-  if ((e.start === undefined) !== (e.end === undefined) || (e.start && e.end && Date.parse(e.end) < Date.parse(e.start))) return "event_times_invalid";
+  if ((e.start === undefined) !== (e.end === undefined) || (e.start && e.end && Date.parse(e.end) < Date.parse(e.start)))
+    return "event_times_invalid";
   if (!Array.isArray(e.texts) || e.texts.some((t) => typeof t !== "string" || BAD_TEXT_CHARS.test(t))) return "event_text_invalid";
   return null;
 }

@@ -17,11 +17,7 @@ export function feedWindow(now: Date, pastDays: number, futureDays: number): Fee
 }
 
 /** In the window (overlapping it), and, if cancelled, cancelled less than 7 days ago. */
-export function isShownInFeed(
-  s: { startAt: Date; endAt: Date; status: string; cancelledAt: Date | null },
-  window: FeedWindow,
-  now: Date,
-): boolean {
+export function isShownInFeed(s: { startAt: Date; endAt: Date; status: string; cancelledAt: Date | null }, window: FeedWindow, now: Date): boolean {
   if (s.endAt <= window.from || s.startAt >= window.to) return false;
   if (s.status === "cancelled") return !!s.cancelledAt && now.getTime() - s.cancelledAt.getTime() < CANCELLED_LINGER_MS;
   return true;
@@ -86,7 +82,13 @@ export function feedBudgetReport(input: {
   futureDays: number;
   includeLink: boolean;
 }): FeedBudget {
-  const base = { bytes: input.bytes, maxBytes: input.maxBytes, events: input.events, omittedPast: input.omittedPast, omittedUpcoming: input.omittedUpcoming };
+  const base = {
+    bytes: input.bytes,
+    maxBytes: input.maxBytes,
+    events: input.events,
+    omittedPast: input.omittedPast,
+    omittedUpcoming: input.omittedUpcoming,
+  };
   if (input.omittedUpcoming === 0 || input.firstOmittedUpcomingStart === null) return base;
   const days = Math.floor((input.firstOmittedUpcomingStart.getTime() - input.now.getTime()) / DAY_MS);
   const futureDays = Math.max(1, Math.min(input.futureDays - 1, days));

@@ -154,11 +154,7 @@ export const isVerified = (license: LicenseEntry) => license.verified !== false;
  * (docs/rules.md, "Licensed and credentialed"). A `via` naming a compact we don't know does not
  * count: it may be a typo, or IMLC/NLC, which are not privileges.
  */
-export function isLicensedIn(
-  licenses: readonly LicenseEntry[],
-  state: string,
-  compacts: CompactTable = COMPACTS,
-): boolean {
+export function isLicensedIn(licenses: readonly LicenseEntry[], state: string, compacts: CompactTable = COMPACTS): boolean {
   const s = normalizeStateCode(state);
   return licenses.some((license) => {
     if (normalizeStateCode(license.state) !== s || !isVerified(license)) return false;
@@ -201,7 +197,10 @@ export const CountryCodeSchema = z
  * A state code is read as a US state only when the country is the US ("CA" in Canada is never
  * California); a territory given as its own country code (PR) is that territory.
  */
-export function jurisdictionOf(place: { country: string; state: string | null }): { us: true; state: string | null } | { us: false; country: string } {
+export function jurisdictionOf(place: {
+  country: string;
+  state: string | null;
+}): { us: true; state: string | null } | { us: false; country: string } {
   const country = normalizeStateCode(place.country);
   if (country === "US") return { us: true, state: place.state === null ? null : normalizeStateCode(place.state) };
   if (TERRITORY_COUNTRIES.has(country)) return { us: true, state: country };

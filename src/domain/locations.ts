@@ -33,6 +33,9 @@ export function locationAt<L extends TimedLocation>(locations: readonly L[], at:
 const norm = (s: string | null | undefined) => (s ?? "").trim().toLocaleLowerCase("en-US");
 
 /** Same place and label: typing it again at confirmation reuses it instead of adding a copy. */
-export function sameLocation(a: { country: string; state: string | null; label: string | null }, b: { country: string; state: string | null; label?: string | null }): boolean {
+export function sameLocation(
+  a: { country: string; state: string | null; label: string | null },
+  b: { country: string; state: string | null; label?: string | null },
+): boolean {
   return norm(a.country) === norm(b.country) && norm(a.state) === norm(b.state) && norm(a.label) === norm(b.label);
 }

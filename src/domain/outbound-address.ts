@@ -83,7 +83,10 @@ export function parseNetworkAllowance(value: string | undefined): NetworkAllowan
   if (v === "" || v === "false" || v === "0") return NO_ALLOWANCE;
   if (v === "true" || v === "1") return { all: true, networks: [] };
   const networks: (readonly [Ip, number])[] = [];
-  for (const entry of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (ipaddr.isValidCIDR(entry)) networks.push(ipaddr.parseCIDR(entry));
     else if (isIpLiteral(entry)) {
       const ip = parseIp(entry);

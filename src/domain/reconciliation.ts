@@ -1,6 +1,7 @@
 // How one external event meets our sessions, and which open items a provider sees. Pure.
-import type { ExternalEvent } from "./external-event.js";
+
 import type { EligibilityDecision } from "./eligibility.js";
+import type { ExternalEvent } from "./external-event.js";
 
 /** What we last stored of an external event, to tell newer from older (RFC 5545 3.8.7.4 SEQUENCE, then LAST-MODIFIED). */
 export type StoredVersion = { sequence: number; updatedAt: Date | null; status: string };
@@ -57,7 +58,6 @@ export type ItemKind =
   | "unlinked_session"
   | "overlaps_busy_time"
   | "external_event_after_cancellation"
-
   | "calendar_needs_reconnect";
 
 export type ReconciliationItem = {
@@ -72,10 +72,7 @@ export type ReconciliationItem = {
 };
 
 /** An ended telehealth session not yet confirmed (docs/rules.md, "Confirming a session"): what stops it, in a provider's words. */
-export function endedSessionItem(
-  session: { id: string; startAt: Date; endAt: Date },
-  decision: EligibilityDecision | null,
-): ReconciliationItem {
+export function endedSessionItem(session: { id: string; startAt: Date; endAt: Date }, decision: EligibilityDecision | null): ReconciliationItem {
   const base = { sessionId: session.id, start: session.startAt.toISOString(), end: session.endAt.toISOString() };
   if (!decision || decision.outcome === "client_location_required") {
     return {
@@ -106,7 +103,13 @@ export function reappearedAfterCancellation(
   event: { status: string; updatedAt: Date | null },
   session: { status: string; cancelledAt: Date | null },
 ): boolean {
-  return session.status === "cancelled" && event.status !== "cancelled" && !!event.updatedAt && !!session.cancelledAt && event.updatedAt > session.cancelledAt;
+  return (
+    session.status === "cancelled" &&
+    event.status !== "cancelled" &&
+    !!event.updatedAt &&
+    !!session.cancelledAt &&
+    event.updatedAt > session.cancelledAt
+  );
 }
 
 type Interval = { start: Date; end: Date };

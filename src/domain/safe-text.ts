@@ -19,7 +19,7 @@ export function findUnsafeText(value: unknown): string | undefined {
     if (typeof v === "string") {
       if (!isSafeText(v)) return path || "(body)";
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push([item, path ? `${path}.${i}` : String(i)]));
+      for (const [i, item] of v.entries()) stack.push([item, path ? `${path}.${i}` : String(i)]);
     } else if (v && typeof v === "object") {
       for (const [k, item] of Object.entries(v)) {
         const at = path ? `${path}.${k}` : k;

@@ -28,7 +28,9 @@ export function resolveSessionTimes(input: { start: Date; end?: Date; durationMi
   return { ok: true, start: input.start, end };
 }
 
-export type ModalityRule = { ok: true; modality: Modality } | { ok: false; code: "audio_only_not_allowed" | "modality_for_in_person"; message: string };
+export type ModalityRule =
+  | { ok: true; modality: Modality }
+  | { ok: false; code: "audio_only_not_allowed" | "modality_for_in_person"; message: string };
 
 /** Audio-only is for Medicare clients, and only while the network's policy allows it (on by default). */
 export function checkModality(

@@ -2,16 +2,7 @@
 // URL shapes and platform facts come from each platform's own help pages (Zoom, Doxy.me, Google Meet,
 // Microsoft Teams, Webex, VSee, TherapyNotes) and the HHS OCR telehealth notices on BAAs.
 
-export const PLATFORMS = [
-  "zoom",
-  "doxy_me",
-  "google_meet",
-  "microsoft_teams",
-  "webex",
-  "vsee",
-  "therapynotes",
-  "other",
-] as const;
+export const PLATFORMS = ["zoom", "doxy_me", "google_meet", "microsoft_teams", "webex", "vsee", "therapynotes", "other"] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
 export const LINK_REJECTION_CODES = [
@@ -34,9 +25,7 @@ export type LinkRejectionCode = (typeof LINK_REJECTION_CODES)[number];
 export type LinkRejection = { ok: false; code: LinkRejectionCode; message: string };
 /** Which email program's wrapper was taken off the link before it was checked. */
 export type LinkWrapper = "outlook_safe_links" | "google_redirect";
-export type LinkCheck =
-  | { ok: true; url: string; platform: Platform; warnings: string[]; unwrappedFrom?: LinkWrapper }
-  | LinkRejection;
+export type LinkCheck = { ok: true; url: string; platform: Platform; warnings: string[]; unwrappedFrom?: LinkWrapper } | LinkRejection;
 export type LinkAssessment =
   | { ok: true; url: string; platform: Platform; compliant: boolean; warnings: string[]; waitingRoomHelp?: string; unwrappedFrom?: LinkWrapper }
   | LinkRejection;
@@ -47,15 +36,28 @@ const reject = (code: LinkRejectionCode, message: string): LinkRejection => ({ o
 
 const NOT_A_URL = "This doesn't look like a web link. Copy the full meeting link from your video platform; it starts with https://.";
 const NOT_A_MEETING = "Copy the invitation link of your meeting or personal room instead.";
-const PERSONAL_ROOM =
-  "This is a permanent personal room: keep its waiting room on so one client never walks into another's session.";
+const PERSONAL_ROOM = "This is a permanent personal room: keep its waiting room on so one client never walks into another's session.";
 
 const FACETIME_SCHEMES = new Set(["facetime", "facetime-audio", "facetime-group"]);
 const PHONE_SCHEMES = new Set(["tel", "telprompt", "sms", "smsto", "mms", "callto"]);
 // Schemes that open a native app instead of a web page (reference 5(b) "Zoom native").
 const APP_SCHEMES = new Set([
-  "zoommtg", "zoomus", "zoomphonecall", "msteams", "ms-teams", "skype", "webex", "wbx",
-  "ciscowebex", "whatsapp", "vsee", "sip", "sips", "intent", "discord", "slack",
+  "zoommtg",
+  "zoomus",
+  "zoomphonecall",
+  "msteams",
+  "ms-teams",
+  "skype",
+  "webex",
+  "wbx",
+  "ciscowebex",
+  "whatsapp",
+  "vsee",
+  "sip",
+  "sips",
+  "intent",
+  "discord",
+  "slack",
 ]);
 
 // Reference 2.1 / 5(b): consumer services with no BAA, and public-facing services (OCR 2020).
@@ -84,7 +86,11 @@ const SHORTENERS = ["bit.ly", "tinyurl.com", "goo.gl", "g.co", "t.co", "ow.ly", 
 const PLATFORM_DOMAINS = ["zoom.us", "zoom.com", "zoomgov.com", "doxy.me", "webex.com", "vsee.com", "vsee.me", "therapyportal.com"];
 const EMBEDDED_DOMAINS = [
   ...PLATFORM_DOMAINS,
-  "meet.google.com", "teams.microsoft.com", "teams.microsoft.us", "facetime.apple.com", "teams.live.com",
+  "meet.google.com",
+  "teams.microsoft.com",
+  "teams.microsoft.us",
+  "facetime.apple.com",
+  "teams.live.com",
 ];
 
 const isUnder = (host: string, domain: string): boolean => host === domain || host.endsWith(`.${domain}`);
@@ -147,7 +153,10 @@ function inspectLink(raw: string): Inspected {
   }
   // The URL parser turns "\" into "/", so a link with one may open somewhere other than it reads.
   if (text.includes("\\")) {
-    return reject("backslash_in_url", "This link has a backslash (\\) in it, which no video platform uses and which browsers read as a different address. Copy the link again directly from your video platform.");
+    return reject(
+      "backslash_in_url",
+      "This link has a backslash (\\) in it, which no video platform uses and which browsers read as a different address. Copy the link again directly from your video platform.",
+    );
   }
   // The URL parser silently deletes tabs and newlines; a link that needs that is not one a therapist
   // copied from their platform.
@@ -160,13 +169,19 @@ function inspectLink(raw: string): Inspected {
   }
   if (FACETIME_SCHEMES.has(scheme)) return facetime();
   if (PHONE_SCHEMES.has(scheme)) {
-    return reject("phone_not_accepted", "Phone calls and text messages are not accepted for sessions. Paste your video platform's meeting link (https://...).");
+    return reject(
+      "phone_not_accepted",
+      "Phone calls and text messages are not accepted for sessions. Paste your video platform's meeting link (https://...).",
+    );
   }
   if (APP_SCHEMES.has(scheme)) {
     return reject("app_scheme", "This link opens an app directly and won't work for every client. Paste the https:// invitation link instead.");
   }
   if (scheme === "http") {
-    return reject("insecure_scheme", "The link must be secure and start with https://, not http://. Your platform's invitation link should already be https://.");
+    return reject(
+      "insecure_scheme",
+      "The link must be secure and start with https://, not http://. Your platform's invitation link should already be https://.",
+    );
   }
   // Require the slashes: WHATWG would also accept "https:zoom.us", which no platform hands out.
   if (scheme !== "https" || !/^https:\/\//i.test(text)) return reject("not_a_url", NOT_A_URL);
@@ -180,7 +195,10 @@ function inspectLink(raw: string): Inspected {
   // Checked on the raw authority too: "https://@zoom.us" parses with an empty, dropped userinfo.
   const authority = text.slice("https://".length).split(/[/?#]/, 1)[0] ?? "";
   if (url.username !== "" || url.password !== "" || authority.includes("@")) {
-    return reject("userinfo_not_allowed", "Links with a name or password before the address (name@...) are not accepted, because they can hide where the link really goes.");
+    return reject(
+      "userinfo_not_allowed",
+      "Links with a name or password before the address (name@...) are not accepted, because they can hide where the link really goes.",
+    );
   }
   if (url.port !== "") {
     // No rejection code fits better; platforms never hand out links with a port.
@@ -194,14 +212,14 @@ function inspectLink(raw: string): Inspected {
   if (host.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(host)) {
     return reject("ip_address_host", "Links to a bare IP address are not accepted. Use your platform's meeting link with its normal web address.");
   }
-  if (
-    !host.includes(".") ||
-    ["localhost", "local", "internal", "localdomain", "home.arpa", "lan"].some((d) => isUnder(host, d))
-  ) {
+  if (!host.includes(".") || ["localhost", "local", "internal", "localdomain", "home.arpa", "lan"].some((d) => isUnder(host, d))) {
     return reject("local_host", "This address only works inside a private network (like localhost or a .local name), so clients can't reach it.");
   }
   if (host.split(".").some((label) => label.startsWith("xn--"))) {
-    return reject("lookalike_host", "This address uses international or look-alike characters, a common trick to imitate a real site. Copy the link directly from your video platform.");
+    return reject(
+      "lookalike_host",
+      "This address uses international or look-alike characters, a common trick to imitate a real site. Copy the link directly from your video platform.",
+    );
   }
 
   const normalized = `https://${host}${url.pathname}${url.search}`;
@@ -214,7 +232,10 @@ function inspectLink(raw: string): Inspected {
 }
 
 function facetime(): LinkRejection {
-  return reject("facetime_not_accepted", "FaceTime is not accepted for sessions: Apple does not sign a HIPAA business associate agreement (BAA). Use a compliant platform such as Zoom, Doxy.me or Google Meet (Workspace).");
+  return reject(
+    "facetime_not_accepted",
+    "FaceTime is not accepted for sessions: Apple does not sign a HIPAA business associate agreement (BAA). Use a compliant platform such as Zoom, Doxy.me or Google Meet (Workspace).",
+  );
 }
 
 function classify(host: string, url: URL): Shape {
@@ -223,7 +244,10 @@ function classify(host: string, url: URL): Shape {
   if (host === "facetime.apple.com") return facetime();
   const consumer = CONSUMER_HOSTS.find(([d]) => isUnder(host, d));
   if (consumer !== undefined) {
-    return reject("consumer_platform", `${consumer[1]} is a consumer service without a HIPAA business associate agreement (BAA), so it can't be used for sessions.`);
+    return reject(
+      "consumer_platform",
+      `${consumer[1]} is a consumer service without a HIPAA business associate agreement (BAA), so it can't be used for sessions.`,
+    );
   }
   if (SHORTENERS.some((d) => isUnder(host, d))) {
     return reject("not_a_meeting_link", `This is a shortened link, so we can't see which meeting it opens. ${NOT_A_MEETING}`);
@@ -247,7 +271,10 @@ function classify(host: string, url: URL): Shape {
   if (isUnder(host, "therapyportal.com")) {
     // Reference 2.1: clients join through the practice portal's telehealth page.
     if (/^\/p\/[a-z0-9-]+\/telehealth$/i.test(path)) return { ok: true, platform: "therapynotes", warnings: [] };
-    return reject("not_a_meeting_link", `This is not your TherapyNotes client portal telehealth page (therapyportal.com/p/<practice>/telehealth/). ${NOT_A_MEETING}`);
+    return reject(
+      "not_a_meeting_link",
+      `This is not your TherapyNotes client portal telehealth page (therapyportal.com/p/<practice>/telehealth/). ${NOT_A_MEETING}`,
+    );
   }
 
   const imitated = imitatedPlatformDomain(host);
@@ -257,7 +284,9 @@ function classify(host: string, url: URL): Shape {
   return {
     ok: true,
     platform: "other",
-    warnings: [`We don't recognise ${host}, so we can't check that this is a private meeting on a HIPAA-compliant platform. Make sure it is, and that a waiting room is on.`],
+    warnings: [
+      `We don't recognise ${host}, so we can't check that this is a private meeting on a HIPAA-compliant platform. Make sure it is, and that a waiting room is on.`,
+    ],
   };
 }
 
@@ -338,8 +367,15 @@ function zoom(path: string, family: "zoom" | "zoomgov"): Shape {
   if (alias !== undefined) return { ok: true, platform: "zoom", warnings: [PERSONAL_ROOM], key: `${family}-my:${alias.toLowerCase()}` };
   if (path.startsWith("/w/")) return reject("not_a_meeting_link", `This is a Zoom webinar link; webinars are not private sessions. ${NOT_A_MEETING}`);
   // /s/ is the host's start link and can carry the host's sign-in token: never give it to a client.
-  if (path.startsWith("/s/")) return reject("not_a_meeting_link", "This is your Zoom start link, meant only for you as host. Copy the meeting's join link (zoom.us/j/...) instead.");
-  return reject("not_a_meeting_link", `This Zoom link is not a meeting (zoom.us/j/<meeting ID>) or personal link (zoom.us/my/<name>). ${NOT_A_MEETING}`);
+  if (path.startsWith("/s/"))
+    return reject(
+      "not_a_meeting_link",
+      "This is your Zoom start link, meant only for you as host. Copy the meeting's join link (zoom.us/j/...) instead.",
+    );
+  return reject(
+    "not_a_meeting_link",
+    `This Zoom link is not a meeting (zoom.us/j/<meeting ID>) or personal link (zoom.us/my/<name>). ${NOT_A_MEETING}`,
+  );
 }
 
 // Not rooms: Doxy.me's own pages (unverified list, from the site's navigation).
@@ -365,7 +401,8 @@ function meet(path: string): Shape {
       key: `meet:${code.toLowerCase()}`,
     };
   }
-  if (path.startsWith("/lookup/")) return reject("not_a_meeting_link", `Google Meet nickname links make a new, temporary code each time. ${NOT_A_MEETING}`);
+  if (path.startsWith("/lookup/"))
+    return reject("not_a_meeting_link", `Google Meet nickname links make a new, temporary code each time. ${NOT_A_MEETING}`);
   if (path === "/new") return reject("not_a_meeting_link", `meet.google.com/new starts a new meeting every time it's opened. ${NOT_A_MEETING}`);
   return reject("not_a_meeting_link", `This is not a Google Meet meeting link (meet.google.com/abc-defg-hij). ${NOT_A_MEETING}`);
 }
@@ -422,7 +459,9 @@ export function assessTelehealthLink(input: { url: string; baaSigned: boolean; w
   if (!check.ok) return check;
   const warnings = [...check.warnings];
   if (!input.baaSigned) {
-    warnings.push("You haven't confirmed a signed business associate agreement (BAA) with this platform. Sessions need a HIPAA-compliant platform with a signed BAA.");
+    warnings.push(
+      "You haven't confirmed a signed business associate agreement (BAA) with this platform. Sessions need a HIPAA-compliant platform with a signed BAA.",
+    );
   }
   if (!input.waitingRoomEnabled) {
     warnings.push("You haven't confirmed the waiting room is on. Turn it on so clients never walk into each other's sessions.");
@@ -498,6 +537,9 @@ function meetingKey(raw: string): string | null {
   if (url.protocol !== "https:") return null;
   const host = url.hostname.replace(/\.$/, "").replace(/^www\./, "");
   const path = decodePath(url.pathname).replace(/\/+$/, "");
-  const params = [...url.searchParams].map(([k, v]) => `${k}=${v}`).sort().join("&");
+  const params = [...url.searchParams]
+    .map(([k, v]) => `${k}=${v}`)
+    .sort()
+    .join("&");
   return `url:${host}${url.port === "" ? "" : `:${url.port}`}${path}?${params}`;
 }

@@ -88,7 +88,10 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<string> 
   let size = 0;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(codedError("request_timeout", `The body did not arrive within ${Math.round(limits.timeoutMs / 1000)} s.`)), limits.timeoutMs);
+    timer = setTimeout(
+      () => reject(codedError("request_timeout", `The body did not arrive within ${Math.round(limits.timeoutMs / 1000)} s.`)),
+      limits.timeoutMs,
+    );
   });
   try {
     for (;;) {

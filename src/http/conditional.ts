@@ -27,16 +27,21 @@ const ASCTIME = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
 export function parseHttpDate(value: string, now: Date = new Date()): Date | null {
   const v = value.trim();
   let day: number, month: string, year: number, hh: number, mm: number, ss: number;
-  let m: RegExpExecArray | null;
-  if ((m = IMF_FIXDATE.exec(v))) {
+  const imf = IMF_FIXDATE.exec(v);
+  const rfc850 = imf ? null : RFC850.exec(v);
+  const asctime = imf || rfc850 ? null : ASCTIME.exec(v);
+  let m: RegExpExecArray | null = imf;
+  if (m) {
     [day, month, year, hh, mm, ss] = [Number(m[2]), m[3]!, Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])];
-  } else if ((m = RFC850.exec(v))) {
+  } else if (rfc850) {
+    m = rfc850;
     const yy = Number(m[4]);
     const thisYear = now.getUTCFullYear();
     year = Math.floor(thisYear / 100) * 100 + yy;
     if (year > thisYear + 50) year -= 100;
     [day, month, hh, mm, ss] = [Number(m[2]), m[3]!, Number(m[5]), Number(m[6]), Number(m[7])];
-  } else if ((m = ASCTIME.exec(v))) {
+  } else if (asctime) {
+    m = asctime;
     [month, day, hh, mm, ss, year] = [m[2]!, Number(m[3]!.trim()), Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])];
   } else {
     return null;

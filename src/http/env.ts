@@ -2,8 +2,8 @@ import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
-import type { Principal, ServiceDeps } from "../services/deps.js";
 import type { Runtime } from "../runtime.js";
+import type { Principal, ServiceDeps } from "../services/deps.js";
 import type { Metrics } from "./metrics.js";
 
 export type AppDeps = {

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { bufferBody } from "./body.js";
 import { findUnsafeText, mayHoldUnsafeText } from "../domain/safe-text.js";
 import { InvalidCharactersError, RetryLaterError, UnauthorizedError } from "../errors.js";
 import { resolvePrincipal } from "../services/auth.js";
+import { bufferBody } from "./body.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { codedError } from "./problem.js";
 

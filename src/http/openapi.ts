@@ -19,9 +19,7 @@ export const ProblemSchema = z
     detail: z.string(),
     code: z.string().openapi({ description: "Stable machine-readable error code" }),
     requestId: z.string().optional(),
-    errors: z
-      .array(z.object({ path: z.string(), message: z.string(), code: z.string().optional() }))
-      .optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string(), code: z.string().optional() })).optional(),
   })
   .catchall(z.unknown())
   .openapi("Problem");
@@ -46,9 +44,7 @@ function problemResponseObject(status: number) {
 
 /** OpenAPI responses for the problem statuses a route can answer. */
 export function problems(...statuses: number[]) {
-  return Object.fromEntries(
-    [401, 404, ...statuses].map((s) => [s, problemResponseObject(s)]),
-  );
+  return Object.fromEntries([401, 404, ...statuses].map((s) => [s, problemResponseObject(s)]));
 }
 
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {

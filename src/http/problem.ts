@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { classifyDbError } from "../db/errors.js";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { classifyDbError } from "../db/errors.js";
 import { AppError, ERROR_CODES, RetryLaterError } from "../errors.js";
 
 export const PROBLEM_TYPE_BASE = "https://docs.telehealth-calendar.invalid/problems/";

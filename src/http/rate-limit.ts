@@ -11,9 +11,7 @@ type Bucket = { tokens: number; at: number };
 export class FailureLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
-  constructor(
-    private readonly opts: { burst: number; perMinute: number; maxKeys?: number },
-  ) {}
+  constructor(private readonly opts: { burst: number; perMinute: number; maxKeys?: number }) {}
 
   private current(key: string, nowMs: number): Bucket {
     const b = this.buckets.get(key);

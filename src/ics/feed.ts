@@ -80,12 +80,7 @@ function prepare(calendar: FeedCalendar): Prepared {
     throw new RangeError("refreshInterval is not an RFC 5545 duration");
   }
   const name = escapeText(calendar.name);
-  const lines = [
-    "BEGIN:VCALENDAR",
-    "VERSION:2.0",
-    foldLine("PRODID:" + escapeText(calendar.prodId)),
-    "CALSCALE:GREGORIAN",
-  ];
+  const lines = ["BEGIN:VCALENDAR", "VERSION:2.0", foldLine("PRODID:" + escapeText(calendar.prodId)), "CALSCALE:GREGORIAN"];
   if (calendar.organizer) lines.push("METHOD:PUBLISH");
   lines.push(
     // RFC 7986 3: NAME for current clients, X-WR-CALNAME for the ones that predate it (Google, Outlook).
@@ -152,9 +147,7 @@ function renderEvent(p: Prepared, ev: FeedEvent, out: string[]): void {
     const instructions = v.instructions ?? "";
     const description = ev.description ?? "";
     // Length-prefixed, so two different tuples can never share a key.
-    const key =
-      v.modality + (v.googleMeet ? "+meet:" : ":") + v.url.length + ":" + v.url +
-      instructions.length + ":" + instructions + description;
+    const key = v.modality + (v.googleMeet ? "+meet:" : ":") + v.url.length + ":" + v.url + instructions.length + ":" + instructions + description;
     let lines = p.linkLines.get(key);
     if (lines === undefined) {
       lines = linkLines(v.url, instructions, description, v.modality, v.googleMeet);
@@ -169,13 +162,7 @@ function renderEvent(p: Prepared, ev: FeedEvent, out: string[]): void {
 }
 
 /** LOCATION, URL, DESCRIPTION, CONFERENCE and, for Meet, X-GOOGLE-CONFERENCE; folded. */
-function linkLines(
-  rawUrl: string,
-  instructions: string,
-  extra: string,
-  modality: "video" | "audio_only",
-  googleMeet: boolean,
-): string[] {
+function linkLines(rawUrl: string, instructions: string, extra: string, modality: "video" | "audio_only", googleMeet: boolean): string[] {
   const url = uriValue(rawUrl);
   // LOCATION and DESCRIPTION are TEXT, so the link is escaped there (a "," in a query becomes "\,");
   // URL and CONFERENCE are URI (RFC 5545 3.8.4.6, RFC 7986 5.11) and carry it verbatim.
@@ -203,9 +190,7 @@ function compareUid(a: string, b: string): number {
  * bytes (and an ETag over them) depend on the data only.
  */
 function sortEvents(events: readonly FeedEvent[]): FeedEvent[] {
-  return events
-    .slice()
-    .sort((a, b) => a.start.getTime() - b.start.getTime() || compareUid(a.uid, b.uid));
+  return events.slice().sort((a, b) => a.start.getTime() - b.start.getTime() || compareUid(a.uid, b.uid));
 }
 
 /** The whole feed: CRLF line ends including after END:VCALENDAR (RFC 5545 3.1; iCalcreator#93). */
@@ -246,11 +231,7 @@ export type FitFeedResult = {
  * horizon is better than a feed Google discards. Each event is rendered once and measured once; the
  * result is one join of the survivors, never a re-render.
  */
-export function fitFeedToSize(
-  calendar: FeedCalendar,
-  events: readonly FeedEvent[],
-  options: FitFeedOptions,
-): FitFeedResult {
+export function fitFeedToSize(calendar: FeedCalendar, events: readonly FeedEvent[], options: FitFeedOptions): FitFeedResult {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_FEED_BYTES;
   const now = options.now.getTime();
   const p = prepare(calendar);

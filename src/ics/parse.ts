@@ -5,21 +5,21 @@
 import ICAL from "ical.js";
 import type { ExternalEvent } from "../domain/external-event.js";
 import {
+  charge,
   EXPANSION_BUDGET,
   ExpansionBudgetExceeded,
-  SeriesOverCap,
-  UNITS_PER_OBSERVANCE_YEAR,
-  charge,
+  type ExpansionContext,
   emitEventsInSteps,
+  type Moment,
   quoted,
+  SeriesOverCap,
+  type Span,
+  UNITS_PER_OBSERVANCE_YEAR,
+  type VeventRecord,
   wallOfTime,
   warn,
-  type ExpansionContext,
-  type Moment,
-  type Span,
-  type VeventRecord,
 } from "./recurrence.js";
-import { DAY_MS, UTC_ZONE, createIanaZone, createVtimezoneZone, resolveTimeZoneName, wallToUtc, type Zone } from "./timezones.js";
+import { createIanaZone, createVtimezoneZone, DAY_MS, resolveTimeZoneName, UTC_ZONE, wallToUtc, type Zone } from "./timezones.js";
 
 export type ParseErrorCode = "ics_too_large" | "ics_malformed" | "ics_not_a_calendar" | "ics_too_many_events" | "ics_too_many_instances";
 
@@ -395,10 +395,7 @@ function spanOf(vevent: ICAL.Component, start: Moment, readDate: VeventRecord["r
   let span: Span;
   if (endProp) {
     const end = readDate(endProp, endProp.getFirstValue());
-    span =
-      start.isDate && end.isDate
-        ? { days: Math.round((end.wall - start.wall) / DAY_MS), ms: 0 }
-        : { days: 0, ms: end.utc - start.utc };
+    span = start.isDate && end.isDate ? { days: Math.round((end.wall - start.wall) / DAY_MS), ms: 0 } : { days: 0, ms: end.utc - start.utc };
   } else {
     const duration = vevent.getFirstPropertyValue("duration");
     if (duration instanceof ICAL.Duration) {

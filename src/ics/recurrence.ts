@@ -258,21 +258,14 @@ function floatingTime(wall: number, isDate: boolean): ICAL.Time {
 }
 
 export function wallOfTime(time: ICAL.Time): number {
-  return time.isDate
-    ? wallMs(time.year, time.month, time.day)
-    : wallMs(time.year, time.month, time.day, time.hour, time.minute, time.second);
+  return time.isDate ? wallMs(time.year, time.month, time.day) : wallMs(time.year, time.month, time.day, time.hour, time.minute, time.second);
 }
 
 /**
  * Walks one RRULE on the series' wall clock (floating times, so a weekly 14:00 stays 14:00 across
  * DST) and converts each occurrence with the series' zone. Returns true when it stopped early.
  */
-function expandRule(
-  rule: ICAL.Recur,
-  master: VeventRecord,
-  consider: (wall: number, utc: number) => boolean,
-  ctx: ExpansionContext,
-): boolean {
+function expandRule(rule: ICAL.Recur, master: VeventRecord, consider: (wall: number, utc: number) => boolean, ctx: ExpansionContext): boolean {
   const start = master.start!;
   const zone = start.zone;
   const iterationRule = rule.clone();
@@ -285,11 +278,7 @@ function expandRule(
     // RFC 5545 3.3.10: UNTIL is UTC when DTSTART has a zone; a DATE UNTIL on a timed series is
     // read as the whole of that day; a floating UNTIL is already on the series' wall clock.
     const wall =
-      until.zone === ICAL.Timezone.utcTimezone
-        ? utcToWall(written, zone)
-        : until.isDate && !start.isDate
-          ? written + DAY_MS - 1000
-          : written;
+      until.zone === ICAL.Timezone.utcTimezone ? utcToWall(written, zone) : until.isDate && !start.isDate ? written + DAY_MS - 1000 : written;
     untilWall = Math.min(untilWall, wall);
   }
   iterationRule.until = floatingTime(untilWall, false);

@@ -3,14 +3,7 @@
 // created, renewed before they lapse, released when the source goes.
 import { randomUUID } from "node:crypto";
 import type { Executor } from "../db/client.js";
-import {
-  googleConfig,
-  graphConfig,
-  savePushChannel,
-  webhookUrlFor,
-  type PushChannelRegistry,
-  type SourceRow,
-} from "../services/calendar-sources.js";
+import { googleConfig, graphConfig, type PushChannelRegistry, type SourceRow, savePushChannel, webhookUrlFor } from "../services/calendar-sources.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { recordDelivery } from "../services/inbox.js";
 import { hashSecret, newSecret } from "../services/secrets.js";
@@ -50,7 +43,11 @@ export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "con
     const clientState = newSecret("", 32);
     // The subscription id is known only after Graph answers; clientState must be stored before,
     // because Graph may notify as soon as the subscription exists.
-    await savePushChannel(db, s.id, { channelId: s.channelId ?? `pending:${s.id}`, secrets: { clientStateHash: hashSecret(clientState) }, settings: {} });
+    await savePushChannel(db, s.id, {
+      channelId: s.channelId ?? `pending:${s.id}`,
+      secrets: { clientStateHash: hashSecret(clientState) },
+      settings: {},
+    });
     const sub = await createGraphSubscription(graphConfig(s), fetchFn, {
       notificationUrl: webhookUrlFor(base, "microsoft", s.id),
       lifecycleNotificationUrl: webhookUrlFor(base, "microsoft", s.id),
@@ -76,7 +73,12 @@ export function createPushChannels(deps: Pick<ServiceDeps, "db" | "clock" | "con
         } catch (err) {
           // No new channel: keep the one that still runs, so its pushes verify and a retry stops it.
           // Only the old hash: `s` may hold an access token in clear, which is never written.
-          if (old.channelId) await savePushChannel(deps.db, s.id, { channelId: old.channelId, secrets: s.secrets.channelTokenHash ? { channelTokenHash: s.secrets.channelTokenHash } : {}, settings: {} });
+          if (old.channelId)
+            await savePushChannel(deps.db, s.id, {
+              channelId: old.channelId,
+              secrets: s.secrets.channelTokenHash ? { channelTokenHash: s.secrets.channelTokenHash } : {},
+              settings: {},
+            });
           throw err;
         }
         if (old.channelId && typeof old.resourceId === "string") {

@@ -62,9 +62,7 @@ const GoogleEventSchema = z.looseObject({
   location: z.string().optional(),
   description: z.string().optional(),
   hangoutLink: z.string().optional(),
-  conferenceData: z
-    .looseObject({ entryPoints: z.array(z.looseObject({ uri: z.string().optional() })).optional() })
-    .optional(),
+  conferenceData: z.looseObject({ entryPoints: z.array(z.looseObject({ uri: z.string().optional() })).optional() }).optional(),
   extendedProperties: z
     .looseObject({
       private: z.record(z.string(), z.string()).optional(),
@@ -110,11 +108,7 @@ const RATE_LIMIT_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded"
  * with one. Each page is yielded as it arrives; nextSyncToken appears only with the last page (sync guide),
  * so a failure on a later page throws and leaves the caller without a token to store.
  */
-export async function* listGoogleEvents(
-  cfg: GoogleConfig,
-  fetchFn: typeof fetch,
-  opts: GoogleListOptions = {},
-): AsyncGenerator<GoogleEventsPage> {
+export async function* listGoogleEvents(cfg: GoogleConfig, fetchFn: typeof fetch, opts: GoogleListOptions = {}): AsyncGenerator<GoogleEventsPage> {
   if (opts.syncToken !== undefined && opts.timeMin !== undefined) {
     // Sync guide: a syncToken excludes timeMin etc.; Google answers 400 "Sync token cannot be used with
     // other request restrictions" (reference 1.3, qiita). A caller bug, so fail before any request.
@@ -186,8 +180,7 @@ export function mapGoogleEvent(e: GoogleEvent, calendarTimeZone?: string): Exter
     out.allDay = e.start.date !== undefined && e.start.dateTime === undefined;
   }
   if (e.updated) out.updatedAt = toUtcIso(e.updated);
-  const sessionId =
-    e.extendedProperties?.private?.telehealthSessionId ?? e.extendedProperties?.shared?.telehealthSessionId;
+  const sessionId = e.extendedProperties?.private?.telehealthSessionId ?? e.extendedProperties?.shared?.telehealthSessionId;
   if (sessionId) out.sessionId = sessionId;
   const texts = [e.location, e.description, e.hangoutLink, ...(e.conferenceData?.entryPoints ?? []).map((p) => p.uri)];
   out.texts = texts.filter((t): t is string => typeof t === "string" && t.trim() !== "").map(capText);
@@ -215,11 +208,7 @@ export type GoogleWatchOptions = { channelId: string; address: string; token?: s
 export type GoogleChannel = { resourceId: string; resourceUri?: string; expiration?: string };
 
 /** POST .../events/watch (push guide). `expiration` is returned as a UTC ISO instant. */
-export async function watchGoogleEvents(
-  cfg: GoogleConfig,
-  fetchFn: typeof fetch,
-  opts: GoogleWatchOptions,
-): Promise<GoogleChannel> {
+export async function watchGoogleEvents(cfg: GoogleConfig, fetchFn: typeof fetch, opts: GoogleWatchOptions): Promise<GoogleChannel> {
   const url = new URL(`${trimBase(cfg.baseUrl)}/calendars/${encodeURIComponent(cfg.calendarId)}/events/watch`);
   const body: Record<string, unknown> = { id: opts.channelId, type: "web_hook", address: opts.address };
   if (opts.token !== undefined) body.token = opts.token;
@@ -293,6 +282,3 @@ const HAS_OFFSET = /(Z|[+-]\d{2}:?\d{2})$/i;
 function capText(t: string): string {
   return t.length > MAX_TEXT_CHARS ? t.slice(0, MAX_TEXT_CHARS) : t;
 }
-
-
-

@@ -15,9 +15,7 @@ import { checkAddress, checkHost, type NetworkAllowance } from "../domain/outbou
 export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
 export const systemResolver: Resolver = (hostname) =>
-  new Promise((resolve, reject) =>
-    dnsLookup(hostname, { all: true, order: "verbatim" }, (err, list) => (err ? reject(err) : resolve(list))),
-  );
+  new Promise((resolve, reject) => dnsLookup(hostname, { all: true, order: "verbatim" }, (err, list) => (err ? reject(err) : resolve(list))));
 
 /** Why an outbound request did not happen or did not finish. For the server log only. */
 export type OutboundReason =
@@ -104,7 +102,11 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
         }
         const wanted = opts.family === 4 || opts.family === 6 ? list.filter((a) => a.family === opts.family) : list;
         if (wanted.length === 0) return cb(new OutboundError("network", undefined, "ENOTFOUND"), []);
-        if (opts.all) return cb(null, wanted.map((a) => ({ address: a.address, family: a.family })));
+        if (opts.all)
+          return cb(
+            null,
+            wanted.map((a) => ({ address: a.address, family: a.family })),
+          );
         return cb(null, wanted[0]!.address, wanted[0]!.family);
       },
       (err: NodeJS.ErrnoException) => cb(new OutboundError("network", undefined, err?.code ?? "ENOTFOUND"), []),
@@ -185,7 +187,11 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new OutboundError("scheme_refused");
     if (url.username || url.password) throw new OutboundError("credentials_in_url");
     const host = checkHost(url.hostname, o.allowance);
-    if (!host.ok) throw new OutboundError(host.block === "local_name" || host.block === "numeric_name" || host.block === "empty_host" ? "host_refused" : "address_refused", host.block);
+    if (!host.ok)
+      throw new OutboundError(
+        host.block === "local_name" || host.block === "numeric_name" || host.block === "empty_host" ? "host_refused" : "address_refused",
+        host.block,
+      );
   }
 
   function toResponse(res: Awaited<ReturnType<Agent["request"]>>, method: string, url: URL, signal: AbortSignal): Response {
@@ -287,7 +293,8 @@ function toOutboundError(err: unknown, timedOut: boolean): OutboundError {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof OutboundError) return e;
     const code = (e as { code?: unknown }).code;
-    if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") return new OutboundError("timeout", undefined, code);
+    if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
+      return new OutboundError("timeout", undefined, code);
     if (typeof code === "string") return new OutboundError("network", undefined, code);
   }
   return new OutboundError("network");

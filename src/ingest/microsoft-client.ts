@@ -98,11 +98,7 @@ const RESYNC_CODES = new Set(["syncstatenotfound", "syncstateinvalid", "resyncre
  * restorable. So a stub means "gone from this view", not certainly "deleted": a caller that must tell the
  * two apart can ask getGraphEvent(id) (null = really deleted).
  */
-export async function* pullGraphDelta(
-  cfg: GraphConfig,
-  fetchFn: typeof fetch,
-  opts: GraphDeltaOptions,
-): AsyncGenerator<GraphDeltaPage> {
+export async function* pullGraphDelta(cfg: GraphConfig, fetchFn: typeof fetch, opts: GraphDeltaOptions): AsyncGenerator<GraphDeltaPage> {
   let url: URL;
   if (opts.deltaLink !== undefined) {
     url = sameOriginLink(cfg, opts.deltaLink);
@@ -263,11 +259,7 @@ export type GraphSubscription = { id: string; expirationDateTime: string };
  * POST /subscriptions. Graph validates notificationUrl (and lifecycleNotificationUrl) by POSTing
  * ?validationToken=... before answering, so our webhook must already be reachable.
  */
-export async function createGraphSubscription(
-  cfg: GraphConfig,
-  fetchFn: typeof fetch,
-  opts: GraphSubscriptionOptions,
-): Promise<GraphSubscription> {
+export async function createGraphSubscription(cfg: GraphConfig, fetchFn: typeof fetch, opts: GraphSubscriptionOptions): Promise<GraphSubscription> {
   const body: Record<string, string> = {
     changeType: "created,updated,deleted",
     notificationUrl: opts.notificationUrl,
@@ -292,11 +284,7 @@ export async function renewGraphSubscription(
 }
 
 /** DELETE /subscriptions/{id}; `deleted: false` when Graph no longer has it. */
-export async function deleteGraphSubscription(
-  cfg: GraphConfig,
-  fetchFn: typeof fetch,
-  id: string,
-): Promise<{ deleted: boolean }> {
+export async function deleteGraphSubscription(cfg: GraphConfig, fetchFn: typeof fetch, id: string): Promise<{ deleted: boolean }> {
   const url = new URL(`${trimBase(cfg.baseUrl)}/subscriptions/${encodeURIComponent(id)}`);
   try {
     await graphRequest(cfg, fetchFn, "DELETE", url, undefined, null);
@@ -417,4 +405,3 @@ function toUtcIsoOrRaw(s: string): string {
 function capText(t: string): string {
   return t.length > MAX_TEXT_CHARS ? t.slice(0, MAX_TEXT_CHARS) : t;
 }
-

@@ -1,15 +1,16 @@
 // One adapter per source kind: fetch the source's current state (or changes since its cursor) and
 // hand back normalized events. No database here; the worker applies what comes back.
-import type { ExternalEvent } from "../domain/external-event.js";
+
 import type { Config } from "../config.js";
+import type { ExternalEvent } from "../domain/external-event.js";
 import { parseExternalCalendarInSteps } from "../ics/parse.js";
 import type { SourceRow } from "../services/calendar-sources.js";
 import { googleConfig, graphConfig } from "../services/calendar-sources.js";
 import { FEED_PRODID } from "../services/feed-content.js";
 import { GoogleApiError, listGoogleEvents } from "./google-client.js";
 import { refuseUnguarded } from "./guarded-fetch.js";
-import { readBoundedText, type ApiErrorKind } from "./http.js";
-import { getGraphEvent, GraphApiError, pullGraphDelta } from "./microsoft-client.js";
+import { type ApiErrorKind, readBoundedText } from "./http.js";
+import { GraphApiError, getGraphEvent, pullGraphDelta } from "./microsoft-client.js";
 import { runInSlices } from "./slices.js";
 
 /** Caps on the work one delivery may cause (config INGEST_*). */
@@ -57,7 +58,10 @@ export function fromApiError(err: GoogleApiError | GraphApiError): PullError {
 }
 
 export function parseWindow(now: Date, limits: Pick<IngestLimits, "windowPastDays" | "windowFutureDays">) {
-  return { windowStart: new Date(now.getTime() - limits.windowPastDays * DAY_MS), windowEnd: new Date(now.getTime() + limits.windowFutureDays * DAY_MS) };
+  return {
+    windowStart: new Date(now.getTime() - limits.windowPastDays * DAY_MS),
+    windowEnd: new Date(now.getTime() + limits.windowFutureDays * DAY_MS),
+  };
 }
 
 /** The calendar an ICS body came from is one of our feeds: ingesting it would loop (our own events would come back as external ones). */
@@ -96,10 +100,18 @@ async function collect<P>(pages: AsyncGenerator<P>): Promise<P[]> {
 async function pullGoogle(source: SourceRow, full: boolean, now: Date, fetchFn: typeof fetch): Promise<PullResult> {
   const cfg = googleConfig(source);
   const run = async (syncToken: string | undefined) => {
-    const pages = await collect(listGoogleEvents(cfg, fetchFn, syncToken ? { syncToken } : { timeMin: new Date(now.getTime() - 30 * DAY_MS).toISOString() }));
+    const pages = await collect(
+      listGoogleEvents(cfg, fetchFn, syncToken ? { syncToken } : { timeMin: new Date(now.getTime() - 30 * DAY_MS).toISOString() }),
+    );
     const token = pages.at(-1)?.nextSyncToken;
     if (!token) throw new PullError("upstream_no_sync_token", "retry");
-    return { kind: "events" as const, events: pages.flatMap((p) => p.events), setAside: pages.flatMap((p) => p.setAside), snapshot: !syncToken, cursor: token };
+    return {
+      kind: "events" as const,
+      events: pages.flatMap((p) => p.events),
+      setAside: pages.flatMap((p) => p.setAside),
+      snapshot: !syncToken,
+      cursor: token,
+    };
   };
   try {
     const incremental = !full && source.syncToken ? source.syncToken : undefined;
@@ -118,7 +130,10 @@ async function pullGoogle(source: SourceRow, full: boolean, now: Date, fetchFn: 
 
 async function pullMicrosoft(source: SourceRow, full: boolean, now: Date, fetchFn: typeof fetch): Promise<PullResult> {
   const cfg = graphConfig(source);
-  const window = { startDateTime: new Date(now.getTime() - 30 * DAY_MS).toISOString(), endDateTime: new Date(now.getTime() + 365 * DAY_MS).toISOString() };
+  const window = {
+    startDateTime: new Date(now.getTime() - 30 * DAY_MS).toISOString(),
+    endDateTime: new Date(now.getTime() + 365 * DAY_MS).toISOString(),
+  };
   const run = async (deltaLink: string | undefined) => {
     const pages = await collect(pullGraphDelta(cfg, fetchFn, { ...window, ...(deltaLink ? { deltaLink } : {}) }));
     const link = pages.at(-1)?.deltaLink;
@@ -160,7 +175,14 @@ async function pullMicrosoft(source: SourceRow, full: boolean, now: Date, fetchF
  * the provider who chose the URL learns nothing about hosts or ports behind it (the guarded client
  * logs the real reason).
  */
-async function pullIcsUrl(source: SourceRow, full: boolean, now: Date, timezone: string, fetchFn: typeof fetch, limits: IngestLimits): Promise<PullResult> {
+async function pullIcsUrl(
+  source: SourceRow,
+  full: boolean,
+  now: Date,
+  timezone: string,
+  fetchFn: typeof fetch,
+  limits: IngestLimits,
+): Promise<PullResult> {
   const headers: Record<string, string> = { accept: "text/calendar, */*;q=0.5", "user-agent": "TelehealthCalendar/1.0 (+ics-sync)" };
   if (!full && source.etag) headers["if-none-match"] = source.etag;
   if (!full && source.lastModified) headers["if-modified-since"] = source.lastModified;

@@ -3,21 +3,21 @@
 // Several deliveries at once (WORKER_CONCURRENCY), never two of one source, providers in turn.
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, deliveries, providers } from "../db/schema.js";
-import { setAsideRef } from "../domain/external-event.js";
 import { withTransaction } from "../db/tx.js";
+import { setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
-import { findLiveSource, recordSourceFailure, sourceSucceeded, sourcesWithExpiringChannels, type SourceRow } from "../services/calendar-sources.js";
+import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
+import { findLiveSource, recordSourceFailure, type SourceRow, sourceSucceeded, sourcesWithExpiringChannels } from "../services/calendar-sources.js";
+import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
-import { claimDelivery, completeDelivery, recordDelivery, retryDelivery, type ClaimCandidate, type DeliveryRow } from "../services/inbox.js";
-import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
-import type { ConnectionAdapters } from "../services/connection-adapters.js";
+import { type ClaimCandidate, claimDelivery, completeDelivery, type DeliveryRow, recordDelivery, retryDelivery } from "../services/inbox.js";
 import { createConnectionAdapters } from "./adapters/index.js";
-import { createGuardedFetch } from "./guarded-fetch.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
+import { createGuardedFetch } from "./guarded-fetch.js";
 import { GraphApiError } from "./microsoft-client.js";
-import { fromApiError, parseIcsBounded, PullError, pullSource, type PullResult } from "./pull.js";
+import { fromApiError, PullError, type PullResult, parseIcsBounded, pullSource } from "./pull.js";
 import { yieldToLoop } from "./slices.js";
 
 export type WorkerOptions = {
@@ -134,7 +134,9 @@ export class IngestWorker {
 
   private begin(d: DeliveryRow): void {
     const done = this.process(d)
-      .catch((err: unknown) => this.deps.logger.error({ deliveryId: d.id, err: { name: (err as Error).name, code: errorCode(err) } }, "delivery processing failed"))
+      .catch((err: unknown) =>
+        this.deps.logger.error({ deliveryId: d.id, err: { name: (err as Error).name, code: errorCode(err) } }, "delivery processing failed"),
+      )
       .finally(() => {
         this.inFlight.delete(d.id);
         this.nudge();
@@ -229,7 +231,10 @@ export class IngestWorker {
       this.stats.applied++;
       this.count(d, "applied");
       const { setAside, ...counts } = stats ?? { setAside: [] };
-      logger.info({ ...log, sourceKind: source.kind, ...(stats ? { ...counts, setAside: setAside.length } : { notModified: true }) }, "delivery applied");
+      logger.info(
+        { ...log, sourceKind: source.kind, ...(stats ? { ...counts, setAside: setAside.length } : { notModified: true }) },
+        "delivery applied",
+      );
       if (stats?.held) await settleHeldCancellations(db, clock.now(), source.providerId);
     } catch (err) {
       if (err instanceof LostClaim) {
@@ -273,7 +278,12 @@ export class IngestWorker {
       this.count(d, "renewed");
       logger.info({ deliveryId: d.id, sourceKind: source.kind }, "push channel renewed");
     } catch (err) {
-      const pe = err instanceof GoogleApiError || err instanceof GraphApiError ? fromApiError(err) : err instanceof PullError ? err : new PullError("renew_failed", "retry");
+      const pe =
+        err instanceof GoogleApiError || err instanceof GraphApiError
+          ? fromApiError(err)
+          : err instanceof PullError
+            ? err
+            : new PullError("renew_failed", "retry");
       await recordSourceFailure(db, source.id, `channel_${pe.code}`, clock.now(), healthSeverity(pe));
       await retryDelivery(db, d, clock.now(), pe.code, { final: pe.disposition !== "retry" });
       this.count(d, pe.code);
@@ -288,7 +298,13 @@ export class IngestWorker {
     this.lastRenewalScan = now.getTime();
     for (const s of await sourcesWithExpiringChannels(this.deps.db, new Date(now.getTime() + 24 * 3600_000))) {
       const expires = String(s.settings.channelExpiration ?? s.settings.subscriptionExpiration);
-      await recordDelivery(this.deps.db, { providerId: s.providerId, sourceId: s.id, deliveryKey: `renew:${s.channelId}:${expires}`, kind: "renew_channel", at: now });
+      await recordDelivery(this.deps.db, {
+        providerId: s.providerId,
+        sourceId: s.id,
+        deliveryKey: `renew:${s.channelId}:${expires}`,
+        kind: "renew_channel",
+        at: now,
+      });
     }
   }
 
@@ -314,8 +330,17 @@ export class IngestWorker {
         .limit(100)
         .for("update", { skipLocked: true });
       for (const s of due) {
-        await recordDelivery(tx, { providerId: s.providerId, sourceId: s.id, deliveryKey: `poll:${Math.floor(now.getTime() / interval)}`, kind: "pull", at: now });
-        await tx.update(calendarSources).set({ nextPollAt: new Date(now.getTime() + interval) }).where(eq(calendarSources.id, s.id));
+        await recordDelivery(tx, {
+          providerId: s.providerId,
+          sourceId: s.id,
+          deliveryKey: `poll:${Math.floor(now.getTime() / interval)}`,
+          kind: "pull",
+          at: now,
+        });
+        await tx
+          .update(calendarSources)
+          .set({ nextPollAt: new Date(now.getTime() + interval) })
+          .where(eq(calendarSources.id, s.id));
       }
     });
   }

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { codedError } from "../http/problem.js";
 import { bearerSecurity, createRouter, IdParam, jsonResponse, problems } from "../http/openapi.js";
-import { createApiKey, CreateApiKeySchema, listApiKeys, revokeApiKey } from "../services/api-keys.js";
+import { codedError } from "../http/problem.js";
+import { CreateApiKeySchema, createApiKey, listApiKeys, revokeApiKey } from "../services/api-keys.js";
 
 const ApiKeySchema = z
   .object({ id: z.uuid(), prefix: z.string(), label: z.string().nullable(), createdAt: z.string(), revokedAt: z.string().nullable() })

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { SOURCE_STATUSES } from "../db/schema.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { disconnectCalendarSource } from "../services/calendar-connections.js";
-import { createCalendarSource, CreateSourceSchema, listCalendarSources } from "../services/calendar-sources.js";
+import { CreateSourceSchema, createCalendarSource, listCalendarSources } from "../services/calendar-sources.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { DecisionSchema } from "./sessions.js";
 
@@ -39,8 +39,12 @@ const tags = ["ingestion"];
 const params = z.object({ id: IdParam });
 
 const create = createRoute({
-  method: "post", path: "/providers/{id}/calendar-sources", tags, security: bearerSecurity,
-  summary: "Add an ICS source (an ics_webhook's signing secret appears only in this answer); google/microsoft with a pasted access token are operator-only, for adapter tests: providers use calendar-connections",
+  method: "post",
+  path: "/providers/{id}/calendar-sources",
+  tags,
+  security: bearerSecurity,
+  summary:
+    "Add an ICS source (an ics_webhook's signing secret appears only in this answer); google/microsoft with a pasted access token are operator-only, for adapter tests: providers use calendar-connections",
   request: { params, body: jsonBody(CreateSourceSchema) },
   responses: {
     201: jsonResponse(SourceSchema.extend({ webhookUrl: z.string().optional(), signingSecret: z.string().optional() }), "Created"),
@@ -48,17 +52,28 @@ const create = createRoute({
   },
 });
 const list = createRoute({
-  method: "get", path: "/providers/{id}/calendar-sources", tags, security: bearerSecurity, summary: "List connected calendars",
+  method: "get",
+  path: "/providers/{id}/calendar-sources",
+  tags,
+  security: bearerSecurity,
+  summary: "List connected calendars",
   request: { params },
   responses: { 200: jsonResponse(z.object({ items: z.array(SourceSchema) }), "Sources"), ...problems(422) },
 });
 const del = createRoute({
-  method: "delete", path: "/providers/{id}/calendar-sources/{sourceId}", tags, security: bearerSecurity, summary: "Disconnect a calendar",
+  method: "delete",
+  path: "/providers/{id}/calendar-sources/{sourceId}",
+  tags,
+  security: bearerSecurity,
+  summary: "Disconnect a calendar",
   request: { params: z.object({ id: IdParam, sourceId: IdParam }) },
   responses: { 204: { description: "Deleted" }, ...problems(422) },
 });
 const reconciliation = createRoute({
-  method: "get", path: "/providers/{id}/reconciliation", tags, security: bearerSecurity,
+  method: "get",
+  path: "/providers/{id}/reconciliation",
+  tags,
+  security: bearerSecurity,
   summary: "Open items: sessions needing a client location or not confirmable, external changes, unlinked sessions, busy overlaps",
   request: { params },
   responses: { 200: jsonResponse(z.object({ items: z.array(ItemSchema) }), "Open items"), ...problems(422) },
@@ -66,7 +81,12 @@ const reconciliation = createRoute({
 
 export function calendarSourceRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createCalendarSource(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json"), c.var.deps.runtime.channels), 201))
+    .openapi(create, async (c) =>
+      c.json(
+        await createCalendarSource(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json"), c.var.deps.runtime.channels),
+        201,
+      ),
+    )
     .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(del, async (c) => {
       const { id, sourceId } = c.req.valid("param");

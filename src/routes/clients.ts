@@ -3,14 +3,14 @@ import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, listOf, 
 import {
   addLocation,
   archiveLocation,
-  createClient,
   CreateClientSchema,
   CreateLocationSchema,
+  createClient,
   getClient,
   listClients,
   listLocations,
-  updateClient,
   UpdateClientSchema,
+  updateClient,
 } from "../services/clients.js";
 import { PageQuerySchema } from "../services/pagination.js";
 
@@ -45,37 +45,65 @@ const clientParams = z.object({ id: IdParam });
 const tags = ["clients"];
 
 const create = createRoute({
-  method: "post", path: "/providers/{id}/clients", tags, summary: "Add a client", security: bearerSecurity,
+  method: "post",
+  path: "/providers/{id}/clients",
+  tags,
+  summary: "Add a client",
+  security: bearerSecurity,
   request: { params: providerParams, body: jsonBody(CreateClientSchema) },
   responses: { 201: jsonResponse(ClientSchema, "Created"), ...problems(400, 413, 415, 422) },
 });
 const list = createRoute({
-  method: "get", path: "/providers/{id}/clients", tags, summary: "List clients", security: bearerSecurity,
+  method: "get",
+  path: "/providers/{id}/clients",
+  tags,
+  summary: "List clients",
+  security: bearerSecurity,
   request: { params: providerParams, query: PageQuerySchema },
   responses: { 200: jsonResponse(listOf(ClientSchema), "A page of clients"), ...problems(422) },
 });
 const get = createRoute({
-  method: "get", path: "/clients/{id}", tags, summary: "Read a client", security: bearerSecurity,
+  method: "get",
+  path: "/clients/{id}",
+  tags,
+  summary: "Read a client",
+  security: bearerSecurity,
   request: { params: clientParams },
   responses: { 200: jsonResponse(ClientSchema, "The client"), ...problems(422) },
 });
 const patch = createRoute({
-  method: "patch", path: "/clients/{id}", tags, summary: "Change a client", security: bearerSecurity,
+  method: "patch",
+  path: "/clients/{id}",
+  tags,
+  summary: "Change a client",
+  security: bearerSecurity,
   request: { params: clientParams, body: jsonBody(UpdateClientSchema) },
   responses: { 200: jsonResponse(ClientSchema, "Updated"), ...problems(400, 413, 415, 422) },
 });
 const addLoc = createRoute({
-  method: "post", path: "/clients/{id}/locations", tags, summary: "Add a virtual session location", security: bearerSecurity,
+  method: "post",
+  path: "/clients/{id}/locations",
+  tags,
+  summary: "Add a virtual session location",
+  security: bearerSecurity,
   request: { params: clientParams, body: jsonBody(CreateLocationSchema) },
   responses: { 201: jsonResponse(LocationSchema, "Created"), ...problems(400, 413, 415, 422) },
 });
 const listLoc = createRoute({
-  method: "get", path: "/clients/{id}/locations", tags, summary: "List virtual session locations", security: bearerSecurity,
+  method: "get",
+  path: "/clients/{id}/locations",
+  tags,
+  summary: "List virtual session locations",
+  security: bearerSecurity,
   request: { params: clientParams, query: z.strictObject({ includeArchived: z.enum(["true", "false"]).optional() }) },
   responses: { 200: jsonResponse(z.object({ items: z.array(LocationSchema) }), "Locations"), ...problems(422) },
 });
 const archiveLoc = createRoute({
-  method: "delete", path: "/clients/{id}/locations/{locationId}", tags, summary: "Archive a location (history keeps it)", security: bearerSecurity,
+  method: "delete",
+  path: "/clients/{id}/locations/{locationId}",
+  tags,
+  summary: "Archive a location (history keeps it)",
+  security: bearerSecurity,
   request: { params: z.object({ id: IdParam, locationId: IdParam }) },
   responses: { 204: { description: "Archived" }, ...problems(422) },
 });
@@ -88,7 +116,12 @@ export function clientRoutes() {
     .openapi(patch, async (c) => c.json(await updateClient(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(addLoc, async (c) => c.json(await addLocation(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
     .openapi(listLoc, async (c) =>
-      c.json(await listLocations(c.var.services, c.var.principal, c.req.valid("param").id, { includeArchived: c.req.valid("query").includeArchived === "true" }), 200),
+      c.json(
+        await listLocations(c.var.services, c.var.principal, c.req.valid("param").id, {
+          includeArchived: c.req.valid("query").includeArchived === "true",
+        }),
+        200,
+      ),
     )
     .openapi(archiveLoc, async (c) => {
       const { id, locationId } = c.req.valid("param");

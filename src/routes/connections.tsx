@@ -23,7 +23,17 @@ import { putFlash, resolveWebSession, takeFlash } from "../services/web-sessions
 import { renderPage } from "../web/layout.js";
 import { ConnectionsPage, FinishConnectionPage, PickCalendarsPage } from "../web/pages/connections.js";
 import { MessagePage } from "../web/pages/message.js";
-import { CsrfError, fromOurOrigin, parseForm, readSessionCookie, requireCsrfForm, requireWebSession, signInBodyLimit, type WebContext, type WebEnv } from "../web/session.js";
+import {
+  CsrfError,
+  fromOurOrigin,
+  parseForm,
+  readSessionCookie,
+  requireCsrfForm,
+  requireWebSession,
+  signInBodyLimit,
+  type WebContext,
+  type WebEnv,
+} from "../web/session.js";
 
 const Kind = z.enum(CONNECTION_KINDS);
 const Uuid = z.uuid();
@@ -64,26 +74,54 @@ export function connectionRoutes() {
 
   r.onError(async (err, c) => {
     if (err instanceof CsrfError) {
-      return renderPage(c, { title: "Not accepted", status: 403 }, <MessagePage heading="Not accepted" detail="This form had expired or came from another site, so nothing was changed. Go back, reload the page and try again." back={back} />);
+      return renderPage(
+        c,
+        { title: "Not accepted", status: 403 },
+        <MessagePage
+          heading="Not accepted"
+          detail="This form had expired or came from another site, so nothing was changed. Go back, reload the page and try again."
+          back={back}
+        />,
+      );
     }
     let problem = err instanceof AppError ? err : internalError();
-    if (!(err instanceof AppError)) c.var.deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
+    if (!(err instanceof AppError))
+      c.var.deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
     if (problem.status === 404) problem = new NotFoundError("page");
-    return renderPage(c, { title: problem.title, status: problem.status }, <MessagePage heading={problem.title} detail={problem.detail} back={back} />);
+    return renderPage(
+      c,
+      { title: problem.title, status: problem.status },
+      <MessagePage heading={problem.title} detail={problem.detail} back={back} />,
+    );
   });
 
   r.get("/settings/connections", requireWebSession, async (c) => {
     const { provider, chrome } = await chromeOf(c);
     const flash = Flash.safeParse(await takeFlash(c.var.services, c.var.web.session, c.var.web.token));
     const { items } = await listCalendarSources(c.var.services, c.var.principal, provider.id);
-    const body = <ConnectionsPage csrf={chrome.csrf} timezone={provider.timezone} kinds={connectionKinds(c.var.deps.runtime.adapters)} sources={items} notice={flash.success ? flash.data.notice : undefined} />;
+    const body = (
+      <ConnectionsPage
+        csrf={chrome.csrf}
+        timezone={provider.timezone}
+        kinds={connectionKinds(c.var.deps.runtime.adapters)}
+        sources={items}
+        notice={flash.success ? flash.data.notice : undefined}
+      />
+    );
     return renderPage(c, { title: "Connected calendars", current: "connections", chrome }, body);
   });
 
   r.post("/settings/connections/start", requireWebSession, requireCsrfForm, async (c) => {
     const f = c.var.form;
     const input = { kind: f.kind ?? "", ...(f.connectionId ? { connectionId: f.connectionId } : {}) };
-    const { authorizationUrl } = await beginConnection(c.var.services, c.var.deps.runtime.adapters, c.var.principal, c.var.web.session.providerId, input, { webSessionId: c.var.web.session.id });
+    const { authorizationUrl } = await beginConnection(
+      c.var.services,
+      c.var.deps.runtime.adapters,
+      c.var.principal,
+      c.var.web.session.providerId,
+      input,
+      { webSessionId: c.var.web.session.id },
+    );
     return c.redirect(authorizationUrl, 303);
   });
 
@@ -91,18 +129,39 @@ export function connectionRoutes() {
     const connectionId = c.req.param("connectionId");
     if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
     const { provider, chrome } = await chromeOf(c);
-    const { connection, items } = await listConnectionCalendars(c.var.services, c.var.deps.runtime.adapters, c.var.principal, provider.id, connectionId);
+    const { connection, items } = await listConnectionCalendars(
+      c.var.services,
+      c.var.deps.runtime.adapters,
+      c.var.principal,
+      provider.id,
+      connectionId,
+    );
     const label = c.var.deps.runtime.adapters[connection.kind].label;
-    return renderPage(c, { title: "Choose calendars", current: "connections", chrome }, <PickCalendarsPage csrf={chrome.csrf} connectionId={connectionId} label={label} calendars={items} />);
+    return renderPage(
+      c,
+      { title: "Choose calendars", current: "connections", chrome },
+      <PickCalendarsPage csrf={chrome.csrf} connectionId={connectionId} label={label} calendars={items} />,
+    );
   });
 
   r.post("/settings/connections/:connectionId", requireWebSession, requireCsrfForm, async (c) => {
     const connectionId = c.req.param("connectionId");
     if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
-    const calendarIds = Object.entries(c.var.form).filter(([k]) => /^calendar_\d{1,4}$/.test(k)).map(([, v]) => v);
+    const calendarIds = Object.entries(c.var.form)
+      .filter(([k]) => /^calendar_\d{1,4}$/.test(k))
+      .map(([, v]) => v);
     const rt = c.var.deps.runtime;
-    const { items } = await addConnectionCalendars(c.var.services, rt.adapters, rt.channels, c.var.principal, c.var.web.session.providerId, connectionId, { calendarIds });
-    const notice = items.length === 1 ? `“${items[0]!.name ?? "Calendar"}” is connected and syncing.` : `${items.length} calendars are connected and syncing.`;
+    const { items } = await addConnectionCalendars(
+      c.var.services,
+      rt.adapters,
+      rt.channels,
+      c.var.principal,
+      c.var.web.session.providerId,
+      connectionId,
+      { calendarIds },
+    );
+    const notice =
+      items.length === 1 ? `“${items[0]!.name ?? "Calendar"}” is connected and syncing.` : `${items.length} calendars are connected and syncing.`;
     await putFlash(c.var.services, c.var.web.session, c.var.web.token, { notice });
     return c.redirect("/settings/connections", 303);
   });
@@ -112,7 +171,9 @@ export function connectionRoutes() {
     if (!Uuid.safeParse(sourceId).success) throw new NotFoundError("calendar");
     const rt = c.var.deps.runtime;
     await disconnectCalendarSource(c.var.services, rt.adapters, rt.channels, c.var.principal, c.var.web.session.providerId, sourceId);
-    await putFlash(c.var.services, c.var.web.session, c.var.web.token, { notice: "The calendar is disconnected. Sessions it changed stay as they are." });
+    await putFlash(c.var.services, c.var.web.session, c.var.web.token, {
+      notice: "The calendar is disconnected. Sessions it changed stay as they are.",
+    });
     return c.redirect("/settings/connections", 303);
   });
 
@@ -122,13 +183,21 @@ export function connectionRoutes() {
     const kind = Kind.safeParse(c.req.param("kind"));
     if (!kind.success) throw new NotFoundError("page");
     const url = new URL(c.req.url);
-    if (url.search.length > 8192) throw new AppError(400, "oauth_state_invalid", "Connection not accepted", "This sign-in link is not valid. Start connecting again.");
+    if (url.search.length > 8192)
+      throw new AppError(400, "oauth_state_invalid", "Connection not accepted", "This sign-in link is not valid. Start connecting again.");
     const label = c.var.deps.runtime.adapters[kind.data].label;
     if (url.searchParams.get("error")) {
-      const detail = url.searchParams.get("error") === "access_denied" ? `Access to your ${label} was not granted, so nothing was connected.` : `${label} did not complete the connection. Start connecting again.`;
+      const detail =
+        url.searchParams.get("error") === "access_denied"
+          ? `Access to your ${label} was not granted, so nothing was connected.`
+          : `${label} did not complete the connection. Start connecting again.`;
       return renderPage(c, { title: "Not connected", status: 400 }, <MessagePage heading="Not connected" detail={detail} back={back} />);
     }
-    return renderPage(c, { title: "Finish connecting" }, <FinishConnectionPage kind={kind.data} label={label} providerName={null} params={url.search.slice(1)} />);
+    return renderPage(
+      c,
+      { title: "Finish connecting" },
+      <FinishConnectionPage kind={kind.data} label={label} providerName={null} params={url.search.slice(1)} />,
+    );
   });
 
   r.post("/oauth/:kind/callback", signInBodyLimit, async (c) => {
@@ -139,14 +208,24 @@ export function connectionRoutes() {
     const session = token ? await resolveWebSession(c.var.services, token) : null;
     if (!session || !token) {
       const detail = "Sign in to your settings in this browser, then connect your calendar again.";
-      return renderPage(c, { title: "Sign in first", status: 401 }, <MessagePage heading="Sign in first" detail={detail} back={{ href: "/settings/sign-in", label: "Sign in" }} />);
+      return renderPage(
+        c,
+        { title: "Sign in first", status: 401 },
+        <MessagePage heading="Sign in first" detail={detail} back={{ href: "/settings/sign-in", label: "Sign in" }} />,
+      );
     }
     const params = (await parseForm(c)).params ?? "";
     const callbackUrl = new URL(redirectUriFor(c.var.deps.config.publicBaseUrl, kind.data));
     callbackUrl.search = params.slice(0, 8192);
-    const done = await completeConnection(c.var.services, c.var.deps.runtime.adapters, { kind: kind.data, callbackUrl, session: { id: session.id, providerId: session.providerId } });
+    const done = await completeConnection(c.var.services, c.var.deps.runtime.adapters, {
+      kind: kind.data,
+      callbackUrl,
+      session: { id: session.id, providerId: session.providerId },
+    });
     if (done.reconnected) {
-      await putFlash(c.var.services, session, token, { notice: `Your ${c.var.deps.runtime.adapters[kind.data].label} is reconnected and syncing again.` });
+      await putFlash(c.var.services, session, token, {
+        notice: `Your ${c.var.deps.runtime.adapters[kind.data].label} is reconnected and syncing again.`,
+      });
       return c.redirect("/settings/connections", 303);
     }
     return c.redirect(`/settings/connections/${done.connectionId}`, 303);

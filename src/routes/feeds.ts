@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
-import { createFeed, CreateFeedSchema, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
+import { CreateFeedSchema, createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { sessionInvitation } from "../services/invitations.js";
 
 const when = z.string().nullable();
@@ -50,31 +50,49 @@ const params = z.object({ id: IdParam });
 const feedParams = z.object({ id: IdParam, feedId: IdParam });
 
 const create = createRoute({
-  method: "post", path: "/providers/{id}/feeds", tags, security: bearerSecurity,
+  method: "post",
+  path: "/providers/{id}/feeds",
+  tags,
+  security: bearerSecurity,
   summary: "Create a subscribable feed; its secret URL appears only in this answer (and after rotate)",
   request: { params, body: jsonBody(CreateFeedSchema) },
   responses: { 201: jsonResponse(FeedWithUrls, "Created"), ...problems(400, 413, 415, 422) },
 });
 const list = createRoute({
-  method: "get", path: "/providers/{id}/feeds", tags, security: bearerSecurity,
+  method: "get",
+  path: "/providers/{id}/feeds",
+  tags,
+  security: bearerSecurity,
   summary: "List live feeds (no secrets) with fetch statistics per subscriber kind",
   request: { params },
-  responses: { 200: jsonResponse(z.object({ items: z.array(ListedFeedSchema) }), "Feeds, each with what the size budget left out"), ...problems(422) },
+  responses: {
+    200: jsonResponse(z.object({ items: z.array(ListedFeedSchema) }), "Feeds, each with what the size budget left out"),
+    ...problems(422),
+  },
 });
 const rotate = createRoute({
-  method: "post", path: "/providers/{id}/feeds/{feedId}/rotate", tags, security: bearerSecurity,
+  method: "post",
+  path: "/providers/{id}/feeds/{feedId}/rotate",
+  tags,
+  security: bearerSecurity,
   summary: "New secret; the old URL answers 404 at once",
   request: { params: feedParams },
   responses: { 200: jsonResponse(FeedWithUrls, "Rotated"), ...problems(422) },
 });
 const revoke = createRoute({
-  method: "delete", path: "/providers/{id}/feeds/{feedId}", tags, security: bearerSecurity,
+  method: "delete",
+  path: "/providers/{id}/feeds/{feedId}",
+  tags,
+  security: bearerSecurity,
   summary: "Revoke a feed",
   request: { params: feedParams },
   responses: { 204: { description: "Revoked" }, ...problems(422) },
 });
 const invite = createRoute({
-  method: "get", path: "/sessions/{id}/invite.ics", tags: ["sessions"], security: bearerSecurity,
+  method: "get",
+  path: "/sessions/{id}/invite.ics",
+  tags: ["sessions"],
+  security: bearerSecurity,
   summary: "A single-event invitation (link and instructions) for confirmations and reminders",
   request: { params },
   responses: { 200: { description: "text/calendar", content: { "text/calendar": { schema: z.string() } } }, ...problems(422) },
@@ -95,6 +113,10 @@ export function feedRoutes() {
     })
     .openapi(invite, async (c) => {
       const ics = await sessionInvitation(c.var.services, c.var.principal, c.req.valid("param").id);
-      return c.text(ics, 200, { "content-type": "text/calendar; charset=utf-8", "content-disposition": 'attachment; filename="session.ics"', "cache-control": "no-store" });
+      return c.text(ics, 200, {
+        "content-type": "text/calendar; charset=utf-8",
+        "content-disposition": 'attachment; filename="session.ics"',
+        "cache-control": "no-store",
+      });
     });
 }

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { RetryLaterError, UnauthorizedError } from "../errors.js";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
 import { DATABASE_RETRY_AFTER_SECONDS, problemResponse } from "../http/problem.js";
-import { RetryLaterError, UnauthorizedError } from "../errors.js";
 import { hashSecret, safeEqual } from "../services/secrets.js";
 
 const READY_TIMEOUT_MS = 900;
@@ -50,7 +50,10 @@ export function opsRoutes() {
         await Promise.race([c.var.deps.database.ping(), late]);
         return c.json({ status: "ok" as const }, 200);
       } catch {
-        return problemResponse(c, new RetryLaterError("database_unavailable", "The database is not reachable.", DATABASE_RETRY_AFTER_SECONDS)) as never;
+        return problemResponse(
+          c,
+          new RetryLaterError("database_unavailable", "The database is not reachable.", DATABASE_RETRY_AFTER_SECONDS),
+        ) as never;
       } finally {
         clearTimeout(timer);
       }
@@ -59,7 +62,9 @@ export function opsRoutes() {
       const { config, adminTokenHash } = c.var.deps;
       const bearer = /^Bearer\s+(\S{1,512})$/i.exec(c.req.header("authorization") ?? "")?.[1];
       const hash = bearer === undefined ? "" : hashSecret(bearer);
-      const allowed = bearer !== undefined && (safeEqual(hash, adminTokenHash) || (config.metricsToken !== undefined && safeEqual(hash, hashSecret(config.metricsToken))));
+      const allowed =
+        bearer !== undefined &&
+        (safeEqual(hash, adminTokenHash) || (config.metricsToken !== undefined && safeEqual(hash, hashSecret(config.metricsToken))));
       if (!allowed) throw new UnauthorizedError("/metrics needs METRICS_TOKEN (or the admin token) as a bearer token.");
       const registry = c.var.deps.metrics.registry;
       return c.text(await registry.metrics(), 200, { "content-type": registry.contentType });

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
-import { CreateProviderSchema, createProvider, getProvider, updateProvider, UpdateProviderSchema } from "../services/providers.js";
+import { CreateProviderSchema, createProvider, getProvider, UpdateProviderSchema, updateProvider } from "../services/providers.js";
 
 export const ProviderSchema = z
   .object({
@@ -13,7 +13,6 @@ export const ProviderSchema = z
     updatedAt: z.string(),
   })
   .openapi("Provider");
-
 
 const create = createRoute({
   method: "post",
@@ -53,7 +52,5 @@ export function providerRoutes() {
   return createRouter()
     .openapi(create, async (c) => c.json(await createProvider(c.var.services, c.var.principal, c.req.valid("json")), 201))
     .openapi(get, async (c) => c.json(await getProvider(c.var.services, c.var.principal, c.req.valid("param").id), 200))
-    .openapi(patch, async (c) =>
-      c.json(await updateProvider(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200),
-    );
+    .openapi(patch, async (c) => c.json(await updateProvider(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200));
 }

@@ -8,8 +8,11 @@ const ReferralSchema = z
   .openapi("Referral");
 
 const refer = createRoute({
-  method: "post", path: "/sessions/{id}/refer", tags: ["sessions"],
-  summary: "Mark an ended, unconfirmed telehealth session as referred on (the decision for the client's location must be refer or needs_credentialing); it leaves the open items and is never billed",
+  method: "post",
+  path: "/sessions/{id}/refer",
+  tags: ["sessions"],
+  summary:
+    "Mark an ended, unconfirmed telehealth session as referred on (the decision for the client's location must be refer or needs_credentialing); it leaves the open items and is never billed",
   security: bearerSecurity,
   request: { params: z.object({ id: IdParam }), body: jsonBody(MarkReferredSchema) },
   responses: { 201: jsonResponse(ReferralSchema, "Marked as referred"), ...problems(400, 409, 413, 415, 422) },

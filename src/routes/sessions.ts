@@ -2,20 +2,28 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, listOf, problems } from "../http/openapi.js";
 import { ConfirmSessionSchema, confirmSession, EligibilityQuerySchema, previewEligibility } from "../services/confirmations.js";
 import {
+  CreateSessionSchema,
   cancelSession,
   createSession,
-  CreateSessionSchema,
   getSession,
   ListSessionsQuerySchema,
   listSessions,
-  updateSession,
   UpdateSessionSchema,
+  updateSession,
 } from "../services/sessions.js";
 
 export const DecisionSchema = z
   .object({
     row: z.number().int().min(1).max(7),
-    outcome: z.enum(["client_location_required", "location_outside_us", "audio_only_not_allowed", "refer", "eligible", "needs_credentialing", "private_pay_only"]),
+    outcome: z.enum([
+      "client_location_required",
+      "location_outside_us",
+      "audio_only_not_allowed",
+      "refer",
+      "eligible",
+      "needs_credentialing",
+      "private_pay_only",
+    ]),
     confirmable: z.boolean(),
     billing: z.enum(["insurance", "private_pay"]).optional(),
     state: z.string().optional(),
@@ -60,7 +68,10 @@ const providerParams = z.object({ id: IdParam });
 const sessionParams = z.object({ id: IdParam });
 
 const create = createRoute({
-  method: "post", path: "/providers/{id}/sessions", tags, summary: "Schedule a session",
+  method: "post",
+  path: "/providers/{id}/sessions",
+  tags,
+  summary: "Schedule a session",
   description:
     "A virtual session keeps the link it is booked with: its own `telehealthUrl` (on any platform you attested as compliant) or your " +
     "default link. A new default later reaches only upcoming, unconfirmed sessions that follow the default. " +
@@ -70,29 +81,47 @@ const create = createRoute({
   responses: { 201: jsonResponse(SessionSchema, "Created"), ...problems(400, 409, 413, 415, 422) },
 });
 const list = createRoute({
-  method: "get", path: "/providers/{id}/sessions", tags, summary: "List sessions overlapping [from, to)", security: bearerSecurity,
+  method: "get",
+  path: "/providers/{id}/sessions",
+  tags,
+  summary: "List sessions overlapping [from, to)",
+  security: bearerSecurity,
   request: { params: providerParams, query: ListSessionsQuerySchema },
   responses: { 200: jsonResponse(listOf(SessionSchema), "A page of sessions"), ...problems(422) },
 });
 const get = createRoute({
-  method: "get", path: "/sessions/{id}", tags, summary: "Read a session", security: bearerSecurity,
+  method: "get",
+  path: "/sessions/{id}",
+  tags,
+  summary: "Read a session",
+  security: bearerSecurity,
   request: { params: sessionParams },
   responses: { 200: jsonResponse(SessionSchema, "The session"), ...problems(422) },
 });
 const patch = createRoute({
-  method: "patch", path: "/sessions/{id}", tags, summary: "Reschedule, or change modality or the session's own link",
-  description: "Every change a calendar can see raises `sequence`. A new time that overlaps another session answers 409 `overlaps_session` unless `allowOverlap` is true.",
+  method: "patch",
+  path: "/sessions/{id}",
+  tags,
+  summary: "Reschedule, or change modality or the session's own link",
+  description:
+    "Every change a calendar can see raises `sequence`. A new time that overlaps another session answers 409 `overlaps_session` unless `allowOverlap` is true.",
   security: bearerSecurity,
   request: { params: sessionParams, body: jsonBody(UpdateSessionSchema) },
   responses: { 200: jsonResponse(SessionSchema, "Updated"), ...problems(400, 409, 413, 415, 422) },
 });
 const cancel = createRoute({
-  method: "post", path: "/sessions/{id}/cancel", tags, summary: "Cancel a session (idempotent)", security: bearerSecurity,
+  method: "post",
+  path: "/sessions/{id}/cancel",
+  tags,
+  summary: "Cancel a session (idempotent)",
+  security: bearerSecurity,
   request: { params: sessionParams },
   responses: { 200: jsonResponse(SessionSchema, "Cancelled"), ...problems(409, 422) },
 });
 const confirm = createRoute({
-  method: "post", path: "/sessions/{id}/confirm", tags,
+  method: "post",
+  path: "/sessions/{id}/confirm",
+  tags,
   summary: "Confirm a telehealth session after it ended, with where the client was; 409 carries the decision when it cannot be confirmed",
   description:
     "Confirmation records, for billing, that a telehealth session took place: it is allowed once the session has ended " +
@@ -109,7 +138,11 @@ const confirm = createRoute({
   },
 });
 const eligibility = createRoute({
-  method: "get", path: "/sessions/{id}/eligibility", tags, summary: "Preview the confirmation decision for a client location (default: the one on file for the session's time)", security: bearerSecurity,
+  method: "get",
+  path: "/sessions/{id}/eligibility",
+  tags,
+  summary: "Preview the confirmation decision for a client location (default: the one on file for the session's time)",
+  security: bearerSecurity,
   request: { params: sessionParams, query: EligibilityQuerySchema },
   responses: { 200: jsonResponse(DecisionSchema, "The decision"), ...problems(422) },
 });
@@ -122,5 +155,7 @@ export function sessionRoutes() {
     .openapi(patch, async (c) => c.json(await updateSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(cancel, async (c) => c.json(await cancelSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(confirm, async (c) => c.json(await confirmSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
-    .openapi(eligibility, async (c) => c.json(await previewEligibility(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200));
+    .openapi(eligibility, async (c) =>
+      c.json(await previewEligibility(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200),
+    );
 }

@@ -5,21 +5,34 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { AppError, NotFoundError, type ProblemField } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { internalError } from "../http/problem.js";
-import { ADMIN_PRINCIPAL, endAdminWebSession, resolveAdminWebSession, type AdminWebSession } from "../services/admin-web-sessions.js";
+import { ADMIN_PRINCIPAL, type AdminWebSession, endAdminWebSession, resolveAdminWebSession } from "../services/admin-web-sessions.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "../services/api-keys.js";
 import { createProvider, getProvider, listProviders } from "../services/providers.js";
 import { renderPage } from "../web/layout.js";
 import { AdminProviderPage, AdminProvidersPage, DEFAULT_PROVIDER_FORM, type ProviderForm } from "../web/pages/admin.js";
 import type { Refusal } from "../web/pages/link.js";
 import { MessagePage } from "../web/pages/message.js";
-import { clearAdminSessionCookie, CsrfError, fromOurOrigin, parseForm, readAdminSessionCookie, signInBodyLimit, type WebContext, type WebEnv } from "../web/session.js";
+import {
+  CsrfError,
+  clearAdminSessionCookie,
+  fromOurOrigin,
+  parseForm,
+  readAdminSessionCookie,
+  signInBodyLimit,
+  type WebContext,
+  type WebEnv,
+} from "../web/session.js";
 import { pageHeaders } from "./settings.js";
 
 type AdminEnv = { Variables: WebEnv["Variables"] & { admin: AdminWebSession } };
 type AdminContext = Context<AdminEnv>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const states = (s: string) => s.split(/[\s,]+/).filter(Boolean).map((x) => x.toUpperCase());
+const states = (s: string) =>
+  s
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((x) => x.toUpperCase());
 
 const requireAdmin: MiddlewareHandler<AdminEnv> = async (c, next) => {
   const token = readAdminSessionCookie(c as unknown as WebContext);
@@ -69,9 +82,11 @@ export async function settingsNotFoundPage(c: Context<AppEnv>): Promise<Response
   const web = c as unknown as WebContext;
   const problem = new NotFoundError("page");
   await pageHeaders(web, async () => {
-    web.res = await renderPage(web, { title: problem.title, status: 404 }, (
-      <MessagePage heading={problem.title} detail={problem.detail} back={{ href: "/settings", label: "Back to settings" }} />
-    ));
+    web.res = await renderPage(
+      web,
+      { title: problem.title, status: 404 },
+      <MessagePage heading={problem.title} detail={problem.detail} back={{ href: "/settings", label: "Back to settings" }} />,
+    );
     web.header("cache-control", "no-store");
   });
   return web.res;
@@ -94,7 +109,11 @@ export function settingsAdminRoutes() {
       c.var.deps.logger.error({ requestId: c.get("requestId"), err: { name: err.name, message: err.message, stack: err.stack } }, "unhandled error");
     }
     const problem = err instanceof AppError ? (err.status === 404 ? new NotFoundError("page") : err) : internalError();
-    return renderPage(page(c), { title: problem.title, status: problem.status }, <MessagePage heading={problem.title} detail={problem.detail} back={back} />);
+    return renderPage(
+      page(c),
+      { title: problem.title, status: problem.status },
+      <MessagePage heading={problem.title} detail={problem.detail} back={back} />,
+    );
   });
 
   r.get("/", requireAdmin, async (c) => {
@@ -105,7 +124,12 @@ export function settingsAdminRoutes() {
 
   r.post("/providers", requireAdmin, requireAdminForm, async (c) => {
     const f = c.var.form;
-    const form: ProviderForm = { name: f.name ?? "", timezone: f.timezone ?? "", licenses: f.licenses ?? "", credentialedStates: f.credentialedStates ?? "" };
+    const form: ProviderForm = {
+      name: f.name ?? "",
+      timezone: f.timezone ?? "",
+      licenses: f.licenses ?? "",
+      credentialedStates: f.credentialedStates ?? "",
+    };
     const input = {
       name: form.name.trim(),
       timezone: form.timezone.trim(),

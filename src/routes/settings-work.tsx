@@ -11,20 +11,20 @@ import { getSession } from "../services/sessions.js";
 import {
   addLocationAndConfirm,
   confirmFromQueue,
+  LOCATION_SUPPORTS,
   listClientsWithLocations,
   listWorkQueue,
-  LOCATION_SUPPORTS,
   type QueueOutcome,
   referFromQueue,
   toLocationInput,
 } from "../services/work-queue.js";
 import { renderPage } from "../web/layout.js";
-import { formValues, localDate, parseLocationForm, type FieldErrors, type LocationFormValues } from "../web/location-form.js";
-import { ClientsPage, type ClientFormError } from "../web/pages/clients.js";
-import { OpenItemsPage, type ItemFormError } from "../web/pages/open-items.js";
+import { type FieldErrors, formValues, type LocationFormValues, localDate, parseLocationForm } from "../web/location-form.js";
+import { type ClientFormError, ClientsPage } from "../web/pages/clients.js";
+import { type ItemFormError, OpenItemsPage } from "../web/pages/open-items.js";
 import type { WebContext, WebEnv } from "../web/session.js";
 import { requireCsrfForm, requireWebSession } from "../web/session.js";
-import { flashAndRedirect, refusalOf, signedIn, type Flash } from "./settings-context.js";
+import { type Flash, flashAndRedirect, refusalOf, signedIn } from "./settings-context.js";
 
 const IdParam = z.uuid();
 const QUEUE = "/settings/open-items";
@@ -56,7 +56,14 @@ async function queuePage(c: WebContext, extra: { formError?: ItemFormError; stat
   const { items } = await listWorkQueue(c.var.services, c.var.principal, providerId);
   const notice = flash.notice ? { text: flash.notice, tone: flash.tone } : undefined;
   const body = (
-    <OpenItemsPage csrf={chrome.csrf} timezone={provider.timezone} items={items} notice={notice} formError={extra.formError} outsideUs={LOCATION_SUPPORTS.country} />
+    <OpenItemsPage
+      csrf={chrome.csrf}
+      timezone={provider.timezone}
+      items={items}
+      notice={notice}
+      formError={extra.formError}
+      outsideUs={LOCATION_SUPPORTS.country}
+    />
   );
   return renderPage(c, { title: "Open items", current: "open-items", chrome, status: extra.status }, body);
 }
@@ -65,7 +72,9 @@ async function queuePage(c: WebContext, extra: { formError?: ItemFormError; stat
 async function sessionPhrase(c: WebContext, session: { clientId: string; start: string }, timezone: string) {
   const client = await getClient(c.var.services, c.var.principal, session.clientId);
   const who = initialsOf(client.displayName) || "your client";
-  const day = new Intl.DateTimeFormat("en-US", { timeZone: timezone, month: "short", day: "numeric", year: "numeric" }).format(new Date(session.start));
+  const day = new Intl.DateTimeFormat("en-US", { timeZone: timezone, month: "short", day: "numeric", year: "numeric" }).format(
+    new Date(session.start),
+  );
   return `${who}'s session on ${day}`;
 }
 
@@ -79,7 +88,10 @@ function outcomeFlash(outcome: QueueOutcome, what: string, locationSaved: boolea
         notice: `${saved}Confirmed ${what}: ${d.billing === "private_pay" ? "as private pay" : "billed to the client's insurance"}.`,
       };
     case "private_pay_needs_agreement":
-      return { tone: "warning", notice: `${saved}${what} can only be confirmed as private pay. ${d.explanation} Confirm it below once your client has agreed.` };
+      return {
+        tone: "warning",
+        notice: `${saved}${what} can only be confirmed as private pay. ${d.explanation} Confirm it below once your client has agreed.`,
+      };
     case "not_confirmable":
       return { tone: "warning", notice: `${saved}${what} can't be confirmed: ${d.explanation} ${d.action}` };
   }
@@ -103,7 +115,11 @@ export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
     const { provider } = await signedIn(c);
     const session = await getSession(c.var.services, c.var.principal, sessionId);
     const values = formValues(c.var.form);
-    const parsed = parseLocationForm(values, { timezone: provider.timezone, sessionStart: session.start, outsideUsAllowed: LOCATION_SUPPORTS.country });
+    const parsed = parseLocationForm(values, {
+      timezone: provider.timezone,
+      sessionStart: session.start,
+      outsideUsAllowed: LOCATION_SUPPORTS.country,
+    });
     if (!parsed.ok) return queuePage(c, { formError: { sessionId, action: "locate", values, errors: parsed.errors }, status: 422 });
     return orConflict(c, QUEUE, async () => {
       try {
@@ -122,11 +138,17 @@ export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
     const { provider } = await signedIn(c);
     const session = await getSession(c.var.services, c.var.principal, sessionId);
     const state = StateCodeSchema.safeParse(c.var.form.state ?? "");
-    if (!state.success) return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
+    if (!state.success)
+      return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
     return orConflict(c, QUEUE, async () => {
-      const outcome = await confirmFromQueue(c.var.services, c.var.principal, sessionId, { state: state.data, privatePayAgreed: c.var.form.privatePay === "yes" });
+      const outcome = await confirmFromQueue(c.var.services, c.var.principal, sessionId, {
+        state: state.data,
+        privatePayAgreed: c.var.form.privatePay === "yes",
+      });
       if (outcome.kind === "private_pay_needs_agreement") {
-        const errors = { privatePay: "Tick this box only if your client agreed to pay for the session themselves; otherwise begin credentialing or refer them." };
+        const errors = {
+          privatePay: "Tick this box only if your client agreed to pay for the session themselves; otherwise begin credentialing or refer them.",
+        };
         return queuePage(c, { formError: { sessionId, action: "confirm", errors }, status: 422 });
       }
       return flashAndRedirect(c, outcomeFlash(outcome, await sessionPhrase(c, session, provider.timezone), false), QUEUE);
@@ -138,7 +160,8 @@ export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
     const { provider } = await signedIn(c);
     const session = await getSession(c.var.services, c.var.principal, sessionId);
     const state = StateCodeSchema.safeParse(c.var.form.state ?? "");
-    if (!state.success) return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
+    if (!state.success)
+      return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
     return orConflict(c, QUEUE, async () => {
       await referFromQueue(c.var.services, c.var.principal, sessionId, { state: state.data });
       const what = await sessionPhrase(c, session, provider.timezone);

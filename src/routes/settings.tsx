@@ -7,24 +7,22 @@ import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import { NotFoundError } from "../errors.js";
 import { problemForError } from "../http/problem.js";
+import { isAdminToken, startAdminWebSession } from "../services/admin-web-sessions.js";
 import { createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { listReconciliationItems } from "../services/reconciliation.js";
 import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-links.js";
-import { isAdminToken, startAdminWebSession } from "../services/admin-web-sessions.js";
 import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
 import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
 import { ConfirmFeedPage } from "../web/pages/confirm.js";
-import { LinkPage, type LinkForm, type Refusal } from "../web/pages/link.js";
-import { type Flash, flashAndRedirect, refusalOf, signedIn } from "./settings-context.js";
-import { registerWorkQueueRoutes } from "./settings-work.js";
+import { type LinkForm, LinkPage, type Refusal } from "../web/pages/link.js";
 import { MessagePage } from "../web/pages/message.js";
 import { OverviewPage } from "../web/pages/overview.js";
 import { SIGN_IN_EXPIRED, SIGN_IN_FAILED, SignInPage } from "../web/pages/sign-in.js";
 import {
+  CsrfError,
   clearSessionCookie,
   clearSignInCookie,
-  CsrfError,
   fromOurOrigin,
   issueSignInToken,
   parseForm,
@@ -38,6 +36,8 @@ import {
   type WebContext,
   type WebEnv,
 } from "../web/session.js";
+import { type Flash, flashAndRedirect, refusalOf, signedIn } from "./settings-context.js";
+import { registerWorkQueueRoutes } from "./settings-work.js";
 
 // default-src 'none': nothing loads but this page's own nonce'd style and script; forms post only here.
 export const pageHeaders = secureHeaders({
@@ -89,12 +89,20 @@ export function settingsRoutes() {
   r.onError(async (err, c) => {
     if (err instanceof CsrfError) {
       const detail = "This form had expired or came from another site, so nothing was changed. Go back, reload the page and try again.";
-      return renderPage(c, { title: "Not accepted", status: 403 }, <MessagePage heading="Not accepted" detail={detail} back={{ href: "/settings", label: "Back to settings" }} />);
+      return renderPage(
+        c,
+        { title: "Not accepted", status: 403 },
+        <MessagePage heading="Not accepted" detail={detail} back={{ href: "/settings", label: "Back to settings" }} />,
+      );
     }
     let problem = problemForError(err);
     if (problem.status >= 500) c.var.deps.logger.error({ requestId: c.get("requestId"), code: problem.code, err }, "request failed");
     if (problem.status === 404) problem = new NotFoundError("page");
-    return renderPage(c, { title: problem.title, status: problem.status }, <MessagePage heading={problem.title} detail={problem.detail} back={{ href: "/settings", label: "Back to settings" }} />);
+    return renderPage(
+      c,
+      { title: problem.title, status: problem.status },
+      <MessagePage heading={problem.title} detail={problem.detail} back={{ href: "/settings", label: "Back to settings" }} />,
+    );
   });
 
   r.get("/sign-in", async (c) => {
@@ -154,13 +162,21 @@ export function settingsRoutes() {
   r.post("/link", requireWebSession, requireCsrfForm, async (c) => {
     const f = c.var.form;
     // Browsers send textarea line breaks as CRLF; store plain newlines.
-    const form: LinkForm = { url: f.url ?? "", instructions: (f.instructions ?? "").replace(/\r\n?/g, "\n"), baaSigned: f.baaSigned === "yes", waitingRoomEnabled: f.waitingRoomEnabled === "yes" };
+    const form: LinkForm = {
+      url: f.url ?? "",
+      instructions: (f.instructions ?? "").replace(/\r\n?/g, "\n"),
+      baaSigned: f.baaSigned === "yes",
+      waitingRoomEnabled: f.waitingRoomEnabled === "yes",
+    };
     const providerId = c.var.web.session.providerId;
     try {
       const saved = await putTelehealthLink(c.var.services, c.var.principal, providerId, toLinkInput(form));
       const flash: Flash = saved.compliant
         ? { notice: "Saved. Your link is compliant and ready for sessions.", tone: "success" }
-        : { notice: "Not ready for sessions: this link is stored but not compliant, so virtual sessions can't use it yet. Fix what's missing below.", tone: "warning" };
+        : {
+            notice: "Not ready for sessions: this link is stored but not compliant, so virtual sessions can't use it yet. Fix what's missing below.",
+            tone: "warning",
+          };
       return await flashAndRedirect(c, flash, "/settings/link");
     } catch (err) {
       const refusal = refusalOf(err);
@@ -213,7 +229,14 @@ export function settingsRoutes() {
     };
     try {
       const feed = await createFeed(c.var.services, c.var.principal, c.var.web.session.providerId, input);
-      const fresh: FreshFeed = { action: "created", name: feed.name, url: feed.url, webcalUrl: feed.webcalUrl, outlookSubscribeUrl: feed.outlookSubscribeUrl, googleSubscribeUrl: feed.googleSubscribeUrl };
+      const fresh: FreshFeed = {
+        action: "created",
+        name: feed.name,
+        url: feed.url,
+        webcalUrl: feed.webcalUrl,
+        outlookSubscribeUrl: feed.outlookSubscribeUrl,
+        googleSubscribeUrl: feed.googleSubscribeUrl,
+      };
       return await flashAndRedirect(c, { fresh }, "/settings/calendars");
     } catch (err) {
       const refusal = refusalOf(err);
@@ -234,7 +257,14 @@ export function settingsRoutes() {
     const providerId = c.var.web.session.providerId;
     const feed = await findFeed(c, providerId, c.req.param("feedId"));
     const rotated = await rotateFeedSecret(c.var.services, c.var.principal, providerId, feed.id);
-    const fresh: FreshFeed = { action: "rotated", name: rotated.name, url: rotated.url, webcalUrl: rotated.webcalUrl, outlookSubscribeUrl: rotated.outlookSubscribeUrl, googleSubscribeUrl: rotated.googleSubscribeUrl };
+    const fresh: FreshFeed = {
+      action: "rotated",
+      name: rotated.name,
+      url: rotated.url,
+      webcalUrl: rotated.webcalUrl,
+      outlookSubscribeUrl: rotated.outlookSubscribeUrl,
+      googleSubscribeUrl: rotated.googleSubscribeUrl,
+    };
     return flashAndRedirect(c, { fresh }, "/settings/calendars");
   });
 
@@ -242,7 +272,11 @@ export function settingsRoutes() {
     const providerId = c.var.web.session.providerId;
     const feed = await findFeed(c, providerId, c.req.param("feedId"));
     await revokeFeed(c.var.services, c.var.principal, providerId, feed.id);
-    return flashAndRedirect(c, { notice: `“${feed.name}” is stopped: its address no longer works. Remove it from your calendar apps too.` }, "/settings/calendars");
+    return flashAndRedirect(
+      c,
+      { notice: `“${feed.name}” is stopped: its address no longer works. Remove it from your calendar apps too.` },
+      "/settings/calendars",
+    );
   });
 
   registerWorkQueueRoutes(r);

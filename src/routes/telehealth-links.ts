@@ -28,7 +28,10 @@ const LinkSchema = z
   .openapi("TelehealthLink");
 
 const SavedLinkSchema = LinkSchema.extend({
-  unwrappedFrom: z.enum(["outlook_safe_links", "google_redirect"]).optional().describe("The email program's wrapper taken off the link before it was checked"),
+  unwrappedFrom: z
+    .enum(["outlook_safe_links", "google_redirect"])
+    .optional()
+    .describe("The email program's wrapper taken off the link before it was checked"),
   upcomingSessionsUpdated: z.number().int().describe("Upcoming sessions that now use this link (their SEQUENCE rose)"),
 }).openapi("SavedTelehealthLink");
 
@@ -81,7 +84,8 @@ const add = createRoute({
   path: "/providers/{id}/telehealth-links",
   tags,
   summary: "Add or replace one platform's link, with its own BAA and waiting-room attestation",
-  description: "A session may use any compliant attested link (its own `telehealthUrl`). `isDefault: true` makes it the default; the first link always is.",
+  description:
+    "A session may use any compliant attested link (its own `telehealthUrl`). `isDefault: true` makes it the default; the first link always is.",
   security: bearerSecurity,
   request: { params, body: jsonBody(AddTelehealthLinkSchema) },
   responses: { 200: jsonResponse(SavedLinkSchema, "The link's verdict"), ...problems(400, 409, 413, 415, 422) },

@@ -6,13 +6,13 @@ import type { AppEnv } from "../http/env.js";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
 import { codedError, problemResponse } from "../http/problem.js";
 import {
+  type Intake,
   isMicrosoftSource,
   precheckIcsWebhook,
   receiveGooglePush,
   receiveGraphNotifications,
   receiveIcsWebhook,
   standardWebhookHeaders,
-  type Intake,
 } from "../services/webhook-intake.js";
 
 const problem = { content: { "application/problem+json": { schema: ProblemSchema } } };
@@ -24,29 +24,57 @@ const ICS_ENVELOPE_DOC = {
   properties: {
     type: { type: "string" as const, enum: ["calendar.changed"] },
     timestamp: { type: "string" as const, format: "date-time" },
-    data: { type: "object" as const, required: ["ics"], additionalProperties: false, properties: { ics: { type: "string" as const, description: "BEGIN:VCALENDAR..." } } },
+    data: {
+      type: "object" as const,
+      required: ["ics"],
+      additionalProperties: false,
+      properties: { ics: { type: "string" as const, description: "BEGIN:VCALENDAR..." } },
+    },
   },
 };
 const params = z.object({ sourceId: z.string().openapi({ param: { in: "path" } }) });
 
 const ics = createRoute({
-  method: "post", path: "/webhooks/ics/{sourceId}", tags: ["webhooks"],
+  method: "post",
+  path: "/webhooks/ics/{sourceId}",
+  tags: ["webhooks"],
   summary: "Standard Webhooks delivery of changed events as ICS (webhook-* or svix-* headers)",
   // Documented, not validated here: the signature is checked before the body is judged.
   request: { params, body: { required: true, content: { "application/json": { schema: ICS_ENVELOPE_DOC } } } },
-  responses: { 202: { description: "Recorded", content: { "application/json": { schema: Accepted } } }, 400: { description: "Malformed", ...problem }, 401: { description: "Bad signature", ...problem }, 404: { description: "Unknown source", ...problem }, 413: { description: "Too large", ...problem }, 422: { description: "Invalid envelope", ...problem } },
+  responses: {
+    202: { description: "Recorded", content: { "application/json": { schema: Accepted } } },
+    400: { description: "Malformed", ...problem },
+    401: { description: "Bad signature", ...problem },
+    404: { description: "Unknown source", ...problem },
+    413: { description: "Too large", ...problem },
+    422: { description: "Invalid envelope", ...problem },
+  },
 });
 const google = createRoute({
-  method: "post", path: "/webhooks/google/{sourceId}", tags: ["webhooks"],
+  method: "post",
+  path: "/webhooks/google/{sourceId}",
+  tags: ["webhooks"],
   summary: "Google Calendar push notification (X-Goog-* headers, empty body)",
   request: { params },
-  responses: { 200: { description: "Acknowledged", content: { "application/json": { schema: Accepted } } }, 401: { description: "Wrong channel token", ...problem }, 422: { description: "Verified, malformed headers (recorded as rejected)", ...problem } },
+  responses: {
+    200: { description: "Acknowledged", content: { "application/json": { schema: Accepted } } },
+    401: { description: "Wrong channel token", ...problem },
+    422: { description: "Verified, malformed headers (recorded as rejected)", ...problem },
+  },
 });
 const microsoft = createRoute({
-  method: "post", path: "/webhooks/microsoft/{sourceId}", tags: ["webhooks"],
+  method: "post",
+  path: "/webhooks/microsoft/{sourceId}",
+  tags: ["webhooks"],
   summary: "Microsoft Graph change/lifecycle notifications; ?validationToken= is echoed as text/plain",
   request: { params, query: z.object({ validationToken: z.string().optional() }) },
-  responses: { 200: { description: "Validation echo", content: { "text/plain": { schema: z.string() } } }, 202: { description: "Recorded", content: { "application/json": { schema: Accepted } } }, 400: { description: "Malformed", ...problem }, 404: { description: "Unknown source", ...problem }, 422: { description: "Malformed (verified items are recorded as rejected)", ...problem } },
+  responses: {
+    200: { description: "Validation echo", content: { "text/plain": { schema: z.string() } } },
+    202: { description: "Recorded", content: { "application/json": { schema: Accepted } } },
+    400: { description: "Malformed", ...problem },
+    404: { description: "Unknown source", ...problem },
+    422: { description: "Malformed (verified items are recorded as rejected)", ...problem },
+  },
 });
 
 function answer(c: Context<AppEnv>, intake: Intake, okStatus: 200 | 202): Response {
@@ -94,7 +122,8 @@ export function webhookRoutes() {
         return c.text(token, 200, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }) as never;
       }
       // Unknown sources are answered before the body is read.
-      if (!(await isMicrosoftSource(c.var.services, c.req.param("sourceId")))) return problemResponse(c, codedError("not_found", "No such webhook.")) as never;
+      if (!(await isMicrosoftSource(c.var.services, c.req.param("sourceId"))))
+        return problemResponse(c, codedError("not_found", "No such webhook.")) as never;
       const intake = await receiveGraphNotifications(c.var.services, c.req.param("sourceId"), await readBody(c, webhookBodyLimits(c)));
       // Forged items get the 202 Graph expects, but still count against the sender's address.
       if (intake.result === "accepted" && intake.rejected) c.set("authFailed", true);

@@ -2,8 +2,9 @@
 // session; the cookie carries a 256-bit token of which only the hash is stored. Same lifetimes as a
 // provider's session (12 hours at most, 30 minutes idle; HIPAA 45 CFR 164.312(a)(2)(iii)), and a
 // session ends when ADMIN_TOKEN changes.
-import { eq, lt } from "drizzle-orm";
+
 import { randomUUID } from "node:crypto";
+import { eq, lt } from "drizzle-orm";
 import { adminWebSessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -49,7 +50,10 @@ export async function startAdminWebSession(deps: ServiceDeps, adminTokenHash: st
 /** The live session for a cookie token, or null (unknown, expired, idle, or opened with an old admin token). */
 export async function resolveAdminWebSession(deps: ServiceDeps, adminTokenHash: string, token: string): Promise<AdminWebSession | null> {
   if (!TOKEN_SHAPE.test(token)) return null;
-  const [row] = await deps.db.select().from(adminWebSessions).where(eq(adminWebSessions.tokenHash, hashSecret(token)));
+  const [row] = await deps.db
+    .select()
+    .from(adminWebSessions)
+    .where(eq(adminWebSessions.tokenHash, hashSecret(token)));
   if (!row) return null;
   const now = deps.clock.now();
   const idle = now.getTime() - row.lastSeenAt.getTime();

@@ -1,5 +1,5 @@
-import { and, desc, eq, isNull } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { apiKeys } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
@@ -50,10 +50,16 @@ export async function listApiKeys(deps: ServiceDeps, principal: Principal, provi
 export async function revokeApiKey(deps: ServiceDeps, principal: Principal, providerId: string, keyId: string): Promise<void> {
   assertProviderScope(principal, providerId);
   await withTransaction(deps.db, async (tx) => {
-    const rows = await tx.select().from(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.providerId, providerId)));
+    const rows = await tx
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.providerId, providerId)));
     if (!rows[0]) throw new NotFoundError("API key");
     const now = deps.clock.now();
-    await tx.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)));
+    await tx
+      .update(apiKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)));
     await recordAudit(tx, { providerId, principal, action: "api_key.revoked", subjectId: keyId, at: now });
   });
 }

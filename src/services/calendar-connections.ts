@@ -6,18 +6,18 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { and, eq, isNull, lt, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
-import { calendarConnections, calendarSources, CONNECTION_KINDS, oauthStates, type ConnectionKind } from "../db/schema.js";
+import { CONNECTION_KINDS, type ConnectionKind, calendarConnections, calendarSources, oauthStates } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { AppError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
-import { deleteCalendarSource, insertSourceAndRegister, recordSourceFailure, type PushChannelRegistry, type SourceRow } from "./calendar-sources.js";
-import { GrantError, type ConnectionAdapters } from "./connection-adapters.js";
+import { deleteCalendarSource, insertSourceAndRegister, type PushChannelRegistry, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
+import { type ConnectionAdapters, GrantError, type RemoteCalendar, type TokenSet } from "./connection-adapters.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
 import { loadProvider } from "./providers.js";
-import { hashSecret } from "./secrets.js";
 import { openSecret, sealSecret } from "./secret-box.js";
+import { hashSecret } from "./secrets.js";
 
 /** RFC 6749 4.1.2 recommends codes live at most 10 minutes; the state need not outlive one. */
 export const OAUTH_STATE_TTL_MS = 10 * 60_000;
@@ -38,7 +38,12 @@ const pkceChallenge = (verifier: string) => createHash("sha256").update(verifier
 
 /** Which platforms can be connected here (a kind without credentials shows as unavailable). */
 export function connectionKinds(adapters: ConnectionAdapters) {
-  return CONNECTION_KINDS.map((kind) => ({ kind, label: adapters[kind].label, available: adapters[kind].available, canRevoke: adapters[kind].canRevoke }));
+  return CONNECTION_KINDS.map((kind) => ({
+    kind,
+    label: adapters[kind].label,
+    available: adapters[kind].available,
+    canRevoke: adapters[kind].canRevoke,
+  }));
 }
 
 export async function beginConnection(
@@ -63,7 +68,9 @@ export async function beginConnection(
   const verifier = randomBytes(32).toString("base64url");
   const expiresAt = new Date(now.getTime() + OAUTH_STATE_TTL_MS);
   // Started authorizations are kept a day past expiry (a late callback gets "expired", not "unknown").
-  await deps.db.delete(oauthStates).where(and(eq(oauthStates.providerId, providerId), lt(oauthStates.expiresAt, new Date(now.getTime() - 86_400_000))));
+  await deps.db
+    .delete(oauthStates)
+    .where(and(eq(oauthStates.providerId, providerId), lt(oauthStates.expiresAt, new Date(now.getTime() - 86_400_000))));
   await deps.db.insert(oauthStates).values({
     id: randomUUID(),
     providerId,
@@ -75,7 +82,11 @@ export async function beginConnection(
     expiresAt,
     createdAt: now,
   });
-  const authorizationUrl = adapter.authorizationUrl({ state, codeChallenge: pkceChallenge(verifier), redirectUri: redirectUriFor(deps.config.publicBaseUrl, data.kind) });
+  const authorizationUrl = adapter.authorizationUrl({
+    state,
+    codeChallenge: pkceChallenge(verifier),
+    redirectUri: redirectUriFor(deps.config.publicBaseUrl, data.kind),
+  });
   return { authorizationUrl, expiresAt: expiresAt.toISOString() };
 }
 
@@ -93,19 +104,31 @@ export async function completeConnection(
   const state = input.callbackUrl.searchParams.get("state");
   if (!state || state.length > 512) throw stateRefused("oauth_state_invalid", "This sign-in link is not valid. Start connecting again.");
   const now = deps.clock.now();
-  const [row] = await deps.db.select().from(oauthStates).where(eq(oauthStates.stateHash, hashSecret(state)));
+  const [row] = await deps.db
+    .select()
+    .from(oauthStates)
+    .where(eq(oauthStates.stateHash, hashSecret(state)));
   if (!row || row.kind !== input.kind) throw stateRefused("oauth_state_invalid", "This sign-in link is not valid. Start connecting again.");
   if (row.providerId !== input.session.providerId || (row.webSessionId !== null && row.webSessionId !== input.session.id)) {
-    throw new AppError(403, "oauth_state_other_session", "Connection not accepted", "This connection was started by someone else, so nothing was connected.");
+    throw new AppError(
+      403,
+      "oauth_state_other_session",
+      "Connection not accepted",
+      "This connection was started by someone else, so nothing was connected.",
+    );
   }
   if (row.usedAt) throw stateRefused("oauth_state_used", "This sign-in link was already used. Start connecting again.");
   if (row.expiresAt <= now) throw stateRefused("oauth_state_expired", "This sign-in link expired. Start connecting again.");
   // Single use, also against a concurrent second callback with the same state.
-  const claimed = await deps.db.update(oauthStates).set({ usedAt: now }).where(and(eq(oauthStates.id, row.id), isNull(oauthStates.usedAt))).returning({ id: oauthStates.id });
+  const claimed = await deps.db
+    .update(oauthStates)
+    .set({ usedAt: now })
+    .where(and(eq(oauthStates.id, row.id), isNull(oauthStates.usedAt)))
+    .returning({ id: oauthStates.id });
   if (claimed.length === 0) throw stateRefused("oauth_state_used", "This sign-in link was already used. Start connecting again.");
 
   const adapter = adapters[input.kind];
-  let tokens;
+  let tokens: TokenSet;
   try {
     tokens = await adapter.exchangeCode({
       callbackUrl: input.callbackUrl,
@@ -114,7 +137,8 @@ export async function completeConnection(
       redirectUri: redirectUriFor(deps.config.publicBaseUrl, input.kind),
     });
   } catch (err) {
-    if (err instanceof GrantError && err.outcome === "denied") throw stateRefused("oauth_access_denied", `Access to your ${adapter.label} was not granted, so nothing was connected.`);
+    if (err instanceof GrantError && err.outcome === "denied")
+      throw stateRefused("oauth_access_denied", `Access to your ${adapter.label} was not granted, so nothing was connected.`);
     deps.logger.warn({ kind: input.kind, code: err instanceof GrantError ? err.code : "internal" }, "oauth code exchange failed");
     throw new AppError(502, "oauth_exchange_failed", "Bad gateway", `${adapter.label} did not complete the connection. Try again in a moment.`);
   }
@@ -136,18 +160,53 @@ export async function completeConnection(
   return withTransaction(deps.db, async (tx) => {
     const principal: Principal = { kind: "provider", providerId: row.providerId, keyId: "web" };
     if (row.connectionId) {
-      const updated = await tx.update(calendarConnections).set(sealed).where(and(eq(calendarConnections.id, row.connectionId), eq(calendarConnections.providerId, row.providerId))).returning({ id: calendarConnections.id });
+      const updated = await tx
+        .update(calendarConnections)
+        .set(sealed)
+        .where(and(eq(calendarConnections.id, row.connectionId), eq(calendarConnections.providerId, row.providerId)))
+        .returning({ id: calendarConnections.id });
       if (updated.length > 0) {
         // Reconnecting resumes: every source of the grant is healthy again and merges a full sync.
-        const sources = await tx.update(calendarSources).set({ status: "active", consecutiveFailures: 0 }).where(and(eq(calendarSources.providerId, row.providerId), isNull(calendarSources.deletedAt), sql`${calendarSources.settings}->>'connectionId' = ${row.connectionId}`)).returning();
-        for (const s of sources) await recordDelivery(tx, { providerId: s.providerId, sourceId: s.id, deliveryKey: `reconnected:${now.toISOString()}`, kind: "full_resync", at: now });
-        await recordAudit(tx, { providerId: row.providerId, principal, action: "calendar_connection.reconnected", subjectId: row.connectionId, at: now, data: { kind: input.kind } });
+        const sources = await tx
+          .update(calendarSources)
+          .set({ status: "active", consecutiveFailures: 0 })
+          .where(
+            and(
+              eq(calendarSources.providerId, row.providerId),
+              isNull(calendarSources.deletedAt),
+              sql`${calendarSources.settings}->>'connectionId' = ${row.connectionId}`,
+            ),
+          )
+          .returning();
+        for (const s of sources)
+          await recordDelivery(tx, {
+            providerId: s.providerId,
+            sourceId: s.id,
+            deliveryKey: `reconnected:${now.toISOString()}`,
+            kind: "full_resync",
+            at: now,
+          });
+        await recordAudit(tx, {
+          providerId: row.providerId,
+          principal,
+          action: "calendar_connection.reconnected",
+          subjectId: row.connectionId,
+          at: now,
+          data: { kind: input.kind },
+        });
         return { connectionId: row.connectionId, providerId: row.providerId, reconnected: true };
       }
     }
     const id = randomUUID();
     await tx.insert(calendarConnections).values({ id, providerId: row.providerId, kind: input.kind, ...sealed, createdAt: now });
-    await recordAudit(tx, { providerId: row.providerId, principal, action: "calendar_connection.created", subjectId: id, at: now, data: { kind: input.kind } });
+    await recordAudit(tx, {
+      providerId: row.providerId,
+      principal,
+      action: "calendar_connection.created",
+      subjectId: id,
+      at: now,
+      data: { kind: input.kind },
+    });
     return { connectionId: id, providerId: row.providerId, reconnected: false };
   });
 }
@@ -158,7 +217,10 @@ function expiryOf(now: Date, expiresInSeconds: number | undefined): Date {
 }
 
 async function loadConnection(db: Executor, providerId: string, id: string, kind?: ConnectionKind): Promise<ConnectionRow> {
-  const [c] = await db.select().from(calendarConnections).where(and(eq(calendarConnections.id, id), eq(calendarConnections.providerId, providerId)));
+  const [c] = await db
+    .select()
+    .from(calendarConnections)
+    .where(and(eq(calendarConnections.id, id), eq(calendarConnections.providerId, providerId)));
   if (!c || (kind && c.kind !== kind)) throw new NotFoundError("calendar connection");
   return c;
 }
@@ -170,12 +232,22 @@ export function toConnectionView(c: ConnectionRow) {
 export async function listConnections(deps: ServiceDeps, principal: Principal, providerId: string) {
   assertProviderScope(principal, providerId);
   await loadProvider(deps.db, providerId);
-  const rows = await deps.db.select().from(calendarConnections).where(eq(calendarConnections.providerId, providerId)).orderBy(calendarConnections.createdAt);
+  const rows = await deps.db
+    .select()
+    .from(calendarConnections)
+    .where(eq(calendarConnections.providerId, providerId))
+    .orderBy(calendarConnections.createdAt);
   return { items: rows.map(toConnectionView) };
 }
 
 /** The account's calendars, each marked when it is already a source. */
-export async function listConnectionCalendars(deps: ServiceDeps, adapters: ConnectionAdapters, principal: Principal, providerId: string, connectionId: string) {
+export async function listConnectionCalendars(
+  deps: ServiceDeps,
+  adapters: ConnectionAdapters,
+  principal: Principal,
+  providerId: string,
+  connectionId: string,
+) {
   assertProviderScope(principal, providerId);
   const conn = await loadConnection(deps.db, providerId, connectionId);
   const token = await accessTokenForConnection(deps, adapters, conn.id).catch((err: unknown) => {
@@ -186,12 +258,17 @@ export async function listConnectionCalendars(deps: ServiceDeps, adapters: Conne
     }
     throw err;
   });
-  let calendars;
+  let calendars: RemoteCalendar[];
   try {
     calendars = await adapters[conn.kind].listCalendars(token);
   } catch (err) {
     deps.logger.warn({ kind: conn.kind, error: (err as Error).name }, "calendar list failed");
-    throw new AppError(502, "calendar_list_failed", "Bad gateway", `${adapters[conn.kind].label} did not list your calendars. Try again in a moment.`);
+    throw new AppError(
+      502,
+      "calendar_list_failed",
+      "Bad gateway",
+      `${adapters[conn.kind].label} did not list your calendars. Try again in a moment.`,
+    );
   }
   const live = await sourcesOfConnection(deps.db, providerId, conn.id);
   const taken = new Set(live.map((s) => String(s.settings.calendarId)));
@@ -202,7 +279,13 @@ const sourcesOfConnection = (db: Executor, providerId: string, connectionId: str
   db
     .select()
     .from(calendarSources)
-    .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), sql`${calendarSources.settings}->>'connectionId' = ${connectionId}`));
+    .where(
+      and(
+        eq(calendarSources.providerId, providerId),
+        isNull(calendarSources.deletedAt),
+        sql`${calendarSources.settings}->>'connectionId' = ${connectionId}`,
+      ),
+    );
 
 /** Each picked calendar becomes a source with its push channel; one already connected is skipped. */
 export async function addConnectionCalendars(
@@ -218,14 +301,17 @@ export async function addConnectionCalendars(
   const { connection, items } = await listConnectionCalendars(deps, adapters, principal, providerId, connectionId);
   const byId = new Map(items.map((c) => [c.id, c]));
   const unknown = calendarIds.filter((id) => !byId.has(id));
-  if (unknown.length) throw new UnprocessableError("calendar_not_in_account", "Pick calendars from the list of this account.", { field: "calendarIds" });
+  if (unknown.length)
+    throw new UnprocessableError("calendar_not_in_account", "Pick calendars from the list of this account.", { field: "calendarIds" });
   const created = [];
   for (const id of new Set(calendarIds)) {
     const cal = byId.get(id)!;
     if (cal.connected) continue;
     const settings = { name: cal.name, connectionId, ...adapters[connection.kind].sourceSettings(cal) };
     created.push(
-      await insertSourceAndRegister(deps, principal, providerId, { kind: connection.kind, settings, secrets: {} }, channels, (row) => sourceWithCredentials(deps, adapters, row)),
+      await insertSourceAndRegister(deps, principal, providerId, { kind: connection.kind, settings, secrets: {} }, channels, (row) =>
+        sourceWithCredentials(deps, adapters, row),
+      ),
     );
   }
   return { items: created };
@@ -247,7 +333,12 @@ export class CredentialsError extends Error {
  * row lock (SELECT ... FOR UPDATE), so across every process one grant is refreshed once: a rotating
  * refresh token is never spent twice (RFC 9700 4.14.2), and a new one is stored whenever returned.
  */
-export async function accessTokenForConnection(deps: ServiceDeps, adapters: ConnectionAdapters, connectionId: string, staleToken?: string): Promise<string> {
+export async function accessTokenForConnection(
+  deps: ServiceDeps,
+  adapters: ConnectionAdapters,
+  connectionId: string,
+  staleToken?: string,
+): Promise<string> {
   const keys = deps.config.secretKeys;
   const fresh = (c: ConnectionRow, now: Date): string | null => {
     if (!c.accessToken || !c.accessTokenExpiresAt) return null;
@@ -270,7 +361,7 @@ export async function accessTokenForConnection(deps: ServiceDeps, adapters: Conn
     const now = deps.clock.now();
     const current = fresh(c, now);
     if (current) return { ok: true, token: current }; // another worker refreshed while we waited
-    let tokens;
+    let tokens: TokenSet;
     try {
       tokens = await adapters[c.kind].refresh(openSecret(keys, c.refreshToken, "refresh_token"));
     } catch (err) {
@@ -302,7 +393,11 @@ export async function accessTokenForConnection(deps: ServiceDeps, adapters: Conn
 /** The grant is gone: the connection and every source of it need the provider. Nothing is cancelled. */
 async function markNeedsReconnect(deps: ServiceDeps, connectionId: string, reason: string): Promise<void> {
   const now = deps.clock.now();
-  const [c] = await deps.db.update(calendarConnections).set({ status: "needs_reconnect", lastErrorCode: reason, updatedAt: now }).where(and(eq(calendarConnections.id, connectionId), eq(calendarConnections.status, "connected"))).returning();
+  const [c] = await deps.db
+    .update(calendarConnections)
+    .set({ status: "needs_reconnect", lastErrorCode: reason, updatedAt: now })
+    .where(and(eq(calendarConnections.id, connectionId), eq(calendarConnections.status, "connected")))
+    .returning();
   if (!c) return;
   for (const s of await sourcesOfConnection(deps.db, c.providerId, c.id)) await recordSourceFailure(deps.db, s.id, "grant_revoked", now, "reconnect");
   deps.logger.warn({ connectionId, kind: c.kind, code: reason }, "calendar connection needs reconnecting");
@@ -312,7 +407,12 @@ async function markNeedsReconnect(deps: ServiceDeps, connectionId: string, reaso
  * The source as the platform clients need it: `secrets.accessToken` in clear, in memory only. The
  * copy must never be written back (savePushChannel re-reads the row).
  */
-export async function sourceWithCredentials(deps: ServiceDeps, adapters: ConnectionAdapters, source: SourceRow, staleToken?: string): Promise<SourceRow> {
+export async function sourceWithCredentials(
+  deps: ServiceDeps,
+  adapters: ConnectionAdapters,
+  source: SourceRow,
+  staleToken?: string,
+): Promise<SourceRow> {
   if (source.kind !== "google" && source.kind !== "microsoft") return source;
   const connectionId = typeof source.settings.connectionId === "string" ? source.settings.connectionId : null;
   let accessToken: string;
@@ -343,12 +443,17 @@ export async function releaseConnectionIfUnused(deps: ServiceDeps, adapters: Con
   const adapter = adapters[c.kind];
   if (adapter.canRevoke && c.refreshToken) {
     // Revoking the refresh token revokes the grant (RFC 7009 2.1); best effort.
-    await adapter.revoke(openSecret(deps.config.secretKeys, c.refreshToken, "refresh_token")).catch((err: unknown) =>
-      deps.logger.warn({ connectionId, code: err instanceof GrantError ? err.code : "internal" }, "grant revocation failed"),
-    );
+    await adapter
+      .revoke(openSecret(deps.config.secretKeys, c.refreshToken, "refresh_token"))
+      .catch((err: unknown) =>
+        deps.logger.warn({ connectionId, code: err instanceof GrantError ? err.code : "internal" }, "grant revocation failed"),
+      );
   }
   const now = deps.clock.now();
-  await deps.db.update(calendarConnections).set({ status: "disconnected", accessToken: null, refreshToken: null, accessTokenExpiresAt: null, updatedAt: now }).where(eq(calendarConnections.id, connectionId));
+  await deps.db
+    .update(calendarConnections)
+    .set({ status: "disconnected", accessToken: null, refreshToken: null, accessTokenExpiresAt: null, updatedAt: now })
+    .where(eq(calendarConnections.id, connectionId));
 }
 
 /** Push-channel calls with the source's access token (the registry itself never sees sealed secrets). */

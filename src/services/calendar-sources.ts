@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { calendarSources } from "../db/schema.js";
@@ -15,17 +15,31 @@ import { sealSecret } from "./secret-box.js";
 import { newSecret } from "./secrets.js";
 
 const Name = z.string().trim().min(1).max(100).optional();
-const ApiBase = z.url({ protocol: /^https?$/ }).optional().describe("Operator override of the API base URL (admin only)");
+const ApiBase = z
+  .url({ protocol: /^https?$/ })
+  .optional()
+  .describe("Operator override of the API base URL (admin only)");
 
 export const CreateSourceSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("ics_webhook"), name: Name }),
   z.strictObject({ kind: z.literal("ics_url"), name: Name, url: z.string().max(2048) }),
-  z.strictObject({ kind: z.literal("google"), name: Name, calendarId: z.string().min(1).max(1024), accessToken: z.string().min(1).max(4096), apiBaseUrl: ApiBase }),
-  z.strictObject({ kind: z.literal("microsoft"), name: Name, accessToken: z.string().min(1).max(8192), userId: z.string().min(1).max(256).optional(), apiBaseUrl: ApiBase }),
+  z.strictObject({
+    kind: z.literal("google"),
+    name: Name,
+    calendarId: z.string().min(1).max(1024),
+    accessToken: z.string().min(1).max(4096),
+    apiBaseUrl: ApiBase,
+  }),
+  z.strictObject({
+    kind: z.literal("microsoft"),
+    name: Name,
+    accessToken: z.string().min(1).max(8192),
+    userId: z.string().min(1).max(256).optional(),
+    apiBaseUrl: ApiBase,
+  }),
 ]);
 
 export type SourceRow = typeof calendarSources.$inferSelect;
-
 
 export function toSourceView(s: SourceRow) {
   return {
@@ -54,12 +68,20 @@ export type PushChannelRegistry = {
   release(source: SourceRow): Promise<void>;
 };
 
-export async function createCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown, channels: PushChannelRegistry) {
+export async function createCalendarSource(
+  deps: ServiceDeps,
+  principal: Principal,
+  providerId: string,
+  input: unknown,
+  channels: PushChannelRegistry,
+) {
   assertProviderScope(principal, providerId);
   const data = parseInput(CreateSourceSchema, input);
   if ((data.kind === "google" || data.kind === "microsoft") && principal.kind !== "admin") {
     // Providers connect these with OAuth consent; a pasted access token stays for operators' adapter tests.
-    throw new UnprocessableError("use_calendar_connection", "Connect Google and Outlook calendars through calendar-connections (OAuth consent).", { field: "kind" });
+    throw new UnprocessableError("use_calendar_connection", "Connect Google and Outlook calendars through calendar-connections (OAuth consent).", {
+      field: "kind",
+    });
   }
   const keys = deps.config.secretKeys;
   const base = deps.config.publicBaseUrl;
@@ -74,7 +96,8 @@ export async function createCalendarSource(deps: ServiceDeps, principal: Princip
       break;
     case "ics_url": {
       const checked = checkSourceUrl(data.url, { publicBaseUrl: base, allowance: deps.config.outboundAllowance });
-      if (!checked.ok) throw new UnprocessableError(checked.code === "own_feed" ? "source_is_own_feed" : checked.code, checked.message, { field: "url" });
+      if (!checked.ok)
+        throw new UnprocessableError(checked.code === "own_feed" ? "source_is_own_feed" : checked.code, checked.message, { field: "url" });
       settings = { ...settings, url: checked.url };
       break;
     }
@@ -123,11 +146,22 @@ export async function insertSourceAndRegister(
       .from(calendarSources)
       .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt)));
     if ((live?.n ?? 0) >= deps.config.maxSourcesPerProvider) {
-      throw new ConflictError("source_limit_reached", `A provider may have at most ${deps.config.maxSourcesPerProvider} calendar sources; delete one first.`);
+      throw new ConflictError(
+        "source_limit_reached",
+        `A provider may have at most ${deps.config.maxSourcesPerProvider} calendar sources; delete one first.`,
+      );
     }
     const [inserted] = await tx
       .insert(calendarSources)
-      .values({ id, providerId, kind, settings: source.settings, secrets: source.secrets, createdAt: now, nextPollAt: kind === "ics_url" ? now : null })
+      .values({
+        id,
+        providerId,
+        kind,
+        settings: source.settings,
+        secrets: source.secrets,
+        createdAt: now,
+        nextPollAt: kind === "ics_url" ? now : null,
+      })
       .returning();
     // Pull sources start with a full sync; the worker takes it from the inbox.
     if (kind !== "ics_webhook") {
@@ -142,7 +176,12 @@ export async function insertSourceAndRegister(
     } catch (err) {
       await deps.db.update(calendarSources).set({ deletedAt: deps.clock.now() }).where(eq(calendarSources.id, id));
       deps.logger.warn({ sourceId: id, kind, error: (err as Error).name }, "calendar source setup failed");
-      throw new AppError(502, "source_setup_failed", "Bad gateway", "The calendar provider refused to set up change notifications; check the access token and calendar.");
+      throw new AppError(
+        502,
+        "source_setup_failed",
+        "Bad gateway",
+        "The calendar provider refused to set up change notifications; check the access token and calendar.",
+      );
     }
   }
   return toSourceView(row);
@@ -174,11 +213,20 @@ export async function listCalendarSources(deps: ServiceDeps, principal: Principa
 
 /** A live source by id, for the webhook routes and the worker. */
 export async function findLiveSource(db: Executor, sourceId: string): Promise<SourceRow | null> {
-  const rows = await db.select().from(calendarSources).where(and(eq(calendarSources.id, sourceId), isNull(calendarSources.deletedAt)));
+  const rows = await db
+    .select()
+    .from(calendarSources)
+    .where(and(eq(calendarSources.id, sourceId), isNull(calendarSources.deletedAt)));
   return rows[0] ?? null;
 }
 
-export async function deleteCalendarSource(deps: ServiceDeps, principal: Principal, providerId: string, sourceId: string, channels: PushChannelRegistry): Promise<SourceRow> {
+export async function deleteCalendarSource(
+  deps: ServiceDeps,
+  principal: Principal,
+  providerId: string,
+  sourceId: string,
+  channels: PushChannelRegistry,
+): Promise<SourceRow> {
   assertProviderScope(principal, providerId);
   const deleted = await withTransaction(deps.db, async (tx) => {
     const s = await findLiveSource(tx, sourceId);

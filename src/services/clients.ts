@@ -1,17 +1,17 @@
-import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
+import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { clientLocations, clients, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
+import { CountryCodeSchema, StateCodeSchema } from "../domain/jurisdictions.js";
+import { sameLocation } from "../domain/locations.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor, PageQuerySchema } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
-import { CountryCodeSchema, StateCodeSchema } from "../domain/jurisdictions.js";
-import { sameLocation } from "../domain/locations.js";
 
 const ClientFields = {
   displayName: z.string().trim().min(1).max(200),
@@ -121,7 +121,11 @@ export async function updateClient(deps: ServiceDeps, principal: Principal, clie
   return withTransaction(deps.db, async (tx) => {
     const current = await loadClient(tx, principal, clientId);
     const now = deps.clock.now();
-    const [row] = await tx.update(clients).set({ ...data, updatedAt: now }).where(eq(clients.id, clientId)).returning();
+    const [row] = await tx
+      .update(clients)
+      .set({ ...data, updatedAt: now })
+      .where(eq(clients.id, clientId))
+      .returning();
     // The display name shows in "initials" and "full" feeds (SUMMARY): calendars only take the new
     // text if SEQUENCE rises and DTSTAMP/LAST-MODIFIED move (RFC 5546 2.1.4, RFC 5545 3.8.7).
     if (data.displayName !== undefined && data.displayName !== current.displayName) {

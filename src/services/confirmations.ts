@@ -8,18 +8,15 @@ import { CountryCodeSchema, StateCodeSchema } from "../domain/jurisdictions.js";
 import { locationAt } from "../domain/locations.js";
 import { ConflictError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { actorName, type Principal, type ServiceDeps } from "./deps.js";
 import { findIdenticalLocation, insertLocation, loadClient, loadClientLocations, PlaceFields } from "./clients.js";
-import { loadSession, sessionLink, sessionView, writeSessionChange, type SessionRow } from "./sessions.js";
+import { actorName, type Principal, type ServiceDeps } from "./deps.js";
+import { loadSession, type SessionRow, sessionLink, sessionView, writeSessionChange } from "./sessions.js";
 
 /**
  * `{clientLocationId}` picks a saved location; `{country?, state?, label?}` types one (an identical
  * saved location is reused); `{}` uses the location on file for the session's time.
  */
-export const ConfirmSessionSchema = z.union([
-  z.strictObject({ clientLocationId: z.uuid() }),
-  z.strictObject(PlaceFields),
-]);
+export const ConfirmSessionSchema = z.union([z.strictObject({ clientLocationId: z.uuid() }), z.strictObject(PlaceFields)]);
 
 export const EligibilityQuerySchema = z.strictObject({ state: StateCodeSchema.optional(), country: CountryCodeSchema.optional() });
 
@@ -34,7 +31,11 @@ export async function decideForSession(
 ): Promise<EligibilityDecision> {
   const [client, provider] = await Promise.all([
     loadClient(db, { kind: "admin" }, s.clientId),
-    db.select().from(providers).where(eq(providers.id, s.providerId)).then((r) => r[0]!),
+    db
+      .select()
+      .from(providers)
+      .where(eq(providers.id, s.providerId))
+      .then((r) => r[0]!),
   ]);
   return decideEligibility({
     state: place?.state ?? null,
@@ -108,7 +109,12 @@ export async function confirmSession(deps: ServiceDeps, principal: Principal, se
       // A place typed at confirmation joins the client's locations, unless the same one is already there.
       location =
         (await findIdenticalLocation(tx, client.id, typed)) ??
-        (await insertLocation(tx, client, { country: typed.country, state: typed.state ?? undefined, label: typed.label ?? undefined, from: s.startAt }, now));
+        (await insertLocation(
+          tx,
+          client,
+          { country: typed.country, state: typed.state ?? undefined, label: typed.label ?? undefined, from: s.startAt },
+          now,
+        ));
     }
     await tx.insert(confirmations).values({
       sessionId: s.id,
@@ -127,7 +133,14 @@ export async function confirmSession(deps: ServiceDeps, principal: Principal, se
       confirmedAt: now,
     });
     const updated = await writeSessionChange(tx, s, { status: "confirmed" }, now);
-    await recordAudit(tx, { providerId: s.providerId, principal, action: "session.confirmed", subjectId: s.id, at: now, data: { outcome: decision.outcome, row: decision.row } });
+    await recordAudit(tx, {
+      providerId: s.providerId,
+      principal,
+      action: "session.confirmed",
+      subjectId: s.id,
+      at: now,
+      data: { outcome: decision.outcome, row: decision.row },
+    });
     return { decision, session: await sessionView(tx, updated) };
   });
 }

@@ -1,19 +1,27 @@
 // Apply the current state of external events to our sessions, in the caller's transaction.
 import { and, eq, inArray, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
 import type { Db, Executor } from "../db/client.js";
-import { withTransaction } from "../db/tx.js";
 import { calendarSources, externalEvents, sessions } from "../db/schema.js";
-import { eventDefect, setAsideRef, type ExternalEvent } from "../domain/external-event.js";
+import { withTransaction } from "../db/tx.js";
+import { type ExternalEvent, eventDefect, setAsideRef } from "../domain/external-event.js";
 import { effectOnSession, isStale } from "../domain/reconciliation.js";
 import { resolveSessionTimes } from "../domain/sessions.js";
 import { findLinksInText, sameMeetingLink } from "../domain/telehealth-link.js";
 import { recordAudit } from "./audit.js";
 import type { SourceRow } from "./calendar-sources.js";
-import { writeSessionChange, type SessionRow } from "./sessions.js";
+import { type SessionRow, writeSessionChange } from "./sessions.js";
 import { loadTelehealthLink } from "./telehealth-links.js";
 
 export type SetAsideEvent = { externalId: string; reason: string };
-export type ApplyStats = { seen: number; stale: number; rescheduled: number; cancelled: number; held: number; unchanged: number; setAside: SetAsideEvent[] };
+export type ApplyStats = {
+  seen: number;
+  stale: number;
+  rescheduled: number;
+  cancelled: number;
+  held: number;
+  unchanged: number;
+  setAside: SetAsideEvent[];
+};
 
 /** Rows per lookup or multi-row write: a few milliseconds of database work each. */
 const CHUNK = 250;
@@ -22,7 +30,20 @@ const MAX_SET_ASIDE_LISTED = 50;
 const chunks = <T>(xs: T[]) => Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
 
 type MirrorRow = typeof externalEvents.$inferInsert;
-const MIRROR_COLUMNS = ["uid", "recurrenceId", "status", "startAt", "endAt", "sequence", "externalUpdatedAt", "busy", "providerLink", "sessionId", "seenAt", "cancellationHeldAt"] as const;
+const MIRROR_COLUMNS = [
+  "uid",
+  "recurrenceId",
+  "status",
+  "startAt",
+  "endAt",
+  "sequence",
+  "externalUpdatedAt",
+  "busy",
+  "providerLink",
+  "sessionId",
+  "seenAt",
+  "cancellationHeldAt",
+] as const;
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 /** ON CONFLICT DO UPDATE takes each column from the row that was proposed (PostgreSQL INSERT docs: EXCLUDED). */
 const fromExcluded = Object.fromEntries(MIRROR_COLUMNS.map((k) => [k, sql.raw(`excluded.${snake(k)}`)]));
@@ -56,14 +77,18 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
       continue;
     }
     const prev = byId.get(e.externalId);
-    if (!prev || !isStale(e, { sequence: prev.sequence, updatedAt: prev.updatedAt ? new Date(prev.updatedAt) : null, status: prev.status })) byId.set(e.externalId, e);
+    if (!prev || !isStale(e, { sequence: prev.sequence, updatedAt: prev.updatedAt ? new Date(prev.updatedAt) : null, status: prev.status }))
+      byId.set(e.externalId, e);
   }
-  const incoming = [...byId.values()]; 
+  const incoming = [...byId.values()];
 
   // Lookups by key, through the primary key and the sessions' uid indexes.
   const stored = new Map<string, typeof externalEvents.$inferSelect>();
   for (const ids of chunks(incoming.map((e) => e.externalId))) {
-    const rows = await tx.select().from(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, ids)));
+    const rows = await tx
+      .select()
+      .from(externalEvents)
+      .where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, ids)));
     for (const r of rows) stored.set(r.externalId, r);
     await pause();
   }
@@ -80,24 +105,37 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   }
   const candidates: SessionRow[] = [];
   for (const part of chunks([...uids])) {
-    candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), or(inArray(sessions.uid, part), inArray(sessions.externalUid, part))))));
+    candidates.push(
+      ...(await tx
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.providerId, providerId), or(inArray(sessions.uid, part), inArray(sessions.externalUid, part))))),
+    );
     await pause();
   }
   for (const part of chunks([...sessionIds])) {
-    candidates.push(...(await tx.select().from(sessions).where(and(eq(sessions.providerId, providerId), inArray(sessions.id, part)))));
+    candidates.push(
+      ...(await tx
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.providerId, providerId), inArray(sessions.id, part)))),
+    );
   }
   const byUid = new Map(candidates.map((s) => [s.uid, s]));
   const bySessionId = new Map(candidates.map((s) => [s.id, s]));
-  const byExternal = new Map(candidates.filter((s) => s.externalUid).map((s) => [`${s.externalUid}|${s.externalRecurrenceId?.toISOString() ?? ""}`, s]));
+  const byExternal = new Map(
+    candidates.filter((s) => s.externalUid).map((s) => [`${s.externalUid}|${s.externalRecurrenceId?.toISOString() ?? ""}`, s]),
+  );
 
   const providerLinks = await providerLinksOf(tx, providerId);
-  const watchesOthers = (
-    await tx
-      .select({ id: calendarSources.id })
-      .from(calendarSources)
-      .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), ne(calendarSources.id, source.id)))
-      .limit(1)
-  ).length > 0;
+  const watchesOthers =
+    (
+      await tx
+        .select({ id: calendarSources.id })
+        .from(calendarSources)
+        .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), ne(calendarSources.id, source.id)))
+        .limit(1)
+    ).length > 0;
   await pause();
 
   const rows: MirrorRow[] = [];
@@ -147,7 +185,14 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
     } else if (effect.kind === "cancel_session" && session) {
       const updated = await writeSessionChange(tx, session, { status: "cancelled", cancelledAt: opts.now }, opts.now);
       bySessionId.set(updated.id, updated);
-      await recordAudit(tx, { providerId, principal: "system", action: "session.cancelled_externally", subjectId: session.id, at: opts.now, data: { sourceId: source.id } });
+      await recordAudit(tx, {
+        providerId,
+        principal: "system",
+        action: "session.cancelled_externally",
+        subjectId: session.id,
+        at: opts.now,
+        data: { sourceId: source.id },
+      });
       stats.cancelled++;
     } else if (effect.kind === "reschedule_session" && session) {
       const times = resolveSessionTimes({ start: effect.start, end: effect.end });
@@ -157,7 +202,14 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
       }
       const updated = await writeSessionChange(tx, session, { startAt: times.start, endAt: times.end }, opts.now);
       bySessionId.set(updated.id, updated);
-      await recordAudit(tx, { providerId, principal: "system", action: "session.rescheduled_externally", subjectId: session.id, at: opts.now, data: { sourceId: source.id } });
+      await recordAudit(tx, {
+        providerId,
+        principal: "system",
+        action: "session.rescheduled_externally",
+        subjectId: session.id,
+        at: opts.now,
+        data: { sourceId: source.id },
+      });
       stats.rescheduled++;
     } else {
       stats.unchanged++;
@@ -165,7 +217,10 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   }
 
   for (const part of chunks(rows)) {
-    await tx.insert(externalEvents).values(part).onConflictDoUpdate({ target: [externalEvents.sourceId, externalEvents.externalId], set: fromExcluded });
+    await tx
+      .insert(externalEvents)
+      .values(part)
+      .onConflictDoUpdate({ target: [externalEvents.sourceId, externalEvents.externalId], set: fromExcluded });
     await pause();
   }
 
@@ -212,33 +267,70 @@ export async function settleHeldCancellations(db: Db, now: Date, providerId?: st
       const claimed = await tx
         .update(externalEvents)
         .set({ cancellationHeldAt: null })
-        .where(and(eq(externalEvents.sourceId, row.sourceId), eq(externalEvents.externalId, row.externalId), isNotNull(externalEvents.cancellationHeldAt)))
+        .where(
+          and(eq(externalEvents.sourceId, row.sourceId), eq(externalEvents.externalId, row.externalId), isNotNull(externalEvents.cancellationHeldAt)),
+        )
         .returning({ sessionId: externalEvents.sessionId });
       const sessionId = claimed[0]?.sessionId;
       if (!sessionId) return;
-      const sameEvent = or(eq(externalEvents.sessionId, sessionId), row.uid ? and(eq(externalEvents.uid, row.uid), row.recurrenceId ? eq(externalEvents.recurrenceId, row.recurrenceId) : isNull(externalEvents.recurrenceId)) : undefined);
+      const sameEvent = or(
+        eq(externalEvents.sessionId, sessionId),
+        row.uid
+          ? and(
+              eq(externalEvents.uid, row.uid),
+              row.recurrenceId ? eq(externalEvents.recurrenceId, row.recurrenceId) : isNull(externalEvents.recurrenceId),
+            )
+          : undefined,
+      );
       const elsewhere = await tx
         .select({ sourceId: externalEvents.sourceId })
         .from(externalEvents)
         .innerJoin(calendarSources, and(eq(calendarSources.id, externalEvents.sourceId), isNull(calendarSources.deletedAt)))
-        .where(and(eq(externalEvents.providerId, row.providerId), ne(externalEvents.sourceId, row.sourceId), ne(externalEvents.status, "cancelled"), sameEvent))
+        .where(
+          and(
+            eq(externalEvents.providerId, row.providerId),
+            ne(externalEvents.sourceId, row.sourceId),
+            ne(externalEvents.status, "cancelled"),
+            sameEvent,
+          ),
+        )
         .limit(1);
       if (elsewhere[0]) {
-        await recordAudit(tx, { providerId: row.providerId, principal: "system", action: "session.moved_between_calendars", subjectId: sessionId, at: now, data: { from: row.sourceId, to: elsewhere[0].sourceId } });
+        await recordAudit(tx, {
+          providerId: row.providerId,
+          principal: "system",
+          action: "session.moved_between_calendars",
+          subjectId: sessionId,
+          at: now,
+          data: { from: row.sourceId, to: elsewhere[0].sourceId },
+        });
         result.moved++;
         return;
       }
       const [session] = await tx.select().from(sessions).where(eq(sessions.id, sessionId)).for("update");
       if (!session || effectOnSession({ ...toEffectInput(row) }, session).kind !== "cancel_session") return;
       await writeSessionChange(tx, session, { status: "cancelled", cancelledAt: now }, now);
-      await recordAudit(tx, { providerId: row.providerId, principal: "system", action: "session.cancelled_externally", subjectId: sessionId, at: now, data: { sourceId: row.sourceId } });
+      await recordAudit(tx, {
+        providerId: row.providerId,
+        principal: "system",
+        action: "session.cancelled_externally",
+        subjectId: sessionId,
+        at: now,
+        data: { sourceId: row.sourceId },
+      });
       result.cancelled++;
     });
   }
   return result;
 }
 
-const toEffectInput = (row: typeof externalEvents.$inferSelect): ExternalEvent => ({ externalId: row.externalId, status: "cancelled", sequence: row.sequence, busy: false, texts: [] });
+const toEffectInput = (row: typeof externalEvents.$inferSelect): ExternalEvent => ({
+  externalId: row.externalId,
+  status: "cancelled",
+  sequence: row.sequence,
+  busy: false,
+  texts: [],
+});
 
 /** The links that make an external event "one of ours": the default link and sessions' own links. */
 async function providerLinksOf(tx: Executor, providerId: string): Promise<string[]> {

@@ -5,8 +5,8 @@ import { gzipSync } from "node:zlib";
 import { and, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { clients, feeds, providers, sessions, telehealthLinks } from "../db/schema.js";
-import { CANCELLED_LINGER_MS, feedBudgetReport, feedSummary, feedWindow, isShownInFeed, type FeedBudget } from "../domain/feed-policy.js";
-import { DEFAULT_MAX_FEED_BYTES, fitFeedToSize, type FeedEvent } from "../ics/feed.js";
+import { CANCELLED_LINGER_MS, type FeedBudget, feedBudgetReport, feedSummary, feedWindow, isShownInFeed } from "../domain/feed-policy.js";
+import { DEFAULT_MAX_FEED_BYTES, type FeedEvent, fitFeedToSize } from "../ics/feed.js";
 import type { ServiceDeps } from "./deps.js";
 import { hashSecret } from "./secrets.js";
 

@@ -1,5 +1,5 @@
-import { and, asc, eq, isNull } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Config } from "../config.js";
 import { feeds } from "../db/schema.js";
@@ -9,8 +9,8 @@ import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
-import { loadProvider } from "./providers.js";
 import { feedContentStatus } from "./feed-content.js";
+import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
 export const CreateFeedSchema = z.strictObject({
@@ -103,7 +103,10 @@ export async function listFeeds(deps: ServiceDeps, principal: Principal, provide
 
 async function loadLiveFeed(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
   assertProviderScope(principal, providerId);
-  const rows = await deps.db.select().from(feeds).where(and(eq(feeds.id, feedId), eq(feeds.providerId, providerId), isNull(feeds.revokedAt)));
+  const rows = await deps.db
+    .select()
+    .from(feeds)
+    .where(and(eq(feeds.id, feedId), eq(feeds.providerId, providerId), isNull(feeds.revokedAt)));
   if (!rows[0]) throw new NotFoundError("feed");
   return rows[0];
 }

@@ -15,7 +15,15 @@ export async function recordDelivery(
 ): Promise<{ recorded: boolean }> {
   const rows = await db
     .insert(deliveries)
-    .values({ providerId: d.providerId, sourceId: d.sourceId, deliveryKey: d.deliveryKey, kind: d.kind, payload: d.payload ?? null, receivedAt: d.at, availableAt: d.at })
+    .values({
+      providerId: d.providerId,
+      sourceId: d.sourceId,
+      deliveryKey: d.deliveryKey,
+      kind: d.kind,
+      payload: d.payload ?? null,
+      receivedAt: d.at,
+      availableAt: d.at,
+    })
     .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
     .returning({ id: deliveries.id });
   return { recorded: rows.length > 0 };
@@ -39,7 +47,12 @@ export async function claimDelivery(
   const at = sql`${now.toISOString()}::timestamptz`;
   const busy = alias(deliveries, "busy");
   const candidates = await db
-    .selectDistinctOn([deliveries.providerId], { id: deliveries.id, providerId: deliveries.providerId, sourceId: deliveries.sourceId, availableAt: deliveries.availableAt })
+    .selectDistinctOn([deliveries.providerId], {
+      id: deliveries.id,
+      providerId: deliveries.providerId,
+      sourceId: deliveries.sourceId,
+      availableAt: deliveries.availableAt,
+    })
     .from(deliveries)
     .where(
       and(
@@ -123,7 +136,18 @@ export async function recordRejectedDelivery(
 ): Promise<{ recorded: boolean }> {
   const rows = await db
     .insert(deliveries)
-    .values({ providerId: d.providerId, sourceId: d.sourceId, deliveryKey: d.deliveryKey, kind: d.kind, payload: null, state: "rejected", lastErrorCode: d.errorCode, receivedAt: d.at, availableAt: d.at, processedAt: d.at })
+    .values({
+      providerId: d.providerId,
+      sourceId: d.sourceId,
+      deliveryKey: d.deliveryKey,
+      kind: d.kind,
+      payload: null,
+      state: "rejected",
+      lastErrorCode: d.errorCode,
+      receivedAt: d.at,
+      availableAt: d.at,
+      processedAt: d.at,
+    })
     .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
     .returning({ id: deliveries.id });
   return { recorded: rows.length > 0 };

@@ -1,15 +1,15 @@
-import { eq, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
+import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
-import { providers, type License } from "../db/schema.js";
+import { type License, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { COMPACTS, hasFullLicenseIn, normalizeStateCode, StateCodeSchema } from "../domain/jurisdictions.js";
 import { isValidTimezone } from "../domain/timezone.js";
 import { ForbiddenError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
+import { recordAudit } from "./audit.js";
 import { assertAdmin, assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
-import { recordAudit } from "./audit.js";
 
 export const LicenseSchema = z.strictObject({
   state: StateCodeSchema,
@@ -138,9 +138,13 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
     // Network credentialing decides billing, so only the network sets it.
     const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
     if (principal.kind !== "admin" && !sameSet(credentialedStates, current.credentialedStates)) {
-      throw new ForbiddenError("admin_only", "Only the network sets the states you are credentialed in. Begin credentialing with the network instead.", {
-        field: "credentialedStates",
-      });
+      throw new ForbiddenError(
+        "admin_only",
+        "Only the network sets the states you are credentialed in. Begin credentialing with the network instead.",
+        {
+          field: "credentialedStates",
+        },
+      );
     }
     checkCredentialedAreLicensed(licenses, credentialedStates);
     const now = deps.clock.now();
@@ -164,7 +168,10 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
 
 /** Called inside every transaction that changes what a feed of this provider shows. */
 export async function bumpFeedVersion(tx: Executor, providerId: string): Promise<void> {
-  await tx.update(providers).set({ dataVersion: sql`${providers.dataVersion} + 1` }).where(eq(providers.id, providerId));
+  await tx
+    .update(providers)
+    .set({ dataVersion: sql`${providers.dataVersion} + 1` })
+    .where(eq(providers.id, providerId));
 }
 
 /** The operator's list of every provider, by name (the settings pages' admin view). */

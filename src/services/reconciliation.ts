@@ -2,12 +2,19 @@
 // Nothing here is stored: an item disappears as soon as its cause does.
 import { and, eq, gt, inArray, isNull, lt, lte, ne, notExists } from "drizzle-orm";
 import { calendarSources, clients, externalEvents, sessionReferrals, sessions } from "../db/schema.js";
-import { locationAt } from "../domain/locations.js";
-import { loadClientLocations } from "./clients.js";
 import { decideEligibility } from "../domain/eligibility.js";
-import { endedSessionItem, externalDiffers, overlaps, reappearedAfterCancellation, reconnectItem, type ReconciliationItem } from "../domain/reconciliation.js";
+import { locationAt } from "../domain/locations.js";
+import {
+  endedSessionItem,
+  externalDiffers,
+  overlaps,
+  type ReconciliationItem,
+  reappearedAfterCancellation,
+  reconnectItem,
+} from "../domain/reconciliation.js";
 import { CONFIRMATION_LOOKBACK_DAYS } from "../domain/work-queue.js";
 import { assertProviderScope } from "./auth.js";
+import { loadClientLocations } from "./clients.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { loadProvider } from "./providers.js";
 
@@ -29,8 +36,16 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
     .select({ s: sessions, c: clients })
     .from(sessions)
     .innerJoin(clients, eq(clients.id, sessions.clientId))
-    .where(and(eq(sessions.providerId, providerId), eq(sessions.kind, "virtual"), eq(sessions.status, "scheduled"), lte(sessions.endAt, now), gt(sessions.endAt, from),
-      notExists(db.select({ id: sessionReferrals.sessionId }).from(sessionReferrals).where(eq(sessionReferrals.sessionId, sessions.id)))))
+    .where(
+      and(
+        eq(sessions.providerId, providerId),
+        eq(sessions.kind, "virtual"),
+        eq(sessions.status, "scheduled"),
+        lte(sessions.endAt, now),
+        gt(sessions.endAt, from),
+        notExists(db.select({ id: sessionReferrals.sessionId }).from(sessionReferrals).where(eq(sessionReferrals.sessionId, sessions.id))),
+      ),
+    )
     .orderBy(sessions.startAt);
   const clientIds = [...new Set(ended.map((r) => r.c.id))];
   const byClient = new Map<string, Awaited<ReturnType<typeof loadClientLocations>>>();
@@ -70,9 +85,10 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
         start: s.startAt.toISOString(),
         end: s.endAt.toISOString(),
         title: "Changed in your calendar after confirmation",
-        action: e.status === "cancelled"
-          ? "The event was cancelled in your calendar, but the session is confirmed. Check which is right; contact support to correct a confirmed session."
-          : `Your calendar now shows ${e.startAt?.toISOString()}; the confirmed session stays as it was. Check which is right.`,
+        action:
+          e.status === "cancelled"
+            ? "The event was cancelled in your calendar, but the session is confirmed. Check which is right; contact support to correct a confirmed session."
+            : `Your calendar now shows ${e.startAt?.toISOString()}; the confirmed session stays as it was. Check which is right.`,
       });
     } else if (s && e.startAt && e.endAt && reappearedAfterCancellation({ status: e.status, updatedAt: e.externalUpdatedAt }, s)) {
       items.push({
@@ -81,7 +97,8 @@ export async function listReconciliationItems(deps: ServiceDeps, principal: Prin
         start: e.startAt.toISOString(),
         end: e.endAt.toISOString(),
         title: "Back in your calendar after it was cancelled",
-        action: "This session was cancelled, but the event is in your calendar again. Schedule a new session if it is going ahead, or remove the event.",
+        action:
+          "This session was cancelled, but the event is in your calendar again. Schedule a new session if it is going ahead, or remove the event.",
       });
     } else if (!s && e.providerLink && e.status !== "cancelled" && e.startAt && e.endAt) {
       items.push({

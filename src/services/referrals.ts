@@ -24,7 +24,10 @@ export async function markSessionReferred(deps: ServiceDeps, principal: Principa
     const existing = (await tx.select().from(sessionReferrals).where(eq(sessionReferrals.sessionId, s.id)))[0];
     if (existing) throw new ConflictError("already_referred", "This session is already marked as referred.");
     if (s.status !== "scheduled" || s.kind !== "virtual") {
-      throw new ConflictError("not_referable", "Only a telehealth session that took place and is not confirmed or cancelled can be marked as referred.");
+      throw new ConflictError(
+        "not_referable",
+        "Only a telehealth session that took place and is not confirmed or cancelled can be marked as referred.",
+      );
     }
     const now = deps.clock.now();
     if (now < s.endAt) throw new ConflictError("session_not_ended", "A session is marked as referred once it has taken place.");
@@ -34,9 +37,24 @@ export async function markSessionReferred(deps: ServiceDeps, principal: Principa
     }
     const [row] = await tx
       .insert(sessionReferrals)
-      .values({ sessionId: s.id, providerId: s.providerId, clientId: s.clientId, state: decision.state!, outcome: decision.outcome, referredBy: actorName(principal), referredAt: now })
+      .values({
+        sessionId: s.id,
+        providerId: s.providerId,
+        clientId: s.clientId,
+        state: decision.state!,
+        outcome: decision.outcome,
+        referredBy: actorName(principal),
+        referredAt: now,
+      })
       .returning();
-    await recordAudit(tx, { providerId: s.providerId, principal, action: "session.referred", subjectId: s.id, at: now, data: { outcome: decision.outcome, row: decision.row } });
+    await recordAudit(tx, {
+      providerId: s.providerId,
+      principal,
+      action: "session.referred",
+      subjectId: s.id,
+      at: now,
+      data: { outcome: decision.outcome, row: decision.row },
+    });
     return { sessionId: row!.sessionId, state: row!.state, outcome: row!.outcome, referredAt: row!.referredAt.toISOString(), decision };
   });
 }

@@ -11,7 +11,10 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 /** "id:base64key[,id:base64key...]", newest first. Pure; never echoes a key. */
 export function parseSecretKeys(value: string): { ok: true; keys: SecretKey[] } | { ok: false; message: string } {
   const keys: SecretKey[] = [];
-  for (const part of value.split(",").map((p) => p.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const i = part.indexOf(":");
     const id = i > 0 ? part.slice(0, i) : "";
     if (!KEY_ID.test(id)) return { ok: false, message: "each key must be id:base64 (id of letters, digits, _ or -)" };

@@ -6,15 +6,19 @@ import { eq, isNotNull, or } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { calendarConnections, calendarSources, oauthStates } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { isSealed, openSecret, sealedKeyId, sealSecret, type SecretKey } from "./secret-box.js";
+import { isSealed, openSecret, type SecretKey, sealedKeyId, sealSecret } from "./secret-box.js";
 import { hashSecret } from "./secrets.js";
 
 export async function reencryptSecrets(db: Db, keys: readonly SecretKey[]): Promise<{ rewritten: number }> {
   const newest = keys[0]!.id;
-  const reseal = (value: string, context: string) => (isSealed(value) && sealedKeyId(value) === newest ? value : sealSecret(keys, isSealed(value) ? openSecret(keys, value, context) : value, context));
+  const reseal = (value: string, context: string) =>
+    isSealed(value) && sealedKeyId(value) === newest ? value : sealSecret(keys, isSealed(value) ? openSecret(keys, value, context) : value, context);
   let rewritten = 0;
 
-  const connIds = await db.select({ id: calendarConnections.id }).from(calendarConnections).where(or(isNotNull(calendarConnections.accessToken), isNotNull(calendarConnections.refreshToken)));
+  const connIds = await db
+    .select({ id: calendarConnections.id })
+    .from(calendarConnections)
+    .where(or(isNotNull(calendarConnections.accessToken), isNotNull(calendarConnections.refreshToken)));
   for (const { id } of connIds) {
     await withTransaction(db, async (tx) => {
       const [c] = await tx.select().from(calendarConnections).where(eq(calendarConnections.id, id)).for("update");

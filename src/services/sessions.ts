@@ -1,5 +1,5 @@
-import { and, asc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { randomBytes, randomUUID } from "node:crypto";
+import { and, asc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
 import { clients, confirmations, sessions } from "../db/schema.js";
@@ -151,11 +151,16 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
   const data = parseInput(CreateSessionSchema, input);
   return withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
-    const clientRows = await tx.select().from(clients).where(and(eq(clients.id, data.clientId), eq(clients.providerId, providerId)));
+    const clientRows = await tx
+      .select()
+      .from(clients)
+      .where(and(eq(clients.id, data.clientId), eq(clients.providerId, providerId)));
     const client = clientRows[0];
     // Another provider's client is reported exactly like a missing one.
     if (!client) throw new UnprocessableError("unknown_client", "No such client for this provider.", { field: "clientId" });
-    const times = rule(resolveSessionTimes({ start: new Date(data.start), end: data.end ? new Date(data.end) : undefined, durationMinutes: data.durationMinutes }));
+    const times = rule(
+      resolveSessionTimes({ start: new Date(data.start), end: data.end ? new Date(data.end) : undefined, durationMinutes: data.durationMinutes }),
+    );
     const modality = rule(checkModality(data.kind, data.modality, client, deps.config.policy)).modality;
     // The link is resolved now and kept on the session (docs/rules.md, "Telehealth links").
     let link: ReturnType<typeof resolveBookingLink> | null = null;
@@ -177,7 +182,8 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
               : isNull(sessions.externalRecurrenceId),
           ),
         );
-      if (taken[0]) throw new ConflictError("external_event_taken", "Another session already stands for that calendar event.", { sessionId: taken[0].id });
+      if (taken[0])
+        throw new ConflictError("external_event_taken", "Another session already stands for that calendar event.", { sessionId: taken[0].id });
     }
     await assertNoOverlap(tx, providerId, times, data.allowOverlap);
     const [row] = await tx
@@ -272,8 +278,7 @@ export async function updateSession(deps: ServiceDeps, principal: Principal, ses
       link = { telehealthUrl: r.url, telehealthLinkId: r.linkId, linkFollowsDefault: r.followsDefault };
     }
     const moved = times.start.getTime() !== s.startAt.getTime() || times.end.getTime() !== s.endAt.getTime();
-    const changed =
-      moved || modality !== s.modality || link.telehealthUrl !== s.telehealthUrl || link.telehealthLinkId !== s.telehealthLinkId;
+    const changed = moved || modality !== s.modality || link.telehealthUrl !== s.telehealthUrl || link.telehealthLinkId !== s.telehealthLinkId;
     if (!changed && link.linkFollowsDefault === s.linkFollowsDefault) return sessionView(tx, s);
     if (moved) await assertNoOverlap(tx, s.providerId, times, data.allowOverlap, s.id);
     const now = deps.clock.now();
@@ -289,7 +294,9 @@ export async function updateSession(deps: ServiceDeps, principal: Principal, ses
 export async function writeSessionChange(
   tx: Executor,
   s: SessionRow,
-  change: Partial<Pick<SessionRow, "startAt" | "endAt" | "modality" | "telehealthUrl" | "telehealthLinkId" | "linkFollowsDefault" | "status" | "cancelledAt">>,
+  change: Partial<
+    Pick<SessionRow, "startAt" | "endAt" | "modality" | "telehealthUrl" | "telehealthLinkId" | "linkFollowsDefault" | "status" | "cancelledAt">
+  >,
   now: Date,
 ): Promise<SessionRow> {
   const [row] = await tx

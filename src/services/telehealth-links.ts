@@ -56,7 +56,10 @@ const current = (providerId: string) => and(eq(telehealthLinks.providerId, provi
 
 /** The provider's current default link, or null. */
 export async function loadTelehealthLink(db: Executor, providerId: string): Promise<LinkRow | null> {
-  const rows = await db.select().from(telehealthLinks).where(and(current(providerId), eq(telehealthLinks.isDefault, true)));
+  const rows = await db
+    .select()
+    .from(telehealthLinks)
+    .where(and(current(providerId), eq(telehealthLinks.isDefault, true)));
   return rows[0] ?? null;
 }
 
@@ -219,7 +222,9 @@ async function retireLink(deps: ServiceDeps, principal: Principal, providerId: s
     const [dependants] = await tx
       .select({ n: sql<number>`count(*)::int` })
       .from(sessions)
-      .where(and(upcoming(providerId, now), or(eq(sessions.telehealthLinkId, row.id), row.isDefault ? eq(sessions.linkFollowsDefault, true) : undefined)));
+      .where(
+        and(upcoming(providerId, now), or(eq(sessions.telehealthLinkId, row.id), row.isDefault ? eq(sessions.linkFollowsDefault, true) : undefined)),
+      );
     if ((dependants?.n ?? 0) > 0) {
       throw new ConflictError("link_in_use", `${dependants!.n} upcoming virtual session(s) use this link; set another link for them first.`, {
         sessions: dependants!.n,

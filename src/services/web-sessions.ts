@@ -2,8 +2,9 @@
 // session; the cookie carries a 256-bit token of which only the hash is stored. The session lives
 // while its API key does (checked on every request), for at most MAX_MS, and ends after IDLE_MS
 // without a request (HIPAA 45 CFR 164.312(a)(2)(iii), automatic logoff).
-import { and, eq, isNull, lt } from "drizzle-orm";
+
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { and, eq, isNull, lt } from "drizzle-orm";
 import { apiKeys, webSessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { recordAudit } from "./audit.js";
@@ -103,7 +104,13 @@ export async function endWebSession(deps: ServiceDeps, session: WebSession): Pro
   await withTransaction(deps.db, async (tx) => {
     const deleted = await tx.delete(webSessions).where(eq(webSessions.id, session.id)).returning({ id: webSessions.id });
     if (deleted.length === 0) return;
-    await recordAudit(tx, { providerId: session.providerId, principal: webPrincipal(session), action: "web_session.ended", subjectId: session.id, at: deps.clock.now() });
+    await recordAudit(tx, {
+      providerId: session.providerId,
+      principal: webPrincipal(session),
+      action: "web_session.ended",
+      subjectId: session.id,
+      at: deps.clock.now(),
+    });
   });
 }
 
@@ -140,7 +147,10 @@ function open(token: string, sessionId: string, sealed: string): unknown {
 }
 
 export async function putFlash(deps: ServiceDeps, session: WebSession, token: string, value: unknown): Promise<void> {
-  await deps.db.update(webSessions).set({ flash: seal(token, session.id, value) }).where(eq(webSessions.id, session.id));
+  await deps.db
+    .update(webSessions)
+    .set({ flash: seal(token, session.id, value) })
+    .where(eq(webSessions.id, session.id));
 }
 
 /** Reads and clears the flash. Compare-and-clear, so two tabs (or instances) cannot both show it. */
@@ -153,4 +163,3 @@ export async function takeFlash(deps: ServiceDeps, session: WebSession, token: s
     .returning({ id: webSessions.id });
   return cleared.length === 1 ? open(token, session.id, session.flash) : null;
 }
-

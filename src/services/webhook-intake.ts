@@ -9,7 +9,7 @@ import { AppError, InvalidCharactersError, UnprocessableError, ValidationError }
 import { GraphNotificationBatchSchema, GraphNotificationSchema } from "../ingest/microsoft-client.js";
 import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
-import { recordDelivery, recordRejectedDelivery, type DeliveryKind } from "./inbox.js";
+import { type DeliveryKind, recordDelivery, recordRejectedDelivery } from "./inbox.js";
 import { openSecret } from "./secret-box.js";
 import { hashSecret, safeEqual } from "./secrets.js";
 
@@ -44,7 +44,14 @@ async function liveSourceOfKind(deps: ServiceDeps, sourceId: string, kind: Sourc
 async function reject(deps: ServiceDeps, source: SourceRow, deliveryKey: string, kind: DeliveryKind, error: AppError): Promise<Intake> {
   const at = deps.clock.now();
   await withTransaction(deps.db, async (tx) => {
-    const { recorded } = await recordRejectedDelivery(tx, { providerId: source.providerId, sourceId: source.id, deliveryKey, kind, errorCode: error.code, at });
+    const { recorded } = await recordRejectedDelivery(tx, {
+      providerId: source.providerId,
+      sourceId: source.id,
+      deliveryKey,
+      kind,
+      errorCode: error.code,
+      at,
+    });
     if (recorded) await recordSourceFailure(tx, source.id, error.code, at, "transient");
   });
   return { result: "rejected", error };
@@ -72,8 +79,10 @@ export async function precheckIcsWebhook(deps: ServiceDeps, sourceId: string, he
   const ts = headers["webhook-timestamp"] ?? "";
   const id = headers["webhook-id"] ?? "";
   const plausible =
-    id.length > 0 && id.length <= 256 &&
-    /^\d{1,12}$/.test(ts) && Math.abs(Date.now() / 1000 - Number(ts)) <= TIMESTAMP_TOLERANCE_S &&
+    id.length > 0 &&
+    id.length <= 256 &&
+    /^\d{1,12}$/.test(ts) &&
+    Math.abs(Date.now() / 1000 - Number(ts)) <= TIMESTAMP_TOLERANCE_S &&
     /(^|\s)v1,\S+/.test(headers["webhook-signature"] ?? "");
   return plausible ? source : { result: "unauthorized" };
 }
@@ -96,8 +105,16 @@ export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, ra
   const envelope = IcsEnvelopeSchema.safeParse(parsed);
   if (!envelope.success) return reject(deps, source, key, "ics_payload", ValidationError.fromZod(envelope.error));
   const ics = envelope.data.data.ics;
-  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics)) return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_not_a_calendar", "data.ics must be an iCalendar object (BEGIN:VCALENDAR)."));
-  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS) return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`));
+  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics))
+    return reject(
+      deps,
+      source,
+      key,
+      "ics_payload",
+      new UnprocessableError("ics_not_a_calendar", "data.ics must be an iCalendar object (BEGIN:VCALENDAR)."),
+    );
+  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS)
+    return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`));
   const { recorded } = await recordDelivery(deps.db, {
     providerId: source.providerId,
     sourceId: source.id,
@@ -128,9 +145,11 @@ export type GoogleHeaders = { [K in keyof z.infer<typeof GoogleHeadersSchema>]?:
 export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, raw: GoogleHeaders): Promise<Intake> {
   const source = await liveSourceOfKind(deps, sourceId, "google");
   if (!source || !raw.channelId || source.channelId !== raw.channelId) return { result: "ignored", reason: "unknown_channel" };
-  if (raw.resourceId && source.settings.resourceId && source.settings.resourceId !== raw.resourceId) return { result: "ignored", reason: "unknown_resource" };
+  if (raw.resourceId && source.settings.resourceId && source.settings.resourceId !== raw.resourceId)
+    return { result: "ignored", reason: "unknown_resource" };
   // Only the token's hash is stored (it is only compared).
-  if (!raw.token || raw.token.length > 256 || !source.secrets.channelTokenHash || !safeEqual(hashSecret(raw.token), source.secrets.channelTokenHash)) return { result: "unauthorized" };
+  if (!raw.token || raw.token.length > 256 || !source.secrets.channelTokenHash || !safeEqual(hashSecret(raw.token), source.secrets.channelTokenHash))
+    return { result: "unauthorized" };
   const parsed = GoogleHeadersSchema.safeParse(raw);
   if (!parsed.success) {
     const key = `goog:${raw.channelId}:rejected:${sha256(JSON.stringify(raw))}`;
@@ -170,12 +189,18 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
   } catch {
     throw malformedJson();
   }
-  const items = body && typeof body === "object" && Array.isArray((body as { value?: unknown }).value) ? ((body as { value: unknown[] }).value) : null;
+  const items = body && typeof body === "object" && Array.isArray((body as { value?: unknown }).value) ? (body as { value: unknown[] }).value : null;
   if (!items || items.length === 0 || items.length > 1000) throw ValidationError.fromZod(GraphNotificationBatchSchema.safeParse(body).error!);
   const isOurs = (item: unknown): item is Record<string, unknown> => {
     if (!item || typeof item !== "object") return false;
     const { subscriptionId, clientState } = item as Record<string, unknown>;
-    return subscriptionId === source.channelId && typeof clientState === "string" && clientState.length <= 255 && !!source.secrets.clientStateHash && safeEqual(hashSecret(clientState), source.secrets.clientStateHash);
+    return (
+      subscriptionId === source.channelId &&
+      typeof clientState === "string" &&
+      clientState.length <= 255 &&
+      !!source.secrets.clientStateHash &&
+      safeEqual(hashSecret(clientState), source.secrets.clientStateHash)
+    );
   };
   let rejected = 0;
   let recordedAny = false;
@@ -189,7 +214,10 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
     const unsafeAt = findUnsafeText(raw);
     const parsed = GraphNotificationSchema.safeParse(raw);
     if (unsafeAt !== undefined || !parsed.success) {
-      const error = unsafeAt !== undefined ? new InvalidCharactersError(unsafeAt) : ValidationError.fromZod(parsed.error!, "A notification of this subscription is malformed.");
+      const error =
+        unsafeAt !== undefined
+          ? new InvalidCharactersError(unsafeAt)
+          : ValidationError.fromZod(parsed.error!, "A notification of this subscription is malformed.");
       await reject(deps, source, `graph:rejected:${sha256(JSON.stringify(raw))}`, "pull", error);
       refusal ??= error;
       continue;
@@ -201,9 +229,21 @@ export async function receiveGraphNotifications(deps: ServiceDeps, sourceId: str
     const key = `graph:${createHash("sha256").update(JSON.stringify(item)).digest("hex")}${versionless ? `:${now.toISOString()}` : ""}`;
     if (item.lifecycleEvent === "reauthorizationRequired" || item.lifecycleEvent === "subscriptionRemoved") {
       // Renew (or re-create) the subscription from the worker; after a removal, also resync.
-      const renew = await recordDelivery(deps.db, { providerId: source.providerId, sourceId: source.id, deliveryKey: key, kind: "renew_channel", at: now });
+      const renew = await recordDelivery(deps.db, {
+        providerId: source.providerId,
+        sourceId: source.id,
+        deliveryKey: key,
+        kind: "renew_channel",
+        at: now,
+      });
       if (item.lifecycleEvent === "subscriptionRemoved") {
-        await recordDelivery(deps.db, { providerId: source.providerId, sourceId: source.id, deliveryKey: `${key}:resync`, kind: "full_resync", at: now });
+        await recordDelivery(deps.db, {
+          providerId: source.providerId,
+          sourceId: source.id,
+          deliveryKey: `${key}:resync`,
+          kind: "full_resync",
+          at: now,
+        });
       }
       recordedAny ||= renew.recorded;
       continue;

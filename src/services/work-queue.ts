@@ -18,7 +18,11 @@ import { loadSession } from "./sessions.js";
 export type QueueClient = { id: string; displayName: string; initials: string };
 export type QueueItem = ReconciliationItem & { client?: QueueClient };
 
-const clientOf = (c: { id: string; displayName: string }): QueueClient => ({ id: c.id, displayName: c.displayName, initials: initialsOf(c.displayName) });
+const clientOf = (c: { id: string; displayName: string }): QueueClient => ({
+  id: c.id,
+  displayName: c.displayName,
+  initials: initialsOf(c.displayName),
+});
 
 export async function listWorkQueue(deps: ServiceDeps, principal: Principal, providerId: string): Promise<{ items: QueueItem[] }> {
   const { items } = await listReconciliationItems(deps, principal, providerId);
@@ -114,11 +118,23 @@ export async function addLocationAndConfirm(deps: ServiceDeps, principal: Princi
   if (s.status === "confirmed") throw new ConflictError("already_confirmed", "This session is already confirmed.");
   if (s.status === "cancelled") throw new ConflictError("session_cancelled", "A cancelled session cannot be confirmed.");
   const location = await addLocation(deps, principal, s.clientId, toLocationInput(entry));
-  return confirmUnlessBlocked(deps, principal, sessionId, { country: location.country, state: location.state }, { clientLocationId: location.id }, false);
+  return confirmUnlessBlocked(
+    deps,
+    principal,
+    sessionId,
+    { country: location.country, state: location.state },
+    { clientLocationId: location.id },
+    false,
+  );
 }
 
 /** Confirms with the location the open item was decided for; private pay only when agreed. */
-export async function confirmFromQueue(deps: ServiceDeps, principal: Principal, sessionId: string, input: { state: string; privatePayAgreed: boolean }) {
+export async function confirmFromQueue(
+  deps: ServiceDeps,
+  principal: Principal,
+  sessionId: string,
+  input: { state: string; privatePayAgreed: boolean },
+) {
   return confirmUnlessBlocked(deps, principal, sessionId, { country: "US", state: input.state }, { state: input.state }, input.privatePayAgreed);
 }
 

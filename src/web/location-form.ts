@@ -84,8 +84,10 @@ export function parseLocationForm(
     const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
     const wall = wallMs(y, mo, d);
     const real = new Date(wall);
-    if (y < 1900 || real.getUTCMonth() + 1 !== mo || real.getUTCDate() !== d) errors.from = "That date doesn't exist. Use the form year-month-day, for example 2026-11-20.";
-    else if (sessionDay && v.from > sessionDay) errors.from = `The client must have been there on the session's date (${dayLabel(sessionDay)}) or earlier.`;
+    if (y < 1900 || real.getUTCMonth() + 1 !== mo || real.getUTCDate() !== d)
+      errors.from = "That date doesn't exist. Use the form year-month-day, for example 2026-11-20.";
+    else if (sessionDay && v.from > sessionDay)
+      errors.from = `The client must have been there on the session's date (${dayLabel(sessionDay)}) or earlier.`;
     else entry.from = new Date(wallToUtc(wall, zone));
   }
   if (v.label.length > 100) errors.label = "Keep the label under 100 characters.";

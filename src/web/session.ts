@@ -6,13 +6,7 @@ import type { CookieOptions } from "hono/utils/cookie";
 import type { AppEnv } from "../http/env.js";
 import { limitBody } from "../http/middleware.js";
 import { newSecret, safeEqual } from "../services/secrets.js";
-import {
-  csrfTokenMatches,
-  resolveWebSession,
-  WEB_SESSION_MAX_MS,
-  type WebSession,
-  webPrincipal,
-} from "../services/web-sessions.js";
+import { csrfTokenMatches, resolveWebSession, WEB_SESSION_MAX_MS, type WebSession, webPrincipal } from "../services/web-sessions.js";
 
 export type WebEnv = {
   Variables: AppEnv["Variables"] & {

@@ -9,7 +9,13 @@ const [port, file, gzFile, etag, lastModified] = process.argv.slice(2) as [strin
 const body = readFileSync(file);
 const gz = readFileSync(gzFile);
 const gzEtag = etag.replace(/"$/, '-gz"');
-const common = { "cache-control": "private, max-age=300", vary: "Accept-Encoding", "last-modified": lastModified, "referrer-policy": "no-referrer", "x-robots-tag": "noindex" };
+const common = {
+  "cache-control": "private, max-age=300",
+  vary: "Accept-Encoding",
+  "last-modified": lastModified,
+  "referrer-policy": "no-referrer",
+  "x-robots-tag": "noindex",
+};
 
 http
   .createServer((req, res) => {

@@ -382,7 +382,10 @@ export async function runWrk(
   args.push(url);
   const r = await runCommand(wrkBin, args, { timeoutMs: (opts.seconds + 20) * 1000 });
   if (r.code !== 0) throw new Error(`wrk failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
-  const shown = args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ").replace(/\/feeds\/[A-Za-z0-9_-]{43}\.ics/, "/feeds/<secret>.ics");
+  const shown = args
+    .map((a) => (/\s/.test(a) ? `'${a}'` : a))
+    .join(" ")
+    .replace(/\/feeds\/[A-Za-z0-9_-]{43}\.ics/, "/feeds/<secret>.ics");
   return { command: `wrk ${shown}`, ...parseWrk(r.stdout) };
 }
 

@@ -6,12 +6,16 @@ import postgres from "postgres";
 import { Webhook } from "standardwebhooks";
 import { openDatabase } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
-import { boundedLoop, createBenchDatabase, httpRequest, log, percentile, sleep, type LoopResult, type Mode } from "./harness.js";
-import { apiJson, startServer, type ServerHandle } from "./servers.js";
+import { boundedLoop, createBenchDatabase, httpRequest, type LoopResult, log, type Mode, percentile, sleep } from "./harness.js";
+import { apiJson, type ServerHandle, startServer } from "./servers.js";
 
 export type IngestSource = { id: string; secret: string; providerId: string; sessionUids: string[] };
 
-const icsUtc = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+const icsUtc = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
 const DAY = 86_400_000;
 
 /** `n` providers, each with a link, a client, `sessions` upcoming virtual sessions and an ics_webhook source. */
@@ -45,7 +49,9 @@ export async function seedSources(server: ServerHandle, n: number, sessions = 3)
       });
       uids.push(session.uid);
     }
-    const source = await apiJson<{ id: string; signingSecret: string }>(server, "POST", `/api/v1/providers/${provider.id}/calendar-sources`, { kind: "ics_webhook" });
+    const source = await apiJson<{ id: string; signingSecret: string }>(server, "POST", `/api/v1/providers/${provider.id}/calendar-sources`, {
+      kind: "ics_webhook",
+    });
     out.push({ id: source.id, secret: source.signingSecret, providerId: provider.id, sessionUids: uids });
   }
   return out;
@@ -62,7 +68,15 @@ export function deliveryIcs(source: IngestSource, i: number): string {
   const start = day + (14 + (k % 4)) * 3600_000;
   const busy = (n: number) => {
     const b = day + (9 + n) * 3600_000;
-    return ["BEGIN:VEVENT", `UID:busy-${n}-${i % 7}@therapist.example`, `DTSTAMP:${icsUtc(Date.now())}`, `DTSTART:${icsUtc(b)}`, `DTEND:${icsUtc(b + 1800_000)}`, "SUMMARY:Supervision", "END:VEVENT"];
+    return [
+      "BEGIN:VEVENT",
+      `UID:busy-${n}-${i % 7}@therapist.example`,
+      `DTSTAMP:${icsUtc(Date.now())}`,
+      `DTSTART:${icsUtc(b)}`,
+      `DTEND:${icsUtc(b + 1800_000)}`,
+      "SUMMARY:Supervision",
+      "END:VEVENT",
+    ];
   };
   return [
     "BEGIN:VCALENDAR",
@@ -104,7 +118,11 @@ export async function sendDeliveries(
     const source = sources[si]!;
     const server = servers[i % servers.length]!;
     const msgId = `msg_${opts.tag}_${i}`;
-    const body = JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: { ics: deliveryIcs(source, Math.floor(i / sources.length)) } });
+    const body = JSON.stringify({
+      type: "calendar.changed",
+      timestamp: new Date().toISOString(),
+      data: { ics: deliveryIcs(source, Math.floor(i / sources.length)) },
+    });
     const at = new Date();
     const res = await httpRequest(`${server.baseUrl}/webhooks/ics/${source.id}`, {
       method: "POST",
@@ -247,7 +265,12 @@ export async function benchIngest(mode: Mode): Promise<IngestResult> {
     try {
       const sources = await seedSources(ia, nSources);
       await sendDeliveries([ia, ib], sources, { count: 200, concurrency, deadlineMs: 20_000, tag: "warm" });
-      const sent = await sendDeliveries([ia, ib], sources, { count, concurrency, deadlineMs: sendDeadline, tag: `intake${randomBytes(2).toString("hex")}` });
+      const sent = await sendDeliveries([ia, ib], sources, {
+        count,
+        concurrency,
+        deadlineMs: sendDeadline,
+        tag: `intake${randomBytes(2).toString("hex")}`,
+      });
       const perSecond = sent.acked.size / ((sent.lastAckAt - sent.startedAt) / 1000);
       intakeOnly = { acked: sent.acked.size, ackPerSecond: perSecond, ratio: perSecond / floor.perSecond };
       log(`ingest, workers off: ack ${perSecond.toFixed(0)}/s`);

@@ -3,10 +3,10 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import postgres from "postgres";
-import { boundedLoop, createBenchDatabase, httpRequest, log, sleep, type Mode } from "./harness.js";
-import { startServer } from "./servers.js";
+import { boundedLoop, createBenchDatabase, httpRequest, log, type Mode, sleep } from "./harness.js";
 import { seedSources, sendDeliveries, waitApplied } from "./ingest.js";
 import { insertSessions, seedProviderViaApi } from "./seed.js";
+import { startServer } from "./servers.js";
 
 /**
  * rssMb: the lowest VmRSS over a quiet window; afterGcMb: VmRSS right after a forced full GC;

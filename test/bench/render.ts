@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import ical, { ICalEventClass, ICalEventStatus, ICalEventTransparency } from "ical-generator";
 import { createEvents, type EventAttributes } from "ics";
-import { fitFeedToSize, formatUtc, renderFeed, type FeedCalendar, type FeedEvent } from "../../src/ics/feed.js";
+import { type FeedCalendar, type FeedEvent, fitFeedToSize, formatUtc, renderFeed } from "../../src/ics/feed.js";
 import { escapeText, unfoldLines } from "../../src/ics/text.js";
 
 export const ZOOM_URL = "https://zoom.us/j/1234567890";
@@ -187,7 +187,9 @@ export function benchRender(opts: { quick: boolean; now?: number }): RenderResul
     for (const r of renderers) {
       const count = r.fn(events).split("BEGIN:VEVENT").length - 1;
       if (r.capped && count < n) {
-        notes.push(`${n.toLocaleString("en-US")} sessions: ${r.name} keeps ${count.toLocaleString("en-US")} events under the 1 MB cap (SPEC 5), so it writes fewer bytes than renderFeed`);
+        notes.push(
+          `${n.toLocaleString("en-US")} sessions: ${r.name} keeps ${count.toLocaleString("en-US")} events under the 1 MB cap (SPEC 5), so it writes fewer bytes than renderFeed`,
+        );
       } else if (count !== n) throw new Error(`${r.name} wrote ${count} events, not ${n}`);
     }
     const samples = new Map<string, number[]>(renderers.map((r) => [r.name, []]));

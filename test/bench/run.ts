@@ -5,18 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import {
-  ensurePostgres,
-  ensureTools,
-  fmt,
-  log,
-  markdownTable,
-  REPO,
-  runCleanups,
-  runCommand,
-  type Goal,
-  type Tools,
-} from "./harness.js";
+import { ensurePostgres, ensureTools, fmt, type Goal, log, markdownTable, REPO, runCleanups, runCommand, type Tools } from "./harness.js";
 import { benchIngest, type IngestResult } from "./ingest.js";
 import { benchMemory, type MemoryResult } from "./memory.js";
 import type { RenderResult, RenderRow } from "./render.js";
@@ -57,7 +46,11 @@ function machine(tools: Tools, pgVersion: string) {
   };
 }
 
-const loadavg = () => os.loadavg().map((n) => n.toFixed(2)).join(", ");
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(", ");
 
 async function runRender(): Promise<RenderResult> {
   // Its own process, with --expose-gc, so the orchestrator's heap and sockets stay out of it.
@@ -93,7 +86,14 @@ function renderSection(r: RenderResult, goals: Goal[]): string {
   const ours = (n: number) => get(n, "ours: renderFeed")!;
   const rows = r.rows.map((row: RenderRow) => {
     const o = ours(row.sessions);
-    return [row.sessions.toLocaleString("en-US"), row.renderer, ms(row.medianMs), ms(row.p90Ms), row.bytes.toLocaleString("en-US"), row === o ? "1x" : `${fmt(row.medianMs / o.medianMs)}x`];
+    return [
+      row.sessions.toLocaleString("en-US"),
+      row.renderer,
+      ms(row.medianMs),
+      ms(row.p90Ms),
+      row.bytes.toLocaleString("en-US"),
+      row === o ? "1x" : `${fmt(row.medianMs / o.medianMs)}x`,
+    ];
   });
   const ratios = r.sizes.map((n) => {
     const o = ours(n);
@@ -107,7 +107,13 @@ function renderSection(r: RenderResult, goals: Goal[]): string {
     const o = ours(1000);
     const speedup = get(1000, "ical-generator")!.medianMs / o.medianMs;
     const overFloor = o.medianMs / get(1000, "floor: build lines + join")!.medianMs;
-    goals.push({ part: "1 render", goal: "≥ 20x faster than ical-generator at 1,000 sessions", measured: x(speedup), met: speedup >= 20, ...(speedup < 20 ? { note: `short by ${x(20 / speedup)}` } : {}) });
+    goals.push({
+      part: "1 render",
+      goal: "≥ 20x faster than ical-generator at 1,000 sessions",
+      measured: x(speedup),
+      met: speedup >= 20,
+      ...(speedup < 20 ? { note: `short by ${x(20 / speedup)}` } : {}),
+    });
     const worst = Math.max(...r.sizes.map((n) => ours(n).medianMs / get(n, "floor: build lines + join")!.medianMs));
     goals.push({
       part: "1 render",
@@ -127,14 +133,19 @@ function renderSection(r: RenderResult, goals: Goal[]): string {
     "Floor: the unfolded content lines renderFeed writes, built by plain concatenation from the same",
     "events (same date formatting; the per-provider constants pre-escaped outside the timed loop) and",
     "one `join`; checked byte-equal to renderFeed's output unfolded. \"reference: join of precomputed",
-    "lines\" is the join alone. ical-generator and ics are given the same events; neither writes",
+    'lines" is the join alone. ical-generator and ics are given the same events; neither writes',
     "CONFERENCE (hence fewer bytes), and ics writes its own DTSTAMP.",
     ...r.notes.map((n) => `Note: ${n}`),
   ].join("\n");
 }
 
 function wrkCells(w: { rps: number; p50Ms: number; p99Ms: number; bytesPerResponse: number; non2xx3xx: number; errors: number }) {
-  return [fmt(w.rps, 0), `${fmt(w.p50Ms)} / ${fmt(w.p99Ms)}`, Math.round(w.bytesPerResponse).toLocaleString("en-US"), w.non2xx3xx || w.errors ? `${w.non2xx3xx}/${w.errors}` : "0"];
+  return [
+    fmt(w.rps, 0),
+    `${fmt(w.p50Ms)} / ${fmt(w.p99Ms)}`,
+    Math.round(w.bytesPerResponse).toLocaleString("en-US"),
+    w.non2xx3xx || w.errors ? `${w.non2xx3xx}/${w.errors}` : "0",
+  ];
 }
 
 function serveSection(s: ServeResult, goals: Goal[]): string {
@@ -142,14 +153,40 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
     const o = wrkCells(r.ours);
     const b = wrkCells(r.bare);
     const n = wrkCells(r.nginx);
-    return [r.scenario, o[0]!, b[0]!, n[0]!, x(r.ratio), x(r.ours.rps / r.bare.rps), x(r.bare.rps / r.nginx.rps), o[1]!, b[1]!, n[1]!, o[2]!, `${o[3]} / ${b[3]} / ${n[3]}`];
+    return [
+      r.scenario,
+      o[0]!,
+      b[0]!,
+      n[0]!,
+      x(r.ratio),
+      x(r.ours.rps / r.bare.rps),
+      x(r.bare.rps / r.nginx.rps),
+      o[1]!,
+      b[1]!,
+      n[1]!,
+      o[2]!,
+      `${o[3]} / ${b[3]} / ${n[3]}`,
+    ];
   });
   for (const r of s.rows.filter((row) => !row.scenario.startsWith("(c)"))) {
-    goals.push({ part: "2 serve", goal: `${r.scenario}: ≥ 0.5 of nginx's requests/s`, measured: x(r.ratio), met: r.ratio >= 0.5, ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}) });
+    goals.push({
+      part: "2 serve",
+      goal: `${r.scenario}: ≥ 0.5 of nginx's requests/s`,
+      measured: x(r.ratio),
+      met: r.ratio >= 0.5,
+      ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}),
+    });
   }
   const c = s.rows.find((row) => row.scenario.startsWith("(c)"));
   if (c) goals.push({ part: "2 serve", goal: "(c) gzip: reported beside nginx gzip_static (no goal)", measured: x(c.ratio), met: null });
-  const scaleRows = s.scale.rows.map((r) => [r.scenario, `${fmt(r.single.p50Ms)} ms`, `${fmt(r.scaled.p50Ms)} ms`, x(r.p50Ratio), fmt(r.single.rps, 0), fmt(r.scaled.rps, 0)]);
+  const scaleRows = s.scale.rows.map((r) => [
+    r.scenario,
+    `${fmt(r.single.p50Ms)} ms`,
+    `${fmt(r.scaled.p50Ms)} ms`,
+    x(r.p50Ratio),
+    fmt(r.single.rps, 0),
+    fmt(r.scaled.rps, 0),
+  ]);
   for (const r of s.scale.rows) {
     goals.push({
       part: "3 scale",
@@ -167,11 +204,24 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
     `(gzip_static for (c); 304 by ${s.nginxNotModified}).`,
     "",
     markdownTable(
-      ["scenario", "ours req/s", "bare node req/s", "nginx req/s", "ours / nginx", "ours / bare node", "bare node / nginx", "ours p50 / p99 ms", "bare node p50 / p99 ms", "nginx p50 / p99 ms", "bytes/response", "errors (ours / bare / nginx)"],
+      [
+        "scenario",
+        "ours req/s",
+        "bare node req/s",
+        "nginx req/s",
+        "ours / nginx",
+        "ours / bare node",
+        "bare node / nginx",
+        "ours p50 / p99 ms",
+        "bare node p50 / p99 ms",
+        "nginx p50 / p99 ms",
+        "bytes/response",
+        "errors (ours / bare / nginx)",
+      ],
       rows,
     ),
     "",
-    "\"bare node\" is a reference, not a goal: plain node:http answering the same bytes from memory with the same",
+    '"bare node" is a reference, not a goal: plain node:http answering the same bytes from memory with the same',
     "validators (test/bench/bare-node.ts), no framework and no database. ours / bare node is what our stack costs;",
     "bare node / nginx is what Node itself costs.",
     `Reference on the same server: GET /healthz (same middleware, no database, 15-byte JSON) ${fmt(s.healthz.rps, 0)} req/s, p50 ${fmt(s.healthz.p50Ms)} ms: the ceiling of our HTTP stack on this machine before any feed work.`,
@@ -194,7 +244,13 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
 }
 
 function ingestSection(r: IngestResult, goals: Goal[]): string {
-  goals.push({ part: "4 ingest", goal: "acknowledged/s ≥ 0.5 of the bare insert floor", measured: x(r.ratio), met: r.ratio >= 0.5, ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}) });
+  goals.push({
+    part: "4 ingest",
+    goal: "acknowledged/s ≥ 0.5 of the bare insert floor",
+    measured: x(r.ratio),
+    met: r.ratio >= 0.5,
+    ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}),
+  });
   return [
     `### 4. Ingestion: ${r.deliveries.toLocaleString("en-US")} signed ICS webhook deliveries, ${r.concurrency} in flight, ${r.servers} server processes (a worker each), ${r.sources} sources`,
     "",
@@ -205,13 +261,23 @@ function ingestSection(r: IngestResult, goals: Goal[]): string {
         ["floor: bare postgres.js inserts of the same inbox row per second", fmt(r.floor.perSecond, 0)],
         ["acknowledged / floor", x(r.ratio)],
         ...(r.intakeOnly
-          ? [[`diagnostic: acknowledged per second with WORKER_ENABLED=false (intake alone, ${r.intakeOnly.acked.toLocaleString("en-US")} deliveries)`, `${fmt(r.intakeOnly.ackPerSecond, 0)} (${x(r.intakeOnly.ratio)} of the floor)`]]
+          ? [
+              [
+                `diagnostic: acknowledged per second with WORKER_ENABLED=false (intake alone, ${r.intakeOnly.acked.toLocaleString("en-US")} deliveries)`,
+                `${fmt(r.intakeOnly.ackPerSecond, 0)} (${x(r.intakeOnly.ratio)} of the floor)`,
+              ],
+            ]
           : []),
         ["applied per second (first POST to last applied)", fmt(r.appliedPerSecond, 0)],
         ["acknowledgement -> applied p50 / p99", `${fmt(r.latencyP50Ms, 0)} / ${fmt(r.latencyP99Ms, 0)} ms`],
         ["last applied after last acknowledgement", `${fmt(r.drainAfterLastAckMs / 1000, 1)} s`],
         ["acknowledged / applied / failed / still pending", `${r.acked} / ${r.applied} / ${r.failed} / ${r.pending}`],
-        ["HTTP statuses", Object.entries(r.statusCounts).map(([k, v]) => `${k}: ${v}`).join(", ")],
+        [
+          "HTTP statuses",
+          Object.entries(r.statusCounts)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(", "),
+        ],
       ],
     ),
     "",
@@ -237,7 +303,14 @@ function memorySection(m: MemoryResult, goals: Goal[]): string {
     "",
     markdownTable(
       ["round", "sample", "RSS, lowest over the quiet window", "RSS after a full GC", "V8 heap used after GC", "external (Buffers) after GC"],
-      m.samples.map((s) => [String(s.round), s.label, `${fmt(s.rssMb, 1)} MB`, `${fmt(s.afterGcMb, 1)} MB`, `${fmt(s.heapUsedMb, 1)} MB`, `${fmt(s.externalMb, 1)} MB`]),
+      m.samples.map((s) => [
+        String(s.round),
+        s.label,
+        `${fmt(s.rssMb, 1)} MB`,
+        `${fmt(s.afterGcMb, 1)} MB`,
+        `${fmt(s.heapUsedMb, 1)} MB`,
+        `${fmt(s.externalMb, 1)} MB`,
+      ]),
     ),
     "",
     `VmRSS from /proc/<pid>/status. Each sample: the lowest reading over ${m.quietSeconds} quiet seconds after the step, then the reading after`,
@@ -249,7 +322,11 @@ function memorySection(m: MemoryResult, goals: Goal[]): string {
   ].join("\n");
 }
 
-function buildReport(res: Results, info: ReturnType<typeof machine>, meta: { started: Date; totalSeconds: number; loadStart: string; loadEnd: string; command: string; installed: string[] }): string {
+function buildReport(
+  res: Results,
+  info: ReturnType<typeof machine>,
+  meta: { started: Date; totalSeconds: number; loadStart: string; loadEnd: string; command: string; installed: string[] },
+): string {
   const goals: Goal[] = [];
   const sections: string[] = [];
   if (res.render) sections.push(renderSection(res.render, goals));
@@ -283,11 +360,16 @@ function buildReport(res: Results, info: ReturnType<typeof machine>, meta: { sta
     `Machine: nproc ${info.nproc}, ${info.memory} RAM, ${info.cpu}, Linux ${info.kernel}; Node ${info.node}, PostgreSQL ${info.postgres}, ${info.nginx ? `nginx ${info.nginx}` : "nginx"}, ${info.wrk}.`,
     `Load average (1, 5, 15 min) at start: ${meta.loadStart}; at end: ${meta.loadEnd}. Everything (wrk, nginx, the server, PostgreSQL) shares these ${info.nproc} cores.`,
     meta.installed.length ? `Installed from Debian by this run: ${meta.installed.join(", ")}.` : "",
-    `Parts: ${Object.entries(res.seconds).map(([p, s]) => `${p} ${fmt(s!, 0)} s`).join(", ")}.`,
+    `Parts: ${Object.entries(res.seconds)
+      .map(([p, s]) => `${p} ${fmt(s!, 0)} s`)
+      .join(", ")}.`,
     "",
     "### Goals",
     "",
-    markdownTable(["part", "goal", "measured", "met", "note"], goals.map((g) => [g.part, g.goal, g.measured, g.met === null ? "-" : g.met ? "yes" : "**no**", g.note ?? ""])),
+    markdownTable(
+      ["part", "goal", "measured", "met", "note"],
+      goals.map((g) => [g.part, g.goal, g.measured, g.met === null ? "-" : g.met ? "yes" : "**no**", g.note ?? ""]),
+    ),
     "",
     sections.join("\n\n"),
     "",
@@ -315,7 +397,8 @@ function writeBenchmarks(block: string): void {
   let text = existsSync(BENCHMARKS) ? readFileSync(BENCHMARKS, "utf8") : HEADER;
   const re = new RegExp(`<!-- bench:${mode}:begin -->[\\s\\S]*?<!-- bench:${mode}:end -->`);
   if (re.test(text)) text = text.replace(re, () => block);
-  else if (!quick && text.includes("<!-- bench:quick:begin -->")) text = text.replace("<!-- bench:quick:begin -->", `${block}\n\n<!-- bench:quick:begin -->`);
+  else if (!quick && text.includes("<!-- bench:quick:begin -->"))
+    text = text.replace("<!-- bench:quick:begin -->", `${block}\n\n<!-- bench:quick:begin -->`);
   else text = `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(BENCHMARKS, text);
 }
@@ -341,7 +424,14 @@ async function main(): Promise<number> {
   results.memory = await timed(results, "memory", () => benchMemory({ quick }));
 
   const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
-  const report = buildReport(results, info, { started, totalSeconds: (performance.now() - t0) / 1000, loadStart, loadEnd: loadavg(), command, installed: tools.installed });
+  const report = buildReport(results, info, {
+    started,
+    totalSeconds: (performance.now() - t0) / 1000,
+    loadStart,
+    loadEnd: loadavg(),
+    command,
+    installed: tools.installed,
+  });
   process.stdout.write(`\n${report}\n`);
   if (only.size === PARTS.length || Object.keys(results.skipped).length) writeBenchmarks(report);
   else log("--only: BENCHMARKS.md left as it is");

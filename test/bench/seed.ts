@@ -43,7 +43,19 @@ export async function seedProviderViaApi(server: ServerHandle, clients = 20): Pr
 }
 
 const SESSION_COLUMNS = [
-  "id", "provider_id", "client_id", "uid", "sequence", "start_at", "end_at", "kind", "modality", "status", "cancelled_at", "created_at", "updated_at",
+  "id",
+  "provider_id",
+  "client_id",
+  "uid",
+  "sequence",
+  "start_at",
+  "end_at",
+  "kind",
+  "modality",
+  "status",
+  "cancelled_at",
+  "created_at",
+  "updated_at",
 ] as const;
 
 /**
@@ -133,20 +145,45 @@ export async function seedScale(
     sql,
     "telehealth_links",
     ["provider_id", "url", "platform", "instructions", "baa_signed", "waiting_room_enabled", "compliant", "updated_at"],
-    ids.map((id) => [id, esc(link.url), esc(link.platform), link.instructions === null ? "\\N" : esc(link.instructions), "t", "t", link.compliant ? "t" : "f", nowIso].join("\t") + "\n"),
+    ids.map(
+      (id) =>
+        [
+          id,
+          esc(link.url),
+          esc(link.platform),
+          link.instructions === null ? "\\N" : esc(link.instructions),
+          "t",
+          "t",
+          link.compliant ? "t" : "f",
+          nowIso,
+        ].join("\t") + "\n",
+    ),
   );
   await copyInto(
     sql,
     "clients",
     ["id", "provider_id", "display_name", "insurance", "medicare", "created_at", "updated_at"],
     (function* () {
-      for (let i = 0; i < ids.length; i++) for (const c of clients[i]!) yield [c, ids[i], `Client Scale ${i}`, "in_network", "f", nowIso, nowIso].join("\t") + "\n";
+      for (let i = 0; i < ids.length; i++)
+        for (const c of clients[i]!) yield [c, ids[i], `Client Scale ${i}`, "in_network", "f", nowIso, nowIso].join("\t") + "\n";
     })(),
   );
   await copyInto(
     sql,
     "feeds",
-    ["id", "provider_id", "name", "privacy", "include_link", "include_in_person", "past_days", "future_days", "secret_hash", "created_at", "updated_at"],
+    [
+      "id",
+      "provider_id",
+      "name",
+      "privacy",
+      "include_link",
+      "include_in_person",
+      "past_days",
+      "future_days",
+      "secret_hash",
+      "created_at",
+      "updated_at",
+    ],
     ids.map((id, i) => [randomUUID(), id, "Sessions", "minimal", "t", "t", "30", "180", hashSecret(secrets[i]!), nowIso, nowIso].join("\t") + "\n"),
   );
   await copyInto(

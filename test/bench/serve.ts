@@ -4,20 +4,9 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import postgres from "postgres";
-import {
-  boundedLoop,
-  createBenchDatabase,
-  httpRequest,
-  log,
-  runWrk,
-  sleep,
-  tempDir,
-  type Mode,
-  type Tools,
-  type WrkResult,
-} from "./harness.js";
-import { startBareNode, startNginx, startServer } from "./servers.js";
+import { boundedLoop, createBenchDatabase, httpRequest, log, type Mode, runWrk, sleep, type Tools, tempDir, type WrkResult } from "./harness.js";
 import { insertSessions, seedProviderViaApi, seedScale } from "./seed.js";
+import { startBareNode, startNginx, startServer } from "./servers.js";
 
 export type ServeRow = { scenario: string; ours: WrkResult; bare: WrkResult; nginx: WrkResult; ratio: number };
 /** Index and sequential scans the measured requests caused (full run only; see scanCounts). */

@@ -1,23 +1,11 @@
 // The processes under test and the baselines beside them, all on 127.0.0.1: the real server
 // (`node --import tsx src/main.ts`), nginx with a generated config, and plain node:http.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import {
-  assertLoopbackOnly,
-  freePort,
-  httpRequest,
-  LOOPBACK,
-  onCleanup,
-  REPO,
-  rssMb,
-  runCommand,
-  sleep,
-  tempDir,
-  withTimeout,
-} from "./harness.js";
+import { assertLoopbackOnly, freePort, httpRequest, LOOPBACK, onCleanup, REPO, rssMb, runCommand, sleep, tempDir, withTimeout } from "./harness.js";
 
 // ---------------------------------------------------------------------------------------------
 // The server under test
@@ -74,10 +62,12 @@ export async function startServer(opts: {
     stderr = (stderr + b.toString("utf8")).slice(-8000);
   });
   let exited: number | null | undefined;
-  const exitedP = new Promise<void>((r) => child.once("exit", (code) => {
+  const exitedP = new Promise<void>((r) =>
+    child.once("exit", (code) => {
       exited = code;
       r();
-    }));
+    }),
+  );
   const stop = onCleanup(`server ${opts.label}`, async () => {
     if (exited !== undefined) return;
     child.kill("SIGTERM");
@@ -165,10 +155,12 @@ http {
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
   let exited = false;
-  const exitedP = new Promise<void>((r) => child.once("exit", () => {
+  const exitedP = new Promise<void>((r) =>
+    child.once("exit", () => {
       exited = true;
       r();
-    }));
+    }),
+  );
   const stop = onCleanup("nginx", async () => {
     if (exited) return;
     child.kill("SIGQUIT"); // graceful shutdown of master and worker
@@ -189,7 +181,6 @@ http {
   assertLoopbackOnly(port);
   return { port, root, conf, command: `nginx -p ${dir} -c ${confPath}`, stop };
 }
-
 
 export async function apiJson<T = any>(server: ServerHandle, method: string, path: string, body?: unknown, expected = [200, 201]): Promise<T> {
   const res = await httpRequest(server.baseUrl + path, {
@@ -214,10 +205,12 @@ export async function startBareNode(files: { body: string; gzip: string }, etag:
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
   let exited = false;
-  const exitedP = new Promise<void>((r) => child.once("exit", () => {
+  const exitedP = new Promise<void>((r) =>
+    child.once("exit", () => {
       exited = true;
       r();
-    }));
+    }),
+  );
   const stop = onCleanup("bare node", async () => {
     if (exited) return;
     child.kill("SIGTERM");

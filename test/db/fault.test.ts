@@ -6,13 +6,13 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, type Database } from "../../src/db/client.js";
+import { type Database, openDatabase } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { nodeServerOptions } from "../../src/runtime.js";
@@ -45,7 +45,16 @@ let base = "";
 
 const pgCtl = (action: "start" | "stop") =>
   action === "start"
-    ? asPostgres("pg_ctl", ["start", "-w", "-D", join(dir, "data"), "-l", join(dir, "log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40`])
+    ? asPostgres("pg_ctl", [
+        "start",
+        "-w",
+        "-D",
+        join(dir, "data"),
+        "-l",
+        join(dir, "log"),
+        "-o",
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40`,
+      ])
     : asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", join(dir, "data")]);
 
 beforeAll(async () => {
@@ -61,7 +70,13 @@ beforeAll(async () => {
   port = await freePort();
   await asPostgres("initdb", ["-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   await pgCtl("start");
-  database = await openDatabase({ kind: "postgres", url: `postgres://postgres@127.0.0.1:${port}/postgres`, max: 10, connectTimeoutMs: 1_000, statementTimeoutMs: 5_000 });
+  database = await openDatabase({
+    kind: "postgres",
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    max: 10,
+    connectTimeoutMs: 1_000,
+    statementTimeoutMs: 5_000,
+  });
   await migrate(database);
   t = await makeTestApp({ database, clock: { now: () => new Date(), set() {}, advance() {} } as never, env: { RATE_LIMIT_BURST: "100000" } });
   worker = new IngestWorker(t.services, { leaseMs: 3_000, idleMs: 200 });
@@ -87,10 +102,18 @@ type Sample = { kind: string; status: number; ms: number; retryAfter: string | n
 describe("PostgreSQL stopped for 20 s under load", () => {
   it("answers fast 503s with Retry-After, loses nothing acknowledged, and recovers without a restart", async () => {
     const auth = { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json" };
-    const created = await fetch(`${base}/api/v1/providers`, { method: "POST", headers: auth, body: JSON.stringify({ name: "Dr Fault", timezone: "UTC", licenses: [{ state: "NY" }], credentialedStates: ["NY"] }) });
+    const created = await fetch(`${base}/api/v1/providers`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ name: "Dr Fault", timezone: "UTC", licenses: [{ state: "NY" }], credentialedStates: ["NY"] }),
+    });
     expect(created.status, await created.clone().text()).toBe(201);
     const provider = (await created.json()) as { id: string };
-    const src = await fetch(`${base}/api/v1/providers/${provider.id}/calendar-sources`, { method: "POST", headers: auth, body: JSON.stringify({ kind: "ics_webhook" }) });
+    const src = await fetch(`${base}/api/v1/providers/${provider.id}/calendar-sources`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ kind: "ics_webhook" }),
+    });
     expect(src.status, await src.clone().text()).toBe(201);
     const source = (await src.json()) as { id: string; signingSecret: string };
 
@@ -108,8 +131,29 @@ describe("PostgreSQL stopped for 20 s under load", () => {
     const webhook = () => {
       const uid = `fault-${randomUUID()}@elsewhere`;
       const start = new Date(Date.now() + 86_400_000 * (1 + Math.random() * 30));
-      const body = envelope(calendar(vevent({ UID: uid, DTSTAMP: icsUtc(new Date().toISOString()), DTSTART: icsUtc(start.toISOString()), DTEND: icsUtc(new Date(start.getTime() + 3_000_000).toISOString()), SEQUENCE: 0, SUMMARY: "Busy" })));
-      return timed("webhook", () => fetch(`${base}/webhooks/ics/${source.id}`, { method: "POST", headers: signedHeaders(source.signingSecret, body), body, signal: AbortSignal.timeout(15_000) }), uid);
+      const body = envelope(
+        calendar(
+          vevent({
+            UID: uid,
+            DTSTAMP: icsUtc(new Date().toISOString()),
+            DTSTART: icsUtc(start.toISOString()),
+            DTEND: icsUtc(new Date(start.getTime() + 3_000_000).toISOString()),
+            SEQUENCE: 0,
+            SUMMARY: "Busy",
+          }),
+        ),
+      );
+      return timed(
+        "webhook",
+        () =>
+          fetch(`${base}/webhooks/ics/${source.id}`, {
+            method: "POST",
+            headers: signedHeaders(source.signingSecret, body),
+            body,
+            signal: AbortSignal.timeout(15_000),
+          }),
+        uid,
+      );
     };
     const api = () => timed("api", () => fetch(`${base}/api/v1/providers/${provider.id}`, { headers: auth, signal: AbortSignal.timeout(15_000) }));
     const ready = () => timed("readyz", () => fetch(`${base}/readyz`, { signal: AbortSignal.timeout(15_000) }));

@@ -60,11 +60,7 @@ describe("decideEligibility (SPEC 4.3)", () => {
       { state: "CA", credentialedStates: ["NY", "CA"] },
       { row: 4, outcome: "refer", confirmable: false },
     ],
-    [
-      "not licensed, self-pay: no private pay either",
-      { state: "CA", insurance: "self_pay" },
-      { row: 4, outcome: "refer", confirmable: false },
-    ],
+    ["not licensed, self-pay: no private pay either", { state: "CA", insurance: "self_pay" }, { row: 4, outcome: "refer", confirmable: false }],
     ["unknown compact name", { state: "CO", licenses: [{ state: "CO", via: "IMLC" }] }, { row: 4, outcome: "refer", confirmable: false }],
     // Row 5
     ["credentialed, in-network", {}, { row: 5, outcome: "eligible", confirmable: true, billing: "insurance", state: "NY" }],
@@ -75,9 +71,17 @@ describe("decideEligibility (SPEC 4.3)", () => {
       { insurance: "self_pay", medicare: true },
       { row: 5, outcome: "eligible", confirmable: true, billing: "insurance" },
     ],
-    ["lowercase, padded codes", { state: " ny ", licenses: [{ state: "ny" }], credentialedStates: ["Ny"] }, { row: 5, outcome: "eligible", confirmable: true, state: "NY" }],
+    [
+      "lowercase, padded codes",
+      { state: " ny ", licenses: [{ state: "ny" }], credentialedStates: ["Ny"] },
+      { row: 5, outcome: "eligible", confirmable: true, state: "NY" },
+    ],
     ["DC", { state: "DC", licenses: [{ state: "DC" }], credentialedStates: ["DC"] }, { row: 5, outcome: "eligible", confirmable: true, state: "DC" }],
-    ["Puerto Rico", { state: "PR", licenses: [{ state: "PR" }], credentialedStates: ["PR"] }, { row: 5, outcome: "eligible", confirmable: true, state: "PR" }],
+    [
+      "Puerto Rico",
+      { state: "PR", licenses: [{ state: "PR" }], credentialedStates: ["PR"] },
+      { row: 5, outcome: "eligible", confirmable: true, state: "PR" },
+    ],
     [
       "PSYPACT privilege + on the credentialed list: a compact never counts as credentialing",
       { state: "CO", licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }], credentialedStates: ["CO"] },
@@ -158,15 +162,12 @@ describe("decideEligibility (SPEC 4.3)", () => {
     expect(decideEligibility(input(licensedOnlyNJ)).action).toContain("New Jersey (NJ)");
     expect(decideEligibility(input({ state: "AE" })).explanation).toMatch(/military/);
     expect(decideEligibility(input({ state: "PW" })).explanation).toMatch(/Palau/);
-    expect(decideEligibility(input({ modality: "audio_only", medicare: true, audioOnlyForMedicare: false })).explanation).toMatch(
-      /Medicare/,
-    );
+    expect(decideEligibility(input({ modality: "audio_only", medicare: true, audioOnlyForMedicare: false })).explanation).toMatch(/Medicare/);
   });
 
   it("checks compact membership when a dated member table is supplied", () => {
     const compacts = { ...COMPACTS, PSYPACT: { ...COMPACTS.PSYPACT, members: new Set(["CO", "NY"]) } };
-    const privilege = (state: string) =>
-      input({ state, licenses: [{ state: "NY" }, { state, via: "PSYPACT" }], credentialedStates: [state] });
+    const privilege = (state: string) => input({ state, licenses: [{ state: "NY" }, { state, via: "PSYPACT" }], credentialedStates: [state] });
     // Licensed through the privilege (row 6, not row 4), never credentialed through it.
     expect(decideEligibility(privilege("CO"), compacts).row).toBe(6);
     expect(decideEligibility(privilege("CA"), compacts)).toMatchObject({ row: 4, outcome: "refer" });

@@ -1,8 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { eventDefect, setAsideRef, type ExternalEvent } from "../../src/domain/external-event.js";
+import { type ExternalEvent, eventDefect, setAsideRef } from "../../src/domain/external-event.js";
 import { reappearedAfterCancellation } from "../../src/domain/reconciliation.js";
 
-const base: ExternalEvent = { externalId: "abc123", uid: "u-1@example.com", status: "confirmed", start: "2026-12-01T15:00:00Z", end: "2026-12-01T15:50:00Z", sequence: 0, busy: true, texts: [] };
+const base: ExternalEvent = {
+  externalId: "abc123",
+  uid: "u-1@example.com",
+  status: "confirmed",
+  start: "2026-12-01T15:00:00Z",
+  end: "2026-12-01T15:50:00Z",
+  sequence: 0,
+  busy: true,
+  texts: [],
+};
 
 describe("eventDefect: what makes an event poison", () => {
   it.each([
@@ -38,6 +47,8 @@ describe("reappearedAfterCancellation", () => {
     ["the session is not cancelled", "confirmed", "2026-11-27T00:00:00Z", "scheduled", false],
     ["no update time", "confirmed", null, "cancelled", false],
   ] as const)("%s", (_, status, updated, sessionStatus, expected) => {
-    expect(reappearedAfterCancellation({ status, updatedAt: updated ? new Date(updated) : null }, { status: sessionStatus, cancelledAt })).toBe(expected);
+    expect(reappearedAfterCancellation({ status, updatedAt: updated ? new Date(updated) : null }, { status: sessionStatus, cancelledAt })).toBe(
+      expected,
+    );
   });
 });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
   COMPACTS,
-  StateCodeSchema,
-  US_JURISDICTIONS,
   describeJurisdiction,
   isLicensedIn,
   isUsJurisdiction,
   normalizeStateCode,
+  StateCodeSchema,
+  US_JURISDICTIONS,
 } from "../../src/domain/jurisdictions.js";
 
 describe("US_JURISDICTIONS", () => {

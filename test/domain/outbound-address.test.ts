@@ -73,7 +73,24 @@ const REFUSED: [string, string][] = [
   ["1::1", "not_global_unicast"],
 ];
 
-const PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.215.14", "100.63.255.255", "100.128.0.0", "172.15.255.255", "172.32.0.0", "192.0.1.255", "198.17.255.255", "198.20.0.0", "223.255.255.255", "2606:4700::1111", "2001:4860:4860::8888", "2a00:1450:4001::1", "::ffff:8.8.8.8", "2001:200::1"];
+const PUBLIC = [
+  "8.8.8.8",
+  "1.1.1.1",
+  "93.184.215.14",
+  "100.63.255.255",
+  "100.128.0.0",
+  "172.15.255.255",
+  "172.32.0.0",
+  "192.0.1.255",
+  "198.17.255.255",
+  "198.20.0.0",
+  "223.255.255.255",
+  "2606:4700::1111",
+  "2001:4860:4860::8888",
+  "2a00:1450:4001::1",
+  "::ffff:8.8.8.8",
+  "2001:200::1",
+];
 
 describe("outbound address classification", () => {
   it.each(REFUSED)("%s is refused as %s", (address, block) => {
@@ -95,12 +112,24 @@ describe("outbound address classification", () => {
     },
   );
 
-  it.each(["localhost", "localhost.", "LOCALHOST", "api.localhost", "printer.local", "printer.local.", "metadata.google.internal", "router.home.arpa", "intranet", "intranet.", "box.localdomain", "0x7f000001", "10.1", ""])(
-    "the host name %j is refused before any lookup",
-    (name) => {
-      expect(checkHost(name, NO_ALLOWANCE).ok).toBe(false);
-    },
-  );
+  it.each([
+    "localhost",
+    "localhost.",
+    "LOCALHOST",
+    "api.localhost",
+    "printer.local",
+    "printer.local.",
+    "metadata.google.internal",
+    "router.home.arpa",
+    "intranet",
+    "intranet.",
+    "box.localdomain",
+    "0x7f000001",
+    "10.1",
+    "",
+  ])("the host name %j is refused before any lookup", (name) => {
+    expect(checkHost(name, NO_ALLOWANCE).ok).toBe(false);
+  });
 
   it.each(["calendar.google.com", "outlook.office365.com", "example.com.", "xn--bcher-kva.example"])("the host name %j may be looked up", (name) => {
     expect(checkHost(name, NO_ALLOWANCE)).toEqual({ ok: true, literal: false });
@@ -124,11 +153,24 @@ describe("outbound address classification", () => {
 
   it("a subscribed calendar URL is checked by the same rules when the source is created", () => {
     const opts = { publicBaseUrl: "https://cal.example.test", allowance: NO_ALLOWANCE };
-    for (const url of ["https://[::127.0.0.1]/c.ics", "https://[64:ff9b::7f00:1]/c.ics", "https://localhost./c.ics", "https://198.18.0.1/c.ics", "https://224.0.0.1/c.ics", "https://255.255.255.255/c.ics", "https://0x7f000001/c.ics", "https://[::ffff:127.0.0.1]/c.ics", "https://[fd00:ec2::254]/c.ics"]) {
+    for (const url of [
+      "https://[::127.0.0.1]/c.ics",
+      "https://[64:ff9b::7f00:1]/c.ics",
+      "https://localhost./c.ics",
+      "https://198.18.0.1/c.ics",
+      "https://224.0.0.1/c.ics",
+      "https://255.255.255.255/c.ics",
+      "https://0x7f000001/c.ics",
+      "https://[::ffff:127.0.0.1]/c.ics",
+      "https://[fd00:ec2::254]/c.ics",
+    ]) {
       expect(checkSourceUrl(url, opts), url).toMatchObject({ ok: false, code: "private_host" });
     }
     expect(checkSourceUrl("http://127.0.0.1:8080/c.ics", opts)).toMatchObject({ ok: false, code: "insecure_scheme" });
-    expect(checkSourceUrl("http://8.8.8.8/c.ics", { ...opts, allowance: parseNetworkAllowance("127.0.0.1")! })).toMatchObject({ ok: false, code: "insecure_scheme" });
+    expect(checkSourceUrl("http://8.8.8.8/c.ics", { ...opts, allowance: parseNetworkAllowance("127.0.0.1")! })).toMatchObject({
+      ok: false,
+      code: "insecure_scheme",
+    });
     expect(checkSourceUrl("http://127.0.0.1:8080/c.ics", { ...opts, allowance: parseNetworkAllowance("127.0.0.1")! })).toMatchObject({ ok: true });
     expect(checkSourceUrl("webcal://calendar.example.com/c.ics", opts)).toEqual({ ok: true, url: "https://calendar.example.com/c.ics" });
   });

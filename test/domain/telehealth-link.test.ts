@@ -2,23 +2,21 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  LINK_REJECTION_CODES,
-  PLATFORMS,
   assessTelehealthLink,
   checkTelehealthLink,
   findLinksInText,
-  sameMeetingLink,
+  LINK_REJECTION_CODES,
   type LinkRejectionCode,
+  PLATFORMS,
   type Platform,
+  sameMeetingLink,
 } from "../../src/domain/telehealth-link.js";
 
 type Case =
   | { url: string; ok: true; platform: Platform; normalized?: string; note?: string }
   | { url: string; ok: false; code: LinkRejectionCode; note?: string };
 
-const cases = JSON.parse(
-  readFileSync(new URL("../../fixtures/telehealth-links.json", import.meta.url), "utf8"),
-) as Case[];
+const cases = JSON.parse(readFileSync(new URL("../../fixtures/telehealth-links.json", import.meta.url), "utf8")) as Case[];
 
 // The > 2,048-character case is generated here rather than stored in the fixture.
 const tooLong: Case = { url: `https://zoom.us/j/123456789?pwd=${"a".repeat(2048)}`, ok: false, code: "url_too_long" };
@@ -31,23 +29,20 @@ describe("checkTelehealthLink over fixtures/telehealth-links.json", () => {
     expect(new Set(table.flatMap((c) => (c.ok ? [] : [c.code])))).toEqual(new Set(LINK_REJECTION_CODES));
   });
 
-  it.each(table.map((c) => [JSON.stringify(c.url.length > 120 ? `${c.url.slice(0, 60)}...` : c.url), c] as const))(
-    "%s",
-    (_, c) => {
-      const got = checkTelehealthLink(c.url);
-      if (c.ok) {
-        expect(got, JSON.stringify(got)).toMatchObject({ ok: true, platform: c.platform });
-        if (got.ok) {
-          if (c.normalized !== undefined) expect(got.url).toBe(c.normalized);
-          expect(got.url.startsWith("https://")).toBe(true);
-          expect(got.url).not.toContain("#");
-        }
-      } else {
-        expect(got, JSON.stringify(got)).toMatchObject({ ok: false, code: c.code });
-        if (!got.ok) expect(got.message.length).toBeGreaterThan(20);
+  it.each(table.map((c) => [JSON.stringify(c.url.length > 120 ? `${c.url.slice(0, 60)}...` : c.url), c] as const))("%s", (_, c) => {
+    const got = checkTelehealthLink(c.url);
+    if (c.ok) {
+      expect(got, JSON.stringify(got)).toMatchObject({ ok: true, platform: c.platform });
+      if (got.ok) {
+        if (c.normalized !== undefined) expect(got.url).toBe(c.normalized);
+        expect(got.url.startsWith("https://")).toBe(true);
+        expect(got.url).not.toContain("#");
       }
-    },
-  );
+    } else {
+      expect(got, JSON.stringify(got)).toMatchObject({ ok: false, code: c.code });
+      if (!got.ok) expect(got.message.length).toBeGreaterThan(20);
+    }
+  });
 
   it("warns that an unrecognized host can't be checked", () => {
     const got = checkTelehealthLink("https://example-telehealth.com/room/42");
@@ -167,7 +162,10 @@ describe("properties", () => {
   };
 
   it("checkTelehealthLink never throws on arbitrary strings", () => {
-    fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 300 }), (s) => assertShape(s)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (s) => assertShape(s)),
+      { numRuns: 2000 },
+    );
   });
 
   it("checkTelehealthLink never throws on URL-like strings and is idempotent when it accepts", () => {
@@ -175,7 +173,10 @@ describe("properties", () => {
       fc.webUrl({ validSchemes: ["https", "http"], withQueryParameters: true, withFragments: true }),
       fc.tuple(fc.constantFrom("https://", "HTTPS://", "https://zoom.us", "https://doxy.me/"), fc.string({ maxLength: 60 })).map(([a, b]) => a + b),
     );
-    fc.assert(fc.property(url, (s) => assertShape(s)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(url, (s) => assertShape(s)),
+      { numRuns: 2000 },
+    );
   });
 
   it("findLinksInText and sameMeetingLink never throw", () => {

@@ -4,9 +4,9 @@ import { Hono } from "hono";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ExternalEvent } from "../../src/domain/external-event.js";
 import {
+  GoogleApiError,
   type GoogleConfig,
   type GoogleEventsPage,
-  GoogleApiError,
   listGoogleEvents,
   mapGoogleEvent,
   stopGoogleChannel,
@@ -67,10 +67,19 @@ describe("events.list full sync", () => {
       location: "https://zoom.us/j/1234567890",
       description: "Join: https://doxy.me/dr-smith",
       hangoutLink: "https://meet.google.com/abc-defg-hij",
-      conferenceData: { entryPoints: [{ entryPointType: "video", uri: "https://meet.google.com/abc-defg-hij" }, { entryPointType: "phone", uri: "tel:+1-555-0100" }] },
+      conferenceData: {
+        entryPoints: [
+          { entryPointType: "video", uri: "https://meet.google.com/abc-defg-hij" },
+          { entryPointType: "phone", uri: "tel:+1-555-0100" },
+        ],
+      },
       extendedProperties: { private: { telehealthSessionId: "ses_private" } },
     });
-    const shared = fake.insertEvent(CAL, { start: { dateTime: "2026-12-02T09:00:00Z" }, end: { dateTime: "2026-12-02T10:00:00Z" }, extendedProperties: { shared: { telehealthSessionId: "ses_shared" } } });
+    const shared = fake.insertEvent(CAL, {
+      start: { dateTime: "2026-12-02T09:00:00Z" },
+      end: { dateTime: "2026-12-02T10:00:00Z" },
+      extendedProperties: { shared: { telehealthSessionId: "ses_shared" } },
+    });
     const allDay = fake.insertEvent(CAL, { start: { date: "2026-12-03" }, end: { date: "2026-12-04" }, transparency: "transparent" });
     fake.insertEvent(CAL, { start: { dateTime: "2026-12-05T09:00:00Z" }, end: { dateTime: "2026-12-05T10:00:00Z" }, status: "tentative" });
     fake.insertEvent(CAL, { start: { dateTime: "2026-12-06T09:00:00Z" }, end: { dateTime: "2026-12-06T10:00:00Z" } });
@@ -96,11 +105,22 @@ describe("events.list full sync", () => {
       updatedAt: expect.stringMatching(/Z$/),
       busy: true,
       sessionId: "ses_private",
-      texts: ["https://zoom.us/j/1234567890", "Join: https://doxy.me/dr-smith", "https://meet.google.com/abc-defg-hij", "https://meet.google.com/abc-defg-hij", "tel:+1-555-0100"],
+      texts: [
+        "https://zoom.us/j/1234567890",
+        "Join: https://doxy.me/dr-smith",
+        "https://meet.google.com/abc-defg-hij",
+        "https://meet.google.com/abc-defg-hij",
+        "tel:+1-555-0100",
+      ],
     });
     expect(byId(events, shared.id as string)?.sessionId).toBe("ses_shared");
     // All-day: midnight in the calendar's zone (America/New_York), end exclusive; transparent = free.
-    expect(byId(events, allDay.id as string)).toMatchObject({ allDay: true, start: "2026-12-03T05:00:00.000Z", end: "2026-12-04T05:00:00.000Z", busy: false });
+    expect(byId(events, allDay.id as string)).toMatchObject({
+      allDay: true,
+      start: "2026-12-03T05:00:00.000Z",
+      end: "2026-12-04T05:00:00.000Z",
+      busy: false,
+    });
     expect(events.filter((e) => e.status === "tentative")).toHaveLength(1);
   });
 
@@ -194,7 +214,8 @@ describe("events.list incremental sync", () => {
 
 describe("errors", () => {
   it("a failure on page 2 leaves the caller with page 1 and no nextSyncToken", async () => {
-    for (let i = 1; i <= 3; i += 1) fake.insertEvent(CAL, { start: { dateTime: `2026-12-0${i}T10:00:00Z` }, end: { dateTime: `2026-12-0${i}T11:00:00Z` } });
+    for (let i = 1; i <= 3; i += 1)
+      fake.insertEvent(CAL, { start: { dateTime: `2026-12-0${i}T10:00:00Z` }, end: { dateTime: `2026-12-0${i}T11:00:00Z` } });
     fake.failNext({ match: "page2", status: 503, reason: "backendError" });
     const { pages, error } = await collectUntilError({ maxResults: 2 });
     expect(pages).toHaveLength(1);
@@ -280,7 +301,11 @@ describe("events.watch and push notifications", () => {
   it("omits expiration and token headers when not set, caps the TTL at 7 days, and lets two channels overlap", async () => {
     fake.addCalendar(CAL);
     const a = await watchGoogleEvents(cfg, fetch, { channelId: randomUUID(), address: "https://calendar.example.test/webhooks/google/a" });
-    const b = await watchGoogleEvents(cfg, fetch, { channelId: randomUUID(), address: "https://calendar.example.test/webhooks/google/b", ttlSeconds: 30 * 86_400 });
+    const b = await watchGoogleEvents(cfg, fetch, {
+      channelId: randomUUID(),
+      address: "https://calendar.example.test/webhooks/google/b",
+      ttlSeconds: 30 * 86_400,
+    });
     await fake.idle();
     expect(a.resourceId).toBe(b.resourceId); // the resource id names the watched calendar
     expect(Date.parse(b.expiration!) - Date.now()).toBeLessThanOrEqual(7 * 86_400_000);
@@ -297,7 +322,10 @@ describe("events.watch and push notifications", () => {
     webhookStatus = [503, 200];
     await watchGoogleEvents(cfg, fetch, { channelId: randomUUID(), address: "https://calendar.example.test/webhooks/google/r" });
     await fake.idle();
-    expect(fake.deliveries.map((d) => [d.state, d.attempt, d.status])).toEqual([["sync", 0, 503], ["sync", 1, 200]]);
+    expect(fake.deliveries.map((d) => [d.state, d.attempt, d.status])).toEqual([
+      ["sync", 0, 503],
+      ["sync", 1, 200],
+    ]);
     fake.autoNotify = false;
     fake.insertEvent(CAL, { start: { dateTime: "2026-12-01T10:00:00Z" }, end: { dateTime: "2026-12-01T11:00:00Z" } });
     await fake.idle();
@@ -313,7 +341,9 @@ describe("events.watch and push notifications", () => {
         body: JSON.stringify(body),
       });
     expect((await post({ id: randomUUID(), type: "webhook", address: "https://x.example.test/h" })).status).toBe(400);
-    await expect(watchGoogleEvents(cfg, fetch, { channelId: randomUUID(), address: "http://x.example.test/h" })).rejects.toMatchObject({ kind: "bad_request" });
+    await expect(watchGoogleEvents(cfg, fetch, { channelId: randomUUID(), address: "http://x.example.test/h" })).rejects.toMatchObject({
+      kind: "bad_request",
+    });
   });
 });
 
@@ -328,14 +358,17 @@ describe("mapping details", () => {
   });
 
   it("maps an all-day date with its own timeZone and an instance keyed by a date originalStartTime", () => {
-    const e = mapGoogleEvent({
-      id: "abc_20261203",
-      status: "confirmed",
-      recurringEventId: "abc",
-      originalStartTime: { date: "2026-12-03" },
-      start: { date: "2026-12-03", timeZone: "Europe/Berlin" },
-      end: { date: "2026-12-04", timeZone: "Europe/Berlin" },
-    }, "America/New_York");
+    const e = mapGoogleEvent(
+      {
+        id: "abc_20261203",
+        status: "confirmed",
+        recurringEventId: "abc",
+        originalStartTime: { date: "2026-12-03" },
+        start: { date: "2026-12-03", timeZone: "Europe/Berlin" },
+        end: { date: "2026-12-04", timeZone: "Europe/Berlin" },
+      },
+      "America/New_York",
+    );
     expect(e).toMatchObject({ allDay: true, start: "2026-12-02T23:00:00.000Z", recurrenceId: "2026-12-03T05:00:00.000Z" });
   });
 });

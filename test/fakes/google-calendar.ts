@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 
 type DateInput = { dateTime?: string; date?: string; timeZone?: string };
 export type FakeGoogleEventInput = {
@@ -48,7 +48,10 @@ type Stored = {
   created: string;
   updated: string;
   iCalUID: string;
-  fields: Pick<FakeGoogleEventInput, "summary" | "description" | "location" | "transparency" | "hangoutLink" | "conferenceData" | "extendedProperties">;
+  fields: Pick<
+    FakeGoogleEventInput,
+    "summary" | "description" | "location" | "transparency" | "hangoutLink" | "conferenceData" | "extendedProperties"
+  >;
 };
 type Calendar = { id: string; timeZone: string; resourceId: string; events: Map<string, Stored> };
 type Channel = {
@@ -148,7 +151,8 @@ export class FakeGoogleCalendar {
   // --- Test-side control API -----------------------------------------------------------------------------
 
   addCalendar(calendarId: string, opts: { timeZone?: string; summary?: string; primary?: boolean } = {}): void {
-    if (opts.summary !== undefined || opts.primary) this.calendarMeta.set(calendarId, { summary: opts.summary ?? calendarId, primary: opts.primary ?? false });
+    if (opts.summary !== undefined || opts.primary)
+      this.calendarMeta.set(calendarId, { summary: opts.summary ?? calendarId, primary: opts.primary ?? false });
     if (!this.calendars.has(calendarId)) {
       this.calendars.set(calendarId, { id: calendarId, timeZone: opts.timeZone ?? "UTC", resourceId: opaqueId(27), events: new Map() });
     }
@@ -161,8 +165,18 @@ export class FakeGoogleCalendar {
     const times = this.times(cal, input.start, input.end);
     const ts = this.now().toISOString();
     const ev: Stored = {
-      id, calendarId, kind: "single", exception: false, seq: 0, status: input.status ?? "confirmed", ...times,
-      sequence: 0, created: ts, updated: ts, iCalUID: input.iCalUID ?? `${id}@google.com`, fields: pickFields(input),
+      id,
+      calendarId,
+      kind: "single",
+      exception: false,
+      seq: 0,
+      status: input.status ?? "confirmed",
+      ...times,
+      sequence: 0,
+      created: ts,
+      updated: ts,
+      iCalUID: input.iCalUID ?? `${id}@google.com`,
+      fields: pickFields(input),
     };
     cal.events.set(id, ev);
     this.commit(cal, [ev]);
@@ -211,13 +225,26 @@ export class FakeGoogleCalendar {
     const firstWall = wallTime(firstMs, zone);
     const ts = this.now().toISOString();
     const base = {
-      calendarId, seq: 0, status: input.status ?? "confirmed", allDay: false, timeZone: zone, sequence: 0,
-      created: ts, updated: ts, iCalUID: input.iCalUID ?? `${id}@google.com`, exception: false,
+      calendarId,
+      seq: 0,
+      status: input.status ?? "confirmed",
+      allDay: false,
+      timeZone: zone,
+      sequence: 0,
+      created: ts,
+      updated: ts,
+      iCalUID: input.iCalUID ?? `${id}@google.com`,
+      exception: false,
     } as const;
     const durMs = input.durationMinutes * 60_000;
     const master: Stored = {
-      ...base, id, kind: "master", startMs: firstMs, endMs: firstMs + durMs,
-      recurrence: [`RRULE:FREQ=${freq};COUNT=${input.count}`], fields: pickFields(input),
+      ...base,
+      id,
+      kind: "master",
+      startMs: firstMs,
+      endMs: firstMs + durMs,
+      recurrence: [`RRULE:FREQ=${freq};COUNT=${input.count}`],
+      fields: pickFields(input),
     };
     const instances: Stored[] = [];
     const [y, m, d] = [+firstWall.slice(0, 4), +firstWall.slice(5, 7) - 1, +firstWall.slice(8, 10)];
@@ -226,8 +253,14 @@ export class FakeGoogleCalendar {
       const day = new Date(Date.UTC(y, m, d + i * (freq === "DAILY" ? 1 : 7))).toISOString().slice(0, 10);
       const startMs = wallToUtcMs(`${day}${firstWall.slice(10)}`, zone);
       instances.push({
-        ...base, id: `${id}_${basicUtc(startMs)}`, kind: "instance", startMs, endMs: startMs + durMs,
-        recurringEventId: id, originalStartMs: startMs, fields: pickFields(input),
+        ...base,
+        id: `${id}_${basicUtc(startMs)}`,
+        kind: "instance",
+        startMs,
+        endMs: startMs + durMs,
+        recurringEventId: id,
+        originalStartMs: startMs,
+        fields: pickFields(input),
       });
     }
     for (const e of [master, ...instances]) cal.events.set(e.id, e);
@@ -256,7 +289,13 @@ export class FakeGoogleCalendar {
   }
 
   get channels(): { id: string; resourceId: string; address: string; expiration: string; token?: string }[] {
-    return this.liveChannels().map((c) => ({ id: c.id, resourceId: c.resourceId, address: c.address, expiration: new Date(c.expirationMs).toISOString(), token: c.token }));
+    return this.liveChannels().map((c) => ({
+      id: c.id,
+      resourceId: c.resourceId,
+      address: c.address,
+      expiration: new Date(c.expirationMs).toISOString(),
+      token: c.token,
+    }));
   }
 
   /** Sends `state` to every live channel (of one calendar, or all); resolves when delivered. */
@@ -296,7 +335,14 @@ export class FakeGoogleCalendar {
         nextSyncToken: encodeToken({ l: this.seq }),
         items: [...this.calendars.values()].map((cal) => {
           const meta = this.calendarMeta.get(cal.id);
-          return { kind: "calendar#calendarListEntry", id: cal.id, summary: meta?.summary ?? cal.id, timeZone: cal.timeZone, accessRole: "owner", ...(meta?.primary ? { primary: true } : {}) };
+          return {
+            kind: "calendar#calendarListEntry",
+            id: cal.id,
+            summary: meta?.summary ?? cal.id,
+            timeZone: cal.timeZone,
+            accessRole: "owner",
+            ...(meta?.primary ? { primary: true } : {}),
+          };
         }),
       }),
     );
@@ -307,12 +353,14 @@ export class FakeGoogleCalendar {
 
   private takeFailure(c: Context, url: URL): Failure | undefined {
     const isList = c.req.method === "GET" && url.pathname.endsWith("/events");
-    const i = this.failures.findIndex((f) =>
-      f.match === "any" ||
-      (f.match === "list" && isList) ||
-      (f.match === "page2" && isList && url.searchParams.has("pageToken")) ||
-      (f.match === "watch" && url.pathname.endsWith("/events/watch")) ||
-      (f.match === "stop" && url.pathname.endsWith("/channels/stop")));
+    const i = this.failures.findIndex(
+      (f) =>
+        f.match === "any" ||
+        (f.match === "list" && isList) ||
+        (f.match === "page2" && isList && url.searchParams.has("pageToken")) ||
+        (f.match === "watch" && url.pathname.endsWith("/events/watch")) ||
+        (f.match === "stop" && url.pathname.endsWith("/channels/stop")),
+    );
     return i < 0 ? undefined : this.failures.splice(i, 1)[0];
   }
 
@@ -323,7 +371,10 @@ export class FakeGoogleCalendar {
     const syncToken = q.get("syncToken");
     if (syncToken !== null && RESTRICTED_WITH_SYNC.some((p) => q.has(p))) {
       // Reference 1.3 (qiita): 400 "Sync token cannot be used with other request restrictions".
-      return c.json(googleError(400, "syncTokenWithRequestRestrictions", "Sync token cannot be used with other request restrictions.", "calendar"), 400);
+      return c.json(
+        googleError(400, "syncTokenWithRequestRestrictions", "Sync token cannot be used with other request restrictions.", "calendar"),
+        400,
+      );
     }
     const maxResults = q.has("maxResults") ? Number(q.get("maxResults")) : 250; // events.list default 250
     if (!Number.isInteger(maxResults) || maxResults < 1) return c.json(googleError(400, "invalid", "Invalid value for: maxResults"), 400);
@@ -412,7 +463,11 @@ export class FakeGoogleCalendar {
     // The sync message follows channel creation (push guide); sent after this response is written.
     this.schedule(ch, "sync");
     const res: Record<string, unknown> = {
-      kind: "api#channel", id: ch.id, resourceId: ch.resourceId, resourceUri: ch.resourceUri, expiration: String(ch.expirationMs),
+      kind: "api#channel",
+      id: ch.id,
+      resourceId: ch.resourceId,
+      resourceUri: ch.resourceUri,
+      expiration: String(ch.expirationMs),
     };
     if (ch.token !== undefined) res.token = ch.token;
     return c.json(res);
@@ -498,7 +553,8 @@ export class FakeGoogleCalendar {
   private times(cal: Calendar, start: DateInput, end: DateInput): Pick<Stored, "startMs" | "endMs" | "allDay" | "timeZone"> {
     const zone = start.timeZone ?? cal.timeZone;
     const allDay = start.date !== undefined;
-    const at = (d: DateInput) => (d.date !== undefined ? wallToUtcMs(`${d.date}T00:00:00`, zone) : parseDateTime(d.dateTime ?? "", d.timeZone ?? zone));
+    const at = (d: DateInput) =>
+      d.date !== undefined ? wallToUtcMs(`${d.date}T00:00:00`, zone) : parseDateTime(d.dateTime ?? "", d.timeZone ?? zone);
     const out: Pick<Stored, "startMs" | "endMs" | "allDay" | "timeZone"> = { startMs: at(start), endMs: at(end), allDay };
     if (start.timeZone) out.timeZone = start.timeZone;
     return out;
@@ -577,7 +633,13 @@ function googleError(code: number, reason: string, message: string, domain = "gl
 function fullSyncRequired() {
   // Errors guide, 410 Gone.
   const message = "Sync token is no longer valid, a full sync is required.";
-  return { error: { errors: [{ domain: "calendar", reason: "fullSyncRequired", message, locationType: "parameter", location: "syncToken" }], code: 410, message } };
+  return {
+    error: {
+      errors: [{ domain: "calendar", reason: "fullSyncRequired", message, locationType: "parameter", location: "syncToken" }],
+      code: 410,
+      message,
+    },
+  };
 }
 
 function encodeToken(v: Record<string, unknown>): string {
@@ -604,13 +666,23 @@ function opaqueId(n: number): string {
 
 /** 20261201T150000Z */
 function basicUtc(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
 }
 
 // The fake's own zone arithmetic (independent of src/ingest, so it can serve as an oracle).
 function zoneOffsetMs(ms: number, zone: string): number {
   const f = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZone: zone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
   });
   const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
   return Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!) - Math.floor(ms / 1000) * 1000;

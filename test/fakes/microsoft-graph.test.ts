@@ -4,12 +4,12 @@ import { Hono } from "hono";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ExternalEvent } from "../../src/domain/external-event.js";
 import {
-  type GraphConfig,
-  type GraphDeltaPage,
-  GraphApiError,
-  GraphNotificationBatchSchema,
   createGraphSubscription,
   deleteGraphSubscription,
+  GraphApiError,
+  type GraphConfig,
+  type GraphDeltaPage,
+  GraphNotificationBatchSchema,
   getGraphEvent,
   htmlTexts,
   pullGraphDelta,
@@ -74,7 +74,11 @@ describe("calendarView delta", () => {
       end: "2026-12-01T15:50:00Z",
       location: "Telehealth",
       onlineMeetingJoinUrl: "https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/0",
-      body: { contentType: "html", content: '<html><body><p>Hi &amp; welcome</p><a href="https://teams.microsoft.com/l/meetup-join/abc?x=1&amp;y=2">Join the meeting now</a></body></html>' },
+      body: {
+        contentType: "html",
+        content:
+          '<html><body><p>Hi &amp; welcome</p><a href="https://teams.microsoft.com/l/meetup-join/abc?x=1&amp;y=2">Join the meeting now</a></body></html>',
+      },
     });
     const free = fake.insertEvent({ start: "2026-12-02T15:00:00Z", end: "2026-12-02T16:00:00Z", showAs: "free" });
     const tentative = fake.insertEvent({ start: "2026-12-03T15:00:00Z", end: "2026-12-03T16:00:00Z", showAs: "tentative" });
@@ -228,9 +232,17 @@ describe("subscriptions", () => {
   const expiry = () => new Date(Date.now() + 2 * 86_400_000).toISOString(); // under the 4,230-minute cap
 
   it("is created only after our endpoint echoes the decoded validationToken as text/plain", async () => {
-    const sub = await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, lifecycleNotificationUrl: LIFECYCLE, clientState: "cs-1", expirationDateTime: expiry() });
+    const sub = await createGraphSubscription(cfg, fetch, {
+      notificationUrl: HOOK,
+      lifecycleNotificationUrl: LIFECYCLE,
+      clientState: "cs-1",
+      expirationDateTime: expiry(),
+    });
     expect(sub.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(fake.validations.map((v) => [v.url, v.ok])).toEqual([[HOOK, true], [LIFECYCLE, true]]);
+    expect(fake.validations.map((v) => [v.url, v.ok])).toEqual([
+      [HOOK, true],
+      [LIFECYCLE, true],
+    ]);
     expect(fake.validations[0]!.token).toMatch(/ /); // the token needs decoding: it holds spaces and colons
     expect(fake.subscriptions.map((s) => s.id)).toEqual([sub.id]);
   });
@@ -242,7 +254,9 @@ describe("subscriptions", () => {
     ["slow", "timeout", "InvalidRequest"],
   ] as const)("fails with 400 when the endpoint answers %s", async (mode, failure, code) => {
     validationMode = mode;
-    const err = await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, clientState: "cs", expirationDateTime: expiry() }).catch((e: unknown) => e);
+    const err = await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, clientState: "cs", expirationDateTime: expiry() }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ kind: "bad_request", status: 400, code });
     expect(fake.validations.at(-1)).toMatchObject({ ok: false, failure });
     expect(fake.subscriptions).toEqual([]);
@@ -250,7 +264,9 @@ describe("subscriptions", () => {
 
   it("refuses an expiration beyond 4,230 minutes; renews within it; deletes idempotently", async () => {
     const tooLate = new Date(Date.now() + 4231 * 60_000).toISOString();
-    await expect(createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, clientState: "cs", expirationDateTime: tooLate })).rejects.toMatchObject({ kind: "bad_request" });
+    await expect(
+      createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, clientState: "cs", expirationDateTime: tooLate }),
+    ).rejects.toMatchObject({ kind: "bad_request" });
     const sub = await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, clientState: "cs", expirationDateTime: expiry() });
     const later = new Date(Date.now() + 4000 * 60_000).toISOString();
     expect(await renewGraphSubscription(cfg, fetch, { id: sub.id, expirationDateTime: later })).toEqual({ id: sub.id, expirationDateTime: later });
@@ -259,7 +275,12 @@ describe("subscriptions", () => {
   });
 
   it("POSTs change notifications in Graph's shape, which GraphNotificationBatchSchema accepts", async () => {
-    const sub = await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, lifecycleNotificationUrl: LIFECYCLE, clientState: "cs-9", expirationDateTime: expiry() });
+    const sub = await createGraphSubscription(cfg, fetch, {
+      notificationUrl: HOOK,
+      lifecycleNotificationUrl: LIFECYCLE,
+      clientState: "cs-9",
+      expirationDateTime: expiry(),
+    });
     const ev = fake.insertEvent({ start: "2026-12-01T15:00:00Z", end: "2026-12-01T16:00:00Z" });
     fake.deleteEvent(ev.id as string);
     await fake.idle();
@@ -274,29 +295,54 @@ describe("subscriptions", () => {
         subscriptionExpirationDateTime: expect.stringMatching(/\.\d{7}Z$/),
         changeType: "created",
         resource: `Users/${fake.userId}/Events/${ev.id}`,
-        resourceData: { "@odata.type": "#Microsoft.Graph.Event", "@odata.id": `Users/${fake.userId}/Events/${ev.id}`, "@odata.etag": expect.stringMatching(/^W\/"/), id: ev.id },
+        resourceData: {
+          "@odata.type": "#Microsoft.Graph.Event",
+          "@odata.id": `Users/${fake.userId}/Events/${ev.id}`,
+          "@odata.etag": expect.stringMatching(/^W\/"/),
+          id: ev.id,
+        },
         clientState: "cs-9",
         tenantId: fake.tenantId,
       },
     ]);
-    expect(GraphNotificationBatchSchema.parse(JSON.parse(received[1]!.body)).value[0]).toMatchObject({ changeType: "deleted", resourceData: { id: ev.id } });
+    expect(GraphNotificationBatchSchema.parse(JSON.parse(received[1]!.body)).value[0]).toMatchObject({
+      changeType: "deleted",
+      resourceData: { id: ev.id },
+    });
   });
 
-  it.each(["missed", "reauthorizationRequired", "subscriptionRemoved"] as const)("sends a %s lifecycle notification to the lifecycle URL", async (kind) => {
-    const sub = await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, lifecycleNotificationUrl: LIFECYCLE, clientState: "cs-l", expirationDateTime: expiry() });
-    await fake.sendLifecycle(kind);
-    expect(received.map((r) => r.url)).toEqual([LIFECYCLE]);
-    const item = GraphNotificationBatchSchema.parse(JSON.parse(received[0]!.body)).value[0]!;
-    expect(item).toEqual({ subscriptionId: sub.id, subscriptionExpirationDateTime: expect.any(String), tenantId: fake.tenantId, clientState: "cs-l", lifecycleEvent: kind });
-    expect(fake.subscriptions.length).toBe(kind === "subscriptionRemoved" ? 0 : 1);
-  });
+  it.each(["missed", "reauthorizationRequired", "subscriptionRemoved"] as const)(
+    "sends a %s lifecycle notification to the lifecycle URL",
+    async (kind) => {
+      const sub = await createGraphSubscription(cfg, fetch, {
+        notificationUrl: HOOK,
+        lifecycleNotificationUrl: LIFECYCLE,
+        clientState: "cs-l",
+        expirationDateTime: expiry(),
+      });
+      await fake.sendLifecycle(kind);
+      expect(received.map((r) => r.url)).toEqual([LIFECYCLE]);
+      const item = GraphNotificationBatchSchema.parse(JSON.parse(received[0]!.body)).value[0]!;
+      expect(item).toEqual({
+        subscriptionId: sub.id,
+        subscriptionExpirationDateTime: expect.any(String),
+        tenantId: fake.tenantId,
+        clientState: "cs-l",
+        lifecycleEvent: kind,
+      });
+      expect(fake.subscriptions.length).toBe(kind === "subscriptionRemoved" ? 0 : 1);
+    },
+  );
 
   it("retries a delivery our endpoint failed, and sends nothing when auto-notify is off", async () => {
     await createGraphSubscription(cfg, fetch, { notificationUrl: HOOK, clientState: "cs", expirationDateTime: expiry() });
     notifyStatus = [500];
     fake.insertEvent({ start: "2026-12-01T15:00:00Z", end: "2026-12-01T16:00:00Z" });
     await fake.idle();
-    expect(fake.deliveries.map((d) => [d.attempt, d.status])).toEqual([[0, 500], [1, 202]]);
+    expect(fake.deliveries.map((d) => [d.attempt, d.status])).toEqual([
+      [0, 500],
+      [1, 202],
+    ]);
     fake.autoNotify = false;
     fake.insertEvent({ start: "2026-12-02T15:00:00Z", end: "2026-12-02T16:00:00Z" });
     await fake.idle();
@@ -305,7 +351,12 @@ describe("subscriptions", () => {
 });
 
 describe("GraphNotificationBatchSchema", () => {
-  const item = { subscriptionId: randomUUID(), changeType: "updated", resource: "Users/u/Events/e", subscriptionExpirationDateTime: "2026-12-01T00:00:00.0000000Z" };
+  const item = {
+    subscriptionId: randomUUID(),
+    changeType: "updated",
+    resource: "Users/u/Events/e",
+    subscriptionExpirationDateTime: "2026-12-01T00:00:00.0000000Z",
+  };
 
   it("keeps fields Microsoft may add and accepts null clientState and tenantId", () => {
     const parsed = GraphNotificationBatchSchema.parse({ value: [{ ...item, clientState: null, tenantId: null, newField: { x: 1 } }], extra: true });

@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 
 export type FakeGraphEventInput = {
   id?: string;
@@ -267,7 +267,13 @@ export class FakeMicrosoftGraph {
       const url = new URL(c.req.url);
       const header = c.req.header("authorization") ?? "";
       const authorized = this.tokenCheck ? header.startsWith("Bearer ") && this.tokenCheck(header.slice(7)) : header === `Bearer ${this.accessToken}`;
-      this.requests.push({ method: c.req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), prefer: c.req.header("prefer") ?? null, authorized });
+      this.requests.push({
+        method: c.req.method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        prefer: c.req.header("prefer") ?? null,
+        authorized,
+      });
       if (!authorized) return c.json(graphError("InvalidAuthenticationToken", "Access token validation failure."), 401);
       const failure = this.takeFailure(url);
       if (failure) {
@@ -280,12 +286,23 @@ export class FakeMicrosoftGraph {
       app.get(`${PREFIX}/${user}/calendarView/delta`, (c) => this.delta(c));
       app.get(`${PREFIX}/${user}/events/:id`, (c) => this.getEvent(c));
       // One calendar by id (calendar-get.md); only the default one holds events in this fake.
-      app.get(`${PREFIX}/${user}/calendars/:calendarId/calendarView/delta`, (c) => (c.req.param("calendarId") === this.defaultCalendarId ? this.delta(c) : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404)));
-      app.get(`${PREFIX}/${user}/calendars/:calendarId/events/:id`, (c) => (c.req.param("calendarId") === this.defaultCalendarId ? this.getEvent(c) : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404)));
+      app.get(`${PREFIX}/${user}/calendars/:calendarId/calendarView/delta`, (c) =>
+        c.req.param("calendarId") === this.defaultCalendarId
+          ? this.delta(c)
+          : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404),
+      );
+      app.get(`${PREFIX}/${user}/calendars/:calendarId/events/:id`, (c) =>
+        c.req.param("calendarId") === this.defaultCalendarId
+          ? this.getEvent(c)
+          : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404),
+      );
     }
     // user-list-calendars.md: GET /me/calendars
     app.get(`${PREFIX}/me/calendars`, (c) =>
-      c.json({ "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#me/calendars`, value: this.calendarList.map((x) => ({ ...x, color: "auto", canEdit: true, owner: { name: "Therapist", address: "therapist@example.com" } })) }),
+      c.json({
+        "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#me/calendars`,
+        value: this.calendarList.map((x) => ({ ...x, color: "auto", canEdit: true, owner: { name: "Therapist", address: "therapist@example.com" } })),
+      }),
     );
     app.post(`${PREFIX}/subscriptions`, (c) => this.createSubscription(c));
     app.patch(`${PREFIX}/subscriptions/:id`, (c) => this.renewSubscription(c));
@@ -298,11 +315,13 @@ export class FakeMicrosoftGraph {
 
   private takeFailure(url: URL): Failure | undefined {
     const isDelta = url.pathname.endsWith("/calendarView/delta");
-    const i = this.failures.findIndex((f) =>
-      f.match === "any" ||
-      (f.match === "delta" && isDelta) ||
-      (f.match === "page2" && isDelta && url.searchParams.has("$skiptoken")) ||
-      (f.match === "subscriptions" && url.pathname.includes("/subscriptions")));
+    const i = this.failures.findIndex(
+      (f) =>
+        f.match === "any" ||
+        (f.match === "delta" && isDelta) ||
+        (f.match === "page2" && isDelta && url.searchParams.has("$skiptoken")) ||
+        (f.match === "subscriptions" && url.pathname.includes("/subscriptions")),
+    );
     return i < 0 ? undefined : this.failures.splice(i, 1)[0];
   }
 
@@ -325,9 +344,10 @@ export class FakeMicrosoftGraph {
         c.header("location", `${url.origin}${url.pathname}?$deltatoken=`);
         return c.json(graphError("SyncStateNotFound", "The sync state generation is not found."), 410);
       }
-      state = skip !== null
-        ? { start: t.start as number, end: t.end as number, since: t.since as number | null, upto: t.upto as number, after: t.after as string }
-        : { start: t.start as number, end: t.end as number, since: t.s as number, upto: this.seq, after: "" };
+      state =
+        skip !== null
+          ? { start: t.start as number, end: t.end as number, since: t.since as number | null, upto: t.upto as number, after: t.after as string }
+          : { start: t.start as number, end: t.end as number, since: t.s as number, upto: this.seq, after: "" };
     } else {
       // Query parameter names are case-insensitive (the docs' own sample writes startdatetime).
       const start = Date.parse(paramCi(q, "startDateTime") ?? "");
@@ -398,7 +418,13 @@ export class FakeMicrosoftGraph {
       const failure = await this.validate(target);
       if (failure) return c.json(graphError(failure.code, failure.message), 400);
     }
-    const sub: Subscription = { id: randomUUID(), resource, changeTypes: new Set(changeTypes), notificationUrl: b.notificationUrl, expirationMs: exp };
+    const sub: Subscription = {
+      id: randomUUID(),
+      resource,
+      changeTypes: new Set(changeTypes),
+      notificationUrl: b.notificationUrl,
+      expirationMs: exp,
+    };
     if (typeof lifecycleUrl === "string") sub.lifecycleNotificationUrl = lifecycleUrl;
     if (typeof b.clientState === "string") sub.clientState = b.clientState;
     this.subs.set(sub.id, sub);
@@ -459,7 +485,10 @@ export class FakeMicrosoftGraph {
     if (text !== token) {
       record(false, "mismatch");
       // Observed (microsoftgraph/java-spring-webhooks-sample #82).
-      return { code: "ValidationError", message: "Subscription validation request failed. Response must exactly match validationToken query parameter." };
+      return {
+        code: "ValidationError",
+        message: "Subscription validation request failed. Response must exactly match validationToken query parameter.",
+      };
     }
     record(true);
     return null;
@@ -474,10 +503,21 @@ export class FakeMicrosoftGraph {
   private newEvent(id: string, type: Stored["type"], input: FakeGraphEventInput, iCalUId: string): Stored {
     const nowMs = this.now().getTime();
     const ev: Stored = {
-      id, seq: 0, deleted: false, type, startMs: Date.parse(input.start), endMs: Date.parse(input.end),
-      isAllDay: input.isAllDay ?? false, isCancelled: input.isCancelled ?? false, showAs: input.showAs ?? "busy", iCalUId,
-      subject: input.subject ?? "", body: input.body ? { ...input.body } : { contentType: "html", content: "" },
-      created: nowMs, modified: nowMs, changeKey: "",
+      id,
+      seq: 0,
+      deleted: false,
+      type,
+      startMs: Date.parse(input.start),
+      endMs: Date.parse(input.end),
+      isAllDay: input.isAllDay ?? false,
+      isCancelled: input.isCancelled ?? false,
+      showAs: input.showAs ?? "busy",
+      iCalUId,
+      subject: input.subject ?? "",
+      body: input.body ? { ...input.body } : { contentType: "html", content: "" },
+      created: nowMs,
+      modified: nowMs,
+      changeKey: "",
     };
     if (input.location !== undefined) ev.location = input.location;
     if (input.onlineMeetingJoinUrl !== undefined) ev.joinUrl = input.onlineMeetingJoinUrl;
@@ -524,7 +564,12 @@ export class FakeMicrosoftGraph {
         let status: number | "error";
         try {
           status = await withTimeout(this.deliveryTimeoutMs, async (signal) => {
-            const res = await this.deliver(url, { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(body), signal });
+            const res = await this.deliver(url, {
+              method: "POST",
+              headers: { "content-type": "application/json; charset=utf-8" },
+              body: JSON.stringify(body),
+              signal,
+            });
             await res.body?.cancel();
             return res.status;
           });

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 
 type Grant = { id: number; scope: string; revoked: boolean };
 type Code = { clientId: string; redirectUri: string; challenge: string; grant: Grant; offline: boolean; expiresMs: number; used: boolean };
@@ -128,7 +128,8 @@ export class FakeOAuthServer {
     };
     if (q.get("response_type") !== "code") return back({ error: "unsupported_response_type" });
     const challenge = q.get("code_challenge") ?? "";
-    if (q.get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(challenge)) return back({ error: "invalid_request", error_description: "PKCE S256 required" });
+    if (q.get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(challenge))
+      return back({ error: "invalid_request", error_description: "PKCE S256 required" });
     const scope = q.get("scope") ?? "";
     if (!scope) return back({ error: "invalid_scope" });
     if (this.denyNext) {
@@ -149,7 +150,16 @@ export class FakeOAuthServer {
       return c.json({ error: "invalid_grant", error_description: description }, 400);
     }
     const code = kind === "revoked" ? 50173 : kind === "verifier" ? 501481 : 54005;
-    return c.json({ error: "invalid_grant", error_description: `AADSTS${code}: the grant is not valid.`, error_codes: [code], trace_id: "00000000-0000-0000-0000-000000000000", correlation_id: "00000000-0000-0000-0000-000000000000" }, 400);
+    return c.json(
+      {
+        error: "invalid_grant",
+        error_description: `AADSTS${code}: the grant is not valid.`,
+        error_codes: [code],
+        trace_id: "00000000-0000-0000-0000-000000000000",
+        correlation_id: "00000000-0000-0000-0000-000000000000",
+      },
+      400,
+    );
   }
 
   private async token(c: Context): Promise<Response> {
@@ -159,7 +169,8 @@ export class FakeOAuthServer {
     let clientId = form.get("client_id");
     let secret = form.get("client_secret");
     const basic = c.req.header("authorization");
-    if (basic?.startsWith("Basic ")) [clientId, secret] = Buffer.from(basic.slice(6), "base64").toString().split(":").map(decodeURIComponent) as [string, string];
+    if (basic?.startsWith("Basic "))
+      [clientId, secret] = Buffer.from(basic.slice(6), "base64").toString().split(":").map(decodeURIComponent) as [string, string];
     if (clientId !== this.clientId || secret !== this.clientSecret) return c.json({ error: "invalid_client" }, 401);
     const grantType = form.get("grant_type");
     if (grantType === "authorization_code") {

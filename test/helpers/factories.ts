@@ -25,7 +25,13 @@ export const ZOOM_LINK = "https://zoom.us/j/1234567890";
 
 export async function setLink(t: TestApp, providerId: string, overrides: Record<string, unknown> = {}) {
   const res = await t.request("PUT", `/api/v1/providers/${providerId}/telehealth-link`, {
-    body: { url: ZOOM_LINK, instructions: "Join 5 minutes early; the waiting room admits you.", baaSigned: true, waitingRoomEnabled: true, ...overrides },
+    body: {
+      url: ZOOM_LINK,
+      instructions: "Join 5 minutes early; the waiting room admits you.",
+      baaSigned: true,
+      waitingRoomEnabled: true,
+      ...overrides,
+    },
   });
   return expectStatus(res, 200);
 }

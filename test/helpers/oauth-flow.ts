@@ -1,7 +1,8 @@
 // Drives the connect flow the way a browser does, through app.request(): settings "Connect" form ->
 // the fake's authorize endpoint (auto-consent) -> our callback -> "Finish" -> pick calendars.
-import type { TestApp } from "./app.js";
+
 import { textOf, type WebClient } from "../web/web-client.js";
+import type { TestApp } from "./app.js";
 
 export async function consent(t: TestApp, web: WebClient, kind: "google" | "microsoft", extra: Record<string, string> = {}) {
   const start = await web.submit("/settings/connections", "/settings/connections/start", { kind, ...extra });
@@ -31,9 +32,12 @@ export async function connectCalendars(t: TestApp, web: WebClient, kind: "google
   if (res.status !== 303) throw new Error(`finish: ${res.status} ${await res.text()}`);
   const pickPath = res.headers.get("location")!;
   const pickHtml = await (await web.get(pickPath)).text();
-  const boxes = [...pickHtml.matchAll(/<input type="checkbox" id="cal-(\d+)" name="(calendar_\d+)" value="([^"]+)"[^>]*>\s*<label for="cal-\d+">([^<]+)/g)];
+  const boxes = [
+    ...pickHtml.matchAll(/<input type="checkbox" id="cal-(\d+)" name="(calendar_\d+)" value="([^"]+)"[^>]*>\s*<label for="cal-\d+">([^<]+)/g),
+  ];
   const form: Record<string, string> = {};
-  for (const [, , name, value, label] of boxes) if (!names || names.some((n) => textOf(label!).includes(n))) form[name!] = value!.replace(/&amp;/g, "&");
+  for (const [, , name, value, label] of boxes)
+    if (!names || names.some((n) => textOf(label!).includes(n))) form[name!] = value!.replace(/&amp;/g, "&");
   const picked = await web.submit(pickPath, pickPath, form);
   if (picked.status !== 303) throw new Error(`pick: ${picked.status} ${await picked.text()}`);
   return { connectionId: pickPath.split("/").at(-1)!, authorizationUrl, callback, finishHtml, pickHtml };

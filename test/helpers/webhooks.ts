@@ -12,7 +12,11 @@ export function envelope(ics: string, timestamp = new Date()) {
 }
 
 /** Signs like a Standard Webhooks sender (the `standardwebhooks` package itself). */
-export function signedHeaders(secret: string, body: string, opts: { id?: string; at?: Date; prefix?: "webhook" | "svix"; extraSecrets?: string[] } = {}) {
+export function signedHeaders(
+  secret: string,
+  body: string,
+  opts: { id?: string; at?: Date; prefix?: "webhook" | "svix"; extraSecrets?: string[] } = {},
+) {
   const id = opts.id ?? `msg_${randomUUID()}`;
   const at = opts.at ?? new Date();
   const signatures = [secret, ...(opts.extraSecrets ?? [])].map((s) => new Webhook(s).sign(id, at, body));
@@ -40,4 +44,8 @@ export function vevent(fields: Record<string, string | number>): string {
 }
 
 /** 20261201T150000Z from an ISO instant. */
-export const icsUtc = (iso: string) => new Date(iso).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+export const icsUtc = (iso: string) =>
+  new Date(iso)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");

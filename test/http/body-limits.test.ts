@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { deliveries } from "../../src/db/schema.js";
@@ -39,7 +39,9 @@ function send(path: string, headers: Record<string, string | number>, write: (re
 
 describe("body limits on the wire", () => {
   it("a declared Content-Length over the limit is 413 before a byte of the body is sent", async () => {
-    const res = await send(`/webhooks/ics/${source.id}`, { "content-type": "application/json", "content-length": 5 * 1024 * 1024 }, (req) => req.flushHeaders());
+    const res = await send(`/webhooks/ics/${source.id}`, { "content-type": "application/json", "content-length": 5 * 1024 * 1024 }, (req) =>
+      req.flushHeaders(),
+    );
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body)).toMatchObject({ code: "payload_too_large" });
   });
@@ -47,11 +49,15 @@ describe("body limits on the wire", () => {
   it("a slow body is cut at the body deadline with a 408 problem", async () => {
     const body = JSON.stringify({ displayName: "x".repeat(100), insurance: "in_network", medicare: false });
     let timer: NodeJS.Timeout | undefined;
-    const res = await send(`/api/v1/providers/${provider.id}/clients`, { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json", "content-length": body.length }, (req) => {
-      let i = 0;
-      // One byte every 200 ms: 40 s for the whole body.
-      timer = setInterval(() => (i < body.length ? req.write(body[i++]!) : undefined), 200);
-    });
+    const res = await send(
+      `/api/v1/providers/${provider.id}/clients`,
+      { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json", "content-length": body.length },
+      (req) => {
+        let i = 0;
+        // One byte every 200 ms: 40 s for the whole body.
+        timer = setInterval(() => (i < body.length ? req.write(body[i++]!) : undefined), 200);
+      },
+    );
     clearInterval(timer);
     expect(res.status).toBe(408);
     expect(JSON.parse(res.body)).toMatchObject({ code: "request_timeout" });
@@ -87,13 +93,32 @@ describe("payload retention", () => {
     const now = t.clock.now();
     const old = new Date(now.getTime() - 8 * 86_400_000);
     const row = (key: string, state: "done" | "pending" | "rejected", processedAt: Date | null) => ({
-      providerId: provider.id, sourceId: source.id, deliveryKey: `${key}-${randomBytes(4).toString("hex")}`, kind: "ics_payload" as const,
-      payload: { ics: "BEGIN:VCALENDAR" }, state, processedAt, receivedAt: old, availableAt: old,
+      providerId: provider.id,
+      sourceId: source.id,
+      deliveryKey: `${key}-${randomBytes(4).toString("hex")}`,
+      kind: "ics_payload" as const,
+      payload: { ics: "BEGIN:VCALENDAR" },
+      state,
+      processedAt,
+      receivedAt: old,
+      availableAt: old,
     });
-    const rows = await t.database.db.insert(deliveries).values([row("old-done", "done", old), row("new-done", "done", now), row("old-pending", "pending", null)]).returning({ id: deliveries.id, deliveryKey: deliveries.deliveryKey });
+    const rows = await t.database.db
+      .insert(deliveries)
+      .values([row("old-done", "done", old), row("new-done", "done", now), row("old-pending", "pending", null)])
+      .returning({ id: deliveries.id, deliveryKey: deliveries.deliveryKey });
     expect(await t.deps.runtime.retention.runOnce()).toBeGreaterThanOrEqual(1);
-    const after = await t.database.db.execute(sql`select delivery_key, payload is null as purged from deliveries where id in (${sql.join(rows.map((r) => sql`${r.id}`), sql`, `)}) order by id`);
+    const after = await t.database.db.execute(
+      sql`select delivery_key, payload is null as purged from deliveries where id in (${sql.join(
+        rows.map((r) => sql`${r.id}`),
+        sql`, `,
+      )}) order by id`,
+    );
     const list = ((after as unknown as { rows?: unknown[] }).rows ?? after) as { delivery_key: string; purged: boolean }[];
-    expect(list.map((r) => [r.delivery_key.split("-").slice(0, 2).join("-"), r.purged])).toEqual([["old-done", true], ["new-done", false], ["old-pending", false]]);
+    expect(list.map((r) => [r.delivery_key.split("-").slice(0, 2).join("-"), r.purged])).toEqual([
+      ["old-done", true],
+      ["new-done", false],
+      ["old-pending", false],
+    ]);
   });
 });

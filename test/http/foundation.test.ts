@@ -50,7 +50,11 @@ describe("authentication", () => {
     await expectStatus(await t.request("GET", `/api/v1/providers/${a.id}`, { token: key }), 200);
     await expectProblem(await t.request("GET", `/api/v1/providers/${b.id}`, { token: key }), 404, "not_found");
     // Creating providers and keys is the operator's.
-    await expectProblem(await t.request("POST", "/api/v1/providers", { token: key, body: { name: "x", timezone: "UTC", licenses: [], credentialedStates: [] } }), 404, "not_found");
+    await expectProblem(
+      await t.request("POST", "/api/v1/providers", { token: key, body: { name: "x", timezone: "UTC", licenses: [], credentialedStates: [] } }),
+      404,
+      "not_found",
+    );
     await expectProblem(await t.request("POST", `/api/v1/providers/${a.id}/api-keys`, { token: key, body: {} }), 404, "not_found");
   });
 

@@ -37,11 +37,17 @@ afterEach(() => {
   }
 });
 
-const icsWith = (text: string) => calendar(vevent({ UID: `u-${randomUUID()}`, DTSTAMP: "20261126T110000Z", DTSTART: "20261201T150000Z", DTEND: "20261201T155000Z", SUMMARY: text }));
-const postWebhook = (headers: Record<string, string>, body?: string) => t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers, ...(body !== undefined ? { body } : {}) });
-const deliveries = () => t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) });
+const icsWith = (text: string) =>
+  calendar(vevent({ UID: `u-${randomUUID()}`, DTSTAMP: "20261126T110000Z", DTSTART: "20261201T150000Z", DTEND: "20261201T155000Z", SUMMARY: text }));
+const postWebhook = (headers: Record<string, string>, body?: string) =>
+  t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers, ...(body !== undefined ? { body } : {}) });
+const deliveries = () =>
+  t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) });
 const sourceView = async () => {
-  const list = await expectStatus<{ items: { id: string; lastErrorCode: string | null }[] }>(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200);
+  const list = await expectStatus<{ items: { id: string; lastErrorCode: string | null }[] }>(
+    await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`),
+    200,
+  );
   return list.items.find((s) => s.id === source.id)!;
 };
 
@@ -67,11 +73,21 @@ describe("ICS webhook: the signature is checked before the body is judged", () =
   });
 
   it.each([
-    ["invalid JSON", () => "{\"type\":", 400, "malformed_json"],
+    ["invalid JSON", () => '{"type":', 400, "malformed_json"],
     ["an empty body", () => "", 400, "malformed_json"],
-    ["a wrong shape", () => JSON.stringify({ type: "calendar.changed", data: { ics: icsWith(summary) }, extra: clientName }), 422, "validation_failed"],
+    [
+      "a wrong shape",
+      () => JSON.stringify({ type: "calendar.changed", data: { ics: icsWith(summary) }, extra: clientName }),
+      422,
+      "validation_failed",
+    ],
     ["a NUL in the ICS", () => envelope(icsWith(`${summary}\u0000`)), 422, "invalid_characters"],
-    ["a NUL in a key", () => JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: { ics: icsWith(summary), "x\u0000": 1 } }), 422, "invalid_characters"],
+    [
+      "a NUL in a key",
+      () => JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: { ics: icsWith(summary), "x\u0000": 1 } }),
+      422,
+      "invalid_characters",
+    ],
     ["a lone surrogate", () => envelope(icsWith(`${summary} \ud800`)), 422, "invalid_characters"],
     ["not a calendar", () => envelope(`hello ${clientName}`), 422, "ics_not_a_calendar"],
   ])("signed, %s: a problem, recorded rejected with its reason on the source", async (_, body, status, code) => {
@@ -94,9 +110,16 @@ describe("ICS webhook: the signature is checked before the body is judged", () =
 });
 
 describe("JSON API: bodies and content types", () => {
-  const clients = () => t.database.db.execute(sql`select count(*)::int as n from clients`).then((r) => Number((r as unknown as { rows?: { n: number }[] }).rows?.[0]?.n ?? (r as unknown as { n: number }[])[0]?.n));
+  const clients = () =>
+    t.database.db
+      .execute(sql`select count(*)::int as n from clients`)
+      .then((r) => Number((r as unknown as { rows?: { n: number }[] }).rows?.[0]?.n ?? (r as unknown as { n: number }[])[0]?.n));
   const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
-    t.app.request(`/api/v1/providers/${provider.id}/clients`, { method: "POST", headers: { authorization: `Bearer ${t.adminToken}`, ...headers }, body });
+    t.app.request(`/api/v1/providers/${provider.id}/clients`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.adminToken}`, ...headers },
+      body,
+    });
 
   it.each([
     ["a NUL in a client name", `{"displayName":"${clientName}\\u0000","insurance":"in_network","medicare":false}`, 422, "invalid_characters"],
@@ -116,7 +139,15 @@ describe("JSON API: bodies and content types", () => {
 
   it("a NUL deep inside an array is found too", async () => {
     const body = JSON.stringify({ name: "Dr X", timezone: "UTC", licenses: [{ state: "NY" }, { state: "N\u0000J" }], credentialedStates: [] });
-    const res = await problem(await t.app.request("/api/v1/providers", { method: "POST", headers: { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json" }, body }), 422, "invalid_characters");
+    const res = await problem(
+      await t.app.request("/api/v1/providers", {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json" },
+        body,
+      }),
+      422,
+      "invalid_characters",
+    );
     expect(res).toMatchObject({ errors: [{ path: "licenses.1.state" }] });
   });
 
@@ -125,11 +156,23 @@ describe("JSON API: bodies and content types", () => {
     ["text/plain", { "content-type": "text/plain" }],
     ["multipart", { "content-type": "multipart/form-data; boundary=x" }],
   ])("%s: 415 unsupported_media_type", async (_, headers) => {
-    await problem(await post(JSON.stringify({ displayName: clientName, insurance: "in_network", medicare: false }), headers as Record<string, string>), 415, "unsupported_media_type");
+    await problem(
+      await post(JSON.stringify({ displayName: clientName, insurance: "in_network", medicare: false }), headers as Record<string, string>),
+      415,
+      "unsupported_media_type",
+    );
   });
 
   it("a Content-Length over the limit is 413 at once; a chunked body over it is cut while streaming", async () => {
-    await problem(await t.app.request(`/api/v1/providers/${provider.id}/clients`, { method: "POST", headers: { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json", "content-length": String(2 * 1024 * 1024) }, body: "{}" }), 413, "payload_too_large");
+    await problem(
+      await t.app.request(`/api/v1/providers/${provider.id}/clients`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json", "content-length": String(2 * 1024 * 1024) },
+        body: "{}",
+      }),
+      413,
+      "payload_too_large",
+    );
     let sent = 0;
     const chunk = new Uint8Array(64 * 1024).fill(32);
     const stream = new ReadableStream<Uint8Array>({
@@ -139,7 +182,12 @@ describe("JSON API: bodies and content types", () => {
         controller.enqueue(chunk);
       },
     });
-    const res = await t.app.request(`/api/v1/providers/${provider.id}/clients`, { method: "POST", headers: { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json" }, body: stream, duplex: "half" } as RequestInit);
+    const res = await t.app.request(`/api/v1/providers/${provider.id}/clients`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.adminToken}`, "content-type": "application/json" },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
     await problem(res, 413, "payload_too_large");
     expect(sent).toBeLessThan(2 * 1024 * 1024); // stopped reading just past the 1 MiB limit
     expect(t.deps.runtime.bodyBudget.used).toBe(0);
@@ -152,7 +200,10 @@ describe("Google and Microsoft notifications", () => {
     const channelId = kind === "google" ? `chan-${randomUUID()}` : randomUUID();
     const secret = randomBytes(24).toString("base64url");
     await t.database.db.insert(calendarSources).values({
-      id, providerId: provider.id, kind, channelId,
+      id,
+      providerId: provider.id,
+      kind,
+      channelId,
       settings: kind === "google" ? { resourceId: "res-1", calendarId: "primary" } : {},
       // Stored as the service stores them: only the hash of what is only compared.
       secrets: kind === "google" ? { channelTokenHash: hashSecret(secret) } : { clientStateHash: hashSecret(secret) },
@@ -162,9 +213,23 @@ describe("Google and Microsoft notifications", () => {
 
   it("Google: a wrong token is 401 before the headers are judged; our token with malformed headers is rejected and visible", async () => {
     const g = await pushSource("google");
-    const push = (h: Record<string, string>) => t.app.request(`/webhooks/google/${g.id}`, { method: "POST", headers: { "x-goog-channel-id": g.channelId, ...h }, body: `{"x":"${clientName}"}` });
+    const push = (h: Record<string, string>) =>
+      t.app.request(`/webhooks/google/${g.id}`, {
+        method: "POST",
+        headers: { "x-goog-channel-id": g.channelId, ...h },
+        body: `{"x":"${clientName}"}`,
+      });
     await problem(await push({ "x-goog-channel-token": "guess", "x-goog-message-number": "not a number" }), 401, "invalid_signature");
-    await problem(await push({ "x-goog-channel-token": g.secret, "x-goog-resource-id": "res-1", "x-goog-resource-state": "exists", "x-goog-message-number": "12x" }), 422, "validation_failed");
+    await problem(
+      await push({
+        "x-goog-channel-token": g.secret,
+        "x-goog-resource-id": "res-1",
+        "x-goog-resource-state": "exists",
+        "x-goog-message-number": "12x",
+      }),
+      422,
+      "validation_failed",
+    );
     const rows = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, g.id) });
     expect(rows).toEqual([expect.objectContaining({ state: "rejected", lastErrorCode: "validation_failed" })]);
     const src = await t.database.db.query.calendarSources.findFirst({ where: (s, { eq }) => eq(s.id, g.id) });
@@ -173,19 +238,31 @@ describe("Google and Microsoft notifications", () => {
 
   it("Graph: forged items get 202 and nothing; our item with a NUL or a bad shape is rejected and visible", async () => {
     const m = await pushSource("microsoft");
-    const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) => t.app.request(`/webhooks/microsoft/${m.id}`, { method: "POST", headers, body });
-    const item = (o: Record<string, unknown>) => ({ subscriptionId: m.channelId, clientState: m.secret, changeType: "updated", resource: "me/events/AAA", ...o });
+    const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
+      t.app.request(`/webhooks/microsoft/${m.id}`, { method: "POST", headers, body });
+    const item = (o: Record<string, unknown>) => ({
+      subscriptionId: m.channelId,
+      clientState: m.secret,
+      changeType: "updated",
+      resource: "me/events/AAA",
+      ...o,
+    });
     await problem(await post("{oops"), 400, "malformed_json");
     await problem(await post(""), 400, "malformed_json");
     await problem(await post(JSON.stringify({ value: "x" })), 422, "validation_failed");
     await problem(await post("{}", {}), 422, "validation_failed");
-    expect(await expectStatus(await post(JSON.stringify({ value: [item({ clientState: "forged", resource: `${clientName}\u0000` })] })), 202)).toMatchObject({ accepted: true });
+    expect(
+      await expectStatus(await post(JSON.stringify({ value: [item({ clientState: "forged", resource: `${clientName}\u0000` })] })), 202),
+    ).toMatchObject({ accepted: true });
     expect(await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, m.id) })).toEqual([]);
 
     await problem(await post(JSON.stringify({ value: [item({ resource: `me/events/${clientName}\u0000` })] })), 422, "invalid_characters");
     await problem(await post(JSON.stringify({ value: [item({ changeType: undefined, resource: undefined })] })), 422, "validation_failed");
     const rows = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, m.id), orderBy: (d, { asc }) => asc(d.id) });
-    expect(rows.map((r) => [r.state, r.lastErrorCode, r.payload])).toEqual([["rejected", "invalid_characters", null], ["rejected", "validation_failed", null]]);
+    expect(rows.map((r) => [r.state, r.lastErrorCode, r.payload])).toEqual([
+      ["rejected", "invalid_characters", null],
+      ["rejected", "validation_failed", null],
+    ]);
     const src = await t.database.db.query.calendarSources.findFirst({ where: (s, { eq }) => eq(s.id, m.id) });
     expect(src).toMatchObject({ lastErrorCode: "validation_failed", consecutiveFailures: 2 });
   });

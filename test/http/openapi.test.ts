@@ -108,7 +108,10 @@ describe("OpenAPI document as a contract (completed centrally for every route)",
       if (!bearer && (statuses.includes(401) || statuses.includes(404))) expect(statuses, where).toContain(429);
       if (op.requestBody?.content?.["application/json"]) expect(statuses, where).toEqual(expect.arrayContaining([400, 413, 415, 422]));
       if ((op.parameters?.length ?? 0) > 0 || op.requestBody) {
-        expect(statuses.some((s) => s >= 400 && s < 500), `${where} has a 4xx`).toBe(true);
+        expect(
+          statuses.some((s) => s >= 400 && s < 500),
+          `${where} has a 4xx`,
+        ).toBe(true);
       }
       for (const s of statuses) {
         const schema = op.responses[String(s)]!.content!["application/problem+json"]!.schema as { $ref?: string };

@@ -60,7 +60,10 @@ const ownerSource = await expectStatus<{ id: string }>(
   await t.request("POST", `/api/v1/providers/${owner.id}/calendar-sources`, { body: { kind: "ics_webhook" } }),
   201,
 );
-const ownerLocation = await expectStatus<{ id: string }>(await t.request("POST", `/api/v1/clients/${ownerClient.id}/locations`, { body: { state: "NY" } }), 201);
+const ownerLocation = await expectStatus<{ id: string }>(
+  await t.request("POST", `/api/v1/clients/${ownerClient.id}/locations`, { body: { state: "NY" } }),
+  201,
+);
 BODIES["POST /api/v1/providers/{id}/sessions"] = { ...(BODIES["POST /api/v1/providers/{id}/sessions"] as object), clientId: ownerClient.id };
 
 const other = await createProvider(t);
@@ -128,7 +131,12 @@ describe("provider isolation, every operation of the OpenAPI document", () => {
 
   it("covers the whole document", () => {
     expect(api.length).toBeGreaterThan(25);
-    expect(operations.filter((o) => !o.path.startsWith("/api/v1/")).map(key).sort()).toEqual(Object.keys(NOT_PROVIDER_SCOPED).sort());
+    expect(
+      operations
+        .filter((o) => !o.path.startsWith("/api/v1/"))
+        .map(key)
+        .sort(),
+    ).toEqual(Object.keys(NOT_PROVIDER_SCOPED).sort());
     expect(mixed.length).toBeGreaterThan(3);
   });
 

@@ -3,8 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { rateLimitKey } from "../../src/http/client-address.js";
-import { fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { fixedClock } from "../helpers/clock.js";
 import { createFeed, createProvider, feedPath } from "../helpers/factories.js";
 import { createIcsWebhookSource, envelope, signedHeaders } from "../helpers/webhooks.js";
 
@@ -55,7 +55,8 @@ describe("bad feed secrets", () => {
 describe("bad API keys and bad webhook signatures count too", () => {
   it("random bearer tokens: 401 five times, then 429; the admin from elsewhere is unaffected", async () => {
     const a = "192.0.2.50";
-    const api = (address: string, token: string) => t.app.request(`/api/v1/providers/${provider.id}`, { headers: { authorization: `Bearer ${token}` } }, from(address));
+    const api = (address: string, token: string) =>
+      t.app.request(`/api/v1/providers/${provider.id}`, { headers: { authorization: `Bearer ${token}` } }, from(address));
     for (let i = 0; i < 5; i++) expect((await api(a, `guess-${i}`)).status).toBe(401);
     expect((await api(a, "guess-6")).status).toBe(429);
     expect((await api("192.0.2.51", t.adminToken)).status).toBe(200);
@@ -65,7 +66,8 @@ describe("bad API keys and bad webhook signatures count too", () => {
     const source = await createIcsWebhookSource(t, provider.id);
     const body = envelope("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n");
     const forged = { ...signedHeaders(source.signingSecret, body), "webhook-signature": `v1,${randomBytes(32).toString("base64")}` };
-    const post = (address: string, headers: Record<string, string>) => t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers, body }, from(address));
+    const post = (address: string, headers: Record<string, string>) =>
+      t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers, body }, from(address));
     for (let i = 0; i < 5; i++) expect((await post("192.0.2.60", forged)).status).toBe(401);
     const limited = await post("192.0.2.60", forged);
     expect(limited.status).toBe(429);
@@ -77,7 +79,8 @@ describe("bad API keys and bad webhook signatures count too", () => {
 describe("the client address", () => {
   it("X-Forwarded-For is ignored unless proxies are trusted", async () => {
     const t2 = await makeTestApp({ env: { RATE_LIMIT_BURST: "2", TRUSTED_PROXY_HOPS: "1" }, database: t.database });
-    const viaProxy = (client: string, path = randomFeed()) => t2.app.request(path, { headers: { "x-forwarded-for": `10.9.9.9, ${client}` } }, from("10.0.0.1"));
+    const viaProxy = (client: string, path = randomFeed()) =>
+      t2.app.request(path, { headers: { "x-forwarded-for": `10.9.9.9, ${client}` } }, from("10.0.0.1"));
     expect((await viaProxy("203.0.113.80")).status).toBe(404);
     expect((await viaProxy("203.0.113.80")).status).toBe(404);
     expect((await viaProxy("203.0.113.80")).status).toBe(429);

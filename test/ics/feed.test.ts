@@ -1,17 +1,10 @@
-import { describe, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
 import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import ICAL from "ical.js";
-import {
-  DEFAULT_MAX_FEED_BYTES,
-  fitFeedToSize,
-  formatUtc,
-  renderFeed,
-  type FeedCalendar,
-  type FeedEvent,
-} from "../../src/ics/feed.js";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_MAX_FEED_BYTES, type FeedCalendar, type FeedEvent, fitFeedToSize, formatUtc, renderFeed } from "../../src/ics/feed.js";
 import { unfoldLines } from "../../src/ics/text.js";
 import { parseWithPython } from "../helpers/python-ics.js";
 
@@ -123,12 +116,7 @@ describe("renderFeed: calendar header", () => {
     const ics = renderFeed(makeCalendar({ organizer: undefined }), [makeEvent({ virtual: zoom() })]);
     expect(ics).not.toMatch(/^METHOD:/m);
     expect(ics).not.toMatch(/^ORGANIZER/m);
-    expect(unfoldLines(ics).slice(0, 4)).toEqual([
-      "BEGIN:VCALENDAR",
-      "VERSION:2.0",
-      "PRODID:-//Telehealth Net//Feed//EN",
-      "CALSCALE:GREGORIAN",
-    ]);
+    expect(unfoldLines(ics).slice(0, 4)).toEqual(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Telehealth Net//Feed//EN", "CALSCALE:GREGORIAN"]);
   });
 
   it("escapes the calendar name as TEXT and honours refreshInterval", () => {
@@ -363,13 +351,9 @@ describe("fitFeedToSize", () => {
   const now = new Date("2026-11-26T12:00:00Z");
   /** Ten past sessions in scrambled order, one in progress, ten future ones. */
   function world() {
-    const past = [3, 9, 1, 7, 5, 2, 10, 8, 4, 6].map((d) =>
-      makeEvent({ start: new Date(now.getTime() - d * 24 * HOUR), virtual: zoom() }),
-    );
+    const past = [3, 9, 1, 7, 5, 2, 10, 8, 4, 6].map((d) => makeEvent({ start: new Date(now.getTime() - d * 24 * HOUR), virtual: zoom() }));
     const current = makeEvent({ start: new Date(now.getTime() - 20 * 60_000), virtual: zoom() });
-    const future = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((d) =>
-      makeEvent({ start: new Date(now.getTime() + d * 24 * HOUR), virtual: meet() }),
-    );
+    const future = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((d) => makeEvent({ start: new Date(now.getTime() + d * 24 * HOUR), virtual: meet() }));
     return { past, current, future, all: [...past, current, ...future] };
   }
   const byEnd = (a: FeedEvent, b: FeedEvent) => a.end.getTime() - b.end.getTime();
@@ -479,9 +463,7 @@ describe("independent parsers", () => {
     const r = await parseWithPython(ics, lib);
     expect(r.errors).toEqual([]);
     expect(r.calendar).toMatchObject({ method: "PUBLISH", version: "2.0", prodid: "-//Telehealth Net//Feed//EN" });
-    expect(r.events.map(({ uid, start, end, status, sequence }) => ({ uid, start, end, status, sequence }))).toEqual(
-      expectedEvents(events),
-    );
+    expect(r.events.map(({ uid, start, end, status, sequence }) => ({ uid, start, end, status, sequence }))).toEqual(expectedEvents(events));
     const first = r.events[0]!;
     expect(first.summary).toBe("Séance — 日本語 😀; x, y");
     expect(first.description).toBe(`${zoom().url}\n${"待合室 waiting room 😀".repeat(5)}`);

@@ -1,11 +1,11 @@
-import { describe, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
 import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import ICAL from "ical.js";
 import { createEvent } from "ics";
-import { InvitationRenderError, renderInvitation, type InvitationInput } from "../../src/ics/invite.js";
+import { describe, expect, it } from "vitest";
+import { type InvitationInput, InvitationRenderError, renderInvitation } from "../../src/ics/invite.js";
 import { parseWithPython } from "../helpers/python-ics.js";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -136,7 +136,7 @@ describe("renderInvitation", () => {
     vevent(ics);
   });
 
-  it("never writes \\\" inside a parameter (RFC 5545 3.2 forbids DQUOTE in a param-value)", () => {
+  it('never writes \\" inside a parameter (RFC 5545 3.2 forbids DQUOTE in a param-value)', () => {
     const ics = renderInvitation(makeInput({ organizer: { name: 'Dr. "Ana"\nRivera', email: "a@practice.test" } }));
     expect(ics).not.toContain('\\"');
     const { v } = vevent(ics);
@@ -182,12 +182,7 @@ describe("renderInvitation", () => {
 
   it("throws InvitationRenderError on input `ics` or RFC 5545 rejects", () => {
     const start = new Date("2026-11-26T14:00:00Z");
-    const cases: Partial<InvitationInput>[] = [
-      { start, end: start },
-      { uid: "" },
-      { uid: "a,b;c" },
-      { url: "not a url" },
-    ];
+    const cases: Partial<InvitationInput>[] = [{ start, end: start }, { uid: "" }, { uid: "a,b;c" }, { url: "not a url" }];
     for (const c of cases) {
       const call = () => renderInvitation(makeInput(c));
       expect(call, JSON.stringify(c)).toThrow(InvitationRenderError);

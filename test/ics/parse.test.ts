@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import ICAL from "ical.js";
+import { describe, expect, it } from "vitest";
 import type { ExternalEvent } from "../../src/domain/external-event.js";
-import { parseExternalCalendar, type ParseOptions, type ParseResult } from "../../src/ics/parse.js";
+import { type ParseOptions, type ParseResult, parseExternalCalendar } from "../../src/ics/parse.js";
 import { createIanaZone, createVtimezoneZone, resolveTimeZoneName, utcToWall, wallToUtc } from "../../src/ics/timezones.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/ics/${name}`, import.meta.url), "utf8");
@@ -180,7 +180,10 @@ describe("fixtures in the shape Google and Exchange export", () => {
         }
         // ical.js leaves EXDATEs out and keeps overridden instances under their original start.
         const exdates = new Set(master.getAllProperties("exdate").flatMap((p) => p.getValues().map((t: ICAL.Time) => t.toJSDate().toISOString())));
-        const got = ours.filter((e) => e.uid === uid).map((e) => e.recurrenceId!).filter((rid) => !exdates.has(rid));
+        const got = ours
+          .filter((e) => e.uid === uid)
+          .map((e) => e.recurrenceId!)
+          .filter((rid) => !exdates.has(rid));
         expect(got.length).toBeGreaterThan(0);
         expect(got).toEqual(expected);
       }
@@ -228,7 +231,10 @@ describe("time zones", () => {
   });
 
   it("floating times and all-day dates are read in defaultTimezone (UTC when not given)", () => {
-    const ics = calendar(vevent("UID:floating", "DTSTART:20261015T090000", "DTEND:20261015T095000"), vevent("UID:day", "DTSTART;VALUE=DATE:20261015"));
+    const ics = calendar(
+      vevent("UID:floating", "DTSTART:20261015T090000", "DTEND:20261015T095000"),
+      vevent("UID:day", "DTSTART;VALUE=DATE:20261015"),
+    );
     expect(starts(parsed(ics).events)).toEqual(["2026-10-15T09:00:00.000Z", "2026-10-15T00:00:00.000Z"]);
     const chicago = parsed(ics, { defaultTimezone: "America/Chicago" }).events;
     expect(chicago.map((e) => [e.start, e.end])).toEqual([
@@ -245,13 +251,32 @@ describe("time zones", () => {
   });
 
   it("the calendar's VTIMEZONE wins over what its name means (RFC 5545 3.2.19)", () => {
-    const fixedPlusOne = ["BEGIN:VTIMEZONE", "TZID:America/New_York", "BEGIN:STANDARD", "DTSTART:19700101T000000", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0100", "END:STANDARD", "END:VTIMEZONE"].join("\r\n");
+    const fixedPlusOne = [
+      "BEGIN:VTIMEZONE",
+      "TZID:America/New_York",
+      "BEGIN:STANDARD",
+      "DTSTART:19700101T000000",
+      "TZOFFSETFROM:+0100",
+      "TZOFFSETTO:+0100",
+      "END:STANDARD",
+      "END:VTIMEZONE",
+    ].join("\r\n");
     const result = parsed(calendar(fixedPlusOne, vevent("UID:x", "DTSTART;TZID=America/New_York:20261015T090000")));
     expect(result.events[0]!.start).toBe("2026-10-15T08:00:00.000Z");
   });
 
   it("a VTIMEZONE whose rules would make ical.js expand without bound is ignored for its name", () => {
-    const hostile = ["BEGIN:VTIMEZONE", "TZID:America/New_York", "BEGIN:STANDARD", "DTSTART:00010101T000000", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200", "RRULE:FREQ=SECONDLY", "END:STANDARD", "END:VTIMEZONE"].join("\r\n");
+    const hostile = [
+      "BEGIN:VTIMEZONE",
+      "TZID:America/New_York",
+      "BEGIN:STANDARD",
+      "DTSTART:00010101T000000",
+      "TZOFFSETFROM:+0100",
+      "TZOFFSETTO:+0200",
+      "RRULE:FREQ=SECONDLY",
+      "END:STANDARD",
+      "END:VTIMEZONE",
+    ].join("\r\n");
     const started = performance.now();
     const result = parsed(calendar(hostile, vevent("UID:x", "DTSTART;TZID=America/New_York:20261015T090000")));
     expect(performance.now() - started).toBeLessThan(1_000);
@@ -275,7 +300,16 @@ describe("time zones", () => {
     expect(resolveTimeZoneName("")).toBeUndefined();
   });
 
-  const zoneNames = ["America/New_York", "America/Los_Angeles", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham", "Pacific/Apia", "America/Sao_Paulo"];
+  const zoneNames = [
+    "America/New_York",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "Pacific/Apia",
+    "America/Sao_Paulo",
+  ];
   it("property: wallToUtc(utcToWall(t)) is the earliest instant showing that wall time", () => {
     const zones = zoneNames.map((name) => createIanaZone(name)!);
     fc.assert(
@@ -320,7 +354,11 @@ describe("recurrence", () => {
   it("an RRULE with no end stops at maxInstancesPerSeries with a warning, and fast", () => {
     const ics = calendar(vevent("UID:forever", "DTSTART:20000101T090000Z", "DTEND:20000101T095000Z", "RRULE:FREQ=DAILY"));
     const started = performance.now();
-    const result = parsed(ics, { windowStart: new Date("2026-01-01T00:00:00Z"), windowEnd: new Date("2036-01-01T00:00:00Z"), maxInstancesPerSeries: 100 });
+    const result = parsed(ics, {
+      windowStart: new Date("2026-01-01T00:00:00Z"),
+      windowEnd: new Date("2036-01-01T00:00:00Z"),
+      maxInstancesPerSeries: 100,
+    });
     const elapsed = performance.now() - started;
     expect(result.events).toHaveLength(100);
     expect(result.events[0]!.start).toBe("2026-01-01T09:00:00.000Z");
@@ -351,9 +389,21 @@ describe("recurrence", () => {
 
   it("a series that began decades ago is expanded from near the window and matches ical.js (fast-check)", () => {
     const rule = fc.oneof(
-      fc.record({ freq: fc.constant("DAILY"), interval: fc.integer({ min: 1, max: 3 }), extra: fc.constantFrom("", ";BYDAY=MO,WE,FR", ";BYMONTH=3,10") }),
-      fc.record({ freq: fc.constant("WEEKLY"), interval: fc.integer({ min: 1, max: 3 }), extra: fc.constantFrom("", ";BYDAY=TU", ";BYDAY=MO,TH", ";BYDAY=SU;WKST=MO") }),
-      fc.record({ freq: fc.constant("MONTHLY"), interval: fc.integer({ min: 1, max: 2 }), extra: fc.constantFrom("", ";BYDAY=2TU", ";BYDAY=-1FR", ";BYMONTHDAY=1,15") }),
+      fc.record({
+        freq: fc.constant("DAILY"),
+        interval: fc.integer({ min: 1, max: 3 }),
+        extra: fc.constantFrom("", ";BYDAY=MO,WE,FR", ";BYMONTH=3,10"),
+      }),
+      fc.record({
+        freq: fc.constant("WEEKLY"),
+        interval: fc.integer({ min: 1, max: 3 }),
+        extra: fc.constantFrom("", ";BYDAY=TU", ";BYDAY=MO,TH", ";BYDAY=SU;WKST=MO"),
+      }),
+      fc.record({
+        freq: fc.constant("MONTHLY"),
+        interval: fc.integer({ min: 1, max: 2 }),
+        extra: fc.constantFrom("", ";BYDAY=2TU", ";BYDAY=-1FR", ";BYMONTHDAY=1,15"),
+      }),
       fc.record({ freq: fc.constant("YEARLY"), interval: fc.integer({ min: 1, max: 2 }), extra: fc.constantFrom("", ";BYMONTH=11;BYDAY=4TH") }),
     );
     const pad = (n: number) => String(n).padStart(2, "0");
@@ -430,7 +480,13 @@ describe("recurrence", () => {
 
   it("an override without its master (a webhook carrying only the changed instance)", () => {
     const ics = calendar(
-      vevent("UID:only", "RECURRENCE-ID;TZID=America/New_York:20261020T100000", "DTSTART;TZID=America/New_York:20261022T110000", "DTEND;TZID=America/New_York:20261022T115000", "SEQUENCE:3"),
+      vevent(
+        "UID:only",
+        "RECURRENCE-ID;TZID=America/New_York:20261020T100000",
+        "DTSTART;TZID=America/New_York:20261022T110000",
+        "DTEND;TZID=America/New_York:20261022T115000",
+        "SEQUENCE:3",
+      ),
     );
     expect(parsed(ics).events).toEqual([
       {
@@ -503,7 +559,11 @@ describe("recurrence", () => {
 describe("cancellation", () => {
   it("METHOD:CANCEL cancels a single event and every instance of a series (RFC 5546 3.2.5)", () => {
     const result = parsed(
-      calendar("METHOD:CANCEL", vevent("UID:one", "DTSTART:20261005T160000Z", "SEQUENCE:1"), vevent("UID:many", "DTSTART:20261005T180000Z", "RRULE:FREQ=WEEKLY;COUNT=3", "SEQUENCE:4")),
+      calendar(
+        "METHOD:CANCEL",
+        vevent("UID:one", "DTSTART:20261005T160000Z", "SEQUENCE:1"),
+        vevent("UID:many", "DTSTART:20261005T180000Z", "RRULE:FREQ=WEEKLY;COUNT=3", "SEQUENCE:4"),
+      ),
     );
     expect(result.method).toBe("CANCEL");
     expect(result.events.map((e) => [e.externalId, e.status])).toEqual([
@@ -522,7 +582,9 @@ describe("cancellation", () => {
   });
 
   it("STATUS:CANCELLED deletes; without DTSTART it is a stub with no times", () => {
-    const result = parsed(calendar(vevent("UID:gone", "STATUS:CANCELLED", "SEQUENCE:5"), vevent("UID:kept", "DTSTART:20261005T160000Z", "STATUS:CANCELLED")));
+    const result = parsed(
+      calendar(vevent("UID:gone", "STATUS:CANCELLED", "SEQUENCE:5"), vevent("UID:kept", "DTSTART:20261005T160000Z", "STATUS:CANCELLED")),
+    );
     expect(result.events).toEqual([
       { externalId: "gone", uid: "gone", status: "cancelled", sequence: 5, updatedAt: "2026-09-01T00:00:00.000Z", busy: true, texts: [] },
       expect.objectContaining({ externalId: "kept", status: "cancelled", start: "2026-10-05T16:00:00.000Z" }),
@@ -586,7 +648,14 @@ describe("limits and malformed input", () => {
   });
 
   it("100,000 realistic VEVENTs are over 5 MB and refused on size at once", () => {
-    const event = (i: number) => vevent(`UID:${i}@example.com`, "DTSTART:20261005T160000Z", "DTEND:20261005T165000Z", "SUMMARY:Session", "LOCATION:https://zoom.us/j/1234567890");
+    const event = (i: number) =>
+      vevent(
+        `UID:${i}@example.com`,
+        "DTSTART:20261005T160000Z",
+        "DTEND:20261005T165000Z",
+        "SUMMARY:Session",
+        "LOCATION:https://zoom.us/j/1234567890",
+      );
     const body = calendar(...Array.from({ length: 100_000 }, (_, i) => event(i)));
     const started = performance.now();
     const result = parse(body);
@@ -598,7 +667,11 @@ describe("limits and malformed input", () => {
   });
 
   it("maxEvents counts every VEVENT, overrides and folded BEGIN lines included", () => {
-    const three = [vevent("UID:a", "DTSTART:20261005T160000Z"), vevent("UID:a", "RECURRENCE-ID:20261005T160000Z", "DTSTART:20261006T160000Z"), vevent("UID:b", "DTSTART:20261005T160000Z")];
+    const three = [
+      vevent("UID:a", "DTSTART:20261005T160000Z"),
+      vevent("UID:a", "RECURRENCE-ID:20261005T160000Z", "DTSTART:20261006T160000Z"),
+      vevent("UID:b", "DTSTART:20261005T160000Z"),
+    ];
     expect(parse(calendar(...three), { maxEvents: 3 }).ok).toBe(true);
     expect(parse(calendar(...three), { maxEvents: 2 })).toMatchObject({ ok: false, code: "ics_too_many_events" });
     const folded = calendar(...three).replaceAll("BEGIN:VEVENT", "BEGIN:VEV\r\n ENT");
@@ -611,18 +684,30 @@ describe("limits and malformed input", () => {
     { label: "truncated mid-line", body: good.slice(0, good.indexOf("DTSTART") + 12), code: "ics_malformed" },
     { label: "binary garbage", body: "BEGIN:VCALENDAR\r\n\u0000\u0001\u00ff\ufffd\r\nEND:VCALENDAR", code: "ics_malformed" },
     { label: "a stray END", body: calendar("END:VEVENT", vevent("UID:x", "DTSTART:20261005T160000Z")), code: "ics_malformed" },
-    { label: "END names the wrong component", body: "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n", code: "ics_malformed" },
+    {
+      label: "END names the wrong component",
+      body: "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+      code: "ics_malformed",
+    },
     { label: "nested too deep", body: calendar("BEGIN:X\r\n".repeat(20) + "END:X\r\n".repeat(20)), code: "ics_malformed" },
     { label: "a bad DATE-TIME", body: calendar(vevent("UID:x", "DTSTART:2026XX05T160000Z")), code: "ics_malformed" },
     { label: "a bad RRULE", body: calendar(vevent("UID:x", "DTSTART:20261005T160000Z", "RRULE:FREQ=SOMETIMES")), code: "ics_malformed" },
-    { label: "an RRULE ical.js rejects", body: calendar(vevent("UID:x", "DTSTART:20261005T160000Z", "RRULE:FREQ=WEEKLY;BYMONTHDAY=3")), code: "ics_malformed" },
+    {
+      label: "an RRULE ical.js rejects",
+      body: calendar(vevent("UID:x", "DTSTART:20261005T160000Z", "RRULE:FREQ=WEEKLY;BYMONTHDAY=3")),
+      code: "ics_malformed",
+    },
     { label: "random bytes", body: "\u0089PNG\r\n\u001a\n\u0000\u0000\u0000\rIHDR", code: "ics_not_a_calendar" },
     { label: "an HTML login page", body: "<!DOCTYPE html><html><body>Sign in</body></html>", code: "ics_not_a_calendar" },
     { label: "a JSON error", body: '{"error":"unauthorized"}', code: "ics_not_a_calendar" },
     { label: "an empty body", body: "", code: "ics_not_a_calendar" },
     { label: "a vCard", body: "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Someone\r\nEND:VCARD\r\n", code: "ics_not_a_calendar" },
     { label: "a lone VEVENT", body: vevent("UID:x", "DTSTART:20261005T160000Z"), code: "ics_not_a_calendar" },
-    { label: "a 6 MB body", body: calendar(vevent("UID:x", "DTSTART:20261005T160000Z", `DESCRIPTION:${"x".repeat(6 * 1024 * 1024)}`)), code: "ics_too_large" },
+    {
+      label: "a 6 MB body",
+      body: calendar(vevent("UID:x", "DTSTART:20261005T160000Z", `DESCRIPTION:${"x".repeat(6 * 1024 * 1024)}`)),
+      code: "ics_too_large",
+    },
   ])("$label -> $code", ({ body, code }) => {
     const result = parse(body);
     expect(result).toMatchObject({ ok: false, code });
@@ -652,8 +737,18 @@ describe("limits and malformed input", () => {
       ].join("\r\n"),
     );
   it.each([
-    { label: "870,000 parameters on one line", body: calendar(vevent("UID:p", "DTSTART:20261005T160000Z", `X-FOO${";X-P=1".repeat(870_000)}:v`)), code: "ics_malformed" },
-    { label: "300,000 EXDATE values", body: calendar(vevent("UID:e", "DTSTART:20261005T160000Z", "RRULE:FREQ=DAILY", `EXDATE:${"20261006T160000Z,".repeat(300_000)}20261006T160000Z`)), code: "ics_too_many_events" },
+    {
+      label: "870,000 parameters on one line",
+      body: calendar(vevent("UID:p", "DTSTART:20261005T160000Z", `X-FOO${";X-P=1".repeat(870_000)}:v`)),
+      code: "ics_malformed",
+    },
+    {
+      label: "300,000 EXDATE values",
+      body: calendar(
+        vevent("UID:e", "DTSTART:20261005T160000Z", "RRULE:FREQ=DAILY", `EXDATE:${"20261006T160000Z,".repeat(300_000)}20261006T160000Z`),
+      ),
+      code: "ics_too_many_events",
+    },
     { label: "1,000 VTIMEZONEs expanded from year 1", body: calendar(...yearOneZones(1_000)), code: "ics_too_many_events" },
   ])("bounded work on hostile input: $label -> $code", ({ body, code }) => {
     const started = performance.now();
@@ -676,7 +771,9 @@ describe("limits and malformed input", () => {
   });
 
   it("a calendar of impossible rules is refused once the expansion budget is spent", () => {
-    const rules = Array.from({ length: 300 }, (_, i) => vevent(`UID:odd-${i}`, "DTSTART:20260101T100000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"));
+    const rules = Array.from({ length: 300 }, (_, i) =>
+      vevent(`UID:odd-${i}`, "DTSTART:20260101T100000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
+    );
     const started = performance.now();
     const result = parse(calendar(...rules));
     const elapsed = performance.now() - started;
@@ -727,13 +824,46 @@ describe("limits and malformed input", () => {
 
   it("property: never throws on strings built from iCalendar tokens", () => {
     const token = fc.constantFrom(
-      "BEGIN:VCALENDAR", "END:VCALENDAR", "BEGIN:VEVENT", "END:VEVENT", "BEGIN:VTIMEZONE", "END:VTIMEZONE", "BEGIN:STANDARD", "END:STANDARD",
-      "UID:a", "UID:b", "DTSTART:20261005T160000Z", "DTSTART;TZID=America/New_York:20261005T160000", "DTSTART;VALUE=DATE:20261005",
-      "DTEND:20261004T160000Z", "DURATION:-PT1H", "DURATION:P1W", "RRULE:FREQ=DAILY", "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3",
-      "RRULE:FREQ=MONTHLY;BYDAY=5FR", "RRULE:FREQ=YEARLY;BYWEEKNO=53", "EXDATE:20261006T160000Z", "RDATE;VALUE=PERIOD:20261010T100000Z/PT2H",
-      "RECURRENCE-ID:20261012T160000Z", "RECURRENCE-ID;RANGE=THISANDFUTURE:20261012T160000Z", "STATUS:CANCELLED", "METHOD:CANCEL",
-      "TZID:America/New_York", "TZOFFSETFROM:-0500", "TZOFFSETTO:-0400", "SEQUENCE:99999999999999999999", "SEQUENCE:-3", " folded",
-      "X-TELEHEALTH-SESSION-ID:", "DTSTART;TZID=Nowhere:20261005T160000", "TRANSP:TRANSPARENT", "", ":", ";", "BEGIN:", "END:",
+      "BEGIN:VCALENDAR",
+      "END:VCALENDAR",
+      "BEGIN:VEVENT",
+      "END:VEVENT",
+      "BEGIN:VTIMEZONE",
+      "END:VTIMEZONE",
+      "BEGIN:STANDARD",
+      "END:STANDARD",
+      "UID:a",
+      "UID:b",
+      "DTSTART:20261005T160000Z",
+      "DTSTART;TZID=America/New_York:20261005T160000",
+      "DTSTART;VALUE=DATE:20261005",
+      "DTEND:20261004T160000Z",
+      "DURATION:-PT1H",
+      "DURATION:P1W",
+      "RRULE:FREQ=DAILY",
+      "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3",
+      "RRULE:FREQ=MONTHLY;BYDAY=5FR",
+      "RRULE:FREQ=YEARLY;BYWEEKNO=53",
+      "EXDATE:20261006T160000Z",
+      "RDATE;VALUE=PERIOD:20261010T100000Z/PT2H",
+      "RECURRENCE-ID:20261012T160000Z",
+      "RECURRENCE-ID;RANGE=THISANDFUTURE:20261012T160000Z",
+      "STATUS:CANCELLED",
+      "METHOD:CANCEL",
+      "TZID:America/New_York",
+      "TZOFFSETFROM:-0500",
+      "TZOFFSETTO:-0400",
+      "SEQUENCE:99999999999999999999",
+      "SEQUENCE:-3",
+      " folded",
+      "X-TELEHEALTH-SESSION-ID:",
+      "DTSTART;TZID=Nowhere:20261005T160000",
+      "TRANSP:TRANSPARENT",
+      "",
+      ":",
+      ";",
+      "BEGIN:",
+      "END:",
     );
     fc.assert(
       fc.property(fc.array(token, { maxLength: 40 }), fc.constantFrom("\r\n", "\n"), (lines, eol) => checkInvariants(parse(lines.join(eol)))),

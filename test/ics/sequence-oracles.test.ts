@@ -3,15 +3,24 @@
 // move with it, and past events stay as they were when the default link changes (docs/rules.md).
 import ICAL from "ical.js";
 import { describe, expect, it } from "vitest";
-import { HOUR, fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { fixedClock, HOUR } from "../helpers/clock.js";
 import { createFeed, createSession, feedPath, providerWithClient, setLink } from "../helpers/factories.js";
-import { parseWithPython, type PythonIcsEvent } from "../helpers/python-ics.js";
+import { type PythonIcsEvent, parseWithPython } from "../helpers/python-ics.js";
 
 const clock = fixedClock("2026-12-10T12:00:00Z");
 const t = await makeTestApp({ clock });
 
-type Seen = { sequence: number; summary?: string; location?: string; url?: string; description?: string; status?: string; stamp?: string; lastModified?: string };
+type Seen = {
+  sequence: number;
+  summary?: string;
+  location?: string;
+  url?: string;
+  description?: string;
+  status?: string;
+  stamp?: string;
+  lastModified?: string;
+};
 type View = Record<string, Seen>;
 
 function viaIcalJs(text: string): View {
@@ -38,7 +47,10 @@ function viaIcalJs(text: string): View {
 
 const fromPython = (events: PythonIcsEvent[]): View =>
   Object.fromEntries(
-    events.map((e) => [e.uid, { sequence: e.sequence!, summary: e.summary, location: e.location, url: e.url, description: e.description, status: e.status }]),
+    events.map((e) => [
+      e.uid,
+      { sequence: e.sequence!, summary: e.summary, location: e.location, url: e.url, description: e.description, status: e.status },
+    ]),
   );
 
 /** The feed as each of the three parsers reads it. */

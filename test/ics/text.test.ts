@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import ICAL from "ical.js";
+import { describe, expect, it } from "vitest";
 import {
   contentLine,
   escapeText,
@@ -31,7 +31,10 @@ const char = fc.oneof(
 const text = fc.string({ unit: char, maxLength: 300, size: "max" });
 
 /** Also lone UTF-16 surrogates, which have no UTF-8 form. */
-const anyUnit = fc.oneof(char, fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)));
+const anyUnit = fc.oneof(
+  char,
+  fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+);
 
 /**
  * The RFC 5545 3.3.11 normalisation written independently of the code under test. Lone surrogates
@@ -79,7 +82,7 @@ describe("escapeText / unescapeText", () => {
     ["crlf\r\nand cr\rend", "crlf\\nand cr\\nend"],
     ["tab\tkept", "tab\tkept"],
     ["bell\x07 esc\x1b del\x7f nul\x00 gone", "bell esc del nul gone"],
-    ["colon: and \"quotes\" stay", "colon: and \"quotes\" stay"],
+    ['colon: and "quotes" stay', 'colon: and "quotes" stay'],
     ["\\n literal", "\\\\n literal"],
     ["lone \ud800 high, lone \udc00 low", "lone \ufffd high\\, lone \ufffd low"],
     ["pair 😀 kept", "pair 😀 kept"],

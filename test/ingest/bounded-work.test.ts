@@ -1,12 +1,13 @@
 // Hostile and heavy deliveries on PGlite: a 10 KB payload of 50 FREQ=MINUTELY series and a
 // 20,000-event calendar are processed while /healthz is sampled over real HTTP on the same event
 // loop, and another provider's change still applies within seconds.
-import { serve } from "@hono/node-server";
+
 import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
 import { afterAll, describe, expect, it } from "vitest";
-import type { TestClock } from "../helpers/clock.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import type { TestClock } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
 import { calendar, createIcsWebhookSource, icsUtc, postIcs, vevent } from "../helpers/webhooks.js";
 
@@ -35,14 +36,20 @@ const deliveriesOf = (sourceId: string) =>
 function minutelyPayload(): string {
   const start = icsUtc(day(-1).toISOString());
   const end = icsUtc(new Date(day(-1).getTime() + 60_000).toISOString());
-  return calendar(...Array.from({ length: 50 }, (_, i) => vevent({ UID: `storm-${i}@attacker.example`, DTSTAMP: start, DTSTART: start, DTEND: end, RRULE: "FREQ=MINUTELY", SEQUENCE: 0 })));
+  return calendar(
+    ...Array.from({ length: 50 }, (_, i) =>
+      vevent({ UID: `storm-${i}@attacker.example`, DTSTAMP: start, DTSTART: start, DTEND: end, RRULE: "FREQ=MINUTELY", SEQUENCE: 0 }),
+    ),
+  );
 }
 
 function bigCalendar(n: number): string {
   const events: string[] = [];
   for (let i = 0; i < n; i++) {
     const s = new Date(day(1).getTime() + i * 3_600_000);
-    events.push(`BEGIN:VEVENT\r\nUID:b${i}\r\nDTSTART:${icsUtc(s.toISOString())}\r\nDTEND:${icsUtc(new Date(s.getTime() + 1_800_000).toISOString())}\r\nEND:VEVENT`);
+    events.push(
+      `BEGIN:VEVENT\r\nUID:b${i}\r\nDTSTART:${icsUtc(s.toISOString())}\r\nDTEND:${icsUtc(new Date(s.getTime() + 1_800_000).toISOString())}\r\nEND:VEVENT`,
+    );
   }
   return calendar(...events);
 }
@@ -87,7 +94,15 @@ describe("bounded work per delivery on PGlite", () => {
     await new Promise((r) => setTimeout(r, 300));
     const moveTo = new Date(Math.floor(day(3).getTime() / 60_000) * 60_000);
     const posted = performance.now();
-    const move = calendar(vevent({ UID: session.uid, DTSTAMP: icsUtc(new Date().toISOString()), DTSTART: icsUtc(moveTo.toISOString()), DTEND: icsUtc(new Date(moveTo.getTime() + 50 * 60_000).toISOString()), SEQUENCE: 1 }));
+    const move = calendar(
+      vevent({
+        UID: session.uid,
+        DTSTAMP: icsUtc(new Date().toISOString()),
+        DTSTART: icsUtc(moveTo.toISOString()),
+        DTEND: icsUtc(new Date(moveTo.getTime() + 50 * 60_000).toISOString()),
+        SEQUENCE: 1,
+      }),
+    );
     await expectStatus(await postIcs(t, otherSource.id, otherSource.signingSecret, move), 202);
     let otherAppliedMs = Infinity;
     const deadline = performance.now() + 100_000;
@@ -98,7 +113,9 @@ describe("bounded work per delivery on PGlite", () => {
       if (pending.length === 0 && otherAppliedMs !== Infinity) break;
       if (performance.now() > deadline) {
         sampling = false;
-        const states = [...(await deliveriesOf(storm.id)), ...(await deliveriesOf(big.id)), ...(await deliveriesOf(otherSource.id))].map((d) => `${d.state}/${d.lastErrorCode}/${d.attempts}`);
+        const states = [...(await deliveriesOf(storm.id)), ...(await deliveriesOf(big.id)), ...(await deliveriesOf(otherSource.id))].map(
+          (d) => `${d.state}/${d.lastErrorCode}/${d.attempts}`,
+        );
         throw new Error(`deliveries not finished in 100 s: ${states.join(", ")}; other applied ${otherAppliedMs}; ${t.logs.text().slice(-3000)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -115,7 +132,10 @@ describe("bounded work per delivery on PGlite", () => {
 
     const [bigDelivery] = await deliveriesOf(big.id);
     expect(bigDelivery, JSON.stringify({ ...bigDelivery, payload: undefined })).toMatchObject({ state: "done" });
-    const mirrored = await t.database.db.query.externalEvents.findMany({ columns: { externalId: true }, where: (e, { eq }) => eq(e.sourceId, big.id) });
+    const mirrored = await t.database.db.query.externalEvents.findMany({
+      columns: { externalId: true },
+      where: (e, { eq }) => eq(e.sourceId, big.id),
+    });
     expect(mirrored).toHaveLength(20_000);
 
     const worst = Math.max(...samples);

@@ -84,7 +84,9 @@ async function connectGraph(offsets: number[] = []) {
     const event = graph.insertEvent({ iCalUId: importedICalUId(session.uid), subject: "Therapy", start: session.start, end: session.end });
     events.push({ session, eventId: String(event.id) });
   }
-  const res = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, { body: { kind: "microsoft", accessToken: graphToken, apiBaseUrl: graphBase } });
+  const res = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, {
+    body: { kind: "microsoft", accessToken: graphToken, apiBaseUrl: graphBase },
+  });
   const view = await expectStatus<{ id: string }>(res, 201);
   await worker.drain();
   return { ...w, events, source: await sourceRow(view.id) };
@@ -94,7 +96,13 @@ async function connectGraph(offsets: number[] = []) {
 function googlePush(sourceId: string, ch: { id: string; resourceId: string; token: string }, n = "77") {
   return t.app.request(`/webhooks/google/${sourceId}`, {
     method: "POST",
-    headers: { "x-goog-channel-id": ch.id, "x-goog-resource-id": ch.resourceId, "x-goog-channel-token": ch.token, "x-goog-resource-state": "exists", "x-goog-message-number": n },
+    headers: {
+      "x-goog-channel-id": ch.id,
+      "x-goog-resource-id": ch.resourceId,
+      "x-goog-channel-token": ch.token,
+      "x-goog-resource-state": "exists",
+      "x-goog-message-number": n,
+    },
   });
 }
 
@@ -102,10 +110,18 @@ function googlePush(sourceId: string, ch: { id: string; resourceId: string; toke
 function graphNotify(sourceId: string, sub: { id: string; clientState: string }) {
   const resource = `Users/${graph.userId}/Events/${randomUUID()}`;
   const item = {
-    subscriptionId: sub.id, changeType: "updated", resource, clientState: sub.clientState, tenantId: graph.tenantId,
+    subscriptionId: sub.id,
+    changeType: "updated",
+    resource,
+    clientState: sub.clientState,
+    tenantId: graph.tenantId,
     resourceData: { "@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource, "@odata.etag": `W/"${randomUUID()}"`, id: randomUUID() },
   };
-  return t.app.request(`/webhooks/microsoft/${sourceId}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ value: [item] }) });
+  return t.app.request(`/webhooks/microsoft/${sourceId}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ value: [item] }),
+  });
 }
 
 // The stored row keeps only the token's hash; the token is what Google holds for the channel.
@@ -197,7 +213,11 @@ describe("Google watch channels", () => {
 
     const [retry] = (await deliveriesOf(source.id)).filter((d) => d.kind === "renew_channel");
     expect(retry).toMatchObject({ state: "pending", attempts: 1, lastErrorCode: "upstream_transient" });
-    expect(await sourceRow(source.id)).toMatchObject({ status: "active", channelId: old.id, secrets: expect.objectContaining({ channelTokenHash: hashSecret(old.token) }) });
+    expect(await sourceRow(source.id)).toMatchObject({
+      status: "active",
+      channelId: old.id,
+      secrets: expect.objectContaining({ channelTokenHash: hashSecret(old.token) }),
+    });
     // Meanwhile the source still hears its live channel, and a later scan adds no second renewal.
     await google.notifyAll("exists", calendarId);
     expect(google.deliveries.at(-1)).toMatchObject({ channelId: old.id, status: 200 });
@@ -318,10 +338,18 @@ describe("Graph subscriptions", () => {
     expect(row.secrets.clientStateHash).toBe(hashSecret(sub!.clientState!));
     expect(sub!.id).not.toBe(oldSub.id);
     const hook = `https://cal.example.test/webhooks/microsoft/${source.id}`;
-    expect(graph.validations.slice(validations)).toEqual([expect.objectContaining({ url: hook, ok: true }), expect.objectContaining({ url: hook, ok: true })]);
+    expect(graph.validations.slice(validations)).toEqual([
+      expect.objectContaining({ url: hook, ok: true }),
+      expect.objectContaining({ url: hook, ok: true }),
+    ]);
     expect(await getSession(moving!.session.id)).toMatchObject({ start: moved, status: "scheduled" });
     expect(await getSession(gone!.session.id)).toMatchObject({ status: "scheduled", sequence: 0 });
-    expect(await db.select().from(sessions).where(and(eq(sessions.providerId, provider.id), eq(sessions.status, "cancelled")))).toEqual([]);
+    expect(
+      await db
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.providerId, provider.id), eq(sessions.status, "cancelled"))),
+    ).toEqual([]);
     expect((await deliveriesOf(source.id)).every((d) => d.state === "done")).toBe(true);
     expect(row.status).toBe("active");
 
@@ -342,7 +370,9 @@ describe("Graph subscriptions", () => {
     const sub = graphSubOf(source);
     const res = await t.request("DELETE", `/api/v1/providers/${provider.id}/calendar-sources/${source.id}`);
     expect(res.status, await res.clone().text()).toBe(204);
-    expect(graph.requests.filter((r) => r.method === "DELETE")).toEqual([expect.objectContaining({ path: expect.stringMatching(new RegExp(`/subscriptions/${sub.id}$`)) })]);
+    expect(graph.requests.filter((r) => r.method === "DELETE")).toEqual([
+      expect.objectContaining({ path: expect.stringMatching(new RegExp(`/subscriptions/${sub.id}$`)) }),
+    ]);
     expect(graph.subscriptions).toEqual([]);
 
     expect((await expectStatus(await graphNotify(source.id, sub), 404)).code).toBe("not_found");
@@ -361,7 +391,9 @@ describe("Graph subscriptions", () => {
     await graph.idle();
     await worker.drain();
 
-    const lookups = graph.requests.filter((r) => r.method === "GET" && /\/events\/[^/]+$/.test(r.path)).map((r) => decodeURIComponent(r.path.split("/").at(-1)!));
+    const lookups = graph.requests
+      .filter((r) => r.method === "GET" && /\/events\/[^/]+$/.test(r.path))
+      .map((r) => decodeURIComponent(r.path.split("/").at(-1)!));
     expect(lookups.sort()).toEqual([leaving!.eventId, deleted!.eventId].sort());
     expect(await getSession(leaving!.session.id)).toMatchObject({ status: "scheduled", start: far, end: plus(far, 50 * MINUTE), sequence: 1 });
     expect(await getSession(deleted!.session.id)).toMatchObject({ status: "cancelled", start: deleted!.session.start });

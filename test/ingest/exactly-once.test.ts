@@ -1,10 +1,10 @@
 // Any number of instances share one database (README, Running more than one instance); two of them never apply one delivery twice.
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { systemClock } from "../../src/domain/clock.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { recordDelivery } from "../../src/services/inbox.js";
 import { makeTestApp } from "../helpers/app.js";
-import { systemClock } from "../../src/domain/clock.js";
 import { onPostgres } from "../helpers/db.js";
 import { providerWithClient } from "../helpers/factories.js";
 import { calendar, createIcsWebhookSource, icsUtc, vevent } from "../helpers/webhooks.js";
@@ -17,20 +17,40 @@ async function enqueue(n: number) {
   const at = new Date();
   for (let i = 0; i < n; i++) {
     const start = new Date(at.getTime() + (i + 1) * 3600_000).toISOString();
-    const ics = calendar(vevent({ UID: `ext-${i}@elsewhere`, DTSTART: icsUtc(start), DTEND: icsUtc(new Date(Date.parse(start) + 1800_000).toISOString()), SEQUENCE: 0, DTSTAMP: icsUtc(at.toISOString()) }));
-    await recordDelivery(t.database.db, { providerId: provider.id, sourceId: source.id, deliveryKey: `k${i}`, kind: "ics_payload", payload: { ics }, at });
+    const ics = calendar(
+      vevent({
+        UID: `ext-${i}@elsewhere`,
+        DTSTART: icsUtc(start),
+        DTEND: icsUtc(new Date(Date.parse(start) + 1800_000).toISOString()),
+        SEQUENCE: 0,
+        DTSTAMP: icsUtc(at.toISOString()),
+      }),
+    );
+    await recordDelivery(t.database.db, {
+      providerId: provider.id,
+      sourceId: source.id,
+      deliveryKey: `k${i}`,
+      kind: "ics_payload",
+      payload: { ics },
+      at,
+    });
   }
   return source.id;
 }
 
 function runWorkerProcess(url: string) {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], { env: { ...process.env, DATABASE_URL: url }, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
+    env: { ...process.env, DATABASE_URL: url },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (err += d));
   const done = new Promise<{ applied: number; lostClaims: number; failed: number }>((resolve, reject) =>
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1)!)) : reject(new Error(`worker exited ${code}: ${err}`)))),
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1)!)) : reject(new Error(`worker exited ${code}: ${err}`)),
+    ),
   );
   return { child, done };
 }

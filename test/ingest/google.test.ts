@@ -80,7 +80,10 @@ const listCalls = () => fake.requests.filter((r) => r.method === "GET" && r.path
 
 /** A push as Google sends it, with headers to vary. */
 function push(sourceId: string, headers: Record<string, string>) {
-  return t.app.request(`/webhooks/google/${sourceId}`, { method: "POST", headers: { "x-goog-resource-state": "exists", "x-goog-message-number": "99", ...headers } });
+  return t.app.request(`/webhooks/google/${sourceId}`, {
+    method: "POST",
+    headers: { "x-goog-resource-state": "exists", "x-goog-message-number": "99", ...headers },
+  });
 }
 
 describe("Google Calendar ingestion against the fake", () => {
@@ -125,7 +128,10 @@ describe("Google Calendar ingestion against the fake", () => {
     // Incremental: the pull used the stored sync token, and the deletion came as Google's id-only stub.
     expect(listCalls().at(-1)!.query).toMatchObject({ syncToken: expect.any(String), showDeleted: "true", singleEvents: "true" });
     expect(listCalls().at(-1)!.query.timeMin).toBeUndefined();
-    const [mirror] = await db.select().from(externalEvents).where(and(eq(externalEvents.sourceId, source.id), eq(externalEvents.externalId, b.eventId)));
+    const [mirror] = await db
+      .select()
+      .from(externalEvents)
+      .where(and(eq(externalEvents.sourceId, source.id), eq(externalEvents.externalId, b.eventId)));
     expect(mirror).toMatchObject({ status: "cancelled", sessionId: b.session.id, uid: b.session.uid });
   });
 
@@ -134,7 +140,11 @@ describe("Google Calendar ingestion against the fake", () => {
     const seriesUid = `series-${randomUUID()}@google.com`;
     // Weekly at 10:00 New York from Thursday 3 December.
     const series = fake.addRecurringSeries(w.calendarId, {
-      iCalUID: seriesUid, summary: "Weekly therapy", start: { dateTime: "2026-12-03T10:00:00", timeZone: "America/New_York" }, durationMinutes: 50, count: 4,
+      iCalUID: seriesUid,
+      summary: "Weekly therapy",
+      start: { dateTime: "2026-12-03T10:00:00", timeZone: "America/New_York" },
+      durationMinutes: 50,
+      count: 4,
     });
     const instanceStarts = ["2026-12-03T15:00:00.000Z", "2026-12-10T15:00:00.000Z", "2026-12-17T15:00:00.000Z"];
     const standIns = [];
@@ -142,7 +152,10 @@ describe("Google Calendar ingestion against the fake", () => {
       const s = await createSession(t, w.provider.id, w.client.id, { start });
       // Linked in the database directly (the sessions API's externalEvent does the same); an instance is
       // matched by its original start (RFC 5545 3.8.4.4 RECURRENCE-ID).
-      await db.update(sessions).set({ externalUid: seriesUid, externalRecurrenceId: new Date(start) }).where(eq(sessions.id, s.id));
+      await db
+        .update(sessions)
+        .set({ externalUid: seriesUid, externalRecurrenceId: new Date(start) })
+        .where(eq(sessions.id, s.id));
       standIns.push(s);
     }
     await connect(w);
@@ -198,7 +211,10 @@ describe("Google Calendar ingestion against the fake", () => {
     expect(await getSession(upcoming.session.id)).toMatchObject({ start: moved, status: "scheduled" });
     // Absent from the fresh state is not deleted: the old session stays as it was.
     expect(await getSession(past.session.id)).toMatchObject({ status: "scheduled", start: past.session.start, sequence: 0 });
-    const cancelled = await db.select().from(sessions).where(and(eq(sessions.providerId, w.provider.id), eq(sessions.status, "cancelled")));
+    const cancelled = await db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.providerId, w.provider.id), eq(sessions.status, "cancelled")));
     expect(cancelled).toEqual([]);
     const after = await sourceRow(source.id);
     expect(after.syncToken).toBeTruthy();
@@ -281,7 +297,9 @@ describe("Google Calendar ingestion against the fake", () => {
 
     const listed = await expectStatus(await t.request("GET", `/api/v1/providers/${w.provider.id}/calendar-sources`), 200);
     expect(listed.items).toEqual([expect.objectContaining({ id: source.id, status: "needs_reconnect", lastErrorCode: "upstream_auth" })]);
-    expect((await deliveriesOf(source.id)).filter((d) => d.kind === "pull")).toEqual([expect.objectContaining({ state: "failed", lastErrorCode: "upstream_auth" })]);
+    expect((await deliveriesOf(source.id)).filter((d) => d.kind === "pull")).toEqual([
+      expect.objectContaining({ state: "failed", lastErrorCode: "upstream_auth" }),
+    ]);
     expect(await getSession(session.id)).toMatchObject({ start: session.start, sequence: 0 });
   });
 
@@ -298,7 +316,11 @@ describe("Google Calendar ingestion against the fake", () => {
     expect(source.secrets.channelTokenHash).toBe(hashSecret(channelToken));
 
     // A change applied, a rate limit, a forged push, a revoked token, and a failed set-up.
-    fake.patchEvent(w.calendarId, eventId, { summary: `${summary} (moved)`, start: { dateTime: plus(session.start, 3600_000) }, end: { dateTime: plus(session.end, 3600_000) } });
+    fake.patchEvent(w.calendarId, eventId, {
+      summary: `${summary} (moved)`,
+      start: { dateTime: plus(session.start, 3600_000) },
+      end: { dateTime: plus(session.end, 3600_000) },
+    });
     await fake.idle();
     await worker.drain();
     fake.failNext({ match: "list", status: 429, reason: "rateLimitExceeded" });
@@ -309,7 +331,9 @@ describe("Google Calendar ingestion against the fake", () => {
     fake.accessToken = revoked; // ours no longer works
     clock.advance(DAY);
     await worker.drain();
-    const failed = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, { body: { kind: "google", calendarId: "nobody@example.com", accessToken, apiBaseUrl } });
+    const failed = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, {
+      body: { kind: "google", calendarId: "nobody@example.com", accessToken, apiBaseUrl },
+    });
     expect((await expectStatus(failed, 502)).code).toBe("source_setup_failed");
 
     const lines = t.logs.lines.slice(before);

@@ -6,11 +6,11 @@ import { createServer as createHttpsServer } from "node:https";
 import net from "node:net";
 import tls from "node:tls";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
 import { parseNetworkAllowance } from "../../src/domain/outbound-address.js";
-import { createGuardedFetch, OutboundError, type GuardedFetchOptions, type Resolver } from "../../src/ingest/guarded-fetch.js";
+import { createGuardedFetch, type GuardedFetchOptions, OutboundError, type Resolver } from "../../src/ingest/guarded-fetch.js";
 import { pullSource } from "../../src/ingest/pull.js";
 import type { SourceRow } from "../../src/services/calendar-sources.js";
-import { loadConfig } from "../../src/config.js";
 
 const testConfig = loadConfig({ NODE_ENV: "test" });
 if (!testConfig.ok) throw new Error("test config");
@@ -92,10 +92,19 @@ beforeAll(async () => {
   const dead = await listen("127.0.0.1", () => undefined);
   deadPort = dead.port;
   await dead.close();
+  const escapeTo = (target: string) => {
+    escaped.push(target);
+    return realNet(deadPort, "127.0.0.1");
+  };
   (net as { connect: unknown }).connect = (...args: unknown[]) =>
-    typeof args[0] === "object" ? realNet(tripwire(args[0] as net.NetConnectOpts & { host?: string })) : (escaped.push(String(args[1] ?? args[0])), realNet(deadPort, "127.0.0.1"));
+    typeof args[0] === "object" ? realNet(tripwire(args[0] as net.NetConnectOpts & { host?: string })) : escapeTo(String(args[1] ?? args[0]));
   (tls as { connect: unknown }).connect = (...args: unknown[]) => realTls(tripwire(args[0] as tls.ConnectionOptions));
-  [plain, other, v6, secure] = await Promise.all([listen("127.0.0.1", hops), listen("127.0.0.2", hops), listen("::1", hops), listen("127.0.0.1", hops, true)]);
+  [plain, other, v6, secure] = await Promise.all([
+    listen("127.0.0.1", hops),
+    listen("127.0.0.2", hops),
+    listen("::1", hops),
+    listen("127.0.0.1", hops, true),
+  ]);
 });
 
 afterAll(async () => {
@@ -139,7 +148,8 @@ const resolver: Resolver = async (host) => {
 // fixtures/tls: a self-signed certificate (and its key) for cal.example.com, feed.example.com and
 // 127.0.0.1, valid until 2126, made with openssl for these tests only.
 const ca = readFileSync("fixtures/tls/test-cert.pem");
-const make = (allow: string, extra: Partial<GuardedFetchOptions> = {}) => createGuardedFetch({ allowance: parseNetworkAllowance(allow)!, resolver, ca, ...extra });
+const make = (allow: string, extra: Partial<GuardedFetchOptions> = {}) =>
+  createGuardedFetch({ allowance: parseNetworkAllowance(allow)!, resolver, ca, ...extra });
 const strict = make("false");
 const loopbackOne = make("127.0.0.1");
 afterAll(() => Promise.all([strict.close(), loopbackOne.close()]));
@@ -171,11 +181,43 @@ describe("guarded fetch: addresses", () => {
   // Spellings of loopback aimed at the port of the 127.0.0.1 server, so a leak would be counted there;
   // everything else would be caught by the tripwire.
   const LITERALS = [
-    "127.0.0.1", "0x7f000001", "2130706433", "127.1", "0177.0.0.1", "127.000.000.001", "127.0.0.1.", "0", "0.0.0.0",
-    "[::1]", "[::ffff:127.0.0.1]", "[::127.0.0.1]", "[64:ff9b::7f00:1]", "[64:ff9b:1::7f00:1]", "[2002:7f00:1::1]",
-    "[2001:0:4136:e378:8000:63bf:80ff:fffe]", "[::]", "[fc00::1]", "[fd00:ec2::254]", "[fe80::1]", "[fec0::1]", "[ff02::1]", "[100::1]",
-    "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "192.0.0.1", "192.0.2.1", "198.18.0.1", "198.51.100.1",
-    "203.0.113.1", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255",
+    "127.0.0.1",
+    "0x7f000001",
+    "2130706433",
+    "127.1",
+    "0177.0.0.1",
+    "127.000.000.001",
+    "127.0.0.1.",
+    "0",
+    "0.0.0.0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::127.0.0.1]",
+    "[64:ff9b::7f00:1]",
+    "[64:ff9b:1::7f00:1]",
+    "[2002:7f00:1::1]",
+    "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+    "[::]",
+    "[fc00::1]",
+    "[fd00:ec2::254]",
+    "[fe80::1]",
+    "[fec0::1]",
+    "[ff02::1]",
+    "[100::1]",
+    "10.0.0.1",
+    "172.16.0.1",
+    "192.168.1.1",
+    "100.64.0.1",
+    "169.254.169.254",
+    "192.0.0.1",
+    "192.0.2.1",
+    "198.18.0.1",
+    "198.51.100.1",
+    "203.0.113.1",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
   ];
   it.each(LITERALS)("http://%s is refused without a connection", async (host) => {
     const port = host.includes("::1]") ? v6.port : plain.port;
@@ -184,13 +226,16 @@ describe("guarded fetch: addresses", () => {
     expectNoConnection();
   });
 
-  it.each(["localhost", "localhost.", "LocalHost.", "printer.local", "intranet", "api.localhost"])("the name %s is refused before it is even looked up", async (host) => {
-    lookups.length = 0;
-    const err = await refused(strict(`http://${host}:${plain.port}/`));
-    expect(err.reason).toBe("host_refused");
-    expect(lookups).toEqual([]);
-    expectNoConnection();
-  });
+  it.each(["localhost", "localhost.", "LocalHost.", "printer.local", "intranet", "api.localhost"])(
+    "the name %s is refused before it is even looked up",
+    async (host) => {
+      lookups.length = 0;
+      const err = await refused(strict(`http://${host}:${plain.port}/`));
+      expect(err.reason).toBe("host_refused");
+      expect(lookups).toEqual([]);
+      expectNoConnection();
+    },
+  );
 
   it.each([
     ["looks-public.example.net", "loopback"],
@@ -206,20 +251,37 @@ describe("guarded fetch: addresses", () => {
   });
 
   it("the allowance opens its network only: 127.0.0.2 and ::1 stay closed", async () => {
-    for (const url of [`http://127.0.0.2:${other.port}/`, `http://internal.example.com:${other.port}/`, `http://[::1]:${v6.port}/`, `http://localhost:${plain.port}/`]) {
+    for (const url of [
+      `http://127.0.0.2:${other.port}/`,
+      `http://internal.example.com:${other.port}/`,
+      `http://[::1]:${v6.port}/`,
+      `http://localhost:${plain.port}/`,
+    ]) {
       await refused(loopbackOne(url));
     }
     expectNoConnection();
   });
 
   it("a puller handed the platform fetch instead of the guarded client sends nothing (fail closed)", async () => {
-    const source = { kind: "ics_url", settings: { url: `http://127.0.0.1:${plain.port}/cal.ics` }, etag: null, lastModified: null } as unknown as SourceRow;
-    await expect(pullSource(source, { full: true, now: new Date(), timezone: "UTC", fetchFn: fetch, limits: testLimits })).rejects.toMatchObject({ code: "fetch_failed" });
+    const source = {
+      kind: "ics_url",
+      settings: { url: `http://127.0.0.1:${plain.port}/cal.ics` },
+      etag: null,
+      lastModified: null,
+    } as unknown as SourceRow;
+    await expect(pullSource(source, { full: true, now: new Date(), timezone: "UTC", fetchFn: fetch, limits: testLimits })).rejects.toMatchObject({
+      code: "fetch_failed",
+    });
     expectNoConnection();
   });
 
   it("schemes other than http and https, and credentials in the URL, are refused", async () => {
-    for (const url of ["ftp://cal.example.com/x", "file:///etc/passwd", `http://user:pw@cal.example.com:${plain.port}/`, "gopher://cal.example.com/"]) {
+    for (const url of [
+      "ftp://cal.example.com/x",
+      "file:///etc/passwd",
+      `http://user:pw@cal.example.com:${plain.port}/`,
+      "gopher://cal.example.com/",
+    ]) {
       await refused(loopbackOne(url));
     }
     expectNoConnection();
@@ -267,7 +329,9 @@ describe("guarded fetch: redirects", () => {
     const manual = await loopbackOne(`http://cal.example.com:${plain.port}/hops/1`, { redirect: "manual" });
     expect([manual.status, manual.headers.get("location")]).toEqual([302, "/hops/0"]);
     plain.requests.length = 0;
-    const res = await loopbackOne(`http://cal.example.com:${plain.port}${to(`http://feed.example.com:${plain.port}/landed`)}`, { headers: { authorization: "Bearer t0k" } });
+    const res = await loopbackOne(`http://cal.example.com:${plain.port}${to(`http://feed.example.com:${plain.port}/landed`)}`, {
+      headers: { authorization: "Bearer t0k" },
+    });
     expect(res.status).toBe(200);
     expect(plain.requests).toEqual([{ path: expect.stringMatching(/^\/to/), authorization: "Bearer t0k" }, { path: "/landed" }]);
   });
@@ -320,7 +384,10 @@ describe("guarded fetch: time and size", () => {
     for (const path of ["/stall-body", "/trickle"]) {
       const res = await f(`http://127.0.0.1:${slow.port}${path}`);
       const t0 = Date.now();
-      const err = await res.text().then(() => null, (e: unknown) => e);
+      const err = await res.text().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err, path).toMatchObject({ reason: "timeout" });
       expect(Date.now() - t0).toBeLessThan(1_500);
     }
@@ -330,7 +397,12 @@ describe("guarded fetch: time and size", () => {
   it("a body over the cap is cut off while it streams, and refused at once when declared", async () => {
     const f = tight();
     const res = await f(`http://127.0.0.1:${slow.port}/streamed`);
-    expect(await res.arrayBuffer().then(() => null, (e: unknown) => e)).toMatchObject({ reason: "body_too_large" });
+    expect(
+      await res.arrayBuffer().then(
+        () => null,
+        (e: unknown) => e,
+      ),
+    ).toMatchObject({ reason: "body_too_large" });
     expect((await refused(f(`http://127.0.0.1:${slow.port}/big-declared`))).reason).toBe("body_too_large");
     await f.close();
   });

@@ -65,7 +65,10 @@ describe("ics_url failures toward the provider", () => {
     }
     await worker.drain();
 
-    const listed = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items as Record<string, unknown>[];
+    const listed = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items as Record<
+      string,
+      unknown
+    >[];
     const views = ids.map((id) => listed.find((s) => s.id === id)!);
     const seen = views.map(({ status, lastErrorCode, lastErrorAt, lastSuccessAt }) => ({ status, lastErrorCode, lastErrorAt, lastSuccessAt }));
     expect(new Set(seen.map((v) => JSON.stringify(v))).size).toBe(1);

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IngestWorker } from "../../src/ingest/worker.js";
-import { fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { fixedClock } from "../helpers/clock.js";
 import { createFeed, createSession, providerWithClient } from "../helpers/factories.js";
 import { calendar, icsUtc, vevent } from "../helpers/webhooks.js";
 
@@ -36,7 +36,8 @@ async function addSource(providerId: string, path = "/cal.ics") {
   return expectStatus<{ id: string; status: string }>(res, 201);
 }
 
-const mirror = (sourceId: string) => t.database.db.query.externalEvents.findMany({ where: (e, { eq }) => eq(e.sourceId, sourceId), orderBy: (e, { asc }) => asc(e.startAt) });
+const mirror = (sourceId: string) =>
+  t.database.db.query.externalEvents.findMany({ where: (e, { eq }) => eq(e.sourceId, sourceId), orderBy: (e, { asc }) => asc(e.startAt) });
 
 describe("ics_url sources", () => {
   it("a weekly 14:00 America/New_York series across the November DST change is 18:00Z before and 19:00Z after", async () => {
@@ -57,7 +58,15 @@ describe("ics_url sources", () => {
   it("is polled with conditional GET: a 304 does nothing", async () => {
     const { provider, client } = await providerWithClient(t);
     const session = await createSession(t, provider.id, client.id, { start: "2026-10-27T15:00:00Z" });
-    body = calendar(vevent({ UID: session.uid, DTSTART: icsUtc("2026-10-28T15:00:00Z"), DTEND: icsUtc("2026-10-28T15:50:00Z"), SEQUENCE: 1, DTSTAMP: "20261020T000000Z" }));
+    body = calendar(
+      vevent({
+        UID: session.uid,
+        DTSTART: icsUtc("2026-10-28T15:00:00Z"),
+        DTEND: icsUtc("2026-10-28T15:50:00Z"),
+        SEQUENCE: 1,
+        DTSTAMP: "20261020T000000Z",
+      }),
+    );
     etag = '"a1"';
     const source = await addSource(provider.id, "/poll.ics");
     await worker.drain();
@@ -71,19 +80,33 @@ describe("ics_url sources", () => {
     expect(requests.at(-1)?.ifNoneMatch).toBe('"a1"');
     const s2 = await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200);
     expect(s2.sequence).toBe(1);
-    const src = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items.find((x: { id: string }) => x.id === source.id);
+    const src = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items.find(
+      (x: { id: string }) => x.id === source.id,
+    );
     expect(src.lastSuccessAt).toBe(clock.now().toISOString());
   });
 
   it("a fetch that fails or does not parse cancels nothing, and an absent event never cancels", async () => {
     const { provider, client } = await providerWithClient(t);
     const session = await createSession(t, provider.id, client.id, { start: "2026-10-27T15:00:00Z" });
-    body = calendar(vevent({ UID: session.uid, DTSTART: icsUtc("2026-10-27T15:00:00Z"), DTEND: icsUtc("2026-10-27T15:50:00Z"), SEQUENCE: 0, DTSTAMP: "20261020T000000Z" }));
+    body = calendar(
+      vevent({
+        UID: session.uid,
+        DTSTART: icsUtc("2026-10-27T15:00:00Z"),
+        DTEND: icsUtc("2026-10-27T15:50:00Z"),
+        SEQUENCE: 0,
+        DTSTAMP: "20261020T000000Z",
+      }),
+    );
     etag = '"b1"';
     const source = await addSource(provider.id, "/fail.ics");
     await worker.drain();
     expect((await mirror(source.id)).length).toBe(1);
-    for (const [next, nextStatus] of [["", 503], ["BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:garbage", 200], [calendar(), 200]] as const) {
+    for (const [next, nextStatus] of [
+      ["", 503],
+      ["BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:garbage", 200],
+      [calendar(), 200],
+    ] as const) {
       body = next;
       status = nextStatus;
       etag = `"e${Math.random()}"`;
@@ -107,14 +130,22 @@ describe("ics_url sources", () => {
     body = await (await t.app.request(new URL(feed.url).pathname)).text();
     const source = await addSource(provider.id, "/proxy.ics");
     await worker.drain();
-    const src = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items.find((x: { id: string }) => x.id === source.id);
+    const src = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`), 200)).items.find(
+      (x: { id: string }) => x.id === source.id,
+    );
     expect(src).toMatchObject({ status: "failing", lastErrorCode: "source_is_own_feed" });
   });
 
   it("private addresses are refused unless the operator allows them", async () => {
     const strict = await makeTestApp({ clock });
     const { provider } = await providerWithClient(strict);
-    for (const url of ["http://127.0.0.1/cal.ics", "https://localhost/cal.ics", "https://10.1.2.3/x.ics", "https://user:pw@example.com/x.ics", "ftp://example.com/x.ics"]) {
+    for (const url of [
+      "http://127.0.0.1/cal.ics",
+      "https://localhost/cal.ics",
+      "https://10.1.2.3/x.ics",
+      "https://user:pw@example.com/x.ics",
+      "ftp://example.com/x.ics",
+    ]) {
       const res = await strict.request("POST", `/api/v1/providers/${provider.id}/calendar-sources`, { body: { kind: "ics_url", url } });
       expect(res.status, url).toBe(422);
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { IngestWorker } from "../../src/ingest/worker.js";
-import { fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { fixedClock } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
 import { calendar, createIcsWebhookSource, envelope, icsUtc, postIcs, signedHeaders, vevent } from "../helpers/webhooks.js";
 
@@ -17,10 +17,21 @@ async function setup() {
 }
 
 const moved = (uid: string, start: string, sequence = 1, extra: Record<string, string> = {}) =>
-  calendar(vevent({ UID: uid, DTSTAMP: "20261126T110000Z", DTSTART: icsUtc(start), DTEND: icsUtc(new Date(Date.parse(start) + 50 * 60_000).toISOString()), SEQUENCE: sequence, SUMMARY: "Harriet Vandersloot therapy", ...extra }));
+  calendar(
+    vevent({
+      UID: uid,
+      DTSTAMP: "20261126T110000Z",
+      DTSTART: icsUtc(start),
+      DTEND: icsUtc(new Date(Date.parse(start) + 50 * 60_000).toISOString()),
+      SEQUENCE: sequence,
+      SUMMARY: "Harriet Vandersloot therapy",
+      ...extra,
+    }),
+  );
 
 const getSession = async (id: string) => expectStatus(await t.request("GET", `/api/v1/sessions/${id}`), 200);
-const deliveryCount = async (sourceId: string) => (await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, sourceId) })).length;
+const deliveryCount = async (sourceId: string) =>
+  (await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, sourceId) })).length;
 
 describe("Standard Webhooks ICS deliveries", () => {
   it("a valid delivery applies: the matched session is rescheduled", async () => {
@@ -30,7 +41,12 @@ describe("Standard Webhooks ICS deliveries", () => {
     expect(source.signingSecret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
     expect((await getSession(session.id)).start).toBe("2026-12-01T15:00:00.000Z"); // nothing applied in the request
     await worker.drain();
-    expect(await getSession(session.id)).toMatchObject({ start: "2026-12-02T16:00:00.000Z", end: "2026-12-02T16:50:00.000Z", sequence: 1, status: "scheduled" });
+    expect(await getSession(session.id)).toMatchObject({
+      start: "2026-12-02T16:00:00.000Z",
+      end: "2026-12-02T16:50:00.000Z",
+      sequence: 1,
+      status: "scheduled",
+    });
   });
 
   it("the same webhook-id again applies nothing", async () => {
@@ -50,7 +66,9 @@ describe("Standard Webhooks ICS deliveries", () => {
   ])("a timestamp %s is 401 and changes nothing", async (_, offsetMs) => {
     const { session, source } = await setup();
     // Verification uses the wall clock (the standardwebhooks package reads Date.now()).
-    const res = await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-02T16:00:00Z"), { at: new Date(Date.now() + offsetMs) });
+    const res = await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-02T16:00:00Z"), {
+      at: new Date(Date.now() + offsetMs),
+    });
     expect((await expectStatus(res, 401)).code).toBe("invalid_signature");
     expect(await deliveryCount(source.id)).toBe(0);
   });
@@ -73,7 +91,10 @@ describe("Standard Webhooks ICS deliveries", () => {
   it("a rotated-key pair of signatures passes, and svix-* aliases are accepted", async () => {
     const { session, source } = await setup();
     const oldKey = "whsec_" + Buffer.from("an older key that was rotated out!").toString("base64");
-    await expectStatus(await postIcs(t, source.id, oldKey, moved(session.uid, "2026-12-03T16:00:00Z"), { extraSecrets: [source.signingSecret] }), 202);
+    await expectStatus(
+      await postIcs(t, source.id, oldKey, moved(session.uid, "2026-12-03T16:00:00Z"), { extraSecrets: [source.signingSecret] }),
+      202,
+    );
     await expectStatus(await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-04T16:00:00Z", 2), { prefix: "svix" }), 202);
     await worker.drain();
     expect((await getSession(session.id)).start).toBe("2026-12-04T16:00:00.000Z");
@@ -88,7 +109,10 @@ describe("Standard Webhooks ICS deliveries", () => {
 
   it("a cancellation (STATUS:CANCELLED or METHOD:CANCEL) cancels the session", async () => {
     const a = await setup();
-    await expectStatus(await postIcs(t, a.source.id, a.source.signingSecret, moved(a.session.uid, "2026-12-01T15:00:00Z", 1, { STATUS: "CANCELLED" })), 202);
+    await expectStatus(
+      await postIcs(t, a.source.id, a.source.signingSecret, moved(a.session.uid, "2026-12-01T15:00:00Z", 1, { STATUS: "CANCELLED" })),
+      202,
+    );
     const b = await setup();
     const cancelIcs = moved(b.session.uid, "2026-12-01T15:00:00Z", 1).replace("VERSION:2.0", "VERSION:2.0\r\nMETHOD:CANCEL");
     await expectStatus(await postIcs(t, b.source.id, b.source.signingSecret, cancelIcs), 202);
@@ -105,7 +129,9 @@ describe("Standard Webhooks ICS deliveries", () => {
     await worker.drain();
     const s = await getSession(session.id);
     expect(s).toMatchObject({ start: "2026-12-05T16:00:00.000Z", sequence: 1 });
-    const audits = await t.database.db.query.auditEvents.findMany({ where: (a, { and, eq }) => and(eq(a.subjectId, session.id), eq(a.action, "session.rescheduled_externally")) });
+    const audits = await t.database.db.query.auditEvents.findMany({
+      where: (a, { and, eq }) => and(eq(a.subjectId, session.id), eq(a.action, "session.rescheduled_externally")),
+    });
     expect(audits).toHaveLength(1);
   });
 
@@ -126,10 +152,18 @@ describe("hostile input", () => {
   it("a 5 MB body is 413 before parsing or verification", async () => {
     const { source } = await setup();
     const big = "x".repeat(5 * 1024 * 1024);
-    const res = await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { "content-type": "application/json", "content-length": String(big.length) }, body: big });
+    const res = await t.app.request(`/webhooks/ics/${source.id}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": String(big.length) },
+      body: big,
+    });
     expect((await expectStatus(res, 413)).code).toBe("payload_too_large");
     // Without a declared length, an unsigned body is refused before it is read at all.
-    const unsigned = await t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    const unsigned = await t.app.request(`/webhooks/ics/${source.id}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
     expect((await expectStatus(unsigned, 401)).code).toBe("invalid_signature");
   });
 
@@ -139,7 +173,10 @@ describe("hostile input", () => {
     const broken = `BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:${session.uid}\r\nDTSTART:2026XX\r\n`;
     await expectStatus(await postIcs(t, source.id, source.signingSecret, broken), 202);
     await worker.drain();
-    const [refused, d] = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) });
+    const [refused, d] = await t.database.db.query.deliveries.findMany({
+      where: (d, { eq }) => eq(d.sourceId, source.id),
+      orderBy: (d, { asc }) => asc(d.id),
+    });
     expect(refused).toMatchObject({ state: "rejected", lastErrorCode: "ics_not_a_calendar", payload: null });
     expect(d).toMatchObject({ state: "rejected", lastErrorCode: expect.stringMatching(/^ics_/) });
     expect((await getSession(session.id)).sequence).toBe(0);
@@ -169,16 +206,21 @@ describe("hostile input", () => {
   it("deeply nested JSON and __proto__ keys end in a clear problem, recorded only as rejected", async () => {
     const { source } = await setup();
     const deep = "[".repeat(200_000) + "]".repeat(200_000);
-    const send = (body: string) => t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
+    const send = (body: string) =>
+      t.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
     const deepRes = await send(deep);
     expect([400, 422]).toContain(deepRes.status);
     expect(deepRes.headers.get("content-type")).toMatch(/problem\+json/);
-    const proto = '{"type":"calendar.changed","timestamp":"2026-11-26T12:00:00Z","data":{"ics":"BEGIN:VCALENDAR\\r\\nEND:VCALENDAR"},"__proto__":{"admin":true}}';
+    const proto =
+      '{"type":"calendar.changed","timestamp":"2026-11-26T12:00:00Z","data":{"ics":"BEGIN:VCALENDAR\\r\\nEND:VCALENDAR"},"__proto__":{"admin":true}}';
     const res = await send(proto);
     expect((await expectStatus(res, 422)).code).toBe("validation_failed");
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
     const rows = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
-    expect(rows.map((r) => [r.state, r.payload])).toEqual([["rejected", null], ["rejected", null]]);
+    expect(rows.map((r) => [r.state, r.payload])).toEqual([
+      ["rejected", null],
+      ["rejected", null],
+    ]);
   });
 });
 
@@ -192,7 +234,15 @@ describe("logs", () => {
     await worker.drain();
     const logs = t.logs.text();
     expect(logs).toContain("delivery applied");
-    for (const secret of [source.signingSecret, source.signingSecret.slice(6), headers["webhook-signature"]!.slice(3), "Harriet", "Vandersloot", "therapy", source.id]) {
+    for (const secret of [
+      source.signingSecret,
+      source.signingSecret.slice(6),
+      headers["webhook-signature"]!.slice(3),
+      "Harriet",
+      "Vandersloot",
+      "therapy",
+      source.id,
+    ]) {
       expect(logs).not.toContain(secret);
     }
   });
@@ -207,14 +257,35 @@ describe("recurring external series", () => {
     const first = await mk("2026-12-03");
     const second = await mk("2026-12-10");
     const dup = await t.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
-      body: { clientId: client.id, start: "2026-12-10T19:00:00Z", durationMinutes: 50, kind: "virtual", externalEvent: { uid: series, originalStart: "2026-12-10T19:00:00Z" } },
+      body: {
+        clientId: client.id,
+        start: "2026-12-10T19:00:00Z",
+        durationMinutes: 50,
+        kind: "virtual",
+        externalEvent: { uid: series, originalStart: "2026-12-10T19:00:00Z" },
+      },
     });
     expect((await expectStatus(dup, 409)).code).toBe("external_event_taken");
     expect(first).toMatchObject({ externalEvent: { uid: series, originalStart: "2026-12-03T19:00:00.000Z" } });
     const source = await createIcsWebhookSource(t, provider.id);
     const ics = calendar(
-      vevent({ UID: series, DTSTART: "20261203T190000Z", DTEND: "20261203T195000Z", RRULE: "FREQ=WEEKLY;COUNT=4", SEQUENCE: 0, DTSTAMP: "20261126T000000Z" }),
-      vevent({ UID: series, "RECURRENCE-ID": "20261210T190000Z", DTSTART: "20261210T190000Z", DTEND: "20261210T195000Z", STATUS: "CANCELLED", SEQUENCE: 1, DTSTAMP: "20261126T000000Z" }),
+      vevent({
+        UID: series,
+        DTSTART: "20261203T190000Z",
+        DTEND: "20261203T195000Z",
+        RRULE: "FREQ=WEEKLY;COUNT=4",
+        SEQUENCE: 0,
+        DTSTAMP: "20261126T000000Z",
+      }),
+      vevent({
+        UID: series,
+        "RECURRENCE-ID": "20261210T190000Z",
+        DTSTART: "20261210T190000Z",
+        DTEND: "20261210T195000Z",
+        STATUS: "CANCELLED",
+        SEQUENCE: 1,
+        DTSTAMP: "20261126T000000Z",
+      }),
     );
     await expectStatus(await postIcs(t, source.id, source.signingSecret, ics), 202);
     await worker.drain();

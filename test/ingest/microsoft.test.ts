@@ -67,7 +67,9 @@ async function sessionWithEvent(w: Awaited<ReturnType<typeof world>>, start: str
 
 /** POST .../calendar-sources (the fake validates our endpoint before it answers) and the initial sync. */
 async function connect(w: Awaited<ReturnType<typeof world>>) {
-  const res = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, { body: { kind: "microsoft", accessToken, apiBaseUrl } });
+  const res = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, {
+    body: { kind: "microsoft", accessToken, apiBaseUrl },
+  });
   const view = await expectStatus<{ id: string }>(res, 201);
   await worker.drain();
   const row = await sourceRow(view.id);
@@ -81,7 +83,11 @@ const getSession = async (id: string) => expectStatus(await t.request("GET", `/a
 const deltaCalls = () => fake.requests.filter((r) => r.method === "GET" && r.path.endsWith("/calendarView/delta"));
 
 function notify(sourceId: string, body: unknown) {
-  return t.app.request(`/webhooks/microsoft/${sourceId}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return t.app.request(`/webhooks/microsoft/${sourceId}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }
 
 /** One change notification as Graph sends it (change-notifications-delivery-webhooks.md). */
@@ -128,7 +134,10 @@ describe("Microsoft Graph ingestion against the fake", () => {
     expect(fake.validations).toEqual([expect.objectContaining({ url: hook, ok: true }), expect.objectContaining({ url: hook, ok: true })]);
     expect(fake.subscriptions).toEqual([expect.objectContaining({ id: source.channelId, resource: "me/events" })]);
 
-    const res = await t.app.request(`/webhooks/microsoft/${source.id}?validationToken=abc`, { method: "POST", headers: { "content-type": "text/plain; charset=utf-8" } });
+    const res = await t.app.request(`/webhooks/microsoft/${source.id}?validationToken=abc`, {
+      method: "POST",
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     expect(await res.text()).toBe("abc");
@@ -180,7 +189,10 @@ describe("Microsoft Graph ingestion against the fake", () => {
     const moved = plus(movedOne.session.start, DAY);
     fake.patchEvent(movedOne.eventId, { start: moved, end: plus(moved, 50 * MINUTE) });
     await fake.idle();
-    expect(fake.deliveries.map((d) => [d.kind, d.status])).toEqual([["change", 202], ["change", 202]]);
+    expect(fake.deliveries.map((d) => [d.kind, d.status])).toEqual([
+      ["change", 202],
+      ["change", 202],
+    ]);
     const calls = deltaCalls().length;
     await worker.drain();
 
@@ -247,7 +259,10 @@ describe("Microsoft Graph ingestion against the fake", () => {
     expect(fresh!.query).toMatchObject({ startDateTime: expect.any(String), endDateTime: expect.any(String) });
     expect(await getSession(moving.session.id)).toMatchObject({ start: moved, status: "scheduled" });
     expect(await getSession(steady.session.id)).toMatchObject({ start: steady.session.start, status: "scheduled", sequence: 0 });
-    const cancelled = await db.select().from(sessions).where(and(eq(sessions.providerId, w.provider.id), eq(sessions.status, "cancelled")));
+    const cancelled = await db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.providerId, w.provider.id), eq(sessions.status, "cancelled")));
     expect(cancelled).toEqual([]);
     const after = await sourceRow(source.id);
     expect(after.syncToken).not.toBe(before);
@@ -286,7 +301,9 @@ describe("Microsoft Graph ingestion against the fake", () => {
     await worker.drain();
     expect(await sourceRow(source.id)).toMatchObject({ status: "needs_reconnect", lastErrorCode: "upstream_auth" });
     fake.failNext({ match: "subscriptions", status: 403, code: "ExtensionError" });
-    const failed = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, { body: { kind: "microsoft", accessToken: revoked, apiBaseUrl } });
+    const failed = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, {
+      body: { kind: "microsoft", accessToken: revoked, apiBaseUrl },
+    });
     expect((await expectStatus(failed, 502)).code).toBe("source_setup_failed");
 
     const text = t.logs.lines.slice(before).join("\n");

@@ -26,15 +26,34 @@ const inApp = (t: () => TestApp) => async (url: string, init: RequestInit) => {
 let t: TestApp;
 const googleAuth = new FakeOAuthServer("google", { now: () => clock.now(), accessTtlSeconds: 2 });
 const msAuth = new FakeOAuthServer("microsoft", { now: () => clock.now() });
-const google = new FakeGoogleCalendar({ accessToken: "unused", tokenCheck: googleAuth.isValidAccessToken, now: () => clock.now(), deliver: inApp(() => t) });
-const graph = new FakeMicrosoftGraph({ accessToken: "unused", tokenCheck: msAuth.isValidAccessToken, now: () => clock.now(), deliver: inApp(() => t) });
+const google = new FakeGoogleCalendar({
+  accessToken: "unused",
+  tokenCheck: googleAuth.isValidAccessToken,
+  now: () => clock.now(),
+  deliver: inApp(() => t),
+});
+const graph = new FakeMicrosoftGraph({
+  accessToken: "unused",
+  tokenCheck: msAuth.isValidAccessToken,
+  now: () => clock.now(),
+  deliver: inApp(() => t),
+});
 await googleAuth.start();
 await msAuth.start();
 const googleBase = (await google.start()).baseUrl;
 const graphBase = (await graph.start()).baseUrl;
 googleAuth.redirectUris.add(`${BASE}/oauth/google/callback`);
 msAuth.redirectUris.add(`${BASE}/oauth/microsoft/callback`);
-t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...googleAuth.env(), ...msAuth.env(), GOOGLE_API_BASE_URL: googleBase, MICROSOFT_GRAPH_BASE_URL: graphBase } });
+t = await makeTestApp({
+  clock,
+  env: {
+    INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1",
+    ...googleAuth.env(),
+    ...msAuth.env(),
+    GOOGLE_API_BASE_URL: googleBase,
+    MICROSOFT_GRAPH_BASE_URL: graphBase,
+  },
+});
 const worker = new IngestWorker(t.services);
 const db = t.database.db;
 
@@ -58,7 +77,12 @@ type World = Awaited<ReturnType<typeof world>>;
 
 async function sessionWithGoogleEvent(w: World, startOffsetMs: number) {
   const session = await createSession(t, w.provider.id, w.client.id, { start: plus(START, startOffsetMs) });
-  const ev = google.insertEvent(w.calendarId, { iCalUID: session.uid, summary: "Session", start: { dateTime: session.start }, end: { dateTime: session.end } });
+  const ev = google.insertEvent(w.calendarId, {
+    iCalUID: session.uid,
+    summary: "Session",
+    start: { dateTime: session.start },
+    end: { dateTime: session.end },
+  });
   return { session, eventId: String(ev.id) };
 }
 
@@ -79,7 +103,9 @@ describe("connecting Google Calendar", () => {
     const { authorizationUrl, pickHtml } = await connectCalendars(t, w.web, "google", [w.calendarName]);
     // Least scopes, offline access, a fresh refresh token on reconnect, PKCE S256.
     const q = new URL(authorizationUrl).searchParams;
-    expect(q.get("scope")).toBe("https://www.googleapis.com/auth/calendar.calendarlist.readonly https://www.googleapis.com/auth/calendar.events.readonly");
+    expect(q.get("scope")).toBe(
+      "https://www.googleapis.com/auth/calendar.calendarlist.readonly https://www.googleapis.com/auth/calendar.events.readonly",
+    );
     expect(q.get("access_type")).toBe("offline");
     expect(q.get("prompt")).toBe("consent");
     expect(q.get("code_challenge_method")).toBe("S256");
@@ -131,7 +157,10 @@ describe("connecting Google Calendar", () => {
     const [lost] = await sourcesOf(w.provider.id);
     expect(lost).toMatchObject({ status: "needs_reconnect", lastErrorCode: "grant_revoked" });
     expect((await getSession(session.id)).status).toBe("scheduled");
-    const items = await expectStatus<{ items: { kind: string; title: string }[] }>(await t.request("GET", `/api/v1/providers/${w.provider.id}/reconciliation`), 200);
+    const items = await expectStatus<{ items: { kind: string; title: string }[] }>(
+      await t.request("GET", `/api/v1/providers/${w.provider.id}/reconciliation`),
+      200,
+    );
     expect(items.items).toContainEqual(expect.objectContaining({ kind: "calendar_needs_reconnect", title: "Reconnect your Google Calendar" }));
     const page = textOf(await (await w.web.get("/settings/connections")).text());
     expect(page).toContain("Needs reconnecting");
@@ -161,7 +190,10 @@ describe("connecting Google Calendar", () => {
     expect(res.status, await res.clone().text()).toBe(204);
     expect(googleAuth.counts.revocations - revocations, t.logs.lines.filter((l) => l.includes("revo")).join("\n")).toBe(1);
     expect(google.channels.find((c) => c.id === source!.channelId)).toBeUndefined();
-    const [conn] = await db.select().from(calendarConnections).where(eq(calendarConnections.id, String(source!.settings.connectionId)));
+    const [conn] = await db
+      .select()
+      .from(calendarConnections)
+      .where(eq(calendarConnections.id, String(source!.settings.connectionId)));
     expect(conn).toMatchObject({ status: "disconnected", accessToken: null, refreshToken: null });
   });
 });
@@ -178,7 +210,10 @@ describe("connecting an Outlook calendar", () => {
     await settle();
     const [source] = await sourcesOf(w.provider.id);
     expect(source).toMatchObject({ kind: "microsoft", status: "active" });
-    const [conn] = await db.select().from(calendarConnections).where(eq(calendarConnections.id, String(source!.settings.connectionId)));
+    const [conn] = await db
+      .select()
+      .from(calendarConnections)
+      .where(eq(calendarConnections.id, String(source!.settings.connectionId)));
     const before = conn!.refreshToken;
 
     clock.advance(2 * HOUR); // the hour-long token expires: refreshed, and Microsoft rotates the refresh token
@@ -246,9 +281,15 @@ describe("the callback", () => {
   it("a provider cannot paste an access token any more; the API begins a connection instead", async () => {
     const w = await world();
     const key = await createProviderKey(t, w.provider.id);
-    const pasted = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, { token: key, body: { kind: "google", calendarId: w.calendarId, accessToken: "ya29.pasted" } });
+    const pasted = await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-sources`, {
+      token: key,
+      body: { kind: "google", calendarId: w.calendarId, accessToken: "ya29.pasted" },
+    });
     expect((await expectStatus<{ code: string }>(pasted, 422)).code).toBe("use_calendar_connection");
-    const begun = await expectStatus<{ authorizationUrl: string }>(await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-connections`, { token: key, body: { kind: "google" } }), 201);
+    const begun = await expectStatus<{ authorizationUrl: string }>(
+      await t.request("POST", `/api/v1/providers/${w.provider.id}/calendar-connections`, { token: key, body: { kind: "google" } }),
+      201,
+    );
     expect(new URL(begun.authorizationUrl).origin).toBe(new URL(googleAuth.endpoints().authorizationUrl).origin);
     expect(new URL(begun.authorizationUrl).searchParams.get("code_challenge")).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
@@ -256,14 +297,20 @@ describe("the callback", () => {
 
 describe("credentials at rest", () => {
   it("no token the fake issued appears in any text or jsonb column of any table", async () => {
-    const secrets = [...googleAuth.issuedSecrets(), ...msAuth.issuedSecrets(), ...googleAuth.verifiersReceived, ...msAuth.verifiersReceived].filter((s) => !s.startsWith("code-"));
+    const secrets = [...googleAuth.issuedSecrets(), ...msAuth.issuedSecrets(), ...googleAuth.verifiersReceived, ...msAuth.verifiersReceived].filter(
+      (s) => !s.startsWith("code-"),
+    );
     expect(secrets.length).toBeGreaterThan(5);
-    const cols = (await db.execute(sql`select table_name, column_name from information_schema.columns where table_schema = 'public' and data_type in ('text', 'jsonb', 'character varying')`)) as unknown as { rows?: { table_name: string; column_name: string }[] } & { table_name: string; column_name: string }[];
+    const cols = (await db.execute(
+      sql`select table_name, column_name from information_schema.columns where table_schema = 'public' and data_type in ('text', 'jsonb', 'character varying')`,
+    )) as unknown as { rows?: { table_name: string; column_name: string }[] } & { table_name: string; column_name: string }[];
     const list = (cols.rows ?? cols) as { table_name: string; column_name: string }[];
     expect(list.length).toBeGreaterThan(20);
     let scanned = 0;
     for (const { table_name, column_name } of list) {
-      const rows = (await db.execute(sql.raw(`select "${column_name}"::text as v from "${table_name}" where "${column_name}" is not null`))) as unknown as { rows?: { v: string }[] } & { v: string }[];
+      const rows = (await db.execute(
+        sql.raw(`select "${column_name}"::text as v from "${table_name}" where "${column_name}" is not null`),
+      )) as unknown as { rows?: { v: string }[] } & { v: string }[];
       for (const { v } of rows.rows ?? rows) {
         scanned++;
         for (const s of secrets) expect(v.includes(s), `${table_name}.${column_name} holds a token in clear`).toBe(false);

@@ -42,9 +42,20 @@ afterEach(async () => {
 const sourceRow = async (id: string) => (await db.select().from(calendarSources).where(eq(calendarSources.id, id)))[0]!;
 const deliveriesOf = (sourceId: string) => db.select().from(deliveries).where(eq(deliveries.sourceId, sourceId)).orderBy(deliveries.id);
 const getSession = async (id: string) => expectStatus(await t.request("GET", `/api/v1/sessions/${id}`), 200);
-const items = async (providerId: string) => (await expectStatus(await t.request("GET", `/api/v1/providers/${providerId}/reconciliation`), 200)).items as Array<{ kind: string; sessionId?: string }>;
+const items = async (providerId: string) =>
+  (await expectStatus(await t.request("GET", `/api/v1/providers/${providerId}/reconciliation`), 200)).items as Array<{
+    kind: string;
+    sessionId?: string;
+  }>;
 const event = (uid: string, start: string, fields: Record<string, string | number> = {}) =>
-  vevent({ UID: uid, DTSTAMP: "20261126T110000Z", DTSTART: icsUtc(start), DTEND: icsUtc(new Date(Date.parse(start) + 50 * MINUTE).toISOString()), SEQUENCE: 0, ...fields });
+  vevent({
+    UID: uid,
+    DTSTAMP: "20261126T110000Z",
+    DTSTART: icsUtc(start),
+    DTEND: icsUtc(new Date(Date.parse(start) + 50 * MINUTE).toISOString()),
+    SEQUENCE: 0,
+    ...fields,
+  });
 
 describe("poison events", () => {
   it("a Google event with a malformed iCalUID is set aside; the valid change beside it applies and the sync token advances", async () => {
@@ -53,13 +64,20 @@ describe("poison events", () => {
     fake.addCalendar(calendarId, { timeZone: "UTC" });
     const session = await createSession(t, provider.id, client.id, { start: "2026-12-01T15:00:00Z" });
     const copy = fake.insertEvent(calendarId, { iCalUID: session.uid, start: { dateTime: session.start }, end: { dateTime: session.end } });
-    const created = await expectStatus(await t.request("POST", `/api/v1/providers/${provider.id}/calendar-sources`, { body: { kind: "google", calendarId, accessToken, apiBaseUrl } }), 201);
+    const created = await expectStatus(
+      await t.request("POST", `/api/v1/providers/${provider.id}/calendar-sources`, { body: { kind: "google", calendarId, accessToken, apiBaseUrl } }),
+      201,
+    );
     await fake.idle();
     await worker.drain();
     const before = await sourceRow(created.id);
 
     // One page: a NUL in one iCalUID, a number as another, and the real move.
-    fake.insertEvent(calendarId, { iCalUID: "bad\u0000uid@example.com", start: { dateTime: "2026-12-02T10:00:00Z" }, end: { dateTime: "2026-12-02T11:00:00Z" } });
+    fake.insertEvent(calendarId, {
+      iCalUID: "bad\u0000uid@example.com",
+      start: { dateTime: "2026-12-02T10:00:00Z" },
+      end: { dateTime: "2026-12-02T11:00:00Z" },
+    });
     fake.insertEvent(calendarId, { iCalUID: 12345 as never, start: { dateTime: "2026-12-03T10:00:00Z" }, end: { dateTime: "2026-12-03T11:00:00Z" } });
     fake.patchEvent(calendarId, String(copy.id), { start: { dateTime: "2026-12-04T16:00:00Z" }, end: { dateTime: "2026-12-04T16:50:00Z" } });
     await fake.idle();
@@ -96,7 +114,10 @@ describe("moves between watched calendars", () => {
 
   it("deleted in one calendar and present in the other in the same cycle: the session stays", async () => {
     const { session, work, personal } = await twoCalendars();
-    await expectStatus(await postIcs(t, work.id, work.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))), 202);
+    await expectStatus(
+      await postIcs(t, work.id, work.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))),
+      202,
+    );
     await worker.drain();
     expect((await getSession(session.id)).status).toBe("scheduled"); // held: the other calendar has not had its pass
     await expectStatus(await postIcs(t, personal.id, personal.signingSecret, calendar(event(session.uid, session.start, { SEQUENCE: 1 }))), 202);
@@ -105,13 +126,18 @@ describe("moves between watched calendars", () => {
     clock.advance(20 * MINUTE);
     await worker.drain();
     expect((await getSession(session.id)).status).toBe("scheduled");
-    const audits = await db.query.auditEvents.findMany({ where: (a, { and, eq }) => and(eq(a.subjectId, session.id), eq(a.action, "session.moved_between_calendars")) });
+    const audits = await db.query.auditEvents.findMany({
+      where: (a, { and, eq }) => and(eq(a.subjectId, session.id), eq(a.action, "session.moved_between_calendars")),
+    });
     expect(audits).toHaveLength(1);
   });
 
   it("the other calendar had its pass without the event: the cancellation applies", async () => {
     const { session, work, personal } = await twoCalendars();
-    await expectStatus(await postIcs(t, work.id, work.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))), 202);
+    await expectStatus(
+      await postIcs(t, work.id, work.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))),
+      202,
+    );
     await worker.drain();
     clock.advance(1000);
     await expectStatus(await postIcs(t, personal.id, personal.signingSecret, calendar(event(`other-${randomUUID()}`, "2026-12-02T15:00:00Z"))), 202);
@@ -121,7 +147,10 @@ describe("moves between watched calendars", () => {
 
   it("a held cancellation is decided after the hold runs out when the other calendar stays silent", async () => {
     const { session, work } = await twoCalendars();
-    await expectStatus(await postIcs(t, work.id, work.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))), 202);
+    await expectStatus(
+      await postIcs(t, work.id, work.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))),
+      202,
+    );
     await worker.drain();
     expect((await getSession(session.id)).status).toBe("scheduled");
     clock.advance(16 * MINUTE);
@@ -137,15 +166,28 @@ describe("an event that reappears after its session was cancelled", () => {
     const { provider, client } = await providerWithClient(t);
     const session = await createSession(t, provider.id, client.id, { start: "2026-12-01T15:00:00Z" });
     const source = await createIcsWebhookSource(t, provider.id);
-    await expectStatus(await postIcs(t, source.id, source.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))), 202);
+    await expectStatus(
+      await postIcs(t, source.id, source.signingSecret, calendar(event(session.uid, session.start, { STATUS: "CANCELLED", SEQUENCE: 1 }))),
+      202,
+    );
     await worker.drain();
     expect((await getSession(session.id)).status).toBe("cancelled");
     expect((await items(provider.id)).filter((i) => i.kind === "external_event_after_cancellation")).toHaveLength(0);
     clock.advance(DAY);
-    await expectStatus(await postIcs(t, source.id, source.signingSecret, calendar(event(session.uid, session.start, { SEQUENCE: 2, "LAST-MODIFIED": icsUtc(clock.now().toISOString()) }))), 202);
+    await expectStatus(
+      await postIcs(
+        t,
+        source.id,
+        source.signingSecret,
+        calendar(event(session.uid, session.start, { SEQUENCE: 2, "LAST-MODIFIED": icsUtc(clock.now().toISOString()) })),
+      ),
+      202,
+    );
     await worker.drain();
     expect((await getSession(session.id)).status).toBe("cancelled");
-    expect(await items(provider.id)).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "external_event_after_cancellation", sessionId: session.id })]));
+    expect(await items(provider.id)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: "external_event_after_cancellation", sessionId: session.id })]),
+    );
   });
 });
 
@@ -169,9 +211,24 @@ describe("limits and fairness", () => {
     const quietSource = await createIcsWebhookSource(t, quiet.provider.id);
     const at = clock.now();
     for (const s of busySources) {
-      for (let i = 0; i < 3; i++) await recordDelivery(db, { providerId: busy.provider.id, sourceId: s.id, deliveryKey: `k${i}`, kind: "ics_payload", payload: { ics: calendar() }, at });
+      for (let i = 0; i < 3; i++)
+        await recordDelivery(db, {
+          providerId: busy.provider.id,
+          sourceId: s.id,
+          deliveryKey: `k${i}`,
+          kind: "ics_payload",
+          payload: { ics: calendar() },
+          at,
+        });
     }
-    await recordDelivery(db, { providerId: quiet.provider.id, sourceId: quietSource.id, deliveryKey: "k", kind: "ics_payload", payload: { ics: calendar() }, at: new Date(at.getTime() + 1) });
+    await recordDelivery(db, {
+      providerId: quiet.provider.id,
+      sourceId: quietSource.id,
+      deliveryKey: "k",
+      kind: "ics_payload",
+      payload: { ics: calendar() },
+      at: new Date(at.getTime() + 1),
+    });
     clock.advance(1000);
 
     // Claims held (as by several workers at once): never two of one source.

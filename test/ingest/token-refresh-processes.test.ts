@@ -1,8 +1,9 @@
 // Single-flight refresh across processes: two workers pull one source whose access token has
 // expired at the same moment; the row lock lets exactly one refresh-grant request reach the
 // authorization server (on PostgreSQL, two worker processes; on PGlite, two workers in one process).
-import { randomBytes, randomUUID } from "node:crypto";
+
 import { spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { calendarSources, deliveries } from "../../src/db/schema.js";
@@ -25,7 +26,13 @@ await auth.start();
 const googleBase = (await google.start()).baseUrl;
 auth.redirectUris.add("https://cal.example.test/oauth/google/callback");
 // One key for this process and the worker processes: they read what we sealed.
-const env = { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...auth.env(), GOOGLE_API_BASE_URL: googleBase, SECRETS_KEY: `shared:${randomBytes(32).toString("base64")}`, PUBLIC_BASE_URL: "https://cal.example.test" };
+const env = {
+  INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1",
+  ...auth.env(),
+  GOOGLE_API_BASE_URL: googleBase,
+  SECRETS_KEY: `shared:${randomBytes(32).toString("base64")}`,
+  PUBLIC_BASE_URL: "https://cal.example.test",
+};
 const t = await makeTestApp({ clock: clock as never, env });
 deliverTo = async (url, init) => t.app.request(new URL(url).pathname, init);
 
@@ -35,19 +42,26 @@ afterAll(async () => {
 });
 
 function runWorkerProcess(url: string) {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], { env: { ...process.env, ...env, NODE_ENV: "test", DATABASE_URL: url }, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
+    env: { ...process.env, ...env, NODE_ENV: "test", DATABASE_URL: url },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (err += d));
   const done = new Promise<{ applied: number; failed: number }>((resolve, reject) =>
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1)!)) : reject(new Error(`worker exited ${code}: ${err}`)))),
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1)!)) : reject(new Error(`worker exited ${code}: ${err}`)),
+    ),
   );
   return { child, done };
 }
 
 describe("token refresh", () => {
-  it(`${onPostgres() ? "two worker processes on PostgreSQL" : "two workers on one PGlite"} refreshing one source at once make exactly one refresh-grant request`, { timeout: 120_000 }, async () => {
+  it(`${onPostgres() ? "two worker processes on PostgreSQL" : "two workers on one PGlite"} refreshing one source at once make exactly one refresh-grant request`, {
+    timeout: 120_000,
+  }, async () => {
     const { provider } = await providerWithClient(t);
     const web = webClient(t);
     await web.signIn(await createProviderKey(t, provider.id));
@@ -62,7 +76,8 @@ describe("token refresh", () => {
     auth.tokenDelayMs = 400; // a slow token endpoint: the second worker arrives while the first refreshes
     auth.accessTtlSeconds = 3600; // the refreshed token lasts the whole race
     const n = 6;
-    for (let i = 0; i < n; i++) await recordDelivery(t.database.db, { providerId: provider.id, sourceId: source!.id, deliveryKey: `race-${i}`, kind: "pull", at: new Date() });
+    for (let i = 0; i < n; i++)
+      await recordDelivery(t.database.db, { providerId: provider.id, sourceId: source!.id, deliveryKey: `race-${i}`, kind: "pull", at: new Date() });
     const refreshes = auth.counts.refreshGrants;
 
     let stats: { applied: number; failed: number }[];

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
-import { createClient, createSession, providerWithClient } from "../helpers/factories.js";
+import { fixedClock } from "../helpers/clock.js";
 import { onPostgres } from "../helpers/db.js";
+import { createClient, createSession, providerWithClient } from "../helpers/factories.js";
 
 const clock = fixedClock("2026-12-10T12:00:00Z");
 const t = await makeTestApp({ clock });
@@ -59,7 +59,10 @@ describe("SPEC 4.3 through the API", () => {
     const { session } = await pastSession();
     const body = await expectStatus(await confirm(session.id, { state: "NY", label: "Home" }), 200);
     expect(body.decision).toMatchObject({ row: 5, outcome: "eligible", confirmable: true, billing: "insurance" });
-    expect(body.session).toMatchObject({ status: "confirmed", confirmation: { outcome: "eligible", state: "NY", linkUsed: expect.stringMatching(/^https:/) } });
+    expect(body.session).toMatchObject({
+      status: "confirmed",
+      confirmation: { outcome: "eligible", state: "NY", linkUsed: expect.stringMatching(/^https:/) },
+    });
     const selfPay = await pastSession({ insurance: "self_pay" });
     const b2 = await expectStatus(await confirm(selfPay.session.id, { state: "NY" }), 200);
     expect(b2.decision).toMatchObject({ row: 5, billing: "private_pay" });
@@ -67,7 +70,10 @@ describe("SPEC 4.3 through the API", () => {
 
   it("a compact privilege (PSYPACT in CO) licenses but never credentials: private pay for an out-of-network client", async () => {
     const { session, client } = await pastSession({ insurance: "out_of_network" });
-    const loc = await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "CO", label: "Ski trip" } }), 201);
+    const loc = await expectStatus(
+      await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "CO", label: "Ski trip" } }),
+      201,
+    );
     const body = await expectStatus(await confirm(session.id, { clientLocationId: loc.id }), 200);
     expect(body.decision).toMatchObject({ row: 7, outcome: "private_pay_only", state: "CO" });
     expect(body.session.confirmation.clientLocationId).toBe(loc.id);
@@ -123,7 +129,11 @@ describe("confirmation rules", () => {
   it(`two simultaneous confirmations: exactly one succeeds (${onPostgres() ? "PostgreSQL, parallel connections" : "PGlite"})`, async () => {
     for (let round = 0; round < 5; round++) {
       const { session } = await pastSession();
-      const results = await Promise.all([confirm(session.id, { state: "NY" }), confirm(session.id, { state: "NY" }), confirm(session.id, { state: "NY" })]);
+      const results = await Promise.all([
+        confirm(session.id, { state: "NY" }),
+        confirm(session.id, { state: "NY" }),
+        confirm(session.id, { state: "NY" }),
+      ]);
       const statuses = results.map((r) => r.status).sort();
       expect(statuses).toEqual([200, 409, 409]);
       for (const r of results.filter((r) => r.status === 409)) expect((await r.json()).code).toBe("already_confirmed");

@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import ICAL from "ical.js";
 import { gunzipSync } from "node:zlib";
+import ICAL from "ical.js";
 import { describe, expect, it } from "vitest";
-import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import { createClient, createFeed, createSession, feedPath, providerWithClient, setLink } from "../helpers/factories.js";
 import { parseWithPython } from "../helpers/python-ics.js";
 
@@ -27,7 +27,10 @@ function icalEvents(body: string) {
 async function world() {
   const { provider, client } = await providerWithClient(t, {}, { displayName: "Zelda Quixote-Marsh" });
   const sessions = [];
-  for (let i = 0; i < 4; i++) sessions.push(await createSession(t, provider.id, client.id, { start: new Date(Date.parse("2026-11-20T15:00:00Z") + i * 3 * DAY).toISOString() }));
+  for (let i = 0; i < 4; i++)
+    sessions.push(
+      await createSession(t, provider.id, client.id, { start: new Date(Date.parse("2026-11-20T15:00:00Z") + i * 3 * DAY).toISOString() }),
+    );
   sessions.push(await createSession(t, provider.id, client.id, { start: "2026-12-05T15:00:00Z", kind: "in_person" }));
   return { provider, client, sessions };
 }
@@ -68,11 +71,13 @@ describe("feed management", () => {
     const revoked = await get(rotated.url);
     const unknown = await get("https://x/feeds/" + "A".repeat(43) + ".ics");
     const malformed = await get("https://x/feeds/short.ics");
-    const bodies = await Promise.all([old, revoked, unknown, malformed].map(async (r) => {
-      const b = JSON.parse(await r.clone().text());
-      delete b.requestId;
-      return { status: r.status, body: b, ct: r.headers.get("content-type") };
-    }));
+    const bodies = await Promise.all(
+      [old, revoked, unknown, malformed].map(async (r) => {
+        const b = JSON.parse(await r.clone().text());
+        delete b.requestId;
+        return { status: r.status, body: b, ct: r.headers.get("content-type") };
+      }),
+    );
     for (const b of bodies) expect(b).toEqual(bodies[0]);
   });
 
@@ -89,7 +94,12 @@ describe("feed management", () => {
     const after = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items[0];
     expect(after.fetchCount).toBe(4);
     expect(after.lastFetchedAt).toBe(clock.now().toISOString());
-    expect(after.lastFetchBySubscriber).toEqual({ google: clock.now().toISOString(), microsoft: clock.now().toISOString(), apple: clock.now().toISOString(), other: clock.now().toISOString() });
+    expect(after.lastFetchBySubscriber).toEqual({
+      google: clock.now().toISOString(),
+      microsoft: clock.now().toISOString(),
+      apple: clock.now().toISOString(),
+      other: clock.now().toISOString(),
+    });
   });
 });
 
@@ -104,7 +114,9 @@ describe("feed content", () => {
     const expected = (await dbSessions(provider.id))
       .map((s) => ({ uid: s.uid, start: s.startAt.toISOString(), end: s.endAt.toISOString() }))
       .sort((a, b) => a.uid.localeCompare(b.uid));
-    const fromIcal = icalEvents(text).map(({ uid, start, end }) => ({ uid, start, end })).sort((a, b) => a.uid.localeCompare(b.uid));
+    const fromIcal = icalEvents(text)
+      .map(({ uid, start, end }) => ({ uid, start, end }))
+      .sort((a, b) => a.uid.localeCompare(b.uid));
     expect(fromIcal).toEqual(expected);
     for (const lib of ["icalendar", "vobject"] as const) {
       const parsed = await parseWithPython(text, lib);
@@ -115,7 +127,16 @@ describe("feed content", () => {
     expect(text.endsWith("END:VCALENDAR\r\n")).toBe(true);
     for (const line of text.split("\r\n").slice(0, -1)) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(75);
     expect(text).not.toMatch(/[^\r]\n/);
-    for (const header of ["VERSION:2.0", "PRODID:", "CALSCALE:GREGORIAN", "X-WR-CALNAME:", "NAME:", "X-WR-TIMEZONE:America/New_York", "REFRESH-INTERVAL;VALUE=DURATION:PT1H", "X-PUBLISHED-TTL:PT1H"]) {
+    for (const header of [
+      "VERSION:2.0",
+      "PRODID:",
+      "CALSCALE:GREGORIAN",
+      "X-WR-CALNAME:",
+      "NAME:",
+      "X-WR-TIMEZONE:America/New_York",
+      "REFRESH-INTERVAL;VALUE=DURATION:PT1H",
+      "X-PUBLISHED-TTL:PT1H",
+    ]) {
       expect(text).toContain("\r\n" + header);
     }
   });
@@ -191,7 +212,10 @@ describe("feed content", () => {
         lastModified: new Date(r.updatedAt), status: "CONFIRMED", summary: "Telehealth session",
         virtual: { url: "https://zoom.us/j/1234567890", instructions: "Hi", modality: "video", googleMeet: false } }))));`;
     const run = (tz: string) =>
-      spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script, JSON.stringify(rows)], { env: { ...process.env, TZ: tz, LANG: tz === "UTC" ? "C" : "ja_JP.UTF-8" }, encoding: "utf8" });
+      spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script, JSON.stringify(rows)], {
+        env: { ...process.env, TZ: tz, LANG: tz === "UTC" ? "C" : "ja_JP.UTF-8" },
+        encoding: "utf8",
+      });
     const tokyo = run("Asia/Tokyo");
     const utc = run("UTC");
     expect(tokyo.status, tokyo.stderr).toBe(0);
@@ -245,9 +269,18 @@ describe("feed content", () => {
     const base = Date.parse("2026-10-28T00:00:00Z");
     for (let i = 0; i < 600; i++) {
       rows.push({
-        id: crypto.randomUUID(), providerId: provider.id, clientId: client.id, uid: `${crypto.randomUUID()}@telehealth-calendar`,
-        startAt: new Date(base + i * 2 * HOUR), endAt: new Date(base + i * 2 * HOUR + 50 * 60_000), kind: "virtual" as const, modality: "video" as const, status: "scheduled" as const,
-        telehealthUrl: link.url, telehealthLinkId: link.id, linkFollowsDefault: true,
+        id: crypto.randomUUID(),
+        providerId: provider.id,
+        clientId: client.id,
+        uid: `${crypto.randomUUID()}@telehealth-calendar`,
+        startAt: new Date(base + i * 2 * HOUR),
+        endAt: new Date(base + i * 2 * HOUR + 50 * 60_000),
+        kind: "virtual" as const,
+        modality: "video" as const,
+        status: "scheduled" as const,
+        telehealthUrl: link.url,
+        telehealthLinkId: link.id,
+        linkFollowsDefault: true,
       });
     }
     const { sessions } = await import("../../src/db/schema.js");

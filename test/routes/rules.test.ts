@@ -1,9 +1,18 @@
 // The network's rules through the API (docs/rules.md): each case was wrong before these rules were
 // written down, and is right after.
 import { describe, expect, it } from "vitest";
-import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
-import { createClient, createFeed, createProviderKey, createSession, feedPath, providerWithClient, setLink, ZOOM_LINK } from "../helpers/factories.js";
+import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
+import {
+  createClient,
+  createFeed,
+  createProviderKey,
+  createSession,
+  feedPath,
+  providerWithClient,
+  setLink,
+  ZOOM_LINK,
+} from "../helpers/factories.js";
 
 const clock = fixedClock("2026-12-10T12:00:00Z");
 const t = await makeTestApp({ clock });
@@ -36,10 +45,14 @@ describe("a session keeps its own link", () => {
     await expectStatus(await t.request("POST", `/api/v1/sessions/${cancelled.id}/cancel`), 200);
     const own = await createSession(t, provider.id, client.id, { start: "2026-12-13T15:00:00Z", telehealthUrl: "https://zoom.us/j/3333333333" });
     const upcoming = await createSession(t, provider.id, client.id, { start: "2026-12-14T15:00:00Z" });
-    const before = await Promise.all([past, cancelled, own, upcoming].map(async (s) => expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)));
+    const before = await Promise.all(
+      [past, cancelled, own, upcoming].map(async (s) => expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)),
+    );
     const saved = await setLink(t, provider.id, { url: "https://zoom.us/j/2222222222" });
     expect(saved.upcomingSessionsUpdated).toBe(1);
-    const after = await Promise.all([past, cancelled, own, upcoming].map(async (s) => expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)));
+    const after = await Promise.all(
+      [past, cancelled, own, upcoming].map(async (s) => expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)),
+    );
     for (const i of [0, 1, 2]) expect(after[i]).toEqual(before[i]);
     expect(after[3]).toMatchObject({ telehealthUrl: "https://zoom.us/j/2222222222", sequence: before[3].sequence + 1 });
   });
@@ -99,11 +112,19 @@ describe("confirming", () => {
 describe("licensed and credentialed", () => {
   it("a PSYPACT compact privilege never counts as network credentialing", async () => {
     const res = await t.request("POST", "/api/v1/providers", {
-      body: { name: "Dr Compact", timezone: "America/Denver", licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }], credentialedStates: ["CO"] },
+      body: {
+        name: "Dr Compact",
+        timezone: "America/Denver",
+        licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }],
+        credentialedStates: ["CO"],
+      },
     });
     expect((await expectStatus(res, 422)).code).toBe("credentialed_without_license");
     // Licensed through the privilege, not credentialed: an in-network client there needs credentialing.
-    const { provider, client } = await providerWithClient(t, { licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }], credentialedStates: ["NY"] });
+    const { provider, client } = await providerWithClient(t, {
+      licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }],
+      credentialedStates: ["NY"],
+    });
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
     expect((await expectStatus(await confirm(s.id, { state: "CO" }), 409)).decision).toMatchObject({ row: 6, outcome: "needs_credentialing" });
   });
@@ -111,7 +132,8 @@ describe("licensed and credentialed", () => {
   it("a provider key cannot set credentialing; licenses it adds stay unverified and never bill until an admin verifies them", async () => {
     const { provider, client } = await providerWithClient(t, {}, { insurance: "out_of_network" });
     const key = await createProviderKey(t, provider.id);
-    const patch = (body: unknown, token: string | null = key) => t.request("PATCH", `/api/v1/providers/${provider.id}`, { body, token: token ?? undefined });
+    const patch = (body: unknown, token: string | null = key) =>
+      t.request("PATCH", `/api/v1/providers/${provider.id}`, { body, token: token ?? undefined });
     expect((await expectStatus(await patch({ credentialedStates: ["NY", "NJ"] }), 403)).code).toBe("admin_only");
     expect((await expectStatus(await patch({ licenses: [{ state: "NY", verified: true }] }), 403)).code).toBe("admin_only");
     const added = await expectStatus(await patch({ licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] }), 200);
@@ -125,14 +147,21 @@ describe("licensed and credentialed", () => {
     expect(refused.decision).toMatchObject({ row: 4, outcome: "refer" });
     expect(refused.decision.explanation).toMatch(/verify/);
     // The network verifies it: licensed in CA, not credentialed, out-of-network client: private pay.
-    await expectStatus(await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] } }), 200);
+    await expectStatus(
+      await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] } }),
+      200,
+    );
     expect((await expectStatus(await confirm(s.id, { state: "CA" }), 200)).decision).toMatchObject({ row: 7, billing: "private_pay" });
   });
 });
 
 describe("locations are time-ranged", () => {
   it("open items judge each past session by the location that held at its time, not a later trip", async () => {
-    const { provider, client } = await providerWithClient(t, { licenses: [{ state: "NY" }, { state: "NJ" }], credentialedStates: ["NY"] }, { insurance: "out_of_network" });
+    const { provider, client } = await providerWithClient(
+      t,
+      { licenses: [{ state: "NY" }, { state: "NJ" }], credentialedStates: ["NY"] },
+      { insurance: "out_of_network" },
+    );
     await addLocation(client.id, { state: "NY", from: "2026-11-01T00:00:00Z" });
     await addLocation(client.id, { state: "NJ", from: "2026-12-05T00:00:00Z", to: "2026-12-07T00:00:00Z" });
     await addLocation(client.id, { state: "CA", label: "Trip", from: "2026-12-20T00:00:00Z" });
@@ -187,7 +216,11 @@ describe("link validation through the API", () => {
   );
 
   it.each([
-    ["https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F123456789&data=05", "outlook_safe_links", "https://zoom.us/j/123456789"],
+    [
+      "https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F123456789&data=05",
+      "outlook_safe_links",
+      "https://zoom.us/j/123456789",
+    ],
     ["https://www.google.com/url?q=https://meet.google.com/abc-defg-hij&sa=D", "google_redirect", "https://meet.google.com/abc-defg-hij"],
   ])("a wrapped link is unwrapped, checked, and the answer says so: %s", async (url, wrapper, inner) => {
     const body = await expectStatus(await put(url), 200);
@@ -229,9 +262,11 @@ describe("several attested platforms", () => {
     // The invitation carries the Meet link with Meet's own instructions.
     const ics = await (await t.request("GET", `/api/v1/sessions/${s.id}/invite.ics`)).text();
     expect(ics).toContain(meetUrl);
-    expect(ics).toContain("Ask to join")
+    expect(ics).toContain("Ask to join");
     // In use: the Meet link cannot be removed while an upcoming session uses it.
-    expect((await expectStatus(await t.request("DELETE", `/api/v1/providers/${provider.id}/telehealth-links/${meet.id}`), 409)).code).toBe("link_in_use");
+    expect((await expectStatus(await t.request("DELETE", `/api/v1/providers/${provider.id}/telehealth-links/${meet.id}`), 409)).code).toBe(
+      "link_in_use",
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DAY, fixedClock } from "../helpers/clock.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { DAY, fixedClock } from "../helpers/clock.js";
 import { createClient, createProvider, createSession, providerWithClient, setLink, ZOOM_LINK } from "../helpers/factories.js";
 
 const clock = fixedClock("2026-11-26T12:00:00Z");
@@ -15,7 +15,14 @@ async function tableCounts() {
     db.sessions.findMany(),
     db.confirmations.findMany(),
   ]);
-  return { providers: p.length, clients: c.length, locations: l.length, sessions: s.length, confirmations: conf.length, sequences: s.map((x) => x.sequence).join() };
+  return {
+    providers: p.length,
+    clients: c.length,
+    locations: l.length,
+    sessions: s.length,
+    confirmations: conf.length,
+    sequences: s.map((x) => x.sequence).join(),
+  };
 }
 
 async function expectCode(res: Response, status: number, code: string) {
@@ -45,7 +52,11 @@ describe("telehealth link", () => {
     ["not a url", "not_a_url"],
   ])("refuses %s with %s and stores nothing", async (url, code) => {
     const p = await createProvider(t);
-    await expectCode(await t.request("PUT", `/api/v1/providers/${p.id}/telehealth-link`, { body: { url, baaSigned: true, waitingRoomEnabled: true } }), 422, code);
+    await expectCode(
+      await t.request("PUT", `/api/v1/providers/${p.id}/telehealth-link`, { body: { url, baaSigned: true, waitingRoomEnabled: true } }),
+      422,
+      code,
+    );
     await expectCode(await t.request("GET", `/api/v1/providers/${p.id}/telehealth-link`), 404, "not_found");
   });
 
@@ -54,7 +65,9 @@ describe("telehealth link", () => {
     const instructions = "Line one; with, punctuation \\ and\nnew lines — ünïcödé 🎧";
     expect((await setLink(t, p.id, { instructions })).instructions).toBe(instructions);
     await expectCode(
-      await t.request("PUT", `/api/v1/providers/${p.id}/telehealth-link`, { body: { url: ZOOM_LINK, baaSigned: true, waitingRoomEnabled: true, instructions: "x".repeat(2001) } }),
+      await t.request("PUT", `/api/v1/providers/${p.id}/telehealth-link`, {
+        body: { url: ZOOM_LINK, baaSigned: true, waitingRoomEnabled: true, instructions: "x".repeat(2001) },
+      }),
       422,
       "validation_failed",
     );
@@ -65,7 +78,13 @@ describe("sessions", () => {
   it("creates a virtual session with the provider's link, stable opaque UID and sequence 0", async () => {
     const { provider, client } = await providerWithClient(t);
     const s = await createSession(t, provider.id, client.id);
-    expect(s).toMatchObject({ status: "scheduled", sequence: 0, start: "2026-12-01T20:00:00.000Z", end: "2026-12-01T20:50:00.000Z", telehealthUrl: ZOOM_LINK });
+    expect(s).toMatchObject({
+      status: "scheduled",
+      sequence: 0,
+      start: "2026-12-01T20:00:00.000Z",
+      end: "2026-12-01T20:50:00.000Z",
+      telehealthUrl: ZOOM_LINK,
+    });
     expect(s.uid).toMatch(/^[0-9a-f]{32}@/);
     expect(s.uid).not.toContain(s.id);
   });
@@ -73,9 +92,21 @@ describe("sessions", () => {
   it("refuses a virtual session without a compliant link", async () => {
     const p = await createProvider(t);
     const c = await createClient(t, p.id);
-    await expectCode(await t.request("POST", `/api/v1/providers/${p.id}/sessions`, { body: { clientId: c.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual" } }), 422, "no_compliant_link");
+    await expectCode(
+      await t.request("POST", `/api/v1/providers/${p.id}/sessions`, {
+        body: { clientId: c.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual" },
+      }),
+      422,
+      "no_compliant_link",
+    );
     await setLink(t, p.id, { baaSigned: false });
-    await expectCode(await t.request("POST", `/api/v1/providers/${p.id}/sessions`, { body: { clientId: c.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual" } }), 422, "no_compliant_link");
+    await expectCode(
+      await t.request("POST", `/api/v1/providers/${p.id}/sessions`, {
+        body: { clientId: c.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual" },
+      }),
+      422,
+      "no_compliant_link",
+    );
     // In person needs no link.
     await createSession(t, p.id, c.id, { kind: "in_person" });
   });
@@ -83,7 +114,13 @@ describe("sessions", () => {
   it("audio-only only for Medicare clients", async () => {
     const { provider, client } = await providerWithClient(t);
     const medicare = await createClient(t, provider.id, { medicare: true });
-    await expectCode(await t.request("POST", `/api/v1/providers/${provider.id}/sessions`, { body: { clientId: client.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual", modality: "audio_only" } }), 422, "audio_only_not_allowed");
+    await expectCode(
+      await t.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
+        body: { clientId: client.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual", modality: "audio_only" },
+      }),
+      422,
+      "audio_only_not_allowed",
+    );
     const s = await createSession(t, provider.id, medicare.id, { modality: "audio_only" });
     expect(s).toMatchObject({ modality: "audio_only" });
   });
@@ -92,14 +129,23 @@ describe("sessions", () => {
     const off = await makeTestApp({ clock, env: { AUDIO_ONLY_FOR_MEDICARE: "false" } });
     const { provider } = await providerWithClient(off);
     const medicare = await createClient(off, provider.id, { medicare: true });
-    await expectCode(await off.request("POST", `/api/v1/providers/${provider.id}/sessions`, { body: { clientId: medicare.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual", modality: "audio_only" } }), 422, "audio_only_not_allowed");
+    await expectCode(
+      await off.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
+        body: { clientId: medicare.id, start: "2026-12-01T15:00:00Z", durationMinutes: 50, kind: "virtual", modality: "audio_only" },
+      }),
+      422,
+      "audio_only_not_allowed",
+    );
   });
 
   it("bad input answers a precise code and changes nothing", async () => {
     const { provider, client } = await providerWithClient(t);
     const other = await providerWithClient(t);
     const before = await tableCounts();
-    const post = (body: Record<string, unknown>) => t.request("POST", `/api/v1/providers/${provider.id}/sessions`, { body: { clientId: client.id, start: "2026-12-01T15:00:00Z", kind: "virtual", ...body } });
+    const post = (body: Record<string, unknown>) =>
+      t.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
+        body: { clientId: client.id, start: "2026-12-01T15:00:00Z", kind: "virtual", ...body },
+      });
     await expectCode(await post({ clientId: "00000000-0000-4000-8000-000000000000", durationMinutes: 50 }), 422, "unknown_client");
     await expectCode(await post({ clientId: other.client.id, durationMinutes: 50 }), 422, "unknown_client");
     await expectCode(await post({ end: "2026-12-01T14:00:00Z" }), 422, "end_before_start");
@@ -109,8 +155,16 @@ describe("sessions", () => {
     await expectCode(await post({ durationMinutes: 50, color: "red" }), 422, "validation_failed");
     await expectCode(await post({ durationMinutes: 50, telehealthUrl: "https://meet.google.com/abc-defg-hij" }), 422, "platform_not_attested");
     await expectCode(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "New York" } }), 422, "validation_failed");
-    await expectCode(await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { credentialedStates: ["TX"] } }), 422, "credentialed_without_license");
-    await expectCode(await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { licenses: [{ state: "CO", via: "MADEUP" }] } }), 422, "validation_failed");
+    await expectCode(
+      await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { credentialedStates: ["TX"] } }),
+      422,
+      "credentialed_without_license",
+    );
+    await expectCode(
+      await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { licenses: [{ state: "CO", via: "MADEUP" }] } }),
+      422,
+      "validation_failed",
+    );
     expect(await tableCounts()).toEqual(before);
   });
 
@@ -142,11 +196,15 @@ describe("sessions", () => {
 
   it("lists by window and status with a cursor", async () => {
     const { provider, client } = await providerWithClient(t);
-    for (let i = 0; i < 5; i++) await createSession(t, provider.id, client.id, { start: new Date(Date.parse("2026-12-01T15:00:00Z") + i * DAY).toISOString() });
+    for (let i = 0; i < 5; i++)
+      await createSession(t, provider.id, client.id, { start: new Date(Date.parse("2026-12-01T15:00:00Z") + i * DAY).toISOString() });
     const page1 = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/sessions?limit=2&from=2026-12-02T00:00:00Z`), 200);
     expect(page1.items).toHaveLength(2);
     expect(page1.items[0].start).toBe("2026-12-02T15:00:00.000Z");
-    const page2 = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/sessions?limit=2&from=2026-12-02T00:00:00Z&cursor=${page1.nextCursor}`), 200);
+    const page2 = await expectStatus(
+      await t.request("GET", `/api/v1/providers/${provider.id}/sessions?limit=2&from=2026-12-02T00:00:00Z&cursor=${page1.nextCursor}`),
+      200,
+    );
     expect(page2.items.map((s: { start: string }) => s.start)).toEqual(["2026-12-04T15:00:00.000Z", "2026-12-05T15:00:00.000Z"]);
     expect(page2.nextCursor).toBeUndefined();
     const cancelled = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/sessions?status=cancelled`), 200);

@@ -26,7 +26,9 @@ import { webClient } from "../web/web-client.js";
 const keyLine = (id: string) => `${id}:${randomBytes(32).toString("base64")}`;
 const clock = fixedClock("2026-11-26T12:00:00Z");
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -44,10 +46,19 @@ describe("a PGlite data directory on disk", () => {
     const auth = new FakeOAuthServer("google", { now: () => clock.now(), accessTtlSeconds: 2 });
     await auth.start();
     let deliverTo: (req: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
-    const google = new FakeGoogleCalendar({ accessToken: "unused", tokenCheck: auth.isValidAccessToken, now: () => clock.now(), deliver: (url, init) => deliverTo(new Request(url, init)) });
+    const google = new FakeGoogleCalendar({
+      accessToken: "unused",
+      tokenCheck: auth.isValidAccessToken,
+      now: () => clock.now(),
+      deliver: (url, init) => deliverTo(new Request(url, init)),
+    });
     const googleBase = (await google.start()).baseUrl;
     auth.redirectUris.add("https://cal.example.test/oauth/google/callback");
-    const t = await makeTestApp({ clock, database, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...auth.env(), GOOGLE_API_BASE_URL: googleBase } });
+    const t = await makeTestApp({
+      clock,
+      database,
+      env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...auth.env(), GOOGLE_API_BASE_URL: googleBase },
+    });
     deliverTo = async (req) => t.app.request(`${new URL(req.url).pathname}`, { method: req.method, headers: req.headers, body: await req.text() });
     try {
       const { provider } = await providerWithClient(t);
@@ -104,10 +115,23 @@ describe("key rotation", () => {
     const hook = (await created.json()) as { id: string; signingSecret: string };
     const keys = before.config.secretKeys;
     const connectionId = randomUUID();
-    await before.database.db.insert(calendarConnections).values({ id: connectionId, providerId: provider.id, kind: "google", accessToken: sealSecret(keys, "ya29.access", "access_token"), refreshToken: sealSecret(keys, "1//refresh", "refresh_token"), accessTokenExpiresAt: clock.now() });
+    await before.database.db.insert(calendarConnections).values({
+      id: connectionId,
+      providerId: provider.id,
+      kind: "google",
+      accessToken: sealSecret(keys, "ya29.access", "access_token"),
+      refreshToken: sealSecret(keys, "1//refresh", "refresh_token"),
+      accessTokenExpiresAt: clock.now(),
+    });
     // A source written by an earlier version: channel token in clear.
     const legacyId = randomUUID();
-    await before.database.db.insert(calendarSources).values({ id: legacyId, providerId: provider.id, kind: "google", settings: {}, secrets: { channelToken: "legacy-token", accessToken: "ya29.legacy" } });
+    await before.database.db.insert(calendarSources).values({
+      id: legacyId,
+      providerId: provider.id,
+      kind: "google",
+      settings: {},
+      secrets: { channelToken: "legacy-token", accessToken: "ya29.legacy" },
+    });
 
     const after = await makeTestApp({ clock, database: before.database, env: { SECRETS_KEY: `${newKey},${oldKey}` } });
     const { rewritten } = await reencryptSecrets(after.database.db, after.config.secretKeys);
@@ -124,7 +148,12 @@ describe("key rotation", () => {
     expect(legacy!.secrets).toEqual({ channelTokenHash: hashSecret("legacy-token"), accessToken: expect.stringMatching(/^enc1\.k2026\./) });
     // The webhook signing secret, re-sealed, still verifies deliveries with only the new key.
     const now = new Date().toISOString();
-    const res = await postIcs(only, hook.id, hook.signingSecret, calendar(vevent({ UID: "x@elsewhere", DTSTART: icsUtc(now), DTEND: icsUtc(now), SEQUENCE: 0, DTSTAMP: icsUtc(now) })));
+    const res = await postIcs(
+      only,
+      hook.id,
+      hook.signingSecret,
+      calendar(vevent({ UID: "x@elsewhere", DTSTART: icsUtc(now), DTEND: icsUtc(now), SEQUENCE: 0, DTSTAMP: icsUtc(now) })),
+    );
     expect(res.status, await res.clone().text()).toBe(202);
   });
 });

@@ -1,9 +1,9 @@
 // Calendar subscriptions page: the window a feed shows, and the note when a feed is over its size.
 import { describe, expect, it } from "vitest";
+import { CalendarsPage, DEFAULT_FEED_FORM, type FeedSummary, sizeNoteOf } from "../../src/web/pages/calendars.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { fixedClock } from "../helpers/clock.js";
 import { createProvider, createProviderKey } from "../helpers/factories.js";
-import { CalendarsPage, DEFAULT_FEED_FORM, sizeNoteOf, type FeedSummary } from "../../src/web/pages/calendars.js";
 import { textOf, webClient } from "./web-client.js";
 
 const t = await makeTestApp({ clock: fixedClock("2026-11-26T12:00:00Z") });
@@ -22,7 +22,9 @@ describe("calendar subscriptions", () => {
     expect(/<title>Error: Calendar subscriptions/.test(html)).toBe(true);
     expect((await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items).toEqual([]);
 
-    expect((await web.submit("/settings/calendars", "/settings/calendars", { name: "Short", futureDays: "60", pastDays: "7", includeLink: "yes" })).status).toBe(303);
+    expect(
+      (await web.submit("/settings/calendars", "/settings/calendars", { name: "Short", futureDays: "60", pastDays: "7", includeLink: "yes" })).status,
+    ).toBe(303);
     const feeds = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200);
     expect(feeds.items).toMatchObject([{ name: "Short", futureDays: 60, pastDays: 7 }]);
     expect(textOf(await (await web.get("/settings/calendars")).text())).toContain("Days shown 7 back, 60 ahead");
@@ -41,7 +43,13 @@ describe("calendar subscriptions", () => {
       lastFetchBySubscriber: { google: null, microsoft: null, apple: null, other: null },
     };
     const render = async (extra: object) =>
-      textOf(String(await (<CalendarsPage csrf="x" timezone="UTC" feeds={[{ ...feed, sizeNote: sizeNoteOf({ ...feed, ...extra }) }]} form={DEFAULT_FEED_FORM} />).toString()));
+      textOf(
+        String(
+          await (
+            <CalendarsPage csrf="x" timezone="UTC" feeds={[{ ...feed, sizeNote: sizeNoteOf({ ...feed, ...extra }) }]} form={DEFAULT_FEED_FORM} />
+          ).toString(),
+        ),
+      );
     const over = await render({ omittedUpcoming: 68, omittedPast: 120 });
     expect(over).toContain("Not every upcoming session fits");
     expect(over).toContain("leaves out 68 upcoming sessions (the furthest ahead) and 120 past sessions");
@@ -82,9 +90,19 @@ describe("calendar subscriptions: accessibility", () => {
     for (const [, inner] of blank) expect(textOf(inner!)).toContain("(opens in a new window)");
 
     // Accessible names of the links: their text with the tags dropped, as a screen reader reads it.
-    const names = [...fresh.matchAll(/<a [^>]*>([\s\S]*?)<\/a>/g)].map(([, inner]) => inner!.replace(/<[^>]+>/g, "").replace(/\s+/g, " ").trim());
+    const names = [...fresh.matchAll(/<a [^>]*>([\s\S]*?)<\/a>/g)].map(([, inner]) =>
+      inner!
+        .replace(/<[^>]+>/g, "")
+        .replace(/\s+/g, " ")
+        .trim(),
+    );
     expect(names).toEqual(
-      expect.arrayContaining(["Get a new address for “Mornings”…", "Get a new address for “Evenings”…", "Stop this calendar (“Mornings”)…", "Stop this calendar (“Evenings”)…"]),
+      expect.arrayContaining([
+        "Get a new address for “Mornings”…",
+        "Get a new address for “Evenings”…",
+        "Stop this calendar (“Mornings”)…",
+        "Stop this calendar (“Evenings”)…",
+      ]),
     );
     expect(fresh).not.toMatch(/type="radio"[^>]*aria-describedby/);
   });

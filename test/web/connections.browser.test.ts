@@ -1,12 +1,13 @@
 // Connecting Google and Outlook calendars in a real browser (Debian's Chromium via playwright-core):
 // the settings page's Connect button, the local fake authorization server's consent (automatic),
 // back through our callback, picking a calendar, and a change in the fake calendar reaching the session.
-import { serve } from "@hono/node-server";
+
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { serve } from "@hono/node-server";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
@@ -16,7 +17,16 @@ import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import { createProviderKey, createSession, providerWithClient } from "../helpers/factories.js";
 
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
 
@@ -28,15 +38,35 @@ const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const googleAuth = new FakeOAuthServer("google", { now: () => clock.now() });
 const msAuth = new FakeOAuthServer("microsoft", { now: () => clock.now() });
 // Pushes travel over HTTP to our server, as Google and Graph send them.
-const google = new FakeGoogleCalendar({ accessToken: "unused", tokenCheck: googleAuth.isValidAccessToken, now: () => clock.now(), allowInsecureAddresses: true });
-const graph = new FakeMicrosoftGraph({ accessToken: "unused", tokenCheck: msAuth.isValidAccessToken, now: () => clock.now(), allowInsecureUrls: true });
+const google = new FakeGoogleCalendar({
+  accessToken: "unused",
+  tokenCheck: googleAuth.isValidAccessToken,
+  now: () => clock.now(),
+  allowInsecureAddresses: true,
+});
+const graph = new FakeMicrosoftGraph({
+  accessToken: "unused",
+  tokenCheck: msAuth.isValidAccessToken,
+  now: () => clock.now(),
+  allowInsecureUrls: true,
+});
 await googleAuth.start();
 await msAuth.start();
 const googleBase = (await google.start()).baseUrl;
 const graphBase = (await graph.start()).baseUrl;
 googleAuth.redirectUris.add(`${base}/oauth/google/callback`);
 msAuth.redirectUris.add(`${base}/oauth/microsoft/callback`);
-const t = await makeTestApp({ clock, env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", PUBLIC_BASE_URL: base, ...googleAuth.env(), ...msAuth.env(), GOOGLE_API_BASE_URL: googleBase, MICROSOFT_GRAPH_BASE_URL: graphBase } });
+const t = await makeTestApp({
+  clock,
+  env: {
+    INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1",
+    PUBLIC_BASE_URL: base,
+    ...googleAuth.env(),
+    ...msAuth.env(),
+    GOOGLE_API_BASE_URL: googleBase,
+    MICROSOFT_GRAPH_BASE_URL: graphBase,
+  },
+});
 handle = (req, env) => t.app.fetch(req, env as never);
 const worker = new IngestWorker(t.services);
 
@@ -47,7 +77,12 @@ const browserErrors: string[] = [];
 
 beforeAll(async () => {
   userDataDir = mkdtempSync(join(tmpdir(), "thc-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 800 } });
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 800 },
+  });
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.on("console", (m) => {
@@ -104,7 +139,12 @@ describe("connecting calendars in Chromium", () => {
     google.addCalendar(calendarId, { summary: "Therapy practice", primary: true });
     google.addCalendar(`holidays-${Date.now()}@example.com`, { summary: "Holidays" });
     const session = await createSession(t, provider.id, client.id, { start: plus(START, 3 * DAY) });
-    const ev = google.insertEvent(calendarId, { iCalUID: session.uid, summary: "Session", start: { dateTime: session.start }, end: { dateTime: session.end } });
+    const ev = google.insertEvent(calendarId, {
+      iCalUID: session.uid,
+      summary: "Session",
+      start: { dateTime: session.start },
+      end: { dateTime: session.end },
+    });
 
     await signIn(await createProviderKey(t, provider.id));
     await connectInBrowser("Connect Google Calendar", /Therapy practice/);

@@ -12,7 +12,7 @@ function luminance(hex: string): number {
   return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
 }
 
-export function contrastRatio(a: string, b: string): number {
+function contrastRatio(a: string, b: string): number {
   const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
   return (hi! + 0.05) / (lo! + 0.05);
 }
@@ -40,7 +40,9 @@ describe("focus outline contrast (WCAG 1.4.11)", () => {
     expect(contrastRatio("#f5a623", "#ffffff")).toBeCloseTo(2.03, 2);
   });
 
-  const focusSelector = STYLE.split("\n").find((l) => l.startsWith("a:focus-visible,"))!.split("{")[0]!;
+  const focusSelector = STYLE.split("\n")
+    .find((l) => l.startsWith("a:focus-visible,"))!
+    .split("{")[0]!;
   const outline = colourOf(rule(focusSelector), "outline");
   const headerOutline = colourOf(rule("header :focus-visible,.skip:focus-visible"), "outline-color");
 

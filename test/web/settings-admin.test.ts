@@ -124,7 +124,10 @@ describe("the admin's settings pages", () => {
   it("revokes a key from the page; a form without the CSRF token changes nothing", async () => {
     const web = await signedInAdmin();
     const provider = await createProvider(t);
-    const key = await expectStatus<{ id: string; token: string }>(await t.request("POST", `/api/v1/providers/${provider.id}/api-keys`, { body: {} }), 201);
+    const key = await expectStatus<{ id: string; token: string }>(
+      await t.request("POST", `/api/v1/providers/${provider.id}/api-keys`, { body: {} }),
+      201,
+    );
     const path = `/settings/admin/providers/${provider.id}/api-keys/${key.id}/revoke`;
     expect((await web.post(path, { _csrf: "forged" })).status).toBe(403);
     expect((await t.request("GET", `/api/v1/providers/${provider.id}`, { token: key.token })).status).toBe(200);

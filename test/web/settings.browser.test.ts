@@ -1,15 +1,15 @@
 // The settings pages in a real browser: Debian's Chromium driven by playwright-core, against the
 // real app served over HTTP on 127.0.0.1. One browser for the file. Screenshots of every page at
 // 1280 and 375 px go to artifacts/screenshots/ (git-ignored).
-import { serve } from "@hono/node-server";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { serve } from "@hono/node-server";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { fixedClock } from "../helpers/clock.js";
@@ -75,9 +75,16 @@ const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core
 async function checkAxe(name: string) {
   if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ passes: unknown[]; violations: { id: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: { run: (ctx: Document, opts: object) => Promise<{ passes: unknown[]; violations: { id: string; nodes: { target: unknown[] }[] }[] }> };
+      }
+    ).axe;
     const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
-    return { rulesPassed: result.passes.length, found: result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`) };
+    return {
+      rulesPassed: result.passes.length,
+      found: result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
+    };
   });
   expect(violations.rulesPassed, `${name}: axe-core ran`).toBeGreaterThan(10);
   expect(violations.found, `${name}: axe-core violations`).toEqual([]);
@@ -255,11 +262,22 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     const provider = await createProvider(t, { name: "Dr Open Items" });
     const key = await createProviderKey(t, provider.id);
     await expectStatus(
-      await t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, { body: { url: "https://doxy.me/dropenitems", baaSigned: true, waitingRoomEnabled: true } }),
+      await t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, {
+        body: { url: "https://doxy.me/dropenitems", baaSigned: true, waitingRoomEnabled: true },
+      }),
       200,
     );
-    const clients = [await createClient(t, provider.id), await createClient(t, provider.id), await createClient(t, provider.id, { insurance: "self_pay" }), await createClient(t, provider.id)];
-    for (const [client, state] of [[clients[1]!, "NJ"], [clients[2]!, "NJ"], [clients[3]!, "CA"]] as const) {
+    const clients = [
+      await createClient(t, provider.id),
+      await createClient(t, provider.id),
+      await createClient(t, provider.id, { insurance: "self_pay" }),
+      await createClient(t, provider.id),
+    ];
+    for (const [client, state] of [
+      [clients[1]!, "NJ"],
+      [clients[2]!, "NJ"],
+      [clients[3]!, "CA"],
+    ] as const) {
       await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state, from: "2026-11-01T00:00:00Z" } }), 201);
     }
     for (const [i, client] of clients.entries()) await createSession(t, provider.id, client.id, { start: `2026-11-2${i}T15:00:00Z` });
@@ -280,7 +298,9 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     const provider = await createProvider(t, { name: "Dr Work Queue" });
     const key = await createProviderKey(t, provider.id);
     await expectStatus(
-      await t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, { body: { url: "https://doxy.me/drworkqueue", baaSigned: true, waitingRoomEnabled: true } }),
+      await t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, {
+        body: { url: "https://doxy.me/drworkqueue", baaSigned: true, waitingRoomEnabled: true },
+      }),
       200,
     );
     const client = await createClient(t, provider.id, { displayName: "Maria Alvarez" });
@@ -292,7 +312,10 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
     await signIn(key);
     await navTo("Open items");
     // Most urgent first: the older session leads.
-    expect(await page.locator("[data-open-items] > li").evaluateAll((els) => els.map((e) => e.getAttribute("data-session")))).toEqual([older.id, session.id]);
+    expect(await page.locator("[data-open-items] > li").evaluateAll((els) => els.map((e) => e.getAttribute("data-session")))).toEqual([
+      older.id,
+      session.id,
+    ]);
     const item = page.locator(`li[data-session="${session.id}"]`);
     await expect.poll(() => item.getByRole("heading", { level: 2 }).innerText()).toBe("M.A., Nov 20, 2026, 10:00 AM: Client location needed");
     // The name stays hidden until asked for.

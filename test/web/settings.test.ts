@@ -1,9 +1,9 @@
 // The settings pages in-process: sign-in, cookies, CSRF, sessions, and each page's behaviour.
 import { describe, expect, it } from "vitest";
-import { expectStatus, makeTestApp } from "../helpers/app.js";
-import { MINUTE, fixedClock } from "../helpers/clock.js";
-import { createClient, createProvider, createProviderKey, createSession, feedPath, setLink } from "../helpers/factories.js";
 import { initialsOf } from "../../src/domain/feed-policy.js";
+import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { fixedClock, MINUTE } from "../helpers/clock.js";
+import { createClient, createProvider, createProviderKey, createSession, feedPath, setLink } from "../helpers/factories.js";
 import { csrfOf, textOf, webClient } from "./web-client.js";
 
 const clock = fixedClock("2026-11-26T12:00:00Z");
@@ -232,7 +232,11 @@ describe("pages", () => {
 
   it("telehealth link: a refused link shows its code's message (422); a good one saves (303) and shows the verdict", async () => {
     const { provider, web } = await signedInProvider();
-    const refused = await web.submit("/settings/link", "/settings/link", { url: "http://zoom.us/j/1234567890", baaSigned: "yes", waitingRoomEnabled: "yes" });
+    const refused = await web.submit("/settings/link", "/settings/link", {
+      url: "http://zoom.us/j/1234567890",
+      baaSigned: "yes",
+      waitingRoomEnabled: "yes",
+    });
     expect(refused.status).toBe(422);
     const refusedText = textOf(await refused.text());
     expect(refusedText).toContain("This link can't be used");
@@ -240,7 +244,11 @@ describe("pages", () => {
     expect(refusedText).toContain("insecure_scheme");
     expect(refusedText).toContain("Nothing was saved.");
 
-    const saved = await web.submit("/settings/link", "/settings/link", { url: "https://zoom.us/j/1234567890", instructions: "Join early.\r\nUse headphones.", waitingRoomEnabled: "yes" });
+    const saved = await web.submit("/settings/link", "/settings/link", {
+      url: "https://zoom.us/j/1234567890",
+      instructions: "Join early.\r\nUse headphones.",
+      waitingRoomEnabled: "yes",
+    });
     expect(saved.status).toBe(303);
     expect(saved.headers.get("location")).toBe("/settings/link");
     const linkHtml = await (await web.get("/settings/link")).text();
@@ -255,7 +263,12 @@ describe("pages", () => {
     expect(text).toContain("business associate agreement");
     expect(text).toContain("Meetings > Personal Meeting ID > Edit > Waiting Room");
     const api = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/telehealth-link`), 200);
-    expect(api).toMatchObject({ url: "https://zoom.us/j/1234567890", instructions: "Join early.\nUse headphones.", baaSigned: false, compliant: false });
+    expect(api).toMatchObject({
+      url: "https://zoom.us/j/1234567890",
+      instructions: "Join early.\nUse headphones.",
+      baaSigned: false,
+      compliant: false,
+    });
 
     await web.submit("/settings/link", "/settings/link", { url: "https://zoom.us/j/1234567890", baaSigned: "yes", waitingRoomEnabled: "yes" });
     const good = textOf(await (await web.get("/settings/link")).text());
@@ -268,7 +281,11 @@ describe("pages", () => {
   it("a new feed's URL is shown once, never in a redirect or in the database in clear; rotate and revoke", async () => {
     const { provider, web } = await signedInProvider();
     await setLink(t, provider.id);
-    const created = await web.submit("/settings/calendars", "/settings/calendars", { name: "Telehealth sessions", privacy: "minimal", includeLink: "yes" });
+    const created = await web.submit("/settings/calendars", "/settings/calendars", {
+      name: "Telehealth sessions",
+      privacy: "minimal",
+      includeLink: "yes",
+    });
     expect(created.status).toBe(303);
     expect(created.headers.get("location")).toBe("/settings/calendars");
     const html = await (await web.get("/settings/calendars")).text();
@@ -347,7 +364,11 @@ describe("pages", () => {
     const inNetwork = await createClient(t, provider.id);
     const selfPay = await createClient(t, provider.id, { insurance: "self_pay" });
     const elsewhere = await createClient(t, provider.id);
-    for (const [client, state] of [[inNetwork, "NJ"], [selfPay, "NJ"], [elsewhere, "CA"]] as const) {
+    for (const [client, state] of [
+      [inNetwork, "NJ"],
+      [selfPay, "NJ"],
+      [elsewhere, "CA"],
+    ] as const) {
       await expectStatus(await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state, from: "2026-11-01T00:00:00Z" } }), 201);
     }
     // One provider's sessions may not overlap: one per hour.
@@ -363,7 +384,9 @@ describe("pages", () => {
     const localTimes = ["10:00 AM", "11:00 AM", "12:00 PM", "1:00 PM"];
     for (const [i, c] of [noLocation, inNetwork, selfPay, elsewhere].entries()) {
       expect(text).toContain(`${initialsOf(c.displayName)}, Nov 20, 2026, ${localTimes[i]}:`);
-      expect(html).toMatch(new RegExp(`<details class="reveal"><summary>Show the client&#39;s name</summary><p data-client-name="">${c.displayName}</p></details>`));
+      expect(html).toMatch(
+        new RegExp(`<details class="reveal"><summary>Show the client&#39;s name</summary><p data-client-name="">${c.displayName}</p></details>`),
+      );
       for (const h of html.matchAll(/<h2[^>]*>([^<]*)<\/h2>/g)) expect(h[1]).not.toContain(c.displayName);
     }
   });

@@ -11,7 +11,10 @@ describe("orderByUrgency", () => {
     ["oldest ended session first", [ended("b", "2026-11-20T15:50:00Z"), ended("a", "2026-09-01T15:50:00Z")], ["a", "b"]],
     [
       "an overlap tomorrow before a session that ended yesterday (it can still be confirmed for weeks)",
-      [ended("past", "2026-11-25T15:50:00Z"), { kind: "overlaps_busy_time", sessionId: "soon", start: "2026-11-27T15:00:00Z", end: "2026-11-27T15:50:00Z" }],
+      [
+        ended("past", "2026-11-25T15:50:00Z"),
+        { kind: "overlaps_busy_time", sessionId: "soon", start: "2026-11-27T15:00:00Z", end: "2026-11-27T15:50:00Z" },
+      ],
       ["soon", "past"],
     ],
     [
@@ -66,6 +69,8 @@ describe("parseLocationForm", () => {
     expect(r.ok && r.entry).toMatchObject({ country: "CA" });
     expect(r.ok && r.entry.state).toBeUndefined();
     // Where outside the US is not offered, the choice is just not a state.
-    expect(parseLocationForm({ state: "outside", country: "Canada", from: "2026-11-01", label: "" }, { ...ctx, outsideUsAllowed: false }).ok).toBe(false);
+    expect(parseLocationForm({ state: "outside", country: "Canada", from: "2026-11-01", label: "" }, { ...ctx, outsideUsAllowed: false }).ok).toBe(
+      false,
+    );
   });
 });

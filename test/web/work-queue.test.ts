@@ -89,7 +89,7 @@ describe("open items: resolved in place", () => {
       expect(summary).toContain('tabindex="-1"');
       expect(summary).toContain(`<a href="#${id}">`);
       // What was typed stays in the form.
-      if (form.state === "NY") expect(html).toMatch(new RegExp(`<option value="NY" selected="">`));
+      if (form.state === "NY") expect(html).toMatch(/<option value="NY" selected="">/);
     }
     expect((await sessionOf(s.id)).status).toBe("scheduled");
     expect(await locationsOf(client.id)).toEqual([]);
@@ -158,7 +158,9 @@ describe("open items: resolved in place", () => {
     expect(refused.status).toBe(422);
     const html = await refused.text();
     expect(titleOf(html)).toMatch(/^Error: Open items/);
-    expect(html).toMatch(new RegExp(`<input type="checkbox" id="pp-${s.id}" name="privatePay" value="yes" aria-invalid="true" aria-describedby="pp-${s.id}-error"/>`));
+    expect(html).toMatch(
+      new RegExp(`<input type="checkbox" id="pp-${s.id}" name="privatePay" value="yes" aria-invalid="true" aria-describedby="pp-${s.id}-error"/>`),
+    );
     expect(textOf(html)).toContain("Tick this box only if your client agreed");
     expect((await sessionOf(s.id)).status).toBe("scheduled");
 
@@ -267,7 +269,11 @@ describe("clients page", () => {
     const badHtml = await bad.text();
     expect(titleOf(badHtml)).toMatch(/^Error: Clients/);
     expect(badHtml).toMatch(new RegExp(`<select id="cl-${b.id}-state"[^>]*aria-invalid="true"`));
-    expect(badHtml).toMatch(new RegExp(`<details class="correct" open=""><summary>Add a location</summary><form method="post" action="/settings/clients/${b.id}/locations"`));
+    expect(badHtml).toMatch(
+      new RegExp(
+        `<details class="correct" open=""><summary>Add a location</summary><form method="post" action="/settings/clients/${b.id}/locations"`,
+      ),
+    );
 
     // A future trip is allowed here (no session bounds the date).
     const ok = await web.post(`/settings/clients/${b.id}/locations`, { _csrf: csrfOf(page), state: "PA", from: "2026-12-20", label: "Winter break" });

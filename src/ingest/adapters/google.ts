@@ -3,7 +3,7 @@
 // account's calendars (calendarList.list, paged, https://developers.google.com/calendar/api/v3/reference/calendarList/list).
 import { z } from "zod";
 import type { Config } from "../../config.js";
-import { GrantError, type ConnectionAdapter, type RemoteCalendar } from "../../services/connection-adapters.js";
+import { type ConnectionAdapter, GrantError, type RemoteCalendar } from "../../services/connection-adapters.js";
 import { GoogleApiError } from "../google-client.js";
 import { sendJson, trimBase } from "../http.js";
 import { createOAuthClient } from "./oauth.js";
@@ -18,7 +18,15 @@ const MAX_PAGES = 10;
 const CalendarListSchema = z.looseObject({
   nextPageToken: z.string().optional(),
   items: z
-    .array(z.looseObject({ id: z.string().min(1).max(1024), summary: z.string().max(1024).optional(), summaryOverride: z.string().max(1024).optional(), primary: z.boolean().optional(), deleted: z.boolean().optional() }))
+    .array(
+      z.looseObject({
+        id: z.string().min(1).max(1024),
+        summary: z.string().max(1024).optional(),
+        summaryOverride: z.string().max(1024).optional(),
+        primary: z.boolean().optional(),
+        deleted: z.boolean().optional(),
+      }),
+    )
     .max(250)
     .default([]),
 });
@@ -35,7 +43,8 @@ export function createGoogleAdapter(config: Config, fetchFn: typeof fetch): Conn
     label: "Google Calendar",
     available: client !== null,
     canRevoke: Boolean(cfg?.revocationUrl),
-    authorizationUrl: (input) => need().authorizationUrl({ ...input, scope: GOOGLE_SCOPES.join(" "), extra: { access_type: "offline", prompt: "consent" } }),
+    authorizationUrl: (input) =>
+      need().authorizationUrl({ ...input, scope: GOOGLE_SCOPES.join(" "), extra: { access_type: "offline", prompt: "consent" } }),
     exchangeCode: (input) => need().exchangeCode(input),
     refresh: (rt) => need().refresh(rt),
     revoke: (token) => need().revoke(token),

@@ -4,7 +4,7 @@
 // revocation endpoint: disconnecting drops our tokens.
 import { z } from "zod";
 import type { Config } from "../../config.js";
-import { GrantError, type ConnectionAdapter, type RemoteCalendar } from "../../services/connection-adapters.js";
+import { type ConnectionAdapter, GrantError, type RemoteCalendar } from "../../services/connection-adapters.js";
 import { sendJson, trimBase } from "../http.js";
 import { GraphApiError } from "../microsoft-client.js";
 import { createOAuthClient } from "./oauth.js";
@@ -14,7 +14,9 @@ const MAX_PAGES = 10;
 
 const CalendarsSchema = z.looseObject({
   "@odata.nextLink": z.string().optional(),
-  value: z.array(z.looseObject({ id: z.string().min(1).max(2048), name: z.string().max(1024).nullish(), isDefaultCalendar: z.boolean().nullish() })).max(1000),
+  value: z
+    .array(z.looseObject({ id: z.string().min(1).max(2048), name: z.string().max(1024).nullish(), isDefaultCalendar: z.boolean().nullish() }))
+    .max(1000),
 });
 
 export function createMicrosoftAdapter(config: Config, fetchFn: typeof fetch): ConnectionAdapter {

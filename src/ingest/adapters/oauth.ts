@@ -4,7 +4,13 @@
 import * as oauth from "oauth4webapi";
 import { GrantError, type TokenSet } from "../../services/connection-adapters.js";
 
-export type OAuthEndpoints = { clientId: string; clientSecret: string; authorizationUrl: string; tokenUrl: string; revocationUrl: string | undefined };
+export type OAuthEndpoints = {
+  clientId: string;
+  clientSecret: string;
+  authorizationUrl: string;
+  tokenUrl: string;
+  revocationUrl: string | undefined;
+};
 
 const TIMEOUT_MS = 15_000;
 
@@ -55,17 +61,30 @@ export function createOAuthClient(cfg: OAuthEndpoints, fetchFn: typeof fetch) {
         if (err instanceof oauth.AuthorizationResponseError) throw new GrantError(err.error === "access_denied" ? "denied" : "failed", err.error);
         throw new GrantError("failed", "invalid_callback");
       }
-      return toTokenSet(await call(() => oauth.authorizationCodeGrantRequest(as, client, auth, params, input.redirectUri, input.codeVerifier, opts()), (res) => oauth.processAuthorizationCodeResponse(as, client, res)));
+      return toTokenSet(
+        await call(
+          () => oauth.authorizationCodeGrantRequest(as, client, auth, params, input.redirectUri, input.codeVerifier, opts()),
+          (res) => oauth.processAuthorizationCodeResponse(as, client, res),
+        ),
+      );
     },
 
     async refresh(refreshToken: string): Promise<TokenSet> {
-      return toTokenSet(await call(() => oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, opts()), (res) => oauth.processRefreshTokenResponse(as, client, res)));
+      return toTokenSet(
+        await call(
+          () => oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, opts()),
+          (res) => oauth.processRefreshTokenResponse(as, client, res),
+        ),
+      );
     },
 
     /** RFC 7009: the server answers 200 even for a token it does not know. */
     async revoke(token: string): Promise<void> {
       if (!cfg.revocationUrl) return;
-      await call(() => oauth.revocationRequest(as, client, auth, token, opts()), (res) => oauth.processRevocationResponse(res));
+      await call(
+        () => oauth.revocationRequest(as, client, auth, token, opts()),
+        (res) => oauth.processRevocationResponse(res),
+      );
     },
   };
 }

@@ -94,8 +94,8 @@ export function AdminProviderPage({ csrf, provider, keys, freshKey, notice }: Pr
         <section class="card secret" aria-labelledby="fresh-key-title">
           <h2 id="fresh-key-title">New API key</h2>
           <p role="status">
-            <strong>Copy this key now: it is shown only this once.</strong> Give it to {provider.name}: it signs them in to these
-            settings pages and works as <code>Authorization: Bearer</code> for the API, for this provider only.
+            <strong>Copy this key now: it is shown only this once.</strong> Give it to {provider.name}: it signs them in to these settings pages and
+            works as <code>Authorization: Bearer</code> for the API, for this provider only.
           </p>
           <label for="fresh-key">API key</label>
           <input id="fresh-key" type="text" readonly value={freshKey} />

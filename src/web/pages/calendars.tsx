@@ -38,7 +38,8 @@ function SizeNote({ note, feedId }: { note: FeedSizeNote; feedId: string }) {
   if (note.upcomingLeftOut === 0) {
     return (
       <p class="hint" data-size-note="">
-        To stay under the size calendar apps accept, this calendar leaves out your {plural(note.pastLeftOut, "oldest past session", "oldest past sessions")}.
+        To stay under the size calendar apps accept, this calendar leaves out your{" "}
+        {plural(note.pastLeftOut, "oldest past session", "oldest past sessions")}.
       </p>
     );
   }
@@ -46,18 +47,34 @@ function SizeNote({ note, feedId }: { note: FeedSizeNote; feedId: string }) {
     <div class="card warning" role="note" aria-labelledby={`size-${feedId}`} data-size-note="">
       <h4 id={`size-${feedId}`}>Not every upcoming session fits</h4>
       <p>
-        This calendar is at the size limit calendar apps accept, so it leaves out {plural(note.upcomingLeftOut, "upcoming session", "upcoming sessions")} (the
-        furthest ahead){note.pastLeftOut > 0 ? ` and ${plural(note.pastLeftOut, "past session", "past sessions")}` : ""}. To fit them, create a calendar
-        that shows fewer days ahead, or one without the telehealth link and instructions, and stop this one.
+        This calendar is at the size limit calendar apps accept, so it leaves out{" "}
+        {plural(note.upcomingLeftOut, "upcoming session", "upcoming sessions")} (the furthest ahead)
+        {note.pastLeftOut > 0 ? ` and ${plural(note.pastLeftOut, "past session", "past sessions")}` : ""}. To fit them, create a calendar that shows
+        fewer days ahead, or one without the telehealth link and instructions, and stop this one.
       </p>
     </div>
   );
 }
 
 /** A feed's secret URLs, carried once from the create or rotate post to this page. */
-export type FreshFeed = { action: "created" | "rotated"; name: string; url: string; webcalUrl: string; outlookSubscribeUrl: string; googleSubscribeUrl: string };
+export type FreshFeed = {
+  action: "created" | "rotated";
+  name: string;
+  url: string;
+  webcalUrl: string;
+  outlookSubscribeUrl: string;
+  googleSubscribeUrl: string;
+};
 
-export type FeedForm = { name: string; privacy: string; acknowledgePhi: boolean; includeLink: boolean; includeInPerson: boolean; futureDays: string; pastDays: string };
+export type FeedForm = {
+  name: string;
+  privacy: string;
+  acknowledgePhi: boolean;
+  includeLink: boolean;
+  includeInPerson: boolean;
+  futureDays: string;
+  pastDays: string;
+};
 export const DEFAULT_FEED_FORM: FeedForm = {
   name: "",
   privacy: "minimal",
@@ -108,12 +125,10 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
   const links = subscribeLinks(fresh);
   return (
     <section class="card secret" aria-labelledby="fresh-title">
-      <h2 id="fresh-title">
-        {fresh.action === "created" ? `Your new calendar “${fresh.name}” is ready` : `New address for “${fresh.name}”`}
-      </h2>
+      <h2 id="fresh-title">{fresh.action === "created" ? `Your new calendar “${fresh.name}” is ready` : `New address for “${fresh.name}”`}</h2>
       <p role="status">
-        <strong>Copy this address now: it is shown only this once.</strong> Keep it private: anyone who has it can see your
-        schedule. If you lose it, get a new address from the list below.
+        <strong>Copy this address now: it is shown only this once.</strong> Keep it private: anyone who has it can see your schedule. If you lose it,
+        get a new address from the list below.
         {fresh.action === "rotated" && " The old address has stopped working; subscribe again with this one."}
       </p>
       <label for="feed-url">Calendar address</label>
@@ -141,7 +156,14 @@ function FreshFeedPanel({ fresh }: { fresh: FreshFeed }) {
       <ol class="steps">
         <li>Copy the address above.</li>
         <li>
-          <a class="button secondary" href={links.googleAddByUrl} target="_blank" rel="noopener noreferrer" data-copy-first="feed-url" data-status="copy-status">
+          <a
+            class="button secondary"
+            href={links.googleAddByUrl}
+            target="_blank"
+            rel="noopener noreferrer"
+            data-copy-first="feed-url"
+            data-status="copy-status"
+          >
             Open Google Calendar's “From URL” page{NEW_WINDOW}
           </a>
         </li>
@@ -216,7 +238,8 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
   const refused = refusedFields(refusal);
   const fieldError = (name: string) => (refused.includes(name) ? FIELD_MESSAGES[name] : undefined);
   const invalid = (name: string) => (fieldError(name) ? "true" : undefined);
-  const describedBy = (name: string, hint?: string) => [fieldError(name) ? `${name}-error` : null, hint ?? null].filter(Boolean).join(" ") || undefined;
+  const describedBy = (name: string, hint?: string) =>
+    [fieldError(name) ? `${name}-error` : null, hint ?? null].filter(Boolean).join(" ") || undefined;
   return (
     <form method="post" action="/settings/calendars" class="card" aria-labelledby="create-title">
       <h2 id="create-title">Create a calendar subscription</h2>
@@ -230,22 +253,34 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
           {fieldError("name")}
         </p>
       )}
-      <input id="name" name="name" type="text" required maxlength={100} value={form.name} aria-invalid={invalid("name")} aria-describedby={describedBy("name", "name-hint")} />
+      <input
+        id="name"
+        name="name"
+        type="text"
+        required
+        maxlength={100}
+        value={form.name}
+        aria-invalid={invalid("name")}
+        aria-describedby={describedBy("name", "name-hint")}
+      />
       <fieldset>
         <legend>What events show about clients</legend>
         {PRIVACY_CHOICES.map((p) => (
           <div class="choice">
             <input type="radio" id={`privacy-${p.value}`} name="privacy" value={p.value} checked={form.privacy === p.value} />
             <label for={`privacy-${p.value}`}>
-              {p.label} <span class="hint" id={`privacy-${p.value}-hint`}>{p.hint}</span>
+              {p.label}{" "}
+              <span class="hint" id={`privacy-${p.value}-hint`}>
+                {p.hint}
+              </span>
             </label>
           </div>
         ))}
         <div class="card warning" id="phi-warning">
           <p>
-            <strong>Full names are protected health information.</strong> They end up in Google's, Microsoft's or Apple's cloud,
-            and on every device that shows your calendar. Choose full names only if you have a business associate agreement (BAA)
-            with the calendar provider you will subscribe from.
+            <strong>Full names are protected health information.</strong> They end up in Google's, Microsoft's or Apple's cloud, and on every device
+            that shows your calendar. Choose full names only if you have a business associate agreement (BAA) with the calendar provider you will
+            subscribe from.
           </p>
           {fieldError("acknowledgePhi") && (
             <p class="error-text" id="acknowledgePhi-error">
@@ -253,10 +288,16 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
             </p>
           )}
           <div class="check">
-            <input type="checkbox" id="acknowledgePhi" name="acknowledgePhi" value="yes" checked={form.acknowledgePhi} aria-invalid={invalid("acknowledgePhi")} aria-describedby={describedBy("acknowledgePhi")} />
-            <label for="acknowledgePhi">
-              I understand, and I have a BAA with that calendar provider (needed only for full names).
-            </label>
+            <input
+              type="checkbox"
+              id="acknowledgePhi"
+              name="acknowledgePhi"
+              value="yes"
+              checked={form.acknowledgePhi}
+              aria-invalid={invalid("acknowledgePhi")}
+              aria-describedby={describedBy("acknowledgePhi")}
+            />
+            <label for="acknowledgePhi">I understand, and I have a BAA with that calendar provider (needed only for full names).</label>
           </div>
         </div>
       </fieldset>
@@ -284,7 +325,15 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
                 {fieldError(name)}
               </p>
             )}
-            <input id={name} name={name} type="text" inputmode="numeric" value={form[name]} aria-invalid={invalid(name)} aria-describedby={describedBy(name, "days-hint")} />
+            <input
+              id={name}
+              name={name}
+              type="text"
+              inputmode="numeric"
+              value={form[name]}
+              aria-invalid={invalid(name)}
+              aria-describedby={describedBy(name, "days-hint")}
+            />
           </>
         ))}
       </fieldset>
@@ -298,7 +347,10 @@ function CreateForm({ csrf, form, refusal }: { csrf: string; form: FeedForm; ref
 /** The error summary of a refused create: each marked field, linked. */
 function CreateRefusal({ refusal }: { refusal: Refusal }) {
   const fields = refusedFields(refusal);
-  const items = fields.map((f) => ({ field: f === "privacy" ? `privacy-${PRIVACY_CHOICES[0].value}` : f, text: `${FIELD_LABELS[f]}: ${FIELD_MESSAGES[f]}` }));
+  const items = fields.map((f) => ({
+    field: f === "privacy" ? `privacy-${PRIVACY_CHOICES[0].value}` : f,
+    text: `${FIELD_LABELS[f]}: ${FIELD_MESSAGES[f]}`,
+  }));
   return (
     <ErrorSummary heading="The calendar was not created" items={items}>
       <p>{fields.length > 0 ? "Nothing was saved. Check these fields:" : refusal.message}</p>
@@ -311,17 +363,15 @@ export function CalendarsPage({ csrf, timezone, feeds, fresh, notice, form, refu
     <>
       <h1>Calendar subscriptions</h1>
       <p>
-        Subscribe from Google Calendar, Outlook or Apple Calendar to see your sessions there, with your telehealth link in each
-        event. Subscribed calendars update by themselves.
+        Subscribe from Google Calendar, Outlook or Apple Calendar to see your sessions there, with your telehealth link in each event. Subscribed
+        calendars update by themselves.
       </p>
       {notice && (
         <p class="card notice" role="status">
           {notice}
         </p>
       )}
-      {refusal && (
-        <CreateRefusal refusal={refusal} />
-      )}
+      {refusal && <CreateRefusal refusal={refusal} />}
       {fresh && <FreshFeedPanel fresh={fresh} />}
       <h2>Your calendars</h2>
       {feeds.length === 0 ? (
@@ -329,8 +379,8 @@ export function CalendarsPage({ csrf, timezone, feeds, fresh, notice, form, refu
       ) : (
         <>
           <p class="hint">
-            A calendar's address is shown only when you create it or get a new one. Lost it? Get a new address: the old one stops
-            working at once. {GOOGLE_DELAY}
+            A calendar's address is shown only when you create it or get a new one. Lost it? Get a new address: the old one stops working at once.{" "}
+            {GOOGLE_DELAY}
           </p>
           <ul class="cards" aria-label="Your calendars" data-feed-list="">
             {feeds.map((f) => (

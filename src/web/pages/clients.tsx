@@ -46,7 +46,21 @@ function heldOf(l: Location, timezone: string): string {
   return `added ${formatInstant(l.createdAt, timezone)}`;
 }
 
-function ClientCard({ client, csrf, timezone, today, formError, outsideUs }: { client: ClientRow; csrf: string; timezone: string; today: string; formError?: ClientFormError | undefined; outsideUs: boolean }) {
+function ClientCard({
+  client,
+  csrf,
+  timezone,
+  today,
+  formError,
+  outsideUs,
+}: {
+  client: ClientRow;
+  csrf: string;
+  timezone: string;
+  today: string;
+  formError?: ClientFormError | undefined;
+  outsideUs: boolean;
+}) {
   const mine = formError?.clientId === client.id ? formError : undefined;
   const values = mine?.values ?? { state: "", country: "", from: today, label: "" };
   const headingId = `client-${client.id}-title`;
@@ -92,8 +106,8 @@ export function ClientsPage({ csrf, timezone, today, clients, nextCursor, notice
     <>
       <h1>Clients</h1>
       <p>
-        Your clients and where they have been for sessions. Licensing and billing depend on where a client physically is during
-        each session, so add a location when a client travels or moves.
+        Your clients and where they have been for sessions. Licensing and billing depend on where a client physically is during each session, so add a
+        location when a client travels or moves.
       </p>
       {formError && (
         <ErrorSummary heading="Nothing was saved" items={locationSummaryItems(`cl-${formError.clientId}`, formError.errors)}>

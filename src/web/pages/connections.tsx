@@ -38,8 +38,8 @@ export function ConnectionsPage({ csrf, timezone, kinds, sources, notice }: Page
     <>
       <h1>Connected calendars</h1>
       <p>
-        Connect the calendar you already use, so changes you make there (a moved or cancelled session, busy time) reach your
-        sessions here. We ask for read-only access.
+        Connect the calendar you already use, so changes you make there (a moved or cancelled session, busy time) reach your sessions here. We ask for
+        read-only access.
       </p>
       {notice && (
         <p class="card notice" role="status">
@@ -115,7 +115,12 @@ export function ConnectionsPage({ csrf, timezone, kinds, sources, notice }: Page
   );
 }
 
-type PickProps = { csrf: string; connectionId: string; label: string; calendars: { id: string; name: string; primary: boolean; connected: boolean }[] };
+type PickProps = {
+  csrf: string;
+  connectionId: string;
+  label: string;
+  calendars: { id: string; name: string; primary: boolean; connected: boolean }[];
+};
 
 /** After consent: which of the account's calendars to sync. */
 export function PickCalendarsPage({ csrf, connectionId, label, calendars }: PickProps) {

@@ -1,6 +1,6 @@
-import { ErrorSummary } from "./error-summary.js";
 import type { ProblemField } from "../../errors.js";
 import { formatInstant, platformName } from "../format.js";
+import { ErrorSummary } from "./error-summary.js";
 import { Notice } from "./notice.js";
 
 export type SavedLink = {
@@ -17,7 +17,15 @@ export type LinkForm = { url: string; instructions: string; baaSigned: boolean; 
 /** A refused link: the 422's stable code and its message, or the failing fields. */
 export type Refusal = { code: string; message: string; fields?: ProblemField[] };
 
-type Props = { csrf: string; timezone: string; saved: SavedLink | null; form: LinkForm; refusal?: Refusal; notice?: string; noticeTone?: "success" | "warning" };
+type Props = {
+  csrf: string;
+  timezone: string;
+  saved: SavedLink | null;
+  form: LinkForm;
+  refusal?: Refusal;
+  notice?: string;
+  noticeTone?: "success" | "warning";
+};
 
 const FIELD_NAMES: Record<string, string> = { url: "Meeting link", instructions: "Instructions for clients" };
 
@@ -45,13 +53,7 @@ function Verdict({ saved, timezone }: { saved: SavedLink; timezone: string }) {
         <dt>Platform</dt>
         <dd>{platformName(saved.platform)}</dd>
         <dt>Status</dt>
-        <dd>
-          {saved.compliant ? (
-            <span class="badge ok">Compliant: ready for sessions</span>
-          ) : (
-            <span class="badge bad">Not compliant yet</span>
-          )}
-        </dd>
+        <dd>{saved.compliant ? <span class="badge ok">Compliant: ready for sessions</span> : <span class="badge bad">Not compliant yet</span>}</dd>
         <dt>Updated</dt>
         <dd>{formatInstant(saved.updatedAt, timezone)}</dd>
       </dl>
@@ -83,8 +85,7 @@ export function LinkPage({ csrf, timezone, saved, form, refusal, notice, noticeT
     <>
       <h1>Telehealth link</h1>
       <p>
-        Your default link goes into session reminders, confirmations, your clients' appointments page and every event of your
-        subscribed calendars.
+        Your default link goes into session reminders, confirmations, your clients' appointments page and every event of your subscribed calendars.
       </p>
       {notice && <Notice text={notice} tone={noticeTone} />}
       {refusal && <RefusalCard refusal={refusal} hasSaved={saved !== null} />}
@@ -101,7 +102,18 @@ export function LinkPage({ csrf, timezone, saved, form, refusal, notice, noticeT
             {fieldError("url")?.message ?? refusal!.message}
           </p>
         )}
-        <input id="url" name="url" type="text" inputmode="url" autocomplete="off" spellcheck={false} required value={form.url} aria-invalid={urlRefused ? "true" : undefined} aria-describedby={urlRefused ? "url-error url-hint" : "url-hint"} />
+        <input
+          id="url"
+          name="url"
+          type="text"
+          inputmode="url"
+          autocomplete="off"
+          spellcheck={false}
+          required
+          value={form.url}
+          aria-invalid={urlRefused ? "true" : undefined}
+          aria-describedby={urlRefused ? "url-error url-hint" : "url-hint"}
+        />
         <label for="instructions">Instructions for clients (optional)</label>
         <p class="hint" id="instructions-hint">
           Shown under the link, e.g. "Join 5 minutes early; I'll let you in from the waiting room." Up to 2,000 characters.

@@ -1,4 +1,4 @@
-import { dayLabel, OUTSIDE_US, STATE_OPTIONS, type FieldErrors, type LocationFormValues } from "../location-form.js";
+import { dayLabel, type FieldErrors, type LocationFormValues, OUTSIDE_US, STATE_OPTIONS } from "../location-form.js";
 
 const LABELS: Record<keyof LocationFormValues, string> = {
   state: "State",
@@ -58,7 +58,16 @@ export function LocationFields({
         <div class="field">
           <label for={id("country")}>{LABELS.country}</label>
           {error("country")}
-          <input id={id("country")} name="country" type="text" autocomplete="off" maxlength={60} value={values.country} aria-invalid={errors.country ? "true" : undefined} aria-describedby={described("country")} />
+          <input
+            id={id("country")}
+            name="country"
+            type="text"
+            autocomplete="off"
+            maxlength={60}
+            value={values.country}
+            aria-invalid={errors.country ? "true" : undefined}
+            aria-describedby={described("country")}
+          />
         </div>
       )}
       <div class="field">
@@ -67,7 +76,16 @@ export function LocationFields({
           The day the client started being there{sessionDay ? `; the session's date (${dayLabel(sessionDay)}) if you're not sure` : ""}.
         </p>
         {error("from")}
-        <input id={id("from")} name="from" type="date" required max={sessionDay} value={values.from} aria-invalid={errors.from ? "true" : undefined} aria-describedby={described("from", `${id("from")}-hint`)} />
+        <input
+          id={id("from")}
+          name="from"
+          type="date"
+          required
+          max={sessionDay}
+          value={values.from}
+          aria-invalid={errors.from ? "true" : undefined}
+          aria-describedby={described("from", `${id("from")}-hint`)}
+        />
       </div>
       <div class="field">
         <label for={id("label")}>{LABELS.label}</label>
@@ -75,7 +93,15 @@ export function LocationFields({
           For example “Home” or “College dorm”. Don't enter a street address.
         </p>
         {error("label")}
-        <input id={id("label")} name="label" type="text" maxlength={100} value={values.label} aria-invalid={errors.label ? "true" : undefined} aria-describedby={described("label", `${id("label")}-hint`)} />
+        <input
+          id={id("label")}
+          name="label"
+          type="text"
+          maxlength={100}
+          value={values.label}
+          aria-invalid={errors.label ? "true" : undefined}
+          aria-describedby={described("label", `${id("label")}-hint`)}
+        />
       </div>
     </div>
   );

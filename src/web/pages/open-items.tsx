@@ -1,6 +1,6 @@
 import type { QueueItem } from "../../services/work-queue.js";
 import { formatRange } from "../format.js";
-import { localDate, type FieldErrors, type LocationFormValues } from "../location-form.js";
+import { type FieldErrors, type LocationFormValues, localDate } from "../location-form.js";
 import { ClientName } from "./client-name.js";
 import { ErrorSummary } from "./error-summary.js";
 import { LocationFields, locationSummaryItems } from "./location-fields.js";
@@ -28,7 +28,12 @@ const NEEDS_LOCATION = new Set(["needs_client_location", "client_location_requir
 const REFERABLE = new Set(["refer", "needs_credentialing"]);
 
 /** A form on this page that was refused: which item, which action, what was typed, what is wrong. */
-export type ItemFormError = { sessionId: string; action: "locate" | "confirm"; values?: LocationFormValues; errors: FieldErrors & { privatePay?: string } };
+export type ItemFormError = {
+  sessionId: string;
+  action: "locate" | "confirm";
+  values?: LocationFormValues;
+  errors: FieldErrors & { privatePay?: string };
+};
 
 type Props = {
   csrf: string;
@@ -41,13 +46,34 @@ type Props = {
 
 // Date and time, so two items of one client on one day still have different headings.
 const shortDate = (iso: string, timezone: string) =>
-  new Intl.DateTimeFormat("en-US", { timeZone: timezone, month: "short", day: "numeric", year: "numeric", hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+  new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone,
+    month: "short",
+    day: "numeric",
+    year: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+  }).format(new Date(iso));
 
 function Csrf({ csrf }: { csrf: string }) {
   return <input type="hidden" name="_csrf" value={csrf} />;
 }
 
-function LocateForm({ item, csrf, timezone, outsideUs, formError, button }: { item: QueueItem; csrf: string; timezone: string; outsideUs: boolean; formError?: ItemFormError | undefined; button: string }) {
+function LocateForm({
+  item,
+  csrf,
+  timezone,
+  outsideUs,
+  formError,
+  button,
+}: {
+  item: QueueItem;
+  csrf: string;
+  timezone: string;
+  outsideUs: boolean;
+  formError?: ItemFormError | undefined;
+  button: string;
+}) {
   const sid = item.sessionId!;
   const sessionDay = localDate(item.start!, timezone);
   const mine = formError?.sessionId === sid && formError.action === "locate" ? formError : undefined;
@@ -63,7 +89,19 @@ function LocateForm({ item, csrf, timezone, outsideUs, formError, button }: { it
   );
 }
 
-function ItemActions({ item, csrf, timezone, outsideUs, formError }: { item: QueueItem; csrf: string; timezone: string; outsideUs: boolean; formError?: ItemFormError | undefined }) {
+function ItemActions({
+  item,
+  csrf,
+  timezone,
+  outsideUs,
+  formError,
+}: {
+  item: QueueItem;
+  csrf: string;
+  timezone: string;
+  outsideUs: boolean;
+  formError?: ItemFormError | undefined;
+}) {
   const sid = item.sessionId;
   if (!sid || !item.start) return null;
   if (NEEDS_LOCATION.has(item.kind)) {
@@ -97,7 +135,14 @@ function ItemActions({ item, csrf, timezone, outsideUs, formError }: { item: Que
           </p>
         )}
         <div class="check">
-          <input type="checkbox" id={cid} name="privatePay" value="yes" aria-invalid={err ? "true" : undefined} aria-describedby={err ? `${cid}-error` : undefined} />
+          <input
+            type="checkbox"
+            id={cid}
+            name="privatePay"
+            value="yes"
+            aria-invalid={err ? "true" : undefined}
+            aria-describedby={err ? `${cid}-error` : undefined}
+          />
           <label for={cid}>My client agreed to pay for this session themselves (private pay).</label>
         </div>
         <div class="actions">
@@ -137,8 +182,8 @@ export function OpenItemsPage({ csrf, timezone, items, notice, formError, outsid
     <>
       <h1>Open items</h1>
       <p>
-        Sessions that still need something from you, most urgent first: where the client was, credentialing, a referral or
-        private pay, and calendar events that don't match your sessions. An item goes away as soon as its cause is fixed.
+        Sessions that still need something from you, most urgent first: where the client was, credentialing, a referral or private pay, and calendar
+        events that don't match your sessions. An item goes away as soon as its cause is fixed.
       </p>
       {formError && (
         <ErrorSummary
