@@ -4,6 +4,7 @@ import { createApp } from "./app.js";
 import { loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { prepareDataDir } from "./db/data-dir.js";
+import { isPostgresClosedSocketWrite } from "./db/driver-race.js";
 import { migrate } from "./db/migrate.js";
 import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
@@ -22,6 +23,14 @@ async function main(): Promise<void> {
   }
   const { config, generatedAt } = withDevelopmentSecretKey(loaded.config);
   const logger = createLogger({ level: config.logLevel });
+  process.on("uncaughtException", (err) => {
+    if (isPostgresClosedSocketWrite(err)) {
+      logger.warn({ code: "postgres_closed_socket_write" }, "database connection closed under a pending write (ignored)");
+      return;
+    }
+    logger.fatal({ err: { name: err.name } }, "uncaught exception");
+    process.exit(1);
+  });
   if (generatedAt) logger.warn({ file: generatedAt }, "no SECRETS_KEY: generated a development key; set SECRETS_KEY in production");
 
   const say = (line: string) => process.stdout.write(`${line}\n`);

@@ -2,7 +2,9 @@
 // provider's key and the first provider's ids, answers 404 not_found (the same as a missing id, so a
 // key learns nothing of other providers) and changes nothing. A new route is covered as soon as it
 // is in the document; one without an id or body sample below fails here until it gets one.
+import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { calendarConnections } from "../../src/db/schema.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { createClient, createFeed, createProvider, createProviderKey, createSession, setLink } from "../helpers/factories.js";
 
@@ -46,6 +48,10 @@ const BODIES: Record<string, unknown> = {
   "POST /api/v1/sessions/{id}/confirm": { state: "NY" },
   "POST /api/v1/providers/{id}/feeds": { name: "Other" },
   "POST /api/v1/providers/{id}/calendar-sources": { kind: "ics_webhook" },
+  "POST /api/v1/providers/{id}/telehealth-links": { url: "https://meet.google.com/abc-defg-hij", baaSigned: true, waitingRoomEnabled: true },
+  "POST /api/v1/providers/{id}/calendar-connections": { kind: "google" },
+  "POST /api/v1/providers/{id}/calendar-connections/{connectionId}/calendars": { calendarIds: ["primary"] },
+  "POST /api/v1/sessions/{id}/refer": { state: "NY" },
 };
 const QUERY: Record<string, string> = { state: "NY" };
 
@@ -64,6 +70,13 @@ const ownerLocation = await expectStatus<{ id: string }>(
   await t.request("POST", `/api/v1/clients/${ownerClient.id}/locations`, { body: { state: "NY" } }),
   201,
 );
+const ownerLinks = await expectStatus<{ items: Array<{ id: string }> }>(
+  await t.request("GET", `/api/v1/providers/${owner.id}/telehealth-links`),
+  200,
+);
+// A granted connection as the OAuth callback leaves it (tokens are never read here: every call is refused first).
+const ownerConnectionId = randomUUID();
+await t.database.db.insert(calendarConnections).values({ id: ownerConnectionId, providerId: owner.id, kind: "google" });
 BODIES["POST /api/v1/providers/{id}/sessions"] = { ...(BODIES["POST /api/v1/providers/{id}/sessions"] as object), clientId: ownerClient.id };
 
 const other = await createProvider(t);
@@ -78,6 +91,8 @@ const OWNER_IDS: Record<string, string> = {
   feedId: ownerFeed.id,
   sourceId: ownerSource.id,
   locationId: ownerLocation.id,
+  linkId: ownerLinks.items[0]!.id,
+  connectionId: ownerConnectionId,
 };
 // The asking provider's own parent ids, for the mixed case: its own provider or client, the
 // owner's child (DELETE /providers/{mine}/feeds/{theirs}).
@@ -107,7 +122,8 @@ async function call(o: Operation, url: string, token: string) {
 
 /** Everything the owner can read, as the admin sees it: must be the same before and after. */
 async function ownerSnapshot(): Promise<string[]> {
-  const reads = api.filter((o) => o.method === "GET" && !o.path.endsWith(".ics"));
+  // Listing a connection's calendars asks the platform itself: left out of the owner's snapshot.
+  const reads = api.filter((o) => o.method === "GET" && !o.path.endsWith(".ics") && !o.path.endsWith("/{connectionId}/calendars"));
   const out: string[] = [];
   for (const o of reads) {
     const res = await t.request("GET", fill(o, OWNER_IDS));
