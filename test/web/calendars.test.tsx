@@ -126,3 +126,10 @@ describe("calendar subscriptions: accessibility", () => {
     expect(gunzipSync(bytes).toString()).toContain("<!doctype html>");
   });
 });
+
+describe("the size note from the feed list", () => {
+  it("reads the feed service's content report", () => {
+    expect(sizeNoteOf({ content: { omittedUpcoming: 3, omittedPast: 12 } })).toEqual({ upcomingLeftOut: 3, pastLeftOut: 12 });
+    expect(sizeNoteOf({ content: { omittedUpcoming: 0, omittedPast: 0 } })).toBeUndefined();
+  });
+});

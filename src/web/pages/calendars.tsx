@@ -26,7 +26,9 @@ export type FeedSizeNote = { upcomingLeftOut: number; pastLeftOut: number };
  * (`omittedUpcoming`, `omittedPast`); absent while the service reports none.
  */
 export function sizeNoteOf(feed: object): FeedSizeNote | undefined {
-  const f = feed as { omittedUpcoming?: unknown; omittedPast?: unknown };
+  // The feed list carries the size report under `content` (the feed service's FeedContentStatus).
+  const listed = feed as { content?: object };
+  const f = (listed.content ?? feed) as { omittedUpcoming?: unknown; omittedPast?: unknown };
   const upcoming = typeof f.omittedUpcoming === "number" ? f.omittedUpcoming : 0;
   const past = typeof f.omittedPast === "number" ? f.omittedPast : 0;
   return upcoming > 0 || past > 0 ? { upcomingLeftOut: upcoming, pastLeftOut: past } : undefined;
