@@ -188,7 +188,7 @@ export function benchRender(opts: { quick: boolean; now?: number }): RenderResul
       const count = r.fn(events).split("BEGIN:VEVENT").length - 1;
       if (r.capped && count < n) {
         notes.push(
-          `${n.toLocaleString("en-US")} sessions: ${r.name} keeps ${count.toLocaleString("en-US")} events under the 1 MB cap (SPEC 5), so it writes fewer bytes than renderFeed`,
+          `${n.toLocaleString("en-US")} sessions: ${r.name} keeps ${count.toLocaleString("en-US")} events under the 1 MB cap Google reports for subscribed feeds, so it writes fewer bytes than renderFeed`,
         );
       } else if (count !== n) throw new Error(`${r.name} wrote ${count} events, not ${n}`);
     }

@@ -30,7 +30,7 @@ function input(o: Overrides = {}): EligibilityInput {
 
 const licensedOnlyNJ = { state: "NJ", licenses: [{ state: "NY" }, { state: "NJ" }], credentialedStates: ["NY"] };
 
-describe("decideEligibility (SPEC 4.3)", () => {
+describe("decideEligibility: the confirmation table (docs/rules.md)", () => {
   it.each<[string, Overrides, { row: number; outcome: string; confirmable: boolean; billing?: string; state?: string; country?: string }]>([
     // Row 1
     ["no location", { state: null }, { row: 1, outcome: "client_location_required", confirmable: false }],

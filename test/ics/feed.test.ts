@@ -92,7 +92,7 @@ function parseIcal(ics: string) {
 }
 
 describe("renderFeed: calendar header", () => {
-  it("writes the SPEC 5 header in a fixed order, METHOD:PUBLISH with an organizer", () => {
+  it("writes the calendar header in a fixed order, METHOD:PUBLISH with an organizer", () => {
     const ics = renderFeed(makeCalendar(), []);
     expect(ics).toBe(
       [

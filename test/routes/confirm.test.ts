@@ -20,7 +20,7 @@ async function pastSession(client: Record<string, unknown> = {}, session: Record
 
 const confirm = (id: string, body: unknown) => t.request("POST", `/api/v1/sessions/${id}/confirm`, { body });
 
-describe("SPEC 4.3 through the API", () => {
+describe("the confirmation table through the API", () => {
   it("row 1: no location given", async () => {
     const { session } = await pastSession();
     const d = await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}/eligibility`), 200);
