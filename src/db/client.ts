@@ -39,6 +39,10 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const sql = postgres(opts.url, {
       max: opts.max ?? 10,
       onnotice: () => {},
+      // The schema has no array columns. postgres.js otherwise runs a type query on every new
+      // connection from a promise nobody awaits: a connection reset during it (the server going
+      // away) surfaces as an unhandled rejection instead of a failed query.
+      fetch_types: false,
       connect_timeout: (opts.connectTimeoutMs ?? 2_000) / 1000,
       // Idle connections are closed, so a restarted server is met with fresh ones.
       idle_timeout: 60,
@@ -55,7 +59,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       db,
       kind: "postgres",
       async withExclusiveLock(key, fn) {
-        const single = postgres(opts.url, { max: 1, onnotice: () => {} });
+        const single = postgres(opts.url, { max: 1, onnotice: () => {}, fetch_types: false });
         try {
           await single`select pg_advisory_lock(${key})`;
           return await fn(drizzlePostgres(single, { schema, casing: "snake_case" }) as unknown as Db);
