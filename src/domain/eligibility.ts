@@ -83,7 +83,7 @@ export function decideEligibility(input: EligibilityInput, compacts?: CompactTab
   const state = where.state;
   const place = describeJurisdiction(state);
 
-  // Row 2. Reference 3.4: military mail codes and freely associated states are not US jurisdictions.
+  // Row 2: military mail codes and freely associated states are not US jurisdictions.
   if (!isUsJurisdiction(state)) {
     const known = Object.hasOwn(NON_US_USPS_CODES, state) ? NON_US_USPS_CODES[state as keyof typeof NON_US_USPS_CODES] : undefined;
     return {
@@ -114,7 +114,7 @@ export function decideEligibility(input: EligibilityInput, compacts?: CompactTab
     };
   }
 
-  // Row 4. Reference 1.2: without a license (or compact privilege) in S there is no private pay either.
+  // Row 4: without a license (or compact privilege) in S there is no private pay either.
   if (!isLicensedIn(input.provider.licenses, state, compacts)) {
     const pending = input.provider.licenses.some((l) => normalizeStateCode(l.state) === state && !isVerified(l));
     return {
@@ -134,7 +134,7 @@ export function decideEligibility(input: EligibilityInput, compacts?: CompactTab
   // A compact privilege never counts as credentialing, and an unverified license never bills.
   const credentialed = isCredentialedIn(input.provider.licenses, input.provider.credentialedStates, state);
 
-  // Row 5. Medicare is insurance and can't be private pay (reference 1.2), whatever `insurance` says.
+  // Row 5. Medicare is insurance and can't be private pay (docs/rules.md, "Confirming a session"), whatever `insurance` says.
   if (credentialed) {
     const privatePay = input.client.insurance === "self_pay" && !input.client.medicare;
     return {
@@ -150,7 +150,7 @@ export function decideEligibility(input: EligibilityInput, compacts?: CompactTab
     };
   }
 
-  // Row 6. Reference 1.2: the network supports the plan, so private pay is not an option.
+  // Row 6: the network supports the plan, so private pay is not an option.
   if (input.client.insurance === "in_network" || input.client.medicare) {
     const who = input.client.medicare ? "a Medicare client" : "a client whose insurance is in-network";
     return {

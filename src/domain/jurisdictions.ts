@@ -54,7 +54,7 @@ export const US_JURISDICTIONS = {
   WV: "West Virginia",
   WI: "Wisconsin",
   WY: "Wyoming",
-  // Headway treats DC as its own credentialing region (reference 1.2, PSYPACT article).
+  // Headway treats DC as its own credentialing region (docs/rules.md, "Licensed and credentialed").
   DC: "District of Columbia",
   AS: "American Samoa",
   GU: "Guam",
@@ -66,7 +66,7 @@ export const US_JURISDICTIONS = {
 export type UsJurisdictionCode = keyof typeof US_JURISDICTIONS;
 
 // USPS codes that look like places but are outside every US licensure jurisdiction; kept so the
-// eligibility explanation can say why (reference 3.4) instead of "unknown code".
+// eligibility explanation can say why instead of "unknown code".
 export const NON_US_USPS_CODES = {
   AA: "a military mail code (Armed Forces Americas)",
   AE: "a military mail code (Armed Forces Europe, Middle East, Africa, Canada)",
@@ -108,9 +108,9 @@ export const StateCodeSchema = z
   .regex(/^[A-Z]{2}$/, "Use a two-letter code such as NY");
 
 // Interstate compacts that give a privilege (or multistate license) to practise in another member
-// state (reference 3.2). IMLC is absent on purpose: it issues ordinary full licenses.
+// state (docs/rules.md, "Licensed and credentialed"). IMLC is absent on purpose: it issues ordinary full licenses.
 //
-// Membership changes every legislative session and the reference gives only counts (PSYPACT ~42
+// Membership changes every legislative session and public sources give only counts (PSYPACT ~42
 // jurisdictions per a 2026-05 third-party count; Social Work Compact 30 states by 2025; the
 // Counseling Compact's first privileges from AZ and MN), not lists we could verify. A wrong list
 // would turn away a provider holding a real privilege, and the compact commissions only grant

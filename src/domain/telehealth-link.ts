@@ -40,7 +40,7 @@ const PERSONAL_ROOM = "This is a permanent personal room: keep its waiting room 
 
 const FACETIME_SCHEMES = new Set(["facetime", "facetime-audio", "facetime-group"]);
 const PHONE_SCHEMES = new Set(["tel", "telprompt", "sms", "smsto", "mms", "callto"]);
-// Schemes that open a native app instead of a web page (reference 5(b) "Zoom native").
+// Schemes that open a native app instead of a web page (Zoom's zoommtg: launcher, Teams' msteams:, and the like).
 const APP_SCHEMES = new Set([
   "zoommtg",
   "zoomus",
@@ -60,7 +60,7 @@ const APP_SCHEMES = new Set([
   "slack",
 ]);
 
-// Reference 2.1 / 5(b): consumer services with no BAA, and public-facing services (OCR 2020).
+// Consumer services with no BAA, and public-facing services (OCR 2020).
 const CONSUMER_HOSTS: ReadonlyArray<readonly [domain: string, name: string]> = [
   ["teams.live.com", "Microsoft Teams free/personal (teams.live.com)"],
   ["skype.com", "Skype"],
@@ -78,7 +78,7 @@ const CONSUMER_HOSTS: ReadonlyArray<readonly [domain: string, name: string]> = [
   ["twitch.tv", "Twitch"],
 ];
 
-// Reference 2.2 rule 5: we can't see where a shortened or wrapped link goes, so we can't check it.
+// We can't see where a shortened or wrapped link goes, so we can't check it.
 const SHORTENERS = ["bit.ly", "tinyurl.com", "goo.gl", "g.co", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly", "shorturl.at", "aka.ms"];
 
 // Domains whose names phishing links imitate; a host that contains one as labels without being it
@@ -265,11 +265,11 @@ function classify(host: string, url: URL): Shape {
   if (isUnder(host, "webex.com")) return webex(host, path, url);
   if (isUnder(host, "vsee.com") || isUnder(host, "vsee.me")) {
     if (path === "" && url.search === "") return reject("not_a_meeting_link", `This is VSee's home page, not a room. ${NOT_A_MEETING}`);
-    // Reference 5(b): VSee room shapes are unverified, so any path on its hosts is accepted.
+    // VSee room shapes are unverified, so any path on its hosts is accepted.
     return { ok: true, platform: "vsee", warnings: [] };
   }
   if (isUnder(host, "therapyportal.com")) {
-    // Reference 2.1: clients join through the practice portal's telehealth page.
+    // clients join through the practice portal's telehealth page.
     if (/^\/p\/[a-z0-9-]+\/telehealth$/i.test(path)) return { ok: true, platform: "therapynotes", warnings: [] };
     return reject(
       "not_a_meeting_link",
@@ -382,7 +382,7 @@ function zoom(path: string, family: "zoom" | "zoomgov"): Shape {
 const DOXY_PAGES = new Set(["sign-in", "signin", "sign-up", "signup", "login", "pricing", "en", "es", "account"]);
 
 function doxy(path: string): Shape {
-  // Reference 5(b): /<room> or /<clinic>/<room>.
+  // /<room> or /<clinic>/<room>.
   const m = /^\/([a-z0-9._-]+)(\/[a-z0-9._-]+)?$/i.exec(path);
   if (m === null || DOXY_PAGES.has((m[1] ?? "").toLowerCase())) {
     return reject("not_a_meeting_link", `This is not a Doxy.me room link (doxy.me/<your room>). ${NOT_A_MEETING}`);
@@ -391,7 +391,7 @@ function doxy(path: string): Shape {
 }
 
 function meet(path: string): Shape {
-  // Reference 2.1: 10 letters in 3-4-3; /lookup/ nicknames are temporary, /new creates a meeting.
+  // 10 letters in 3-4-3; /lookup/ nicknames are temporary, /new creates a meeting.
   const code = /^\/([a-z]{3}-[a-z]{4}-[a-z]{3})$/i.exec(path)?.[1];
   if (code !== undefined) {
     return {
@@ -418,7 +418,7 @@ function teams(host: string, path: string): Shape {
 }
 
 function webex(host: string, path: string, url: URL): Shape {
-  // Reference 2.1: <site>.webex.com/meet/<user> or /join/<user> (personal rooms), /<site>/j.php?MTID=.
+  // <site>.webex.com/meet/<user> or /join/<user> (personal rooms), /<site>/j.php?MTID=.
   const site = host.slice(0, -".webex.com".length);
   if (host !== "webex.com" && site !== "www") {
     if (/^\/(?:meet|join)\/[a-z0-9._-]+$/i.test(path)) {
@@ -441,7 +441,7 @@ function decodePath(path: string): string {
 }
 
 // Where to turn the waiting room on. Zoom, Doxy.me and Meet texts follow the network's help article; the others
-// follow reference 2.1 (Teams lobby, Webex locked room lobby, VSee Clinic and TherapyNotes rooms).
+// follow each platform's own help pages (Teams lobby, Webex locked room lobby, VSee Clinic and TherapyNotes rooms).
 const WAITING_ROOM_HELP: Record<Platform, string> = {
   zoom: "In Zoom: Meetings > Personal Meeting ID > Edit > Waiting Room (tick it, then Save). Do the same for any scheduled meeting you share.",
   doxy_me: "Doxy.me has a waiting room on by default: clients check in and wait until you start the call.",

@@ -111,7 +111,7 @@ const RATE_LIMIT_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded"
 export async function* listGoogleEvents(cfg: GoogleConfig, fetchFn: typeof fetch, opts: GoogleListOptions = {}): AsyncGenerator<GoogleEventsPage> {
   if (opts.syncToken !== undefined && opts.timeMin !== undefined) {
     // Sync guide: a syncToken excludes timeMin etc.; Google answers 400 "Sync token cannot be used with
-    // other request restrictions" (reference 1.3, qiita). A caller bug, so fail before any request.
+    // other request restrictions" (Google Calendar API, "Synchronize resources efficiently"). A caller bug, so fail before any request.
     throw new TypeError("listGoogleEvents: syncToken cannot be combined with timeMin");
   }
   let pageToken: string | undefined;

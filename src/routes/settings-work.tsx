@@ -107,6 +107,23 @@ async function orConflict(c: WebContext, to: string, run: () => Promise<Response
   }
 }
 
+/**
+ * An open item's action that names the state the client was in (confirm, refer): a missing or
+ * unknown state means the page was out of date, and a conflict is told on the list.
+ */
+async function stateAction(
+  c: WebContext,
+  run: (input: { sessionId: string; state: string; what: () => Promise<string> }) => Promise<Response>,
+): Promise<Response> {
+  const sessionId = idParam(c, "sessionId", "session");
+  const { provider } = await signedIn(c);
+  const session = await getSession(c.var.services, c.var.principal, sessionId);
+  const state = StateCodeSchema.safeParse(c.var.form.state ?? "");
+  if (!state.success)
+    return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
+  return orConflict(c, QUEUE, () => run({ sessionId, state: state.data, what: () => sessionPhrase(c, session, provider.timezone) }));
+}
+
 export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
   r.get("/open-items", requireWebSession, (c) => queuePage(c));
 
@@ -133,16 +150,10 @@ export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
     });
   });
 
-  r.post("/open-items/:sessionId/confirm", requireWebSession, requireCsrfForm, async (c) => {
-    const sessionId = idParam(c, "sessionId", "session");
-    const { provider } = await signedIn(c);
-    const session = await getSession(c.var.services, c.var.principal, sessionId);
-    const state = StateCodeSchema.safeParse(c.var.form.state ?? "");
-    if (!state.success)
-      return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
-    return orConflict(c, QUEUE, async () => {
+  r.post("/open-items/:sessionId/confirm", requireWebSession, requireCsrfForm, (c) =>
+    stateAction(c, async ({ sessionId, state, what }) => {
       const outcome = await confirmFromQueue(c.var.services, c.var.principal, sessionId, {
-        state: state.data,
+        state,
         privatePayAgreed: c.var.form.privatePay === "yes",
       });
       if (outcome.kind === "private_pay_needs_agreement") {
@@ -151,23 +162,20 @@ export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
         };
         return queuePage(c, { formError: { sessionId, action: "confirm", errors }, status: 422 });
       }
-      return flashAndRedirect(c, outcomeFlash(outcome, await sessionPhrase(c, session, provider.timezone), false), QUEUE);
-    });
-  });
+      return flashAndRedirect(c, outcomeFlash(outcome, await what(), false), QUEUE);
+    }),
+  );
 
-  r.post("/open-items/:sessionId/refer", requireWebSession, requireCsrfForm, async (c) => {
-    const sessionId = idParam(c, "sessionId", "session");
-    const { provider } = await signedIn(c);
-    const session = await getSession(c.var.services, c.var.principal, sessionId);
-    const state = StateCodeSchema.safeParse(c.var.form.state ?? "");
-    if (!state.success)
-      return flashAndRedirect(c, { tone: "warning", notice: "Nothing changed: this page was out of date. Here is the current list." }, QUEUE);
-    return orConflict(c, QUEUE, async () => {
-      await referFromQueue(c.var.services, c.var.principal, sessionId, { state: state.data });
-      const what = await sessionPhrase(c, session, provider.timezone);
-      return flashAndRedirect(c, { tone: "success", notice: `Marked as referred: ${what} won't be confirmed and has left your open items.` }, QUEUE);
-    });
-  });
+  r.post("/open-items/:sessionId/refer", requireWebSession, requireCsrfForm, (c) =>
+    stateAction(c, async ({ sessionId, state, what }) => {
+      await referFromQueue(c.var.services, c.var.principal, sessionId, { state });
+      return flashAndRedirect(
+        c,
+        { tone: "success", notice: `Marked as referred: ${await what()} won't be confirmed and has left your open items.` },
+        QUEUE,
+      );
+    }),
+  );
 
   const clientsPage = async (c: WebContext, extra: { formError?: ClientFormError; status?: number } = {}) => {
     const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.formError });

@@ -10,7 +10,7 @@ import {
 } from "../../src/domain/jurisdictions.js";
 
 describe("US_JURISDICTIONS", () => {
-  it("has 50 states, DC and 5 territories (reference 3.4)", () => {
+  it("has 50 states, DC and 5 territories", () => {
     expect(Object.keys(US_JURISDICTIONS)).toHaveLength(56);
     for (const code of ["DC", "AS", "GU", "MP", "PR", "VI"]) expect(US_JURISDICTIONS).toHaveProperty(code);
     expect(US_JURISDICTIONS.PR).toBe("Puerto Rico");

@@ -157,7 +157,7 @@ describe("events.list incremental sync", () => {
     expect(req.query.timeMin).toBeUndefined();
     expect(req.query).toMatchObject({ singleEvents: "true", showDeleted: "true" });
 
-    // Nothing changed since: an empty page and a token (reference 1.3).
+    // Nothing changed since: an empty page and a token.
     const again = await collect({ syncToken: inc.at(-1)!.nextSyncToken! });
     expect(again).toEqual([{ events: [], setAside: [], nextSyncToken: expect.any(String) }]);
   });

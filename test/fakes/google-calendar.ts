@@ -68,9 +68,9 @@ type Channel = {
 type Failure = { match: FailureMatch; status: number; reason: string; message?: string; retryAfterSeconds?: number };
 
 const PREFIX = "/calendar/v3";
-const SEVEN_DAYS_MS = 7 * 24 * 3600_000; // push guide / reference 1.1: channels expire within 7 days
+const SEVEN_DAYS_MS = 7 * 24 * 3600_000; // Google push guide: channels expire within 7 days
 const DEFAULT_TTL_S = 604_800; // Channel request body: params.ttl "Default is 604800 seconds"
-// events.list: a syncToken cannot be combined with these (sync guide; reference 1.3).
+// events.list: a syncToken cannot be combined with these (Google sync guide).
 const RESTRICTED_WITH_SYNC = ["iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin", "timeMax", "updatedMin"];
 const PUSH_OK = new Set([200, 201, 202, 204, 102]); // push guide: success codes
 const PUSH_RETRY = new Set([500, 502, 503, 504]); // push guide: retried with exponential backoff
@@ -249,7 +249,7 @@ export class FakeGoogleCalendar {
     const instances: Stored[] = [];
     const [y, m, d] = [+firstWall.slice(0, 4), +firstWall.slice(5, 7) - 1, +firstWall.slice(8, 10)];
     for (let i = 0; i < input.count; i += 1) {
-      // Expand on the wall clock in the series' zone, so DST keeps the local hour (reference 5.4).
+      // Expand on the wall clock in the series' zone, so DST keeps the local hour.
       const day = new Date(Date.UTC(y, m, d + i * (freq === "DAILY" ? 1 : 7))).toISOString().slice(0, 10);
       const startMs = wallToUtcMs(`${day}${firstWall.slice(10)}`, zone);
       instances.push({
@@ -370,7 +370,7 @@ export class FakeGoogleCalendar {
     const q = new URL(c.req.url).searchParams;
     const syncToken = q.get("syncToken");
     if (syncToken !== null && RESTRICTED_WITH_SYNC.some((p) => q.has(p))) {
-      // Reference 1.3 (qiita): 400 "Sync token cannot be used with other request restrictions".
+      // Google sync guide: 400 "Sync token cannot be used with other request restrictions".
       return c.json(
         googleError(400, "syncTokenWithRequestRestrictions", "Sync token cannot be used with other request restrictions.", "calendar"),
         400,
