@@ -1,16 +1,17 @@
 // Push-channel lifecycle, end to end against the Google and Graph fakes: renewal before expiry (and on
 // Graph lifecycle events), release on delete, failures, and Graph `@removed` told apart from a move.
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { calendarSources, deliveries, sessions } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { hashSecret } from "../../src/services/secrets.js";
-import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
-import { FakeMicrosoftGraph, importedICalUId } from "../fakes/microsoft-graph.js";
+import type { FakeGoogleCalendar } from "../fakes/google-calendar.js";
+import { type FakeMicrosoftGraph, importedICalUId } from "../fakes/microsoft-graph.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR, MINUTE } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
+import { startGoogleFake, startGraphFake } from "../helpers/platform-fakes.js";
 
 // Both fakes run on the app's clock, so channel and subscription expiries move with it.
 const START = "2026-11-26T12:00:00Z";
@@ -27,20 +28,10 @@ let graphBase: string;
 let googleToken: string;
 let graphToken: string;
 
-// Their webhooks land in our app, in process.
-const deliver = async (url: string, init: RequestInit) => {
-  const u = new URL(url);
-  return t.app.request(`${u.pathname}${u.search}`, init);
-};
-
 beforeEach(async () => {
   clock.set(START);
-  googleToken = `ya29.${randomBytes(24).toString("base64url")}`;
-  graphToken = `eyJ0eXAiOiJKV1Qi.${randomBytes(24).toString("base64url")}`;
-  google = new FakeGoogleCalendar({ accessToken: googleToken, now: () => clock.now(), deliver });
-  graph = new FakeMicrosoftGraph({ accessToken: graphToken, now: () => clock.now(), deliver });
-  googleBase = (await google.start()).baseUrl;
-  graphBase = (await graph.start()).baseUrl;
+  ({ fake: google, apiBaseUrl: googleBase, accessToken: googleToken } = await startGoogleFake(t));
+  ({ fake: graph, apiBaseUrl: graphBase, accessToken: graphToken } = await startGraphFake(t));
 });
 
 afterEach(async () => {

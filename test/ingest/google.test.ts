@@ -6,10 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { calendarSources, deliveries, externalEvents, sessions } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { hashSecret } from "../../src/services/secrets.js";
-import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
+import type { FakeGoogleCalendar } from "../fakes/google-calendar.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, MINUTE } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
+import { startGoogleFake } from "../helpers/platform-fakes.js";
 
 // The fake runs on the app's clock: channel expiry and `updated` stay consistent with our pull windows
 // (30 days back, 365 ahead of the clock), whatever day the suite runs.
@@ -26,17 +27,7 @@ let accessToken: string;
 
 beforeEach(async () => {
   clock.set(START);
-  accessToken = `ya29.${randomBytes(24).toString("base64url")}`;
-  fake = new FakeGoogleCalendar({
-    accessToken,
-    now: () => clock.now(),
-    // Google's POST to https://cal.example.test/webhooks/google/{id} lands in our app, in process.
-    deliver: async (url, init) => {
-      const u = new URL(url);
-      return t.app.request(`${u.pathname}${u.search}`, init);
-    },
-  });
-  apiBaseUrl = (await fake.start()).baseUrl;
+  ({ fake, apiBaseUrl, accessToken } = await startGoogleFake(t));
 });
 
 afterEach(async () => {

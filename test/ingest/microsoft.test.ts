@@ -7,10 +7,11 @@ import { calendarSources, deliveries, sessions } from "../../src/db/schema.js";
 import { uidFromICalUId } from "../../src/ingest/microsoft-client.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { hashSecret } from "../../src/services/secrets.js";
-import { FakeMicrosoftGraph, importedICalUId } from "../fakes/microsoft-graph.js";
+import { type FakeMicrosoftGraph, importedICalUId } from "../fakes/microsoft-graph.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR, MINUTE } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
+import { startGraphFake } from "../helpers/platform-fakes.js";
 
 // The fake checks subscription expirations against its clock; it shares the app's, so the 4,230-minute
 // rule holds whatever day the suite runs. Event times sit inside the delta window (clock -30 d, +365 d).
@@ -27,16 +28,7 @@ let accessToken: string;
 
 beforeEach(async () => {
   clock.set(START);
-  accessToken = `eyJ0eXAiOiJKV1Qi.${randomBytes(24).toString("base64url")}`;
-  fake = new FakeMicrosoftGraph({
-    accessToken,
-    now: () => clock.now(),
-    deliver: async (url, init) => {
-      const u = new URL(url);
-      return t.app.request(`${u.pathname}${u.search}`, init);
-    },
-  });
-  apiBaseUrl = (await fake.start()).baseUrl;
+  ({ fake, apiBaseUrl, accessToken } = await startGraphFake(t));
 });
 
 afterEach(async () => {

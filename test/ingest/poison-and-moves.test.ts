@@ -1,16 +1,17 @@
 // Poison events are set aside (the rest of the page applies, the cursor advances); a deletion in one
 // watched calendar whose event shows up in another is a move; an event back after its session was
 // cancelled is an open item; sources are capped per provider; workers take providers in turn.
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { calendarSources, deliveries, externalEvents } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { claimDelivery, recordDelivery } from "../../src/services/inbox.js";
-import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
+import type { FakeGoogleCalendar } from "../fakes/google-calendar.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, MINUTE } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
+import { startGoogleFake } from "../helpers/platform-fakes.js";
 import { calendar, createIcsWebhookSource, icsUtc, postIcs, vevent } from "../helpers/webhooks.js";
 
 const START = "2026-11-26T12:00:00Z";
@@ -22,19 +23,12 @@ const db = t.database.db;
 let fake: FakeGoogleCalendar;
 let apiBaseUrl: string;
 let accessToken: string;
+
 beforeEach(async () => {
   clock.set(START);
-  accessToken = `ya29.${randomBytes(24).toString("base64url")}`;
-  fake = new FakeGoogleCalendar({
-    accessToken,
-    now: () => clock.now(),
-    deliver: async (url, init) => {
-      const u = new URL(url);
-      return t.app.request(`${u.pathname}${u.search}`, init);
-    },
-  });
-  apiBaseUrl = (await fake.start()).baseUrl;
+  ({ fake, apiBaseUrl, accessToken } = await startGoogleFake(t));
 });
+
 afterEach(async () => {
   await fake.stop();
 });
