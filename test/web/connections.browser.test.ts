@@ -2,38 +2,22 @@
 // the settings page's Connect button, the local fake authorization server's consent (automatic),
 // back through our callback, picking a calendar, and a change in the fake calendar reaching the session.
 
-import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { serve } from "@hono/node-server";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IngestWorker } from "../../src/ingest/worker.js";
 import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
 import { FakeMicrosoftGraph } from "../fakes/microsoft-graph.js";
 import { FakeOAuthServer } from "../fakes/oauth-server.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { launchChromium, listenOnLoopback } from "../helpers/browser.js";
 import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import { createProviderKey, createSession, providerWithClient } from "../helpers/factories.js";
 
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
 
-let handle: (req: Request, env: unknown) => unknown = () => new Response("starting", { status: 503 });
-const server = serve({ fetch: (req, env) => handle(req, env), port: 0, hostname: "127.0.0.1" });
-await new Promise<void>((resolve) => (server.listening ? resolve() : server.once("listening", () => resolve())));
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const http = await listenOnLoopback();
+const base = http.base;
 
 const googleAuth = new FakeOAuthServer("google", { now: () => clock.now() });
 const msAuth = new FakeOAuthServer("microsoft", { now: () => clock.now() });
@@ -67,44 +51,30 @@ const t = await makeTestApp({
     MICROSOFT_GRAPH_BASE_URL: graphBase,
   },
 });
-handle = (req, env) => t.app.fetch(req, env as never);
+http.serveApp(t.app);
 const worker = new IngestWorker(t.services);
 
-let context: BrowserContext;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let userDataDir: string;
-const browserErrors: string[] = [];
+let browserErrors: string[];
 
 beforeAll(async () => {
-  userDataDir = mkdtempSync(join(tmpdir(), "thc-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 800 },
-  });
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) browserErrors.push(m.text());
-  });
-  page.on("pageerror", (e) => browserErrors.push(e.message));
+  browser = await launchChromium();
+  ({ page, errors: browserErrors } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   for (const f of [google, graph]) await f.stop();
   for (const f of [googleAuth, msAuth]) await f.stop();
-  if ("closeAllConnections" in server) server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await http.close();
 });
 
 const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
 const text = async () => (await page.locator("main").innerText()).replace(/\s+/g, " ");
 
 async function signIn(key: string) {
-  await context.clearCookies();
+  await browser.context.clearCookies();
   await page.goto(`${base}/settings/sign-in`);
   await page.getByLabel(/key/i).fill(key);
   await page.keyboard.press("Enter");

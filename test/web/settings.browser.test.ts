@@ -2,69 +2,38 @@
 // real app served over HTTP on 127.0.0.1. One browser for the file. Screenshots of every page at
 // 1280 and 375 px go to artifacts/screenshots/ (git-ignored).
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { serve } from "@hono/node-server";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { launchChromium, listenOnLoopback } from "../helpers/browser.js";
 import { fixedClock } from "../helpers/clock.js";
 import { createClient, createProvider, createProviderKey, createSession } from "../helpers/factories.js";
 
 const SHOTS = fileURLToPath(new URL("../../artifacts/screenshots/", import.meta.url));
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-
-// Listen first, so the app's PUBLIC_BASE_URL can be the address the browser really uses.
-let handle: (req: Request, env: unknown) => unknown = () => new Response("starting", { status: 503 });
-const server = serve({ fetch: (req, env) => handle(req, env), port: 0, hostname: "127.0.0.1" });
-await new Promise<void>((resolve) => (server.listening ? resolve() : server.once("listening", () => resolve())));
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const http = await listenOnLoopback();
+const base = http.base;
 const t = await makeTestApp({ clock: fixedClock("2026-11-26T12:00:00Z"), env: { PUBLIC_BASE_URL: base } });
-handle = (req, env) => t.app.fetch(req, env as never);
+http.serveApp(t.app);
 
-let context: BrowserContext;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let userDataDir: string;
-const browserErrors: string[] = [];
+// A CSP violation or a script error shows up here; the pages must have none.
+let browserErrors: string[];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  userDataDir = mkdtempSync(join(tmpdir(), "thc-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 800 },
-  });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  // A CSP violation or a script error shows up here; the pages must have none.
-  page.on("console", (m) => {
-    // Statuses the test provokes (403, 404, 422) are logged as "Failed to load resource": not errors here.
-    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) browserErrors.push(m.text());
-  });
-  page.on("pageerror", (e) => browserErrors.push(e.message));
+  browser = await launchChromium();
+  ({ page, errors: browserErrors } = browser);
+  await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
 });
 
 afterAll(async () => {
-  await context?.close();
-  if ("closeAllConnections" in server) server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
+  await http.close();
 });
 
 // axe-core's own bundle, evaluated in the page through the DevTools protocol: the pages' CSP
@@ -258,7 +227,7 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
 
   it("open items show what to do for each ended session", async () => {
     browserErrors.length = 0;
-    await context.clearCookies();
+    await browser.context.clearCookies();
     const provider = await createProvider(t, { name: "Dr Open Items" });
     const key = await createProviderKey(t, provider.id);
     await expectStatus(
@@ -294,7 +263,7 @@ describe("settings pages in Chromium", { timeout: 120_000 }, () => {
 
   it("an open item for a past session without a location is resolved from the page alone: add the location, confirm, gone", async () => {
     browserErrors.length = 0;
-    await context.clearCookies();
+    await browser.context.clearCookies();
     const provider = await createProvider(t, { name: "Dr Work Queue" });
     const key = await createProviderKey(t, provider.id);
     await expectStatus(
