@@ -113,7 +113,7 @@ export function connectionRoutes() {
 
   r.post("/settings/connections/start", requireWebSession, requireCsrfForm, async (c) => {
     const f = c.var.form;
-    const input = { kind: f.kind ?? "", ...(f.connectionId ? { connectionId: f.connectionId } : {}) };
+    const input = { kind: f.kind ?? "", ...(f.connectionId ? { connectionId: f.connectionId } : {}), ...(f.writeBack ? { writeBack: true } : {}) };
     const { authorizationUrl } = await beginConnection(
       c.var.services,
       c.var.deps.runtime.adapters,

@@ -29,7 +29,7 @@ export async function enqueueMirrorWrites(tx: Executor, providerId: string, sess
     insert into mirror_outbox (provider_id, mirror_id, session_id)
     select m.provider_id, m.id, s.id
     from calendar_mirrors m cross join (values ${ids}) as s(id)
-    where m.provider_id = ${providerId} and m.disabled_at is null and m.status <> 'needs_reconnect'
+    where m.provider_id = ${providerId} and m.disabled_at is null
     on conflict (mirror_id, session_id) do update
       set version = mirror_outbox.version + 1, state = 'pending', attempts = 0, next_attempt_at = null,
           last_error_code = null, updated_at = now()`);
