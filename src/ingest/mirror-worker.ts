@@ -160,8 +160,16 @@ export class MirrorWorker {
         return failOutbox(db, claim, code, new Date(clock.now().getTime() + retryDelayMs(claim.attempts, undefined)));
       }
       if (e.kind === "auth") {
-        // A 401 with a token we believed fresh: renew it before the retry.
-        await accessTokenForConnection(this.deps, this.adapters, mirror.connectionId, token).catch(() => {});
+        // A 401 with a token we believed fresh: renew it before the retry; a refused renewal means
+        // the grant is gone, and the mirror waits for the provider to reconnect.
+        try {
+          await accessTokenForConnection(this.deps, this.adapters, mirror.connectionId, token);
+        } catch (refused) {
+          if (refused instanceof CredentialsError && refused.code !== "token_refresh_failed") {
+            await this.setStatus(mirror, "needs_reconnect", refused.code);
+            return releaseOutbox(db, claim, new Date(clock.now().getTime() + PAUSED_RETRY_MS));
+          }
+        }
       }
       if (e.kind === "not_found") await this.setStatus(mirror, "failing", "calendar_missing");
       const retry = ["rate_limited", "transient", "auth", "not_found"].includes(e.kind);
