@@ -259,3 +259,29 @@ export async function mirrorContentOf(
     },
   };
 }
+
+/** Per connected account: whether sessions are written there (and how it goes), or whether they can be. */
+export async function listMirrorChoices(world: Pick<MirrorWorld, "deps" | "platforms">, principal: Principal, providerId: string) {
+  const { deps, platforms } = world;
+  assertProviderScope(principal, providerId);
+  const conns = await deps.db
+    .select()
+    .from(calendarConnections)
+    .where(and(eq(calendarConnections.providerId, providerId), ne(calendarConnections.status, "disconnected")))
+    .orderBy(calendarConnections.createdAt);
+  const out = [];
+  for (const c of conns) {
+    const platform = platforms[c.kind];
+    const m = await liveMirrorOf(deps.db, c.id);
+    out.push({
+      connectionId: c.id,
+      kind: c.kind,
+      connectionStatus: c.status,
+      supported: platform !== undefined,
+      canWrite: platform !== undefined && (c.scope ?? "").split(" ").includes(platform.writeScope),
+      mirror: m ? await toMirrorView(deps.db, m) : null,
+    });
+  }
+  return out;
+}
+export type MirrorChoice = Awaited<ReturnType<typeof listMirrorChoices>>[number];

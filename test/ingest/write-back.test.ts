@@ -271,6 +271,35 @@ describe("write-back to Google Calendar", () => {
     expect((await expectStatus<{ code: string }>(refused, 409)).code).toBe("consent_required");
   });
 
+  it("the settings page turns it on and shows, per account, that sessions are mirrored, the last push and anything stuck", async () => {
+    const w = await world();
+    const page = await w.web.get("/settings/connections");
+    let html = await page.text();
+    expect(page.status, html).toBe(200);
+    expect(html).toContain(`data-mirror-connection="${w.connectionId}" data-mirrored="no"`);
+    const on = await w.web.submit("/settings/connections", `/settings/connections/${w.connectionId}/mirror`, {});
+    expect(on.status, await on.clone().text()).toBe(303);
+    const session = await createSession(t, w.provider.id, w.client.id, { start: plus(START, 13 * DAY) });
+    await settle();
+    google.failNext({ match: "write", status: 500, reason: "backendError" });
+    google.failNext({ match: "write", status: 500, reason: "backendError" });
+    google.failNext({ match: "write", status: 500, reason: "backendError" });
+    await expectStatus(await t.request("PATCH", `/api/v1/sessions/${session.id}`, { body: { durationMinutes: 30 }, token: w.key }), 200);
+    for (let i = 0; i < 3; i++) {
+      await mirrorWorker.drain();
+      clock.advance(MINUTE);
+    }
+    const shown = await w.web.get("/settings/connections");
+    html = await shown.text();
+    expect(shown.status, html).toBe(200);
+    expect(html).toContain(`data-mirror-connection="${w.connectionId}" data-mirrored="yes"`);
+    expect(html).toContain("Last push");
+    expect(html).toContain('data-stuck="1"');
+    await settle();
+    html = await (await w.web.get("/settings/connections")).text();
+    expect(html).not.toContain("data-stuck");
+  });
+
   it("a revoked grant pauses the mirror with needs_reconnect; nothing is lost", async () => {
     const w = await world();
     await enable(w);
