@@ -94,6 +94,8 @@ export class FakeGoogleCalendar {
   private epoch = 1;
   /** Successful writes through the API (calendars.insert/delete, events.insert/update/patch/delete). */
   writes = 0;
+  /** When each event was last written through the API (performance.now()), for the write-back bench. */
+  readonly lastWriteAt = new Map<string, number>();
   /** When set, the next API write is committed and then its connection is cut before any answer. */
   private cutNextWrite = false;
   private server?: Server;
@@ -528,6 +530,15 @@ export class FakeGoogleCalendar {
     const res = await op();
     if (res.status < 300) {
       this.writes += 1;
+      const eventId =
+        c.req.param("eventId") ??
+        (
+          (await res
+            .clone()
+            .json()
+            .catch(() => null)) as { id?: string } | null
+        )?.id;
+      if (eventId) this.lastWriteAt.set(eventId, performance.now());
       if (this.cutNextWrite) {
         this.cutNextWrite = false;
         const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
