@@ -133,7 +133,7 @@ export function ConnectionsPage({ csrf, timezone, kinds, sources, mirrors = [], 
                 <input type="hidden" name="kind" value={k.kind} />
                 <input type="hidden" name="writeBack" value="on" />
                 <button type="submit" class="secondary">
-                  Connect Google Calendar and put my sessions in it
+                  Put my sessions in Google Calendar (connect with write access)
                 </button>
               </form>
             ) : null,
