@@ -8,6 +8,7 @@ import { isPostgresClosedSocketWrite } from "./db/driver-race.js";
 import { migrate } from "./db/migrate.js";
 import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
+import { MirrorWorker } from "./ingest/mirror-worker.js";
 import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
 import { createRuntime, nodeServerOptions } from "./runtime.js";
@@ -71,6 +72,11 @@ async function main(): Promise<void> {
     runtime.worker = worker;
     worker.start();
   }
+  // Write-back delivery runs beside ingestion, in its own loop (src/ingest/mirror-worker.ts).
+  const mirrorWorker = config.workerEnabled
+    ? new MirrorWorker({ db: database.db, clock: systemClock, config, logger }, { fetchFn: runtime.fetchFn })
+    : undefined;
+  mirrorWorker?.start();
 
   say(`Starting the server on ${config.host}:${config.port} ...`);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: nodeServerOptions(config) }, (info) => {
@@ -86,6 +92,7 @@ async function main(): Promise<void> {
     // Stop accepting; in-flight requests finish; then the database closes.
     server.close(async () => {
       await worker?.stop();
+      await mirrorWorker?.stop();
       await runtime.fetchRecorder.stop();
       runtime.retention.stop();
       await database.close();

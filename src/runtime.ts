@@ -9,11 +9,13 @@ import { FailureLimiter } from "./http/rate-limit.js";
 import { createConnectionAdapters } from "./ingest/adapters/index.js";
 import { createPushChannels, type PushChannels } from "./ingest/channels.js";
 import { createGuardedFetch } from "./ingest/guarded-fetch.js";
+import { createMirrorPlatforms } from "./ingest/mirror-platforms.js";
 import type { Logger } from "./logger.js";
 import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import { FeedCache } from "./services/feed-content.js";
 import { FeedFetchRecorder } from "./services/feed-fetches.js";
 import { purgeDeliveryPayloads } from "./services/inbox.js";
+import type { MirrorPlatforms } from "./services/mirror-platforms.js";
 
 export type Runtime = {
   /** Clears finished deliveries' payloads after the configured retention (started by main.ts). */
@@ -29,6 +31,8 @@ export type Runtime = {
   failureLimiter: FailureLimiter;
   /** OAuth-connected platforms (Google, Microsoft), registered in src/ingest/adapters/index.ts. */
   adapters: ConnectionAdapters;
+  /** Platforms write-back can write to (src/ingest/mirror-platforms.ts). */
+  mirrorPlatforms: MirrorPlatforms;
   /** The ingestion worker of this process, when it runs one (nudged by webhooks). */
   worker?: { nudge(): void };
 };
@@ -41,6 +45,7 @@ export function createRuntime(deps: { database: Database; logger: Logger; config
     channels: createPushChannels({ db: deps.database.db, clock: deps.clock, config: deps.config }, fetchFn),
     fetchFn,
     adapters: createConnectionAdapters(deps.config, fetchFn),
+    mirrorPlatforms: createMirrorPlatforms(deps.config, fetchFn),
     retention: createRetention(deps),
     bodyBudget: new BodyBudget(deps.config.http.bodyBufferMaxBytes),
     failureLimiter: new FailureLimiter(deps.config.rateLimit),

@@ -364,3 +364,73 @@ export const adminWebSessions = pgTable(
   },
   (t) => [uniqueIndex().on(t.tokenHash), index().on(t.expiresAt)],
 );
+
+export const MIRROR_STATUSES = ["active", "needs_reconnect", "failing"] as const;
+export type MirrorStatus = (typeof MIRROR_STATUSES)[number];
+export const OUTBOX_STATES = ["pending", "done", "failed"] as const;
+export type OutboxState = (typeof OUTBOX_STATES)[number];
+
+// Write-back: a calendar we created in a connected account, kept equal to the provider's sessions.
+// At most one live mirror per connection (turning it off sets disabledAt and removes the calendar).
+export const calendarMirrors = pgTable(
+  "calendar_mirrors",
+  {
+    id: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    connectionId: uuid().notNull(),
+    kind: text().$type<ConnectionKind>().notNull(),
+    // The same content rules as a feed (src/domain/feed-policy.ts).
+    privacy: text().$type<"minimal" | "initials" | "full">().notNull(),
+    includeLink: boolean().notNull(),
+    remoteCalendarId: text(),
+    status: text().$type<MirrorStatus>().notNull().default("active"),
+    lastPushAt: ts(),
+    lastErrorCode: text(),
+    lastErrorAt: ts(),
+    lastRepairAt: ts(),
+    createdAt: createdAt(),
+    disabledAt: ts(),
+  },
+  (t) => [index().on(t.providerId), uniqueIndex("calendar_mirrors_one_live").on(t.connectionId).where(sql`${t.disabledAt} is null`)],
+);
+
+// What we last wrote for a session into a mirror: the platform's id and etag (If-Match, echo
+// suppression) and a hash of the content (nothing to send when it did not change).
+export const mirroredEvents = pgTable(
+  "mirrored_events",
+  {
+    providerId: uuid().notNull(),
+    mirrorId: uuid().notNull(),
+    sessionId: uuid().notNull(),
+    remoteEventId: text().notNull(),
+    etag: text(),
+    contentHash: text(),
+    // The event was removed on purpose (a cancelled session): drift repair leaves it gone.
+    removed: boolean().notNull().default(false),
+    pushedAt: ts().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.mirrorId, t.sessionId] }), index().on(t.mirrorId, t.remoteEventId)],
+);
+
+// The transactional outbox: written in the transaction that changes what a calendar shows for a
+// session. One row per (mirror, session), re-armed by each change (`version` moves); the worker
+// always sends the session's current state, so a later change supersedes an earlier one in order.
+export const mirrorOutbox = pgTable(
+  "mirror_outbox",
+  {
+    id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    providerId: uuid().notNull(),
+    mirrorId: uuid().notNull(),
+    sessionId: uuid().notNull(),
+    version: integer().notNull().default(1),
+    state: text().$type<OutboxState>().notNull().default("pending"),
+    attempts: integer().notNull().default(0),
+    // null: as soon as possible (the writing transaction has no clock of its own).
+    nextAttemptAt: ts(),
+    claimedUntil: ts(),
+    lastErrorCode: text(),
+    createdAt: createdAt(),
+    updatedAt: createdAt(),
+  },
+  (t) => [uniqueIndex().on(t.mirrorId, t.sessionId), index("mirror_outbox_pending_idx").on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`)],
+);

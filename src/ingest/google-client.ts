@@ -50,6 +50,7 @@ const EventDateTime = z.looseObject({
 
 const GoogleEventSchema = z.looseObject({
   id: z.string().min(1).max(1024), // Events resource: "5 to 1024 characters"
+  etag: z.string().max(256).optional(),
   status: z.string().optional(),
   iCalUID: z.string().optional(),
   recurringEventId: z.string().optional(),
@@ -170,6 +171,7 @@ export function mapGoogleEvent(e: GoogleEvent, calendarTimeZone?: string): Exter
     texts: [],
   };
   if (e.iCalUID) out.uid = e.iCalUID;
+  if (e.etag) out.etag = e.etag;
   // Events resource: originalStartTime identifies the instance in its series even if it was moved.
   if (e.recurringEventId && e.originalStartTime) {
     out.recurrenceId = eventTimeToUtc(e.originalStartTime, calendarTimeZone);
@@ -259,12 +261,15 @@ function googleRequest<S extends z.ZodType>(
     timeoutMs: cfg.timeoutMs,
     schema,
     fail: (kind, status, reason, retryAfter, cause) => new GoogleApiError(kind, status, reason, retryAfter, { cause }),
-    classify: (status, errorBody) => {
-      const parsed = GoogleErrorSchema.safeParse(errorBody);
-      const reason = parsed.success ? parsed.data.error.errors?.[0]?.reason : undefined;
-      return { kind: classifyGoogle(status, reason), reason };
-    },
+    classify: classifyGoogleError,
   });
+}
+
+/** A Google error answer as a kind and the first `reason` of its body (errors guide). */
+export function classifyGoogleError(status: number, errorBody: unknown): { kind: ApiErrorKind; reason?: string } {
+  const parsed = GoogleErrorSchema.safeParse(errorBody);
+  const reason = parsed.success ? parsed.data.error.errors?.[0]?.reason : undefined;
+  return { kind: classifyGoogle(status, reason), reason };
 }
 
 function classifyGoogle(status: number, reason: string | undefined): ApiErrorKind {

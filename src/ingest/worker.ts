@@ -12,6 +12,7 @@ import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
 import { type ClaimCandidate, claimDelivery, completeDelivery, type DeliveryRow, recordDelivery, retryDelivery } from "../services/inbox.js";
+import { withoutMirrorEchoes } from "../services/mirror-echo.js";
 import { createConnectionAdapters } from "./adapters/index.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
@@ -209,7 +210,8 @@ export class IngestWorker {
           await tx.update(calendarSources).set(sourceSucceeded(now)).where(eq(calendarSources.id, source.id));
           return null;
         }
-        const applied = await applyExternalEvents(tx, current, result.events, { snapshot: result.snapshot, now, pause: yieldToLoop });
+        const events = await withoutMirrorEchoes(tx, current, result.events);
+        const applied = await applyExternalEvents(tx, current, events, { snapshot: result.snapshot, now, pause: yieldToLoop });
         applied.setAside.unshift(...(result.setAside ?? []).map((e) => ({ externalId: setAsideRef(e.externalId), reason: e.reason })));
         applied.setAside.splice(50);
         // The new cursor is stored only now, after every page applied; and never over a newer one

@@ -1,7 +1,7 @@
 // Connecting Google and Outlook calendars from the settings pages, and the OAuth redirect endpoint.
 // Mounted before the other settings pages: the "Connect" form redirects to the platform's consent
 // screen, so this router's CSP allows those origins as form targets (CSP3 form-action covers redirects).
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import type { Config } from "../config.js";
@@ -17,6 +17,7 @@ import {
   listConnectionCalendars,
   redirectUriFor,
 } from "../services/calendar-connections.js";
+import { disableMirror, enableMirror, listMirrorChoices } from "../services/calendar-mirrors.js";
 import { listCalendarSources } from "../services/calendar-sources.js";
 import { getProvider } from "../services/providers.js";
 import { putFlash, resolveWebSession, takeFlash } from "../services/web-sessions.js";
@@ -99,12 +100,14 @@ export function connectionRoutes() {
     const { provider, chrome } = await chromeOf(c);
     const flash = Flash.safeParse(await takeFlash(c.var.services, c.var.web.session, c.var.web.token));
     const { items } = await listCalendarSources(c.var.services, c.var.principal, provider.id);
+    const mirrors = await listMirrorChoices({ deps: c.var.services, platforms: c.var.deps.runtime.mirrorPlatforms }, c.var.principal, provider.id);
     const body = (
       <ConnectionsPage
         csrf={chrome.csrf}
         timezone={provider.timezone}
         kinds={connectionKinds(c.var.deps.runtime.adapters)}
         sources={items}
+        mirrors={mirrors}
         notice={flash.success ? flash.data.notice : undefined}
       />
     );
@@ -113,7 +116,7 @@ export function connectionRoutes() {
 
   r.post("/settings/connections/start", requireWebSession, requireCsrfForm, async (c) => {
     const f = c.var.form;
-    const input = { kind: f.kind ?? "", ...(f.connectionId ? { connectionId: f.connectionId } : {}) };
+    const input = { kind: f.kind ?? "", ...(f.connectionId ? { connectionId: f.connectionId } : {}), ...(f.writeBack ? { writeBack: true } : {}) };
     const { authorizationUrl } = await beginConnection(
       c.var.services,
       c.var.deps.runtime.adapters,
@@ -163,6 +166,31 @@ export function connectionRoutes() {
     const notice =
       items.length === 1 ? `“${items[0]!.name ?? "Calendar"}” is connected and syncing.` : `${items.length} calendars are connected and syncing.`;
     await putFlash(c.var.services, c.var.web.session, c.var.web.token, { notice });
+    return c.redirect("/settings/connections", 303);
+  });
+
+  const mirrorWorld = (c: Context<WebEnv>) => {
+    const rt = c.var.deps.runtime;
+    return { deps: c.var.services, adapters: rt.adapters, platforms: rt.mirrorPlatforms, channels: rt.channels };
+  };
+
+  r.post("/settings/connections/:connectionId/mirror", requireWebSession, requireCsrfForm, async (c) => {
+    const connectionId = c.req.param("connectionId");
+    if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
+    await enableMirror(mirrorWorld(c), c.var.principal, c.var.web.session.providerId, connectionId, {});
+    await putFlash(c.var.services, c.var.web.session, c.var.web.token, {
+      notice: "Your sessions are being put in a calendar named “Telehealth sessions” in that account.",
+    });
+    return c.redirect("/settings/connections", 303);
+  });
+
+  r.post("/settings/connections/:connectionId/mirror/delete", requireWebSession, requireCsrfForm, async (c) => {
+    const connectionId = c.req.param("connectionId");
+    if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
+    await disableMirror(mirrorWorld(c), c.var.principal, c.var.web.session.providerId, connectionId);
+    await putFlash(c.var.services, c.var.web.session, c.var.web.token, {
+      notice: "Sessions are no longer put in that calendar, and the calendar we created there is removed.",
+    });
     return c.redirect("/settings/connections", 303);
   });
 

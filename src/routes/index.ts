@@ -1,6 +1,7 @@
 import { createRouter } from "../http/openapi.js";
 import { apiKeyRoutes } from "./api-keys.js";
 import { calendarConnectionRoutes } from "./calendar-connections.js";
+import { calendarMirrorRoutes } from "./calendar-mirrors.js";
 import { calendarSourceRoutes } from "./calendar-sources.js";
 import { clientRoutes } from "./clients.js";
 import { feedRoutes } from "./feeds.js";
@@ -20,5 +21,6 @@ export function apiRoutes() {
     .route("/", referralRoutes())
     .route("/", feedRoutes())
     .route("/", calendarSourceRoutes())
-    .route("/", calendarConnectionRoutes());
+    .route("/", calendarConnectionRoutes())
+    .route("/", calendarMirrorRoutes());
 }

@@ -27,6 +27,10 @@ const REFRESH_MARGIN_MS = 60_000;
 export const BeginConnectionSchema = z.strictObject({
   kind: z.enum(CONNECTION_KINDS),
   connectionId: z.uuid().optional().describe("Reconnect this existing connection instead of making a new one"),
+  writeBack: z
+    .boolean()
+    .optional()
+    .describe('Also ask for the scope that lets this server keep a calendar of its own there ("Put my sessions in this calendar")'),
 });
 export const PickCalendarsSchema = z.strictObject({ calendarIds: z.array(z.string().min(1).max(2048)).min(1).max(50) });
 
@@ -86,6 +90,7 @@ export async function beginConnection(
     state,
     codeChallenge: pkceChallenge(verifier),
     redirectUri: redirectUriFor(deps.config.publicBaseUrl, data.kind),
+    ...(data.writeBack ? { writeBack: true } : {}),
   });
   return { authorizationUrl, expiresAt: expiresAt.toISOString() };
 }

@@ -129,11 +129,16 @@ export async function updateClient(deps: ServiceDeps, principal: Principal, clie
     // The display name shows in "initials" and "full" feeds (SUMMARY): calendars only take the new
     // text if SEQUENCE rises and DTSTAMP/LAST-MODIFIED move (RFC 5546 2.1.4, RFC 5545 3.8.7).
     if (data.displayName !== undefined && data.displayName !== current.displayName) {
-      await tx
+      const touched = await tx
         .update(sessions)
         .set({ sequence: sql`${sessions.sequence} + 1`, updatedAt: now })
-        .where(eq(sessions.clientId, clientId));
-      await bumpFeedVersion(tx, current.providerId);
+        .where(eq(sessions.clientId, clientId))
+        .returning({ id: sessions.id });
+      await bumpFeedVersion(
+        tx,
+        current.providerId,
+        touched.map((r) => r.id),
+      );
     }
     await recordAudit(tx, { providerId: current.providerId, principal, action: "client.updated", subjectId: clientId, at: now });
     return toClientView(row!);

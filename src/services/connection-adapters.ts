@@ -28,7 +28,8 @@ export type ConnectionAdapter = {
   available: boolean;
   /** Whether the platform has an RFC 7009 revocation endpoint. */
   canRevoke: boolean;
-  authorizationUrl(input: { state: string; codeChallenge: string; redirectUri: string }): string;
+  /** `writeBack`: also the scope write-back needs (src/services/mirror-platforms.ts), asked only on opt-in. */
+  authorizationUrl(input: { state: string; codeChallenge: string; redirectUri: string; writeBack?: boolean }): string;
   exchangeCode(input: { callbackUrl: URL; state: string; codeVerifier: string; redirectUri: string }): Promise<TokenSet>;
   refresh(refreshToken: string): Promise<TokenSet>;
   revoke(token: string): Promise<void>;

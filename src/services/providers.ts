@@ -10,6 +10,7 @@ import { ForbiddenError, NotFoundError, parseInput, UnprocessableError } from ".
 import { recordAudit } from "./audit.js";
 import { assertAdmin, assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
+import { enqueueMirrorWrites } from "./mirror-outbox.js";
 
 export const LicenseSchema = z.strictObject({
   state: StateCodeSchema,
@@ -167,11 +168,16 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
 }
 
 /** Called inside every transaction that changes what a feed of this provider shows. */
-export async function bumpFeedVersion(tx: Executor, providerId: string): Promise<void> {
+/**
+ * The one place a transaction says "what calendars show changed": the feed version moves, and each
+ * changed session gets a write-back outbox row per live mirror (src/services/mirror-outbox.ts).
+ */
+export async function bumpFeedVersion(tx: Executor, providerId: string, changedSessionIds: readonly string[]): Promise<void> {
   await tx
     .update(providers)
     .set({ dataVersion: sql`${providers.dataVersion} + 1` })
     .where(eq(providers.id, providerId));
+  await enqueueMirrorWrites(tx, providerId, changedSessionIds);
 }
 
 /** The operator's list of every provider, by name (the settings pages' admin view). */

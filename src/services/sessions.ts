@@ -208,7 +208,7 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
         updatedAt: now,
       })
       .returning();
-    await bumpFeedVersion(tx, providerId);
+    await bumpFeedVersion(tx, providerId, [row!.id]);
     await recordAudit(tx, { providerId, principal, action: "session.created", subjectId: row!.id, at: now });
     return toSessionView(row!, null);
   });
@@ -304,7 +304,7 @@ export async function writeSessionChange(
     .set({ ...change, sequence: sql`${sessions.sequence} + 1`, updatedAt: now })
     .where(eq(sessions.id, s.id))
     .returning();
-  await bumpFeedVersion(tx, s.providerId);
+  await bumpFeedVersion(tx, s.providerId, [s.id]);
   return row!;
 }
 

@@ -135,6 +135,7 @@ async function saveLink(deps: ServiceDeps, principal: Principal, providerId: str
     }
 
     let moved = 0;
+    const changedSessions: string[] = [];
     if (same && same.id !== row.id && row.compliant) {
       // Sessions on their own link of this platform keep their URL and take the new attestation. When
       // the instructions they show changed, calendars must see it (SEQUENCE, DTSTAMP).
@@ -144,7 +145,10 @@ async function saveLink(deps: ServiceDeps, principal: Principal, providerId: str
         .set(visible ? { telehealthLinkId: row.id, sequence: sql`${sessions.sequence} + 1`, updatedAt: now } : { telehealthLinkId: row.id })
         .where(and(upcoming(providerId, now), eq(sessions.linkFollowsDefault, false), eq(sessions.telehealthLinkId, same.id)))
         .returning({ id: sessions.id });
-      if (visible) moved += r.length;
+      if (visible) {
+        moved += r.length;
+        changedSessions.push(...r.map((x) => x.id));
+      }
     }
     if (row.isDefault && row.compliant) {
       const r = await tx
@@ -159,8 +163,9 @@ async function saveLink(deps: ServiceDeps, principal: Principal, providerId: str
         )
         .returning({ id: sessions.id });
       moved += r.length;
+      changedSessions.push(...r.map((x) => x.id));
     }
-    if (!unchanged || row.isDefault !== same?.isDefault || moved > 0) await bumpFeedVersion(tx, providerId);
+    if (!unchanged || row.isDefault !== same?.isDefault || moved > 0) await bumpFeedVersion(tx, providerId, changedSessions);
     await recordAudit(tx, {
       providerId,
       principal,
@@ -231,7 +236,8 @@ async function retireLink(deps: ServiceDeps, principal: Principal, providerId: s
       });
     }
     await tx.update(telehealthLinks).set({ retiredAt: now, isDefault: false }).where(eq(telehealthLinks.id, row.id));
-    await bumpFeedVersion(tx, providerId);
+    // No upcoming session uses the retired link (checked above): no session's calendar text changes.
+    await bumpFeedVersion(tx, providerId, []);
     await recordAudit(tx, { providerId, principal, action: "telehealth_link.deleted", subjectId: row.id, at: now });
   });
 }

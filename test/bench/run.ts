@@ -10,8 +10,9 @@ import { benchIngest, type IngestResult } from "./ingest.js";
 import { benchMemory, type MemoryResult } from "./memory.js";
 import type { RenderResult, RenderRow } from "./render.js";
 import { benchServe, type ServeResult } from "./serve.js";
+import { benchWriteBack, type WriteBackResult } from "./write-back.js";
 
-const PARTS = ["render", "serve", "ingest", "memory"] as const;
+const PARTS = ["render", "serve", "ingest", "memory", "writeback"] as const;
 type Part = (typeof PARTS)[number];
 
 const argv = process.argv.slice(2);
@@ -25,6 +26,7 @@ type Results = {
   serve?: ServeResult;
   ingest?: IngestResult;
   memory?: MemoryResult;
+  writeback?: WriteBackResult;
   errors: Partial<Record<Part, string>>;
   skipped: Partial<Record<Part, string>>;
   seconds: Partial<Record<Part, number>>;
@@ -322,6 +324,35 @@ function memorySection(m: MemoryResult, goals: Goal[]): string {
   ].join("\n");
 }
 
+function writeBackSection(r: WriteBackResult, goals: Goal[]): string {
+  for (const row of r.rows) {
+    goals.push({
+      part: `6 write-back (${row.database})`,
+      goal: "p95 from commit to the fake's write < 2 s",
+      measured: `${fmt(row.p95Ms, 0)} ms (${x(row.p95Ms / row.baselineP95Ms)} of a direct write)`,
+      met: row.p95Ms < 2000,
+    });
+  }
+  return [
+    "### 6. Write-back: a session created through the API until the Google fake stores its event (outbox + delivery worker)",
+    "",
+    markdownTable(
+      ["database", "changes", "p50", "p95", "max", "baseline: direct platform write p95", "p95 / baseline"],
+      r.rows.map((row) => [
+        row.database,
+        String(row.changes),
+        `${fmt(row.p50Ms, 0)} ms`,
+        `${fmt(row.p95Ms, 0)} ms`,
+        `${fmt(row.maxMs, 0)} ms`,
+        `${fmt(row.baselineP95Ms, 0)} ms`,
+        x(row.p95Ms / row.baselineP95Ms),
+      ]),
+    ),
+    "",
+    "Commit = the API's 201; write = the fake's handler storing the event. The worker polls every 100 ms when idle.",
+  ].join("\n");
+}
+
 function buildReport(
   res: Results,
   info: ReturnType<typeof machine>,
@@ -332,6 +363,7 @@ function buildReport(
   if (res.render) sections.push(renderSection(res.render, goals));
   if (res.serve) sections.push(serveSection(res.serve, goals));
   if (res.ingest) sections.push(ingestSection(res.ingest, goals));
+  if (res.writeback) sections.push(writeBackSection(res.writeback, goals));
   if (res.memory) sections.push(memorySection(res.memory, goals));
   for (const [part, why] of Object.entries(res.skipped)) sections.push(`### ${part}: skipped\n\n${why}`);
   for (const [part, err] of Object.entries(res.errors)) sections.push(`### ${part}: FAILED\n\n\`\`\`\n${err.slice(0, 2000)}\n\`\`\``);
@@ -422,6 +454,7 @@ async function main(): Promise<number> {
   }
   results.ingest = await timed(results, "ingest", () => benchIngest({ quick }));
   results.memory = await timed(results, "memory", () => benchMemory({ quick }));
+  results.writeback = await timed(results, "writeback", () => benchWriteBack({ quick }));
 
   const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
   const report = buildReport(results, info, {

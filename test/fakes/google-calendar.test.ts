@@ -96,6 +96,7 @@ describe("events.list full sync", () => {
     const events = pages.flatMap((p) => p.events);
     expect(byId(events, meet.id as string)).toEqual({
       externalId: meet.id,
+      etag: expect.any(String),
       uid: meet.iCalUID,
       status: "confirmed",
       start: "2026-12-01T15:00:00.000Z",
@@ -128,7 +129,7 @@ describe("events.list full sync", () => {
     const gone = fake.insertEvent(CAL, { start: { dateTime: "2026-12-01T10:00:00Z" }, end: { dateTime: "2026-12-01T11:00:00Z" } });
     fake.deleteEvent(CAL, gone.id as string);
     const pages = await collect({ timeMin: "2026-11-01T00:00:00Z" });
-    expect(pages[0]!.events).toEqual([{ externalId: gone.id, status: "cancelled", sequence: 0, busy: false, texts: [] }]);
+    expect(pages[0]!.events).toEqual([{ externalId: gone.id, etag: expect.any(String), status: "cancelled", sequence: 0, busy: false, texts: [] }]);
     const outside = await collect({ timeMin: "2027-01-01T00:00:00Z" });
     expect(outside[0]!.events).toEqual([]);
   });
@@ -151,7 +152,14 @@ describe("events.list incremental sync", () => {
     expect(events.map((e) => e.externalId).sort()).toEqual([moved.id, deleted.id, added.id].sort());
     expect(byId(events, kept.id as string)).toBeUndefined();
     expect(byId(events, moved.id as string)).toMatchObject({ start: "2026-12-02T12:00:00.000Z", sequence: 1, status: "confirmed" });
-    expect(byId(events, deleted.id as string)).toEqual({ externalId: deleted.id, status: "cancelled", sequence: 0, busy: false, texts: [] });
+    expect(byId(events, deleted.id as string)).toEqual({
+      externalId: deleted.id,
+      etag: expect.any(String),
+      status: "cancelled",
+      sequence: 0,
+      busy: false,
+      texts: [],
+    });
     expect(inc.at(-1)!.nextSyncToken).toBeDefined();
     const req = fake.requests.filter((r) => r.query.syncToken)[0]!;
     expect(req.query.timeMin).toBeUndefined();
@@ -186,7 +194,15 @@ describe("events.list incremental sync", () => {
     const cancelledId = fake.cancelInstance(CAL, seriesId, "2026-11-03T15:00:00Z");
     const inc = await collect({ syncToken: full.at(-1)!.nextSyncToken! });
     expect(inc.flatMap((p) => p.events)).toEqual([
-      { externalId: cancelledId, recurrenceId: "2026-11-03T15:00:00.000Z", status: "cancelled", sequence: 0, busy: false, texts: [] },
+      {
+        externalId: cancelledId,
+        etag: expect.any(String),
+        recurrenceId: "2026-11-03T15:00:00.000Z",
+        status: "cancelled",
+        sequence: 0,
+        busy: false,
+        texts: [],
+      },
     ]);
   });
 
@@ -370,5 +386,46 @@ describe("mapping details", () => {
       "America/New_York",
     );
     expect(e).toMatchObject({ allDay: true, start: "2026-12-02T23:00:00.000Z", recurrenceId: "2026-12-03T05:00:00.000Z" });
+  });
+});
+
+describe("write endpoints (calendars.insert/delete, events.insert/update/delete)", () => {
+  const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${cfg.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${cfg.accessToken}`, "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const ev = { start: { dateTime: "2026-12-01T15:00:00Z", timeZone: "America/New_York" }, end: { dateTime: "2026-12-01T16:00:00Z" } };
+
+  it("client ids are base32hex and unique (409 duplicate, also after deletion); If-Match guards update and delete (412); writes are counted", async () => {
+    const cal = (await (await api("POST", "/calendars", { summary: "Ours", timeZone: "America/New_York" })).json()) as { id: string };
+    const path = `/calendars/${encodeURIComponent(cal.id)}/events`;
+    expect((await api("POST", path, { ...ev, id: "NOT-BASE32" })).status).toBe(400);
+    const made = (await (await api("POST", path, { ...ev, id: "abcdef0123456789" })).json()) as { id: string; etag: string };
+    expect(made.id).toBe("abcdef0123456789");
+    const dup = await api("POST", path, { ...ev, id: made.id });
+    expect(dup.status).toBe(409);
+    expect(((await dup.json()) as { error: { errors: { reason: string }[] } }).error.errors[0]!.reason).toBe("duplicate");
+    expect((await api("PUT", `${path}/${made.id}`, { ...ev, summary: "x" }, { "if-match": '"0"' })).status).toBe(412);
+    const updated = (await (await api("PUT", `${path}/${made.id}`, { ...ev, summary: "x" }, { "if-match": made.etag })).json()) as { etag: string };
+    expect(updated.etag).not.toBe(made.etag);
+    expect((await api("DELETE", `${path}/${made.id}`, undefined, { "if-match": made.etag })).status).toBe(412);
+    expect((await api("DELETE", `${path}/${made.id}`, undefined, { "if-match": updated.etag })).status).toBe(204);
+    expect((await api("DELETE", `${path}/${made.id}`)).status).toBe(410);
+    expect((await api("POST", path, { ...ev, id: made.id })).status).toBe(409); // Google keeps the id of a deleted event
+    expect(fake.writes).toBe(4); // calendar, event, update, delete
+    expect((await api("DELETE", `/calendars/${encodeURIComponent(cal.id)}`)).status).toBe(204);
+    expect((await api("GET", `/calendars/${encodeURIComponent(cal.id)}`)).status).toBe(404);
+  });
+
+  it("injected rate limits answer 429 with Retry-After before anything is written", async () => {
+    fake.addCalendar(CAL);
+    fake.failNext({ match: "write", status: 429, reason: "rateLimitExceeded", retryAfterSeconds: 7 });
+    const res = await api("POST", `/calendars/${encodeURIComponent(CAL)}/events`, ev);
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("7");
+    expect(fake.writes).toBe(0);
+    expect(fake.liveEvents(CAL)).toHaveLength(0);
   });
 });

@@ -26,7 +26,7 @@ export type FakeGoogleEventInput = {
 export type FakeGoogleEventPatch = Partial<FakeGoogleEventInput>;
 export type Deliver = (url: string, init: RequestInit) => Promise<Response>;
 export type ResourceState = "sync" | "exists" | "not_exists";
-export type FailureMatch = "any" | "page2" | "list" | "watch" | "stop";
+export type FailureMatch = "any" | "page2" | "list" | "watch" | "stop" | "write";
 export type LoggedRequest = { method: string; path: string; query: Record<string, string>; authorized: boolean };
 export type Delivery = { channelId: string; state: ResourceState; messageNumber: number; attempt: number; status: number | "error" };
 
@@ -92,6 +92,12 @@ export class FakeGoogleCalendar {
   private readonly allowInsecureAddresses: boolean;
   private seq = 0;
   private epoch = 1;
+  /** Successful writes through the API (calendars.insert/delete, events.insert/update/patch/delete). */
+  writes = 0;
+  /** When each event was last written through the API (performance.now()), for the write-back bench. */
+  readonly lastWriteAt = new Map<string, number>();
+  /** When set, the next API write is committed and then its connection is cut before any answer. */
+  private cutNextWrite = false;
   private server?: Server;
   readonly app = new Hono();
 
@@ -278,6 +284,29 @@ export class FakeGoogleCalendar {
     return ev.id;
   }
 
+  /** The next API write is stored, then the connection closes without an answer (a crash after the write). */
+  cutAfterNextWrite(): void {
+    this.cutNextWrite = true;
+  }
+
+  /** Deletes a calendar and everything in it, as the owner would in Google Calendar's settings. */
+  removeCalendar(calendarId: string): void {
+    this.calendars.delete(calendarId);
+    this.calendarMeta.delete(calendarId);
+    for (const ch of [...this.channelsById.values()]) if (ch.calendarId === calendarId) this.channelsById.delete(ch.id);
+  }
+
+  hasCalendar(calendarId: string): boolean {
+    return this.calendars.has(calendarId);
+  }
+
+  /** The live (not cancelled) events of a calendar as the API renders them. */
+  liveEvents(calendarId: string): Record<string, unknown>[] {
+    const cal = this.calendars.get(calendarId);
+    if (!cal) return [];
+    return [...cal.events.values()].filter((e) => e.status !== "cancelled").map((e) => this.render(cal, e, false));
+  }
+
   /** Every sync token issued so far answers 410 fullSyncRequired (token expiry, ACL change). */
   invalidateSyncTokens(): void {
     this.epoch += 1;
@@ -347,19 +376,30 @@ export class FakeGoogleCalendar {
       }),
     );
     app.post(`${PREFIX}/calendars/:calendarId/events/watch`, (c) => this.watch(c));
+    // Write surface (Calendars and Events references): calendars.insert/get/delete, events.insert/get/update/patch/delete.
+    app.post(`${PREFIX}/calendars`, (c) => this.write(c, () => this.insertCalendarApi(c)));
+    app.get(`${PREFIX}/calendars/:calendarId`, (c) => this.getCalendarApi(c));
+    app.delete(`${PREFIX}/calendars/:calendarId`, (c) => this.write(c, () => this.deleteCalendarApi(c)));
+    app.post(`${PREFIX}/calendars/:calendarId/events`, (c) => this.write(c, () => this.insertEventApi(c)));
+    app.get(`${PREFIX}/calendars/:calendarId/events/:eventId`, (c) => this.getEventApi(c));
+    app.put(`${PREFIX}/calendars/:calendarId/events/:eventId`, (c) => this.write(c, () => this.updateEventApi(c, "put")));
+    app.patch(`${PREFIX}/calendars/:calendarId/events/:eventId`, (c) => this.write(c, () => this.updateEventApi(c, "patch")));
+    app.delete(`${PREFIX}/calendars/:calendarId/events/:eventId`, (c) => this.write(c, () => this.deleteEventApi(c)));
     app.post(`${PREFIX}/channels/stop`, (c) => this.stopChannel(c));
     app.notFound((c) => c.json(googleError(404, "notFound", "Not Found"), 404));
   }
 
   private takeFailure(c: Context, url: URL): Failure | undefined {
     const isList = c.req.method === "GET" && url.pathname.endsWith("/events");
+    const isWrite = c.req.method !== "GET" && !url.pathname.endsWith("/watch") && !url.pathname.endsWith("/channels/stop");
     const i = this.failures.findIndex(
       (f) =>
         f.match === "any" ||
         (f.match === "list" && isList) ||
         (f.match === "page2" && isList && url.searchParams.has("pageToken")) ||
         (f.match === "watch" && url.pathname.endsWith("/events/watch")) ||
-        (f.match === "stop" && url.pathname.endsWith("/channels/stop")),
+        (f.match === "stop" && url.pathname.endsWith("/channels/stop")) ||
+        (f.match === "write" && isWrite),
     );
     return i < 0 ? undefined : this.failures.splice(i, 1)[0];
   }
@@ -480,6 +520,111 @@ export class FakeGoogleCalendar {
       return c.json(googleError(404, "notFound", `Channel '${String(body?.id)}' not found for project`), 404);
     }
     this.channelsById.delete(ch.id);
+    return c.body(null, 204);
+  }
+
+  // --- Write API -------------------------------------------------------------------------------------------
+
+  /** Counts a successful write; `cutAfterNextWrite` drops the connection after the change is stored. */
+  private async write(c: Context, op: () => Promise<Response> | Response): Promise<Response> {
+    const res = await op();
+    if (res.status < 300) {
+      this.writes += 1;
+      const eventId =
+        c.req.param("eventId") ??
+        (
+          (await res
+            .clone()
+            .json()
+            .catch(() => null)) as { id?: string } | null
+        )?.id;
+      if (eventId) this.lastWriteAt.set(eventId, performance.now());
+      if (this.cutNextWrite) {
+        this.cutNextWrite = false;
+        const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+        incoming?.socket?.destroy();
+      }
+    }
+    return res;
+  }
+
+  private async insertCalendarApi(c: Context): Promise<Response> {
+    const body = (await c.req.json().catch(() => null)) as { summary?: unknown; timeZone?: unknown } | null;
+    if (!body || typeof body.summary !== "string" || body.summary === "") return c.json(googleError(400, "required", "Missing title."), 400);
+    const id = `${googleId().slice(0, 26)}@group.calendar.google.com`;
+    this.addCalendar(id, { summary: body.summary, ...(typeof body.timeZone === "string" ? { timeZone: body.timeZone } : {}) });
+    return c.json(this.renderCalendar(this.calendars.get(id)!));
+  }
+
+  private getCalendarApi(c: Context): Response {
+    const cal = this.calendars.get(c.req.param("calendarId") ?? "");
+    if (!cal) return c.json(googleError(404, "notFound", "Not Found"), 404);
+    return c.json(this.renderCalendar(cal));
+  }
+
+  private deleteCalendarApi(c: Context): Response {
+    const id = c.req.param("calendarId") ?? "";
+    if (!this.calendars.has(id)) return c.json(googleError(404, "notFound", "Not Found"), 404);
+    this.removeCalendar(id);
+    return c.body(null, 204);
+  }
+
+  private renderCalendar(cal: Calendar): Record<string, unknown> {
+    return {
+      kind: "calendar#calendar",
+      etag: `"c${cal.resourceId}"`,
+      id: cal.id,
+      summary: this.calendarMeta.get(cal.id)?.summary ?? cal.id,
+      timeZone: cal.timeZone,
+    };
+  }
+
+  private async insertEventApi(c: Context): Promise<Response> {
+    const cal = this.calendars.get(c.req.param("calendarId") ?? "");
+    if (!cal) return c.json(googleError(404, "notFound", "Not Found"), 404);
+    const body = (await c.req.json().catch(() => null)) as FakeGoogleEventInput | null;
+    if (!body?.start || !body.end) return c.json(googleError(400, "required", "Missing time."), 400);
+    if (body.id !== undefined && !/^[0-9a-v]{5,1024}$/.test(body.id)) return c.json(googleError(400, "invalid", "Invalid resource id value."), 400);
+    // Events reference: a client-supplied id must be unique per calendar, also against deleted events.
+    if (body.id !== undefined && cal.events.has(body.id))
+      return c.json(googleError(409, "duplicate", "The requested identifier already exists."), 409);
+    return c.json(this.insertEvent(cal.id, body));
+  }
+
+  private getEventApi(c: Context): Response {
+    const cal = this.calendars.get(c.req.param("calendarId") ?? "");
+    const ev = cal?.events.get(c.req.param("eventId") ?? "");
+    if (!cal || !ev) return c.json(googleError(404, "notFound", "Not Found"), 404);
+    return c.json(this.render(cal, ev, false));
+  }
+
+  /** RFC 9110 13.1.1: If-Match against the event's etag; a mismatch is 412 conditionNotMet (errors guide). */
+  private preconditionFails(c: Context, ev: Stored): boolean {
+    const ifMatch = c.req.header("if-match");
+    return ifMatch !== undefined && ifMatch !== "*" && ifMatch !== `"${ev.seq}"`;
+  }
+
+  private async updateEventApi(c: Context, mode: "put" | "patch"): Promise<Response> {
+    const cal = this.calendars.get(c.req.param("calendarId") ?? "");
+    const ev = cal?.events.get(c.req.param("eventId") ?? "");
+    if (!cal || !ev) return c.json(googleError(404, "notFound", "Not Found"), 404);
+    if (this.preconditionFails(c, ev)) return c.json(googleError(412, "conditionNotMet", "Precondition Failed"), 412);
+    const body = (await c.req.json().catch(() => null)) as FakeGoogleEventPatch | null;
+    if (!body || (mode === "put" && (!body.start || !body.end))) return c.json(googleError(400, "required", "Missing time."), 400);
+    if (mode === "put") {
+      ev.fields = {};
+      if (body.status === undefined) body.status = "confirmed";
+    }
+    return c.json(this.patchEvent(cal.id, ev.id, body));
+  }
+
+  private deleteEventApi(c: Context): Response {
+    const cal = this.calendars.get(c.req.param("calendarId") ?? "");
+    const ev = cal?.events.get(c.req.param("eventId") ?? "");
+    if (!cal || !ev) return c.json(googleError(404, "notFound", "Not Found"), 404);
+    if (ev.status === "cancelled") return c.json(googleError(410, "deleted", "Resource has been deleted"), 410);
+    if (this.preconditionFails(c, ev)) return c.json(googleError(412, "conditionNotMet", "Precondition Failed"), 412);
+    this.deleteEvent(cal.id, ev.id);
     return c.body(null, 204);
   }
 

@@ -51,6 +51,7 @@ const BODIES: Record<string, unknown> = {
   "POST /api/v1/providers/{id}/telehealth-links": { url: "https://meet.google.com/abc-defg-hij", baaSigned: true, waitingRoomEnabled: true },
   "POST /api/v1/providers/{id}/calendar-connections": { kind: "google" },
   "POST /api/v1/providers/{id}/calendar-connections/{connectionId}/calendars": { calendarIds: ["primary"] },
+  "PUT /api/v1/providers/{id}/calendar-connections/{connectionId}/mirror": {},
   "POST /api/v1/sessions/{id}/refer": { state: "NY" },
 };
 const QUERY: Record<string, string> = { state: "NY" };
@@ -122,8 +123,12 @@ async function call(o: Operation, url: string, token: string) {
 
 /** Everything the owner can read, as the admin sees it: must be the same before and after. */
 async function ownerSnapshot(): Promise<string[]> {
-  // Listing a connection's calendars asks the platform itself: left out of the owner's snapshot.
-  const reads = api.filter((o) => o.method === "GET" && !o.path.endsWith(".ics") && !o.path.endsWith("/{connectionId}/calendars"));
+  // Listing a connection's calendars asks the platform itself, and the owner's connection has no
+  // write-back (turning it on creates a calendar at the platform): both left out of the owner's snapshot.
+  const reads = api.filter(
+    (o) =>
+      o.method === "GET" && !o.path.endsWith(".ics") && !o.path.endsWith("/{connectionId}/calendars") && !o.path.endsWith("/{connectionId}/mirror"),
+  );
   const out: string[] = [];
   for (const o of reads) {
     const res = await t.request("GET", fill(o, OWNER_IDS));

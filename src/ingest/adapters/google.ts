@@ -6,6 +6,7 @@ import type { Config } from "../../config.js";
 import { type ConnectionAdapter, GrantError, type RemoteCalendar } from "../../services/connection-adapters.js";
 import { GoogleApiError } from "../google-client.js";
 import { sendJson, trimBase } from "../http.js";
+import { GOOGLE_WRITE_SCOPE } from "../mirror-google.js";
 import { createOAuthClient } from "./oauth.js";
 
 // Read-only: the calendar list, and the events of the calendars picked from it.
@@ -43,8 +44,13 @@ export function createGoogleAdapter(config: Config, fetchFn: typeof fetch): Conn
     label: "Google Calendar",
     available: client !== null,
     canRevoke: Boolean(cfg?.revocationUrl),
-    authorizationUrl: (input) =>
-      need().authorizationUrl({ ...input, scope: GOOGLE_SCOPES.join(" "), extra: { access_type: "offline", prompt: "consent" } }),
+    authorizationUrl: ({ writeBack, ...input }) =>
+      need().authorizationUrl({
+        ...input,
+        scope: [...GOOGLE_SCOPES, ...(writeBack ? [GOOGLE_WRITE_SCOPE] : [])].join(" "),
+        // include_granted_scopes: an incremental consent keeps what was granted before (Google's web-server OAuth guide).
+        extra: { access_type: "offline", prompt: "consent", ...(writeBack ? { include_granted_scopes: "true" } : {}) },
+      }),
     exchangeCode: (input) => need().exchangeCode(input),
     refresh: (rt) => need().refresh(rt),
     revoke: (token) => need().revoke(token),

@@ -32,7 +32,9 @@ export function createMicrosoftAdapter(config: Config, fetchFn: typeof fetch): C
     label: "Outlook calendar",
     available: client !== null,
     canRevoke: false,
-    authorizationUrl: (input) => need().authorizationUrl({ ...input, scope: MICROSOFT_SCOPES.join(" ") }),
+    // Write-back needs Calendars.ReadWrite (Graph permissions reference), asked only on opt-in.
+    authorizationUrl: ({ writeBack, ...input }) =>
+      need().authorizationUrl({ ...input, scope: [...MICROSOFT_SCOPES, ...(writeBack ? ["Calendars.ReadWrite"] : [])].join(" ") }),
     exchangeCode: (input) => need().exchangeCode(input),
     refresh: (rt) => need().refresh(rt),
     revoke: async () => undefined,

@@ -1,3 +1,4 @@
+import type { MirrorChoice } from "../../services/calendar-mirrors.js";
 import { formatInstant } from "../format.js";
 
 export type KindChoice = { kind: "google" | "microsoft"; label: string; available: boolean; canRevoke: boolean };
@@ -30,10 +31,77 @@ const ERROR_TEXT: Record<string, string> = {
   calendar_gone: "The calendar no longer exists.",
 };
 
-type PageProps = { csrf: string; timezone: string; kinds: KindChoice[]; sources: SourceHealth[]; notice?: string };
+type PageProps = { csrf: string; timezone: string; kinds: KindChoice[]; sources: SourceHealth[]; mirrors?: MirrorChoice[]; notice?: string };
+
+const MIRROR_STATUS_TEXT = { active: "Up to date", needs_reconnect: "Paused: needs reconnecting", failing: "Failing" } as const;
+
+/** "Put my sessions in this calendar", per connected account: on/off, last push, anything stuck. */
+function MirrorsSection({ csrf, timezone, mirrors }: { csrf: string; timezone: string; mirrors: MirrorChoice[] }) {
+  if (mirrors.length === 0) return null;
+  return (
+    <section aria-labelledby="mirrors-title">
+      <h2 id="mirrors-title">Sessions in your calendar</h2>
+      <p>
+        We can keep a calendar of our own in a connected account (“Telehealth sessions”) with every session, updated within seconds of a change. It
+        shows what your feeds show at the “minimal” level: no client names.
+      </p>
+      <ul class="cards" aria-label="Sessions written to your calendars">
+        {mirrors.map((m) => (
+          <li class="card" data-mirror-connection={m.connectionId} data-mirrored={m.mirror ? "yes" : "no"}>
+            <h3>{sourceKindLabel(m.kind)}</h3>
+            {m.mirror ? (
+              <>
+                <dl class="facts">
+                  <dt>Sessions</dt>
+                  <dd>
+                    <span class="badge">{`Mirrored · ${MIRROR_STATUS_TEXT[m.mirror.status]}`}</span>
+                  </dd>
+                  <dt>Last push</dt>
+                  <dd>{m.mirror.lastPushAt ? formatInstant(m.mirror.lastPushAt, timezone) : "Not yet"}</dd>
+                  <dt>Waiting</dt>
+                  <dd>{m.mirror.pending === 0 ? "Nothing" : `${m.mirror.pending} change(s)`}</dd>
+                  {m.mirror.stuck > 0 && (
+                    <>
+                      <dt>Stuck</dt>
+                      <dd data-stuck={m.mirror.stuck}>
+                        {`${m.mirror.stuck} change(s) keep failing; we keep trying.`}{" "}
+                        {m.mirror.lastErrorCode && <code>{m.mirror.lastErrorCode}</code>}
+                      </dd>
+                    </>
+                  )}
+                </dl>
+                <form method="post" action={`/settings/connections/${m.connectionId}/mirror/delete`}>
+                  <input type="hidden" name="_csrf" value={csrf} />
+                  <button type="submit" class="secondary">
+                    Stop putting sessions there (removes our calendar)
+                  </button>
+                </form>
+              </>
+            ) : !m.supported ? (
+              <p class="hint">Not available for this kind of calendar yet.</p>
+            ) : m.canWrite ? (
+              <form method="post" action={`/settings/connections/${m.connectionId}/mirror`}>
+                <input type="hidden" name="_csrf" value={csrf} />
+                <button type="submit">Put my sessions in this calendar</button>
+              </form>
+            ) : (
+              <form method="post" action="/settings/connections/start">
+                <input type="hidden" name="_csrf" value={csrf} />
+                <input type="hidden" name="kind" value={m.kind} />
+                <input type="hidden" name="connectionId" value={m.connectionId} />
+                <input type="hidden" name="writeBack" value="on" />
+                <button type="submit">Allow putting my sessions in this calendar</button>
+              </form>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
 
 /** Connect Google and Outlook calendars (OAuth consent) and see every source's health. */
-export function ConnectionsPage({ csrf, timezone, kinds, sources, notice }: PageProps) {
+export function ConnectionsPage({ csrf, timezone, kinds, sources, mirrors = [], notice }: PageProps) {
   return (
     <>
       <h1>Connected calendars</h1>
@@ -56,7 +124,22 @@ export function ConnectionsPage({ csrf, timezone, kinds, sources, notice }: Page
                 <input type="hidden" name="kind" value={k.kind} />
                 <button type="submit">{k.kind === "google" ? "Connect Google Calendar" : "Connect Outlook calendar"}</button>
               </form>
-            ) : (
+            ) : null,
+          )}
+          {kinds.map((k) =>
+            k.available && k.kind === "google" ? (
+              <form method="post" action="/settings/connections/start">
+                <input type="hidden" name="_csrf" value={csrf} />
+                <input type="hidden" name="kind" value={k.kind} />
+                <input type="hidden" name="writeBack" value="on" />
+                <button type="submit" class="secondary">
+                  Put my sessions in Google Calendar (connect with write access)
+                </button>
+              </form>
+            ) : null,
+          )}
+          {kinds.map((k) =>
+            k.available ? null : (
               <p class="hint" data-unavailable={k.kind}>
                 {k.label}: not available on this server yet (the operator has not set it up).
               </p>
@@ -111,6 +194,7 @@ export function ConnectionsPage({ csrf, timezone, kinds, sources, notice }: Page
           ))}
         </ul>
       )}
+      <MirrorsSection csrf={csrf} timezone={timezone} mirrors={mirrors} />
     </>
   );
 }
