@@ -59,8 +59,11 @@ export async function ok<A extends Answer>(call: A | Promise<A>, status = 200): 
   return a.data as NonNullable<A["data"]>;
 }
 
-/** The RFC 9457 problem of an answer that must have `status` (and `code`, when given). */
-export async function problem<A extends Answer>(call: A | Promise<A>, status: number, code?: string): Promise<Problem> {
+/**
+ * The RFC 9457 problem of an answer that must have `status` (and `code`, when given). Extension
+ * members (a confirmation's `decision`, an overlap's `sessions`) are untyped in the document.
+ */
+export async function problem<A extends Answer>(call: A | Promise<A>, status: number, code?: string): Promise<Problem & Record<string, any>> {
   const a = await call;
   if (a.response.status !== status) throw new Error(`expected ${status}, got ${a.response.status}: ${JSON.stringify(a.error ?? a.data)}`);
   const type = a.response.headers.get("content-type") ?? "";
@@ -70,9 +73,25 @@ export async function problem<A extends Answer>(call: A | Promise<A>, status: nu
   return body;
 }
 
+/** Path parameters, for the common single-id case: `t.api.GET("/api/v1/sessions/{id}", byId(s.id))`. */
+export const byId = (id: string) => ({ params: { path: { id } } });
+
 /** The JSON request body the document declares for `method path`. */
 export type JsonBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
   requestBody?: { content: { "application/json": infer B } };
 }
   ? B
   : never;
+
+type RawSender = { request: (method: string, path: string, o: { body?: unknown; token?: string | null }) => Promise<Response> };
+
+/**
+ * A call the typed client refuses to make (a body the document itself rejects), sent as raw JSON
+ * through the test app and read like a client answer, for ok() and problem().
+ */
+export async function rawJson(t: RawSender, method: string, path: string, body: unknown, token?: string | null): Promise<Answer> {
+  const response = await t.request(method, path, { body, token });
+  const text = await response.text();
+  const parsed = text ? JSON.parse(text) : undefined;
+  return response.ok ? { data: parsed, response } : { error: parsed, response };
+}
