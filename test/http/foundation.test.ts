@@ -202,8 +202,8 @@ describe("logs", () => {
   it("one line per request with the route pattern; no tokens", async () => {
     const p = await createProvider(t);
     const key = await createProviderKey(t, p.id);
-    await t.request("GET", `/api/v1/providers/${p.id}`, { token: key });
-    await t.request("GET", `/api/v1/providers/${p.id}`, { token: "wrong-token-value-123" });
+    await ok(t.apiAs(key).GET("/api/v1/providers/{id}", byId(p.id)));
+    await problem(t.apiAs("wrong-token-value-123").GET("/api/v1/providers/{id}", byId(p.id)), 401);
     const text = t.logs.text();
     expect(text).toContain('"route":"/api/v1/providers/:id"');
     expect(text).not.toContain(key);
