@@ -9,6 +9,7 @@ import { createLogger } from "../../src/logger.js";
 import { createRuntime } from "../../src/runtime.js";
 import { ensureAdminToken } from "../../src/services/auth.js";
 import type { ServiceDeps } from "../../src/services/deps.js";
+import { apiClient } from "./api-client.js";
 import { fixedClock, type TestClock } from "./clock.js";
 import { createTestDatabase } from "./db.js";
 
@@ -63,7 +64,11 @@ export async function makeTestApp(opts: { clock?: TestClock; env?: Record<string
     return app.request(path, { method, headers, body });
   }
 
-  return { app, deps, services, database, clock, config, adminToken, logs, request };
+  /** The typed API client (see api-client.ts) as the admin; `apiAs(key)` as a provider key, or with no token. */
+  const api = apiClient(app, adminToken);
+  const apiAs = (token: string | null) => apiClient(app, token);
+
+  return { app, deps, services, database, clock, config, adminToken, logs, request, api, apiAs };
 }
 
 /** Reads JSON and fails with the body in the message when the status is not the expected one. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { byId, ok, problem } from "../helpers/api-client.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { createProvider, createProviderKey } from "../helpers/factories.js";
 
@@ -12,25 +13,36 @@ async function expectProblem(res: Response, status: number, code: string) {
   return body;
 }
 
+/** expectProblem for a typed client call. */
+async function expectApiProblem(call: Parameters<typeof problem>[0], status: number, code: string) {
+  const a = await call;
+  const body = await problem(a, status, code);
+  expect(body).toMatchObject({ status, code, title: expect.any(String), detail: expect.any(String), type: expect.any(String) });
+  expect(body.requestId).toEqual(a.response.headers.get("x-request-id"));
+  return body;
+}
+
+const NO_SUCH_PROVIDER = byId("00000000-0000-4000-8000-000000000000");
+
 describe("health and readiness", () => {
   it("answers /healthz and /readyz", async () => {
-    expect(await expectStatus(await t.request("GET", "/healthz", { token: null }), 200)).toEqual({ status: "ok" });
-    expect(await expectStatus(await t.request("GET", "/readyz", { token: null }), 200)).toEqual({ status: "ok" });
+    expect(await ok(t.apiAs(null).GET("/healthz"))).toEqual({ status: "ok" });
+    expect(await ok(t.apiAs(null).GET("/readyz"))).toEqual({ status: "ok" });
   });
 
   it("answers /readyz 503 when the database is unreachable", async () => {
     const other = await makeTestApp();
     await other.database.close();
-    await expectProblem(await other.request("GET", "/readyz", { token: null }), 503, "database_unavailable");
+    await expectApiProblem(other.apiAs(null).GET("/readyz"), 503, "database_unavailable");
   });
 });
 
 describe("authentication", () => {
   it("401 without a token and with a wrong one", async () => {
-    await expectProblem(await t.request("GET", "/api/v1/providers/00000000-0000-4000-8000-000000000000", { token: null }), 401, "unauthorized");
-    await expectProblem(await t.request("GET", "/api/v1/providers/00000000-0000-4000-8000-000000000000", { token: "nope" }), 401, "unauthorized");
-    await expectProblem(
-      await t.request("GET", "/api/v1/providers/00000000-0000-4000-8000-000000000000", { token: null, headers: { authorization: "Basic abc" } }),
+    await expectApiProblem(t.apiAs(null).GET("/api/v1/providers/{id}", NO_SUCH_PROVIDER), 401, "unauthorized");
+    await expectApiProblem(t.apiAs("nope").GET("/api/v1/providers/{id}", NO_SUCH_PROVIDER), 401, "unauthorized");
+    await expectApiProblem(
+      t.apiAs(null).GET("/api/v1/providers/{id}", { ...NO_SUCH_PROVIDER, headers: { authorization: "Basic abc" } }),
       401,
       "unauthorized",
     );
@@ -38,7 +50,7 @@ describe("authentication", () => {
 
   it("admin creates a provider and reads it", async () => {
     const p = await createProvider(t);
-    const got = await expectStatus(await t.request("GET", `/api/v1/providers/${p.id}`), 200);
+    const got = await ok(t.api.GET("/api/v1/providers/{id}", byId(p.id)));
     expect(got).toMatchObject({ id: p.id, name: p.name, timezone: "America/New_York" });
   });
 
@@ -47,25 +59,26 @@ describe("authentication", () => {
     const b = await createProvider(t);
     const key = await createProviderKey(t, a.id);
     expect(key).toMatch(/^thk_[A-Za-z0-9_-]{43}$/);
-    await expectStatus(await t.request("GET", `/api/v1/providers/${a.id}`, { token: key }), 200);
-    await expectProblem(await t.request("GET", `/api/v1/providers/${b.id}`, { token: key }), 404, "not_found");
+    const asA = t.apiAs(key);
+    await ok(asA.GET("/api/v1/providers/{id}", byId(a.id)));
+    await expectApiProblem(asA.GET("/api/v1/providers/{id}", byId(b.id)), 404, "not_found");
     // Creating providers and keys is the operator's.
-    await expectProblem(
-      await t.request("POST", "/api/v1/providers", { token: key, body: { name: "x", timezone: "UTC", licenses: [], credentialedStates: [] } }),
+    await expectApiProblem(
+      asA.POST("/api/v1/providers", { body: { name: "x", timezone: "UTC", licenses: [], credentialedStates: [] } }),
       404,
       "not_found",
     );
-    await expectProblem(await t.request("POST", `/api/v1/providers/${a.id}/api-keys`, { token: key, body: {} }), 404, "not_found");
+    await expectApiProblem(asA.POST("/api/v1/providers/{id}/api-keys", { ...byId(a.id), body: {} }), 404, "not_found");
   });
 
   it("lists keys without tokens, and a revoked key stops working at once", async () => {
     const a = await createProvider(t);
     const key = await createProviderKey(t, a.id);
-    const list = await expectStatus(await t.request("GET", `/api/v1/providers/${a.id}/api-keys`, { token: key }), 200);
+    const list = await ok(t.apiAs(key).GET("/api/v1/providers/{id}/api-keys", byId(a.id)));
     expect(list.items).toHaveLength(1);
     expect(JSON.stringify(list)).not.toContain(key);
-    await expectStatus(await t.request("DELETE", `/api/v1/providers/${a.id}/api-keys/${list.items[0].id}`), 204);
-    await expectProblem(await t.request("GET", `/api/v1/providers/${a.id}`, { token: key }), 401, "unauthorized");
+    await ok(t.api.DELETE("/api/v1/providers/{id}/api-keys/{keyId}", { params: { path: { id: a.id, keyId: list.items[0]!.id } } }), 204);
+    await expectApiProblem(t.apiAs(key).GET("/api/v1/providers/{id}", byId(a.id)), 401, "unauthorized");
   });
 
   it("stores only hashes of keys", async () => {
@@ -122,8 +135,8 @@ describe("errors are RFC 9457 problems", () => {
 
   it("422 with a precise code for credentialed states without a license, and nothing written", async () => {
     const before = await t.database.db.query.providers.findMany();
-    await expectProblem(
-      await t.request("POST", "/api/v1/providers", { body: { name: "A", timezone: "UTC", licenses: [{ state: "NY" }], credentialedStates: ["CA"] } }),
+    await expectApiProblem(
+      t.api.POST("/api/v1/providers", { body: { name: "A", timezone: "UTC", licenses: [{ state: "NY" }], credentialedStates: ["CA"] } }),
       422,
       "credentialed_without_license",
     );
@@ -189,8 +202,8 @@ describe("logs", () => {
   it("one line per request with the route pattern; no tokens", async () => {
     const p = await createProvider(t);
     const key = await createProviderKey(t, p.id);
-    await t.request("GET", `/api/v1/providers/${p.id}`, { token: key });
-    await t.request("GET", `/api/v1/providers/${p.id}`, { token: "wrong-token-value-123" });
+    await ok(t.apiAs(key).GET("/api/v1/providers/{id}", byId(p.id)));
+    await problem(t.apiAs("wrong-token-value-123").GET("/api/v1/providers/{id}", byId(p.id)), 401);
     const text = t.logs.text();
     expect(text).toContain('"route":"/api/v1/providers/:id"');
     expect(text).not.toContain(key);

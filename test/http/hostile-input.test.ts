@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { calendarSources } from "../../src/db/schema.js";
 import { hashSecret } from "../../src/services/secrets.js";
+import { byId, ok } from "../helpers/api-client.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { providerWithClient } from "../helpers/factories.js";
 import { calendar, createIcsWebhookSource, envelope, signedHeaders, vevent } from "../helpers/webhooks.js";
@@ -44,10 +45,7 @@ const postWebhook = (headers: Record<string, string>, body?: string) =>
 const deliveries = () =>
   t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) });
 const sourceView = async () => {
-  const list = await expectStatus<{ items: { id: string; lastErrorCode: string | null }[] }>(
-    await t.request("GET", `/api/v1/providers/${provider.id}/calendar-sources`),
-    200,
-  );
+  const list = await ok(t.api.GET("/api/v1/providers/{id}/calendar-sources", byId(provider.id)));
   return list.items.find((s) => s.id === source.id)!;
 };
 

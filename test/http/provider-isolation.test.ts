@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { calendarConnections } from "../../src/db/schema.js";
+import { byId, ok } from "../helpers/api-client.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { createClient, createFeed, createProvider, createProviderKey, createSession, setLink } from "../helpers/factories.js";
 
@@ -62,19 +63,10 @@ await setLink(t, owner.id);
 const ownerClient = await createClient(t, owner.id);
 const ownerSession = await createSession(t, owner.id, ownerClient.id);
 const ownerFeed = await createFeed(t, owner.id);
-const ownerKey = await expectStatus<{ id: string }>(await t.request("POST", `/api/v1/providers/${owner.id}/api-keys`, { body: {} }), 201);
-const ownerSource = await expectStatus<{ id: string }>(
-  await t.request("POST", `/api/v1/providers/${owner.id}/calendar-sources`, { body: { kind: "ics_webhook" } }),
-  201,
-);
-const ownerLocation = await expectStatus<{ id: string }>(
-  await t.request("POST", `/api/v1/clients/${ownerClient.id}/locations`, { body: { state: "NY" } }),
-  201,
-);
-const ownerLinks = await expectStatus<{ items: Array<{ id: string }> }>(
-  await t.request("GET", `/api/v1/providers/${owner.id}/telehealth-links`),
-  200,
-);
+const ownerKey = await ok(t.api.POST("/api/v1/providers/{id}/api-keys", { ...byId(owner.id), body: {} }), 201);
+const ownerSource = await ok(t.api.POST("/api/v1/providers/{id}/calendar-sources", { ...byId(owner.id), body: { kind: "ics_webhook" } }), 201);
+const ownerLocation = await ok(t.api.POST("/api/v1/clients/{id}/locations", { ...byId(ownerClient.id), body: { state: "NY" } }), 201);
+const ownerLinks = await ok(t.api.GET("/api/v1/providers/{id}/telehealth-links", byId(owner.id)));
 // A granted connection as the OAuth callback leaves it (tokens are never read here: every call is refused first).
 const ownerConnectionId = randomUUID();
 await t.database.db.insert(calendarConnections).values({ id: ownerConnectionId, providerId: owner.id, kind: "google" });

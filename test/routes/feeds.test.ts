@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
 import ICAL from "ical.js";
 import { describe, expect, it } from "vitest";
-import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { byId, ok, problem } from "../helpers/api-client.js";
+import { makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import { createClient, createFeed, createSession, feedPath, providerWithClient, setLink } from "../helpers/factories.js";
 import { parseWithPython } from "../helpers/python-ics.js";
@@ -10,7 +11,10 @@ import { parseWithPython } from "../helpers/python-ics.js";
 const clock = fixedClock("2026-11-26T12:00:00Z");
 const t = await makeTestApp({ clock });
 
+// The public feed address is not part of the bearer API: it is fetched as a calendar app would.
 const get = (url: string, headers: Record<string, string> = {}) => t.request("GET", feedPath(url), { token: null, headers });
+const listFeeds = async (providerId: string) => ok(t.api.GET("/api/v1/providers/{id}/feeds", byId(providerId)));
+const feedOf = (id: string, feedId: string) => ({ params: { path: { id, feedId } } });
 
 async function dbSessions(providerId: string) {
   return t.database.db.query.sessions.findMany({ where: (s, { eq }) => eq(s.providerId, providerId) });
@@ -45,7 +49,7 @@ describe("feed management", () => {
     expect(feed.webcalUrl).toBe(feed.url.replace("https://", "webcal://"));
     expect(feed.googleSubscribeUrl).toContain(encodeURIComponent(feed.url));
     expect(feed.outlookSubscribeUrl).toMatch(/^https:\/\/outlook\.live\.com\/calendar\/0\/addfromweb\?url=/);
-    const list = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200);
+    const list = await listFeeds(provider.id);
     expect(list.items).toHaveLength(1);
     expect(JSON.stringify(list)).not.toContain(secret);
     const rows = await t.database.db.query.feeds.findMany();
@@ -54,8 +58,8 @@ describe("feed management", () => {
 
   it("full privacy needs acknowledgePhi", async () => {
     const { provider } = await world();
-    const res = await t.request("POST", `/api/v1/providers/${provider.id}/feeds`, { body: { name: "x", privacy: "full" } });
-    expect((await expectStatus(res, 422)).code).toBe("phi_acknowledgement_required");
+    const res = t.api.POST("/api/v1/providers/{id}/feeds", { ...byId(provider.id), body: { name: "x", privacy: "full" } });
+    expect((await problem(res, 422)).code).toBe("phi_acknowledgement_required");
     await createFeed(t, provider.id, { privacy: "full", acknowledgePhi: true });
   });
 
@@ -63,11 +67,11 @@ describe("feed management", () => {
     const { provider } = await world();
     const feed = await createFeed(t, provider.id);
     expect((await get(feed.url)).status).toBe(200);
-    const rotated = await expectStatus(await t.request("POST", `/api/v1/providers/${provider.id}/feeds/${feed.id}/rotate`), 200);
+    const rotated = await ok(t.api.POST("/api/v1/providers/{id}/feeds/{feedId}/rotate", feedOf(provider.id, feed.id)));
     const old = await get(feed.url);
     expect(old.status).toBe(404);
     expect((await get(rotated.url)).status).toBe(200);
-    await expectStatus(await t.request("DELETE", `/api/v1/providers/${provider.id}/feeds/${feed.id}`), 204);
+    await ok(t.api.DELETE("/api/v1/providers/{id}/feeds/{feedId}", feedOf(provider.id, feed.id)), 204);
     const revoked = await get(rotated.url);
     const unknown = await get("https://x/feeds/" + "A".repeat(43) + ".ics");
     const malformed = await get("https://x/feeds/short.ics");
@@ -88,10 +92,10 @@ describe("feed management", () => {
     await get(feed.url, { "user-agent": "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0)" });
     await get(feed.url, { "user-agent": "iOS/17.4 (21E219) dataaccessd/1.0" });
     await get(feed.url, { "user-agent": "curl/8" });
-    const before = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items[0];
+    const before = (await listFeeds(provider.id)).items[0]!;
     expect(before.fetchCount).toBe(0); // not yet flushed: the answers did not wait for it
     await t.deps.runtime.fetchRecorder.flush();
-    const after = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items[0];
+    const after = (await listFeeds(provider.id)).items[0]!;
     expect(after.fetchCount).toBe(4);
     expect(after.lastFetchedAt).toBe(clock.now().toISOString());
     expect(after.lastFetchBySubscriber).toEqual({
@@ -175,7 +179,7 @@ describe("feed content", () => {
 
   it("privacy: minimal names no client; no level carries insurance, locations or email", async () => {
     const { provider, client } = await world();
-    await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { state: "VT", label: "Lakehouse Retreat" } });
+    await ok(t.api.POST("/api/v1/clients/{id}/locations", { ...byId(client.id), body: { state: "VT", label: "Lakehouse Retreat" } }), 201);
     const minimal = await (await get((await createFeed(t, provider.id)).url)).text();
     const initials = await (await get((await createFeed(t, provider.id, { privacy: "initials" })).url)).text();
     const full = await (await get((await createFeed(t, provider.id, { privacy: "full", acknowledgePhi: true })).url)).text();
@@ -229,13 +233,13 @@ describe("feed content", () => {
     const target = sessions[3]!;
     const before = await get(feed.url);
     const etag1 = before.headers.get("etag");
-    await expectStatus(await t.request("PATCH", `/api/v1/sessions/${target.id}`, { body: { start: "2026-12-10T16:00:00Z" } }), 200);
+    await ok(t.api.PATCH("/api/v1/sessions/{id}", { ...byId(target.id), body: { start: "2026-12-10T16:00:00Z" } }));
     const after = await get(feed.url);
     expect(after.headers.get("etag")).not.toBe(etag1);
     const ev = icalEvents(await after.text()).find((e) => e.uid === target.uid)!;
     expect(ev).toMatchObject({ start: "2026-12-10T16:00:00.000Z", sequence: 1 });
 
-    await expectStatus(await t.request("POST", `/api/v1/sessions/${target.id}/cancel`), 200);
+    await ok(t.api.POST("/api/v1/sessions/{id}/cancel", byId(target.id)));
     const cancelled = icalEvents(await (await get(feed.url)).text()).find((e) => e.uid === target.uid)!;
     expect(cancelled.sequence).toBe(2);
     expect(cancelled.v.getFirstPropertyValue("status")).toBe("CANCELLED");
@@ -362,7 +366,7 @@ describe("feed HTTP", () => {
     const { provider } = await world();
     const feed = await createFeed(t, provider.id);
     await get(feed.url);
-    await t.request("POST", `/api/v1/providers/${provider.id}/feeds/${feed.id}/rotate`);
+    await ok(t.api.POST("/api/v1/providers/{id}/feeds/{feedId}/rotate", feedOf(provider.id, feed.id)));
     const secret = /feeds\/(.+)\.ics/.exec(feed.url)![1]!;
     expect(t.logs.text()).not.toContain(secret);
     expect(t.logs.text()).toContain('"route":"/feeds/:file"');
@@ -372,8 +376,8 @@ describe("feed HTTP", () => {
 describe("invitation", () => {
   it("carries the link and instructions, and meets the wire rules", async () => {
     const { sessions } = await world();
-    const res = await t.request("GET", `/api/v1/sessions/${sessions[0]!.id}/invite.ics`);
-    const text = await res.text();
+    const { data: text, response: res } = await t.api.GET("/api/v1/sessions/{id}/invite.ics", { ...byId(sessions[0]!.id), parseAs: "text" });
+    if (text === undefined) throw new Error(`invite.ics answered ${res.status}`);
     expect(res.headers.get("content-type")).toMatch(/^text\/calendar/);
     expect(text.endsWith("\r\n")).toBe(true);
     for (const line of text.split("\r\n").slice(0, -1)) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(75);

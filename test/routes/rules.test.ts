@@ -1,6 +1,7 @@
 // The network's rules through the API (docs/rules.md): each case was wrong before these rules were
 // written down, and is right after.
 import { describe, expect, it } from "vitest";
+import { byId, type JsonBody, ok, problem } from "../helpers/api-client.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
 import {
@@ -17,24 +18,21 @@ import {
 const clock = fixedClock("2026-12-10T12:00:00Z");
 const t = await makeTestApp({ clock });
 
-const confirm = (id: string, body: unknown = {}) => t.request("POST", `/api/v1/sessions/${id}/confirm`, { body });
-const addLocation = async (clientId: string, body: Record<string, unknown>) =>
-  expectStatus<{ id: string }>(await t.request("POST", `/api/v1/clients/${clientId}/locations`, { body }), 201);
-const items = async (providerId: string) =>
-  (await expectStatus(await t.request("GET", `/api/v1/providers/${providerId}/reconciliation`), 200)).items as {
-    kind: string;
-    sessionId?: string;
-    detail?: string;
-    decision?: { state?: string };
-  }[];
+const confirm = (id: string, body: JsonBody<"/api/v1/sessions/{id}/confirm", "post"> = {}) =>
+  t.api.POST("/api/v1/sessions/{id}/confirm", { ...byId(id), body });
+const addLocation = async (clientId: string, body: JsonBody<"/api/v1/clients/{id}/locations", "post">) =>
+  ok(t.api.POST("/api/v1/clients/{id}/locations", { ...byId(clientId), body }), 201);
+const items = async (providerId: string) => (await ok(t.api.GET("/api/v1/providers/{id}/reconciliation", byId(providerId)))).items;
+const getSession = (id: string) => ok(t.api.GET("/api/v1/sessions/{id}", byId(id)));
+const cancel = (id: string) => ok(t.api.POST("/api/v1/sessions/{id}/cancel", byId(id)));
 
 describe("a session keeps its own link", () => {
   it("confirmation.linkUsed is the link the session used, not today's default", async () => {
     const { provider, client } = await providerWithClient(t);
     const past = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
     await setLink(t, provider.id, { url: "https://zoom.us/j/2222222222" });
-    const body = await expectStatus(await confirm(past.id, { state: "NY" }), 200);
-    expect(body.session.confirmation.linkUsed).toBe(ZOOM_LINK);
+    const body = await ok(confirm(past.id, { state: "NY" }));
+    expect(body.session.confirmation?.linkUsed).toBe(ZOOM_LINK);
     expect(body.session.telehealthUrl).toBe(ZOOM_LINK);
   });
 
@@ -42,26 +40,22 @@ describe("a session keeps its own link", () => {
     const { provider, client } = await providerWithClient(t);
     const past = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
     const cancelled = await createSession(t, provider.id, client.id, { start: "2026-12-12T15:00:00Z" });
-    await expectStatus(await t.request("POST", `/api/v1/sessions/${cancelled.id}/cancel`), 200);
+    await cancel(cancelled.id);
     const own = await createSession(t, provider.id, client.id, { start: "2026-12-13T15:00:00Z", telehealthUrl: "https://zoom.us/j/3333333333" });
     const upcoming = await createSession(t, provider.id, client.id, { start: "2026-12-14T15:00:00Z" });
-    const before = await Promise.all(
-      [past, cancelled, own, upcoming].map(async (s) => expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)),
-    );
+    const before = await Promise.all([past, cancelled, own, upcoming].map((s) => getSession(s.id)));
     const saved = await setLink(t, provider.id, { url: "https://zoom.us/j/2222222222" });
     expect(saved.upcomingSessionsUpdated).toBe(1);
-    const after = await Promise.all(
-      [past, cancelled, own, upcoming].map(async (s) => expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)),
-    );
+    const after = await Promise.all([past, cancelled, own, upcoming].map((s) => getSession(s.id)));
     for (const i of [0, 1, 2]) expect(after[i]).toEqual(before[i]);
-    expect(after[3]).toMatchObject({ telehealthUrl: "https://zoom.us/j/2222222222", sequence: before[3].sequence + 1 });
+    expect(after[3]).toMatchObject({ telehealthUrl: "https://zoom.us/j/2222222222", sequence: before[3]!.sequence + 1 });
   });
 
   it("renaming a client raises SEQUENCE of their sessions (initials and full feeds show the name)", async () => {
     const { provider, client } = await providerWithClient(t);
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-14T15:00:00Z" });
-    await expectStatus(await t.request("PATCH", `/api/v1/clients/${client.id}`, { body: { displayName: "Renamed Person" } }), 200);
-    expect((await expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}`), 200)).sequence).toBe(s.sequence + 1);
+    await ok(t.api.PATCH("/api/v1/clients/{id}", { ...byId(client.id), body: { displayName: "Renamed Person" } }));
+    expect((await getSession(s.id)).sequence).toBe(s.sequence + 1);
   });
 });
 
@@ -69,18 +63,19 @@ describe("confirming", () => {
   it("with no location on file: 409 client_location_required carrying the decision (row 1)", async () => {
     const { provider, client } = await providerWithClient(t);
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
-    const body = await expectStatus(await confirm(s.id, {}), 409);
+    const body = await problem(confirm(s.id, {}), 409);
     expect(body).toMatchObject({ code: "client_location_required", decision: { row: 1, outcome: "client_location_required", confirmable: false } });
     // With the location on file for the session's time, {} confirms.
     await addLocation(client.id, { state: "NY", from: "2026-12-01T00:00:00Z" });
-    expect((await expectStatus(await confirm(s.id, {}), 200)).decision).toMatchObject({ row: 5, state: "NY" });
+    expect((await ok(confirm(s.id, {}))).decision).toMatchObject({ row: 5, state: "NY" });
   });
 
   it("only once the session has ended: 10 minutes after the start is too early", async () => {
     const { provider, client } = await providerWithClient(t);
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-10T11:50:00Z", durationMinutes: 50 });
-    const body = await expectStatus(await confirm(s.id, { state: "NY" }), 409);
+    const body = await problem(confirm(s.id, { state: "NY" }), 409);
     expect(body).toMatchObject({ code: "session_not_ended", confirmableFrom: "2026-12-10T12:40:00.000Z" });
+    // The document itself is not one of its operations.
     const doc = await expectStatus(await t.request("GET", "/api/v1/openapi.json", { token: null }), 200);
     expect(JSON.stringify(doc.paths["/api/v1/sessions/{id}/confirm"])).toMatch(/once the session has ended/);
   });
@@ -89,29 +84,29 @@ describe("confirming", () => {
     const { provider, client } = await providerWithClient(t);
     const a = await createSession(t, provider.id, client.id, { start: "2026-12-08T15:00:00Z" });
     const b = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
-    const first = await expectStatus(await confirm(a.id, { state: "ny", label: "Home" }), 200);
-    const second = await expectStatus(await confirm(b.id, { state: "NY", label: "home" }), 200);
-    expect(second.session.confirmation.clientLocationId).toBe(first.session.confirmation.clientLocationId);
-    expect((await expectStatus(await t.request("GET", `/api/v1/clients/${client.id}/locations`), 200)).items).toHaveLength(1);
+    const first = await ok(confirm(a.id, { state: "ny", label: "Home" }));
+    const second = await ok(confirm(b.id, { state: "NY", label: "home" }));
+    expect(second.session.confirmation?.clientLocationId).toBe(first.session.confirmation?.clientLocationId);
+    expect((await ok(t.api.GET("/api/v1/clients/{id}/locations", byId(client.id)))).items).toHaveLength(1);
   });
 
   it("a Canadian client entered as CA is in Canada, never California", async () => {
     const { provider, client } = await providerWithClient(t, { licenses: [{ state: "NY" }, { state: "CA" }], credentialedStates: ["NY", "CA"] });
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
-    const body = await expectStatus(await confirm(s.id, { country: "CA", label: "Toronto" }), 409);
+    const body = await problem(confirm(s.id, { country: "CA", label: "Toronto" }), 409);
     expect(body).toMatchObject({ code: "location_outside_us", decision: { row: 2, country: "CA" } });
     expect(body.decision.explanation).toContain("Canada");
     const loc = await addLocation(client.id, { country: "CA", state: "ON", from: "2026-12-01T00:00:00Z" });
     expect(loc).toMatchObject({ country: "CA", state: "ON" });
-    expect((await expectStatus(await t.request("GET", `/api/v1/sessions/${s.id}/eligibility`), 200)).row).toBe(2);
+    expect((await ok(t.api.GET("/api/v1/sessions/{id}/eligibility", byId(s.id)))).row).toBe(2);
     // A US location needs a state.
-    expect((await t.request("POST", `/api/v1/clients/${client.id}/locations`, { body: { country: "US" } })).status).toBe(422);
+    expect((await t.api.POST("/api/v1/clients/{id}/locations", { ...byId(client.id), body: { country: "US" } })).response.status).toBe(422);
   });
 });
 
 describe("licensed and credentialed", () => {
   it("a PSYPACT compact privilege never counts as network credentialing", async () => {
-    const res = await t.request("POST", "/api/v1/providers", {
+    const res = t.api.POST("/api/v1/providers", {
       body: {
         name: "Dr Compact",
         timezone: "America/Denver",
@@ -119,39 +114,37 @@ describe("licensed and credentialed", () => {
         credentialedStates: ["CO"],
       },
     });
-    expect((await expectStatus(res, 422)).code).toBe("credentialed_without_license");
+    expect((await problem(res, 422)).code).toBe("credentialed_without_license");
     // Licensed through the privilege, not credentialed: an in-network client there needs credentialing.
     const { provider, client } = await providerWithClient(t, {
       licenses: [{ state: "NY" }, { state: "CO", via: "PSYPACT" }],
       credentialedStates: ["NY"],
     });
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
-    expect((await expectStatus(await confirm(s.id, { state: "CO" }), 409)).decision).toMatchObject({ row: 6, outcome: "needs_credentialing" });
+    expect((await problem(confirm(s.id, { state: "CO" }), 409)).decision).toMatchObject({ row: 6, outcome: "needs_credentialing" });
   });
 
   it("a provider key cannot set credentialing; licenses it adds stay unverified and never bill until an admin verifies them", async () => {
     const { provider, client } = await providerWithClient(t, {}, { insurance: "out_of_network" });
     const key = await createProviderKey(t, provider.id);
-    const patch = (body: unknown, token: string | null = key) =>
-      t.request("PATCH", `/api/v1/providers/${provider.id}`, { body, token: token ?? undefined });
-    expect((await expectStatus(await patch({ credentialedStates: ["NY", "NJ"] }), 403)).code).toBe("admin_only");
-    expect((await expectStatus(await patch({ licenses: [{ state: "NY", verified: true }] }), 403)).code).toBe("admin_only");
-    const added = await expectStatus(await patch({ licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] }), 200);
+    const patch = (body: JsonBody<"/api/v1/providers/{id}", "patch">) => t.apiAs(key).PATCH("/api/v1/providers/{id}", { ...byId(provider.id), body });
+    expect((await problem(patch({ credentialedStates: ["NY", "NJ"] }), 403)).code).toBe("admin_only");
+    expect((await problem(patch({ licenses: [{ state: "NY", verified: true }] }), 403)).code).toBe("admin_only");
+    const added = await ok(patch({ licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] }));
     expect(added.licenses).toEqual([
       { state: "NY", verified: true },
       { state: "NJ", verified: true },
       { state: "CA", verified: false },
     ]);
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-09T15:00:00Z" });
-    const refused = await expectStatus(await confirm(s.id, { state: "CA" }), 409);
+    const refused = await problem(confirm(s.id, { state: "CA" }), 409);
     expect(refused.decision).toMatchObject({ row: 4, outcome: "refer" });
     expect(refused.decision.explanation).toMatch(/verify/);
     // The network verifies it: licensed in CA, not credentialed, out-of-network client: private pay.
-    await expectStatus(
-      await t.request("PATCH", `/api/v1/providers/${provider.id}`, { body: { licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] } }),
-      200,
+    await ok(
+      t.api.PATCH("/api/v1/providers/{id}", { ...byId(provider.id), body: { licenses: [{ state: "NY" }, { state: "NJ" }, { state: "CA" }] } }),
     );
-    expect((await expectStatus(await confirm(s.id, { state: "CA" }), 200)).decision).toMatchObject({ row: 7, billing: "private_pay" });
+    expect((await ok(confirm(s.id, { state: "CA" }))).decision).toMatchObject({ row: 7, billing: "private_pay" });
   });
 });
 
@@ -175,7 +168,7 @@ describe("locations are time-ranged", () => {
     expect(of(backInNy.id)).toMatchObject({ kind: "eligible", decision: { state: "NY" } });
     expect(JSON.stringify(list)).not.toContain("California");
     // Confirm with {} uses the same location.
-    expect((await expectStatus(await confirm(nj.id), 200)).session.confirmation).toMatchObject({ state: "NJ" });
+    expect((await ok(confirm(nj.id))).session.confirmation).toMatchObject({ state: "NJ" });
   });
 });
 
@@ -184,20 +177,21 @@ describe("overlaps", () => {
     const { provider, client } = await providerWithClient(t);
     const other = await createClient(t, provider.id);
     const first = await createSession(t, provider.id, client.id, { start: "2026-12-15T15:00:00Z", durationMinutes: 50 });
-    const clash = await t.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
+    const clash = t.api.POST("/api/v1/providers/{id}/sessions", {
+      ...byId(provider.id),
       body: { clientId: other.id, start: "2026-12-15T15:30:00Z", durationMinutes: 50, kind: "virtual" },
     });
-    expect(await expectStatus(clash, 409)).toMatchObject({ code: "overlaps_session", sessions: [{ id: first.id }] });
+    expect(await problem(clash, 409)).toMatchObject({ code: "overlaps_session", sessions: [{ id: first.id }] });
     await createSession(t, provider.id, other.id, { start: "2026-12-15T15:30:00Z", allowOverlap: true });
     const later = await createSession(t, provider.id, other.id, { start: "2026-12-15T17:00:00Z" });
-    const move = (body: unknown) => t.request("PATCH", `/api/v1/sessions/${later.id}`, { body });
-    expect((await expectStatus(await move({ start: "2026-12-15T15:10:00Z" }), 409)).code).toBe("overlaps_session");
-    await expectStatus(await move({ start: "2026-12-15T15:10:00Z", allowOverlap: true }), 200);
+    const move = (body: JsonBody<"/api/v1/sessions/{id}", "patch">) => t.api.PATCH("/api/v1/sessions/{id}", { ...byId(later.id), body });
+    expect((await problem(move({ start: "2026-12-15T15:10:00Z" }), 409)).code).toBe("overlaps_session");
+    await ok(move({ start: "2026-12-15T15:10:00Z", allowOverlap: true }));
     // Back to back is not an overlap; a cancelled session frees its time.
     await createSession(t, provider.id, client.id, { start: "2026-12-15T15:50:00Z", durationMinutes: 5, allowOverlap: true });
     const tomorrow = await createSession(t, provider.id, client.id, { start: "2026-12-16T15:00:00Z" });
     await createSession(t, provider.id, client.id, { start: "2026-12-16T15:50:00Z" });
-    await expectStatus(await t.request("POST", `/api/v1/sessions/${tomorrow.id}/cancel`), 200);
+    await cancel(tomorrow.id);
     await createSession(t, provider.id, other.id, { start: "2026-12-16T15:00:00Z", durationMinutes: 50 });
   });
 });
@@ -205,13 +199,13 @@ describe("overlaps", () => {
 describe("link validation through the API", () => {
   const put = async (url: string) => {
     const { provider } = await providerWithClient(t);
-    return t.request("PUT", `/api/v1/providers/${provider.id}/telehealth-link`, { body: { url, baaSigned: true, waitingRoomEnabled: true } });
+    return t.api.PUT("/api/v1/providers/{id}/telehealth-link", { ...byId(provider.id), body: { url, baaSigned: true, waitingRoomEnabled: true } });
   };
 
   it.each(["https://zoorn.us/j/123456789", "https://zoom-us.com/j/123456789", "https://zoom.us-meeting.com/j/123456789"])(
     "%s is a lookalike, never platform other",
     async (url) => {
-      expect((await expectStatus(await put(url), 422)).code).toBe("lookalike_host");
+      expect((await problem(put(url), 422)).code).toBe("lookalike_host");
     },
   );
 
@@ -223,13 +217,13 @@ describe("link validation through the API", () => {
     ],
     ["https://www.google.com/url?q=https://meet.google.com/abc-defg-hij&sa=D", "google_redirect", "https://meet.google.com/abc-defg-hij"],
   ])("a wrapped link is unwrapped, checked, and the answer says so: %s", async (url, wrapper, inner) => {
-    const body = await expectStatus(await put(url), 200);
+    const body = await ok(put(url));
     expect(body).toMatchObject({ url: inner, unwrappedFrom: wrapper, compliant: true });
     expect(body.warnings[0]).toMatch(/wrapped/);
   });
 
   it("a backslash gets its own code and message", async () => {
-    const body = await expectStatus(await put("https://zoom.us\\@evil.com/j/123456789"), 422);
+    const body = await problem(put("https://zoom.us\\@evil.com/j/123456789"), 422);
     expect(body.code).toBe("backslash_in_url");
     expect(body.detail).toMatch(/backslash/);
     expect(body.detail).not.toMatch(/space/);
@@ -240,33 +234,33 @@ describe("several attested platforms", () => {
   it("a Zoom provider attests Meet too and gives one client a Meet link; the default API still reads Zoom", async () => {
     const { provider, client } = await providerWithClient(t);
     const meetUrl = "https://meet.google.com/abc-defg-hij";
-    const unattested = await t.request("POST", `/api/v1/providers/${provider.id}/sessions`, {
+    const unattested = t.api.POST("/api/v1/providers/{id}/sessions", {
+      ...byId(provider.id),
       body: { clientId: client.id, start: "2026-12-20T15:00:00Z", kind: "virtual", telehealthUrl: meetUrl },
     });
-    expect((await expectStatus(unattested, 422)).code).toBe("platform_not_attested");
-    const meet = await expectStatus(
-      await t.request("POST", `/api/v1/providers/${provider.id}/telehealth-links`, {
+    expect((await problem(unattested, 422)).code).toBe("platform_not_attested");
+    const meet = await ok(
+      t.api.POST("/api/v1/providers/{id}/telehealth-links", {
+        ...byId(provider.id),
         body: { url: meetUrl, instructions: "Ask to join; I admit you.", baaSigned: true, waitingRoomEnabled: true },
       }),
-      200,
     );
     expect(meet).toMatchObject({ platform: "google_meet", isDefault: false, compliant: true });
     const s = await createSession(t, provider.id, client.id, { start: "2026-12-20T15:00:00Z", telehealthUrl: meetUrl });
     expect(s.telehealthUrl).toBe(meetUrl);
-    const list = await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/telehealth-links`), 200);
-    expect(list.items.map((l: { platform: string; isDefault: boolean }) => [l.platform, l.isDefault]).sort()).toEqual([
+    const list = await ok(t.api.GET("/api/v1/providers/{id}/telehealth-links", byId(provider.id)));
+    expect(list.items.map((l) => [l.platform, l.isDefault]).sort()).toEqual([
       ["google_meet", false],
       ["zoom", true],
     ]);
-    expect((await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/telehealth-link`), 200)).url).toBe(ZOOM_LINK);
+    expect((await ok(t.api.GET("/api/v1/providers/{id}/telehealth-link", byId(provider.id)))).url).toBe(ZOOM_LINK);
     // The invitation carries the Meet link with Meet's own instructions.
-    const ics = await (await t.request("GET", `/api/v1/sessions/${s.id}/invite.ics`)).text();
+    const ics = await ok(t.api.GET("/api/v1/sessions/{id}/invite.ics", { ...byId(s.id), parseAs: "text" }));
     expect(ics).toContain(meetUrl);
     expect(ics).toContain("Ask to join");
     // In use: the Meet link cannot be removed while an upcoming session uses it.
-    expect((await expectStatus(await t.request("DELETE", `/api/v1/providers/${provider.id}/telehealth-links/${meet.id}`), 409)).code).toBe(
-      "link_in_use",
-    );
+    const remove = t.api.DELETE("/api/v1/providers/{id}/telehealth-links/{linkId}", { params: { path: { id: provider.id, linkId: meet.id } } });
+    expect((await problem(remove, 409)).code).toBe("link_in_use");
   });
 });
 
@@ -295,22 +289,23 @@ describe("feed size budget", () => {
     const feed = await createFeed(t, provider.id);
     const text = await (await t.request("GET", feedPath(feed.url), { token: null })).text();
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_000_000);
-    const listed = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items[0];
+    const listed = (await ok(t.api.GET("/api/v1/providers/{id}/feeds", byId(provider.id)))).items[0]!;
     const now = clock.now().getTime();
     const past = rows.filter((r) => r.endAt.getTime() <= now).length;
     expect(listed.content.omittedPast).toBe(past);
     expect(listed.content.omittedUpcoming).toBeGreaterThan(0);
-    expect(listed.content.advice).toMatchObject({ includeLink: false, futureDays: expect.any(Number) });
-    expect(listed.content.advice.message).toContain(`${listed.content.omittedUpcoming} upcoming sessions`);
+    const advice = listed.content.advice!;
+    expect(advice).toMatchObject({ includeLink: false, futureDays: expect.any(Number) });
+    expect(advice.message).toContain(`${listed.content.omittedUpcoming} upcoming sessions`);
     // The nearest upcoming are the ones kept.
     const upcoming = rows.filter((r) => r.endAt.getTime() > now);
     const keptCount = upcoming.length - listed.content.omittedUpcoming;
     for (const r of upcoming.slice(0, keptCount)) expect(text).toContain(r.uid);
     for (const r of upcoming.slice(keptCount)) expect(text).not.toContain(r.uid);
     // Following the advice fits every upcoming session.
-    const shorter = await createFeed(t, provider.id, { futureDays: listed.content.advice.futureDays });
-    const all = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/feeds`), 200)).items;
-    expect(all.find((f: { id: string }) => f.id === shorter.id).content.omittedUpcoming).toBe(0);
+    const shorter = await createFeed(t, provider.id, { futureDays: advice.futureDays });
+    const all = (await ok(t.api.GET("/api/v1/providers/{id}/feeds", byId(provider.id)))).items;
+    expect(all.find((f) => f.id === shorter.id)!.content.omittedUpcoming).toBe(0);
   });
 });
 

@@ -3,7 +3,8 @@
 // move with it, and past events stay as they were when the default link changes (docs/rules.md).
 import ICAL from "ical.js";
 import { describe, expect, it } from "vitest";
-import { expectStatus, makeTestApp } from "../helpers/app.js";
+import { byId, ok } from "../helpers/api-client.js";
+import { makeTestApp } from "../helpers/app.js";
 import { fixedClock, HOUR } from "../helpers/clock.js";
 import { createFeed, createSession, feedPath, providerWithClient, setLink } from "../helpers/factories.js";
 import { type PythonIcsEvent, parseWithPython } from "../helpers/python-ics.js";
@@ -71,7 +72,7 @@ describe("SEQUENCE, DTSTAMP and LAST-MODIFIED seen by three independent parsers"
     const { provider, client } = await providerWithClient(t, {}, { displayName: "Ada Lovelace" });
     const past = await createSession(t, provider.id, client.id, { start: "2026-12-08T15:00:00Z" });
     const cancelled = await createSession(t, provider.id, client.id, { start: "2026-12-12T15:00:00Z" });
-    await expectStatus(await t.request("POST", `/api/v1/sessions/${cancelled.id}/cancel`), 200);
+    await ok(t.api.POST("/api/v1/sessions/{id}/cancel", byId(cancelled.id)));
     const upcoming = await createSession(t, provider.id, client.id, { start: "2026-12-14T15:00:00Z" });
     const feed = await createFeed(t, provider.id, { privacy: "initials" });
 
@@ -93,7 +94,7 @@ describe("SEQUENCE, DTSTAMP and LAST-MODIFIED seen by three independent parsers"
 
     // 2. The client is renamed: the initials change, on every event that shows them.
     clock.advance(HOUR);
-    await expectStatus(await t.request("PATCH", `/api/v1/clients/${client.id}`, { body: { displayName: "Grace Hopper" } }), 200);
+    await ok(t.api.PATCH("/api/v1/clients/{id}", { ...byId(client.id), body: { displayName: "Grace Hopper" } }));
     const v2 = await read(feed.url);
     for (const p of PARSERS) {
       for (const uid of [past.uid, cancelled.uid, upcoming.uid]) {
@@ -105,7 +106,7 @@ describe("SEQUENCE, DTSTAMP and LAST-MODIFIED seen by three independent parsers"
 
     // 3. Rescheduled.
     clock.advance(HOUR);
-    await expectStatus(await t.request("PATCH", `/api/v1/sessions/${upcoming.id}`, { body: { start: "2026-12-14T17:00:00Z" } }), 200);
+    await ok(t.api.PATCH("/api/v1/sessions/{id}", { ...byId(upcoming.id), body: { start: "2026-12-14T17:00:00Z" } }));
     const v3 = await read(feed.url);
     for (const p of PARSERS) {
       expect(v3[p][upcoming.uid]!.sequence, p).toBe(v2[p][upcoming.uid]!.sequence + 1);
@@ -115,7 +116,7 @@ describe("SEQUENCE, DTSTAMP and LAST-MODIFIED seen by three independent parsers"
 
     // 4. Cancelled.
     clock.advance(HOUR);
-    await expectStatus(await t.request("POST", `/api/v1/sessions/${upcoming.id}/cancel`), 200);
+    await ok(t.api.POST("/api/v1/sessions/{id}/cancel", byId(upcoming.id)));
     const v4 = await read(feed.url);
     for (const p of PARSERS) {
       expect(v4[p][upcoming.uid]!.sequence, p).toBe(v3[p][upcoming.uid]!.sequence + 1);
