@@ -357,7 +357,7 @@ export async function accessTokenForConnection(
   type Outcome = { ok: true; token: string } | { ok: false; revoked: boolean; code: string };
   const outcome = await withTransaction(deps.db, async (tx): Promise<Outcome> => {
     const [c] = await tx.select().from(calendarConnections).where(eq(calendarConnections.id, connectionId)).for("update");
-    if (!c || c.status !== "connected" || !c.refreshToken) return { ok: false, revoked: true, code: "grant_revoked" };
+    if (c?.status !== "connected" || !c.refreshToken) return { ok: false, revoked: true, code: "grant_revoked" };
     const now = deps.clock.now();
     const current = fresh(c, now);
     if (current) return { ok: true, token: current }; // another worker refreshed while we waited
