@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { CONNECTION_KINDS, SOURCE_STATUSES } from "../db/schema.js";
+import { CONNECTION_KINDS, CONNECTION_STATUSES, SOURCE_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import {
   addConnectionCalendars,
@@ -20,7 +20,7 @@ const ConnectionSchema = z
     id: z.uuid(),
     providerId: z.uuid(),
     kind: z.enum(CONNECTION_KINDS),
-    status: z.enum(["connected", "needs_reconnect", "disconnected"]),
+    status: z.enum(CONNECTION_STATUSES),
     lastErrorCode: z.string().nullable(),
     createdAt: z.string(),
   })

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { SOURCE_STATUSES } from "../db/schema.js";
+import { SOURCE_KINDS, SOURCE_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { disconnectCalendarSource } from "../services/calendar-connections.js";
 import { CreateSourceSchema, createCalendarSource, listCalendarSources } from "../services/calendar-sources.js";
@@ -10,7 +10,7 @@ const SourceSchema = z
   .object({
     id: z.uuid(),
     providerId: z.uuid(),
-    kind: z.enum(["ics_webhook", "ics_url", "google", "microsoft"]),
+    kind: z.enum(SOURCE_KINDS),
     name: z.string().nullable(),
     url: z.string().optional(),
     connectionId: z.uuid().optional(),

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { INSURANCE_KINDS } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, listOf, problems } from "../http/openapi.js";
 import {
   addLocation,
@@ -19,7 +20,7 @@ const ClientSchema = z
     id: z.uuid(),
     providerId: z.uuid(),
     displayName: z.string(),
-    insurance: z.enum(["in_network", "out_of_network", "self_pay"]),
+    insurance: z.enum(INSURANCE_KINDS),
     medicare: z.boolean(),
     createdAt: z.string(),
     updatedAt: z.string(),

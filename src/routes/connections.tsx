@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import type { Config } from "../config.js";
-import { CONNECTION_KINDS } from "../db/schema.js";
+import { CONNECTION_KINDS } from "../domain/value-lists.js";
 import { AppError, NotFoundError } from "../errors.js";
 import { internalError } from "../http/problem.js";
 import {

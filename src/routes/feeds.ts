@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { PRIVACY_LEVELS } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { CreateFeedSchema, createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { sessionInvitation } from "../services/invitations.js";
@@ -9,7 +10,7 @@ const FeedSchema = z
     id: z.uuid(),
     providerId: z.uuid(),
     name: z.string(),
-    privacy: z.enum(["minimal", "initials", "full"]),
+    privacy: z.enum(PRIVACY_LEVELS),
     includeLink: z.boolean(),
     includeInPerson: z.boolean(),
     pastDays: z.number().int(),

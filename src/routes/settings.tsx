@@ -14,7 +14,7 @@ import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-lin
 import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
 import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
-import { ConfirmFeedPage } from "../web/pages/confirm.js";
+import { ConfirmFeedPage, type FeedConfirmKind } from "../web/pages/confirm.js";
 import { type LinkForm, LinkPage, type Refusal } from "../web/pages/link.js";
 import { MessagePage } from "../web/pages/message.js";
 import { OverviewPage } from "../web/pages/overview.js";
@@ -248,7 +248,7 @@ export function settingsRoutes() {
   r.get("/calendars/:feedId/:kind{rotate|revoke}", requireWebSession, async (c) => {
     const { providerId, chrome } = await signedIn(c);
     const feed = await findFeed(c, providerId, c.req.param("feedId"));
-    const kind = c.req.param("kind") as "rotate" | "revoke";
+    const kind = c.req.param("kind") as FeedConfirmKind;
     const title = kind === "rotate" ? "Get a new address" : "Stop a calendar";
     return renderPage(c, { title, current: "calendars", chrome }, <ConfirmFeedPage csrf={chrome.csrf} kind={kind} feed={feed} />);
   });

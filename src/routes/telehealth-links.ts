@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { LINK_WRAPPERS } from "../domain/telehealth-link.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import {
   AddTelehealthLinkSchema,
@@ -28,10 +29,7 @@ const LinkSchema = z
   .openapi("TelehealthLink");
 
 const SavedLinkSchema = LinkSchema.extend({
-  unwrappedFrom: z
-    .enum(["outlook_safe_links", "google_redirect"])
-    .optional()
-    .describe("The email program's wrapper taken off the link before it was checked"),
+  unwrappedFrom: z.enum(LINK_WRAPPERS).optional().describe("The email program's wrapper taken off the link before it was checked"),
   upcomingSessionsUpdated: z.number().int().describe("Upcoming sessions that now use this link (their SEQUENCE rose)"),
 }).openapi("SavedTelehealthLink");
 

@@ -5,6 +5,7 @@ import type { Executor } from "../db/client.js";
 import { calendarSources } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { checkSourceUrl } from "../domain/source-url.js";
+import { CONNECTION_KINDS } from "../domain/value-lists.js";
 import { AppError, ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
@@ -261,12 +262,15 @@ export async function sourcesWithExpiringChannels(db: Executor, before: Date): P
   const rows = await db
     .select()
     .from(calendarSources)
-    .where(and(isNull(calendarSources.deletedAt), inArray(calendarSources.kind, ["google", "microsoft"])));
+    .where(and(isNull(calendarSources.deletedAt), inArray(calendarSources.kind, CONNECTION_KINDS)));
   return rows.filter((s) => {
     const expires = s.settings.channelExpiration ?? s.settings.subscriptionExpiration;
     return typeof expires === "string" && new Date(expires) < before;
   });
 }
+
+/** transient: retrying may pass; permanent: it cannot; reconnect: the grant is gone. */
+export type FailureSeverity = "transient" | "permanent" | "reconnect";
 
 /** Consecutive failed attempts after which a source that keeps retrying shows as failing. */
 export const FAILING_AFTER_ATTEMPTS = 5;
@@ -276,13 +280,7 @@ export const FAILING_AFTER_ATTEMPTS = 5;
  * provider can fix it); `failing` at once for a failure that retrying cannot fix, or after
  * FAILING_AFTER_ATTEMPTS in a row of one that might pass.
  */
-export async function recordSourceFailure(
-  db: Executor,
-  sourceId: string,
-  code: string,
-  at: Date,
-  severity: "transient" | "permanent" | "reconnect",
-): Promise<void> {
+export async function recordSourceFailure(db: Executor, sourceId: string, code: string, at: Date, severity: FailureSeverity): Promise<void> {
   const failures = sql`${calendarSources.consecutiveFailures} + 1`;
   const status =
     severity === "reconnect"

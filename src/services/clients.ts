@@ -6,6 +6,7 @@ import { clientLocations, clients, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { CountryCodeSchema, StateCodeSchema } from "../domain/jurisdictions.js";
 import { sameLocation } from "../domain/locations.js";
+import { INSURANCE_KINDS } from "../domain/value-lists.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
@@ -15,7 +16,7 @@ import { bumpFeedVersion, loadProvider } from "./providers.js";
 
 const ClientFields = {
   displayName: z.string().trim().min(1).max(200),
-  insurance: z.enum(["in_network", "out_of_network", "self_pay"]),
+  insurance: z.enum(INSURANCE_KINDS),
   medicare: z.boolean(),
 };
 export const CreateClientSchema = z.strictObject(ClientFields);

@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import { feeds } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { DEFAULT_FUTURE_DAYS, DEFAULT_PAST_DAYS } from "../domain/feed-policy.js";
+import { PRIVACY_LEVELS } from "../domain/value-lists.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
@@ -15,7 +16,7 @@ import { hashSecret, newSecret } from "./secrets.js";
 
 export const CreateFeedSchema = z.strictObject({
   name: z.string().trim().min(1).max(100),
-  privacy: z.enum(["minimal", "initials", "full"]).default("minimal"),
+  privacy: z.enum(PRIVACY_LEVELS).default("minimal"),
   acknowledgePhi: z.boolean().optional(),
   includeLink: z.boolean().default(true),
   includeInPerson: z.boolean().default(true),

@@ -5,6 +5,7 @@ import type { Executor } from "../db/client.js";
 import { clients, confirmations, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { checkModality, resolveSessionTimes } from "../domain/sessions.js";
+import { MODALITIES, SESSION_KINDS, SESSION_STATUSES } from "../domain/value-lists.js";
 import { ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
@@ -20,8 +21,8 @@ export const CreateSessionSchema = z.strictObject({
   start: Instant,
   end: Instant.optional(),
   durationMinutes: z.number().int().optional(),
-  kind: z.enum(["virtual", "in_person"]),
-  modality: z.enum(["video", "audio_only"]).optional(),
+  kind: z.enum(SESSION_KINDS),
+  modality: z.enum(MODALITIES).optional(),
   telehealthUrl: z.string().max(4096).optional().describe("This session's own link, on any platform you attested; default: your default link"),
   allowOverlap: z.boolean().optional().describe("Book even though another of your sessions overlaps this one"),
   externalEvent: z
@@ -34,7 +35,7 @@ export const UpdateSessionSchema = z.strictObject({
   start: Instant.optional(),
   end: Instant.optional(),
   durationMinutes: z.number().int().optional(),
-  modality: z.enum(["video", "audio_only"]).optional(),
+  modality: z.enum(MODALITIES).optional(),
   telehealthUrl: z.string().max(4096).nullable().optional().describe("null: follow your default link again"),
   allowOverlap: z.boolean().optional().describe("Move even though another of your sessions overlaps the new time"),
 });
@@ -42,7 +43,7 @@ export const UpdateSessionSchema = z.strictObject({
 export const ListSessionsQuerySchema = z.strictObject({
   from: Instant.optional(),
   to: Instant.optional(),
-  status: z.enum(["scheduled", "cancelled", "confirmed"]).optional(),
+  status: z.enum(SESSION_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: z.string().max(200).optional(),
 });
