@@ -81,23 +81,18 @@ const pick = createRoute({
 
 export function calendarConnectionRoutes() {
   return createRouter()
-    .openapi(begin, async (c) =>
-      c.json(await beginConnection(c.var.services, c.var.deps.runtime.adapters, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201),
-    )
+    .openapi(begin, async (c) => c.json(await beginConnection(c.var.services, c.var.deps.runtime.adapters, c.var.provider, c.req.valid("json")), 201))
     .openapi(list, async (c) => {
-      const { items } = await listConnections(c.var.services, c.var.principal, c.req.valid("param").id);
+      const { items } = await listConnections(c.var.services, c.var.provider);
       return c.json({ kinds: connectionKinds(c.var.deps.runtime.adapters), items }, 200);
     })
     .openapi(calendars, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
-      return c.json(await listConnectionCalendars(c.var.services, c.var.deps.runtime.adapters, c.var.principal, id, connectionId), 200);
+      const { connectionId } = c.req.valid("param");
+      return c.json(await listConnectionCalendars(c.var.services, c.var.deps.runtime.adapters, c.var.provider, connectionId), 200);
     })
     .openapi(pick, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
+      const { connectionId } = c.req.valid("param");
       const rt = c.var.deps.runtime;
-      return c.json(
-        await addConnectionCalendars(c.var.services, rt.adapters, rt.channels, c.var.principal, id, connectionId, c.req.valid("json")),
-        201,
-      );
+      return c.json(await addConnectionCalendars(c.var.services, rt.adapters, rt.channels, c.var.provider, connectionId, c.req.valid("json")), 201);
     });
 }

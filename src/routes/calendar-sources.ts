@@ -82,16 +82,13 @@ const reconciliation = createRoute({
 export function calendarSourceRoutes() {
   return createRouter()
     .openapi(create, async (c) =>
-      c.json(
-        await createCalendarSource(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json"), c.var.deps.runtime.channels),
-        201,
-      ),
+      c.json(await createCalendarSource(c.var.services, c.var.provider, c.req.valid("json"), c.var.deps.runtime.channels), 201),
     )
-    .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.provider), 200))
     .openapi(del, async (c) => {
-      const { id, sourceId } = c.req.valid("param");
-      await disconnectCalendarSource(c.var.services, c.var.deps.runtime.adapters, c.var.deps.runtime.channels, c.var.principal, id, sourceId);
+      const { sourceId } = c.req.valid("param");
+      await disconnectCalendarSource(c.var.services, c.var.deps.runtime.adapters, c.var.deps.runtime.channels, c.var.provider, sourceId);
       return c.body(null, 204);
     })
-    .openapi(reconciliation, async (c) => c.json(await listReconciliationItems(c.var.services, c.var.principal, c.req.valid("param").id), 200));
+    .openapi(reconciliation, async (c) => c.json(await listReconciliationItems(c.var.services, c.var.provider), 200));
 }

@@ -111,8 +111,8 @@ const archiveLoc = createRoute({
 
 export function clientRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createClient(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
-    .openapi(list, async (c) => c.json(await listClients(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(create, async (c) => c.json(await createClient(c.var.services, c.var.provider, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listClients(c.var.services, c.var.provider, c.req.valid("query")), 200))
     .openapi(get, async (c) => c.json(await getClient(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(patch, async (c) => c.json(await updateClient(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(addLoc, async (c) => c.json(await addLocation(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))

@@ -142,8 +142,8 @@ const eligibility = createRoute({
 
 export function sessionRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
-    .openapi(list, async (c) => c.json(await listSessions(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(create, async (c) => c.json(await createSession(c.var.services, c.var.provider, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listSessions(c.var.services, c.var.provider, c.req.valid("query")), 200))
     .openapi(get, async (c) => c.json(await getSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(patch, async (c) => c.json(await updateSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(cancel, async (c) => c.json(await cancelSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))

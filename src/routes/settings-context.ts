@@ -35,7 +35,7 @@ export function refusalOf(err: unknown): Refusal | null {
 /** What every signed-in page needs; only pages that show the flash take it (it is read once). */
 export async function signedIn(c: WebContext, opts: { takeFlash?: boolean } = {}) {
   const { session, token } = c.var.web;
-  const provider = await getProvider(c.var.services, c.var.principal, session.providerId);
+  const provider = await getProvider(c.var.services, c.var.provider);
   const flash = Flash.safeParse(opts.takeFlash ? await takeFlash(c.var.services, session, token) : {});
   return {
     providerId: session.providerId,

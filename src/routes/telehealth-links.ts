@@ -100,17 +100,16 @@ const delOne = createRoute({
 
 export function telehealthLinkRoutes() {
   return createRouter()
-    .openapi(put, async (c) => c.json(await putTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
-    .openapi(get, async (c) => c.json(await getTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(put, async (c) => c.json(await putTelehealthLink(c.var.services, c.var.provider, c.req.valid("json")), 200))
+    .openapi(get, async (c) => c.json(await getTelehealthLink(c.var.services, c.var.provider), 200))
     .openapi(del, async (c) => {
-      await deleteTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id);
+      await deleteTelehealthLink(c.var.services, c.var.provider);
       return c.body(null, 204);
     })
-    .openapi(list, async (c) => c.json(await listTelehealthLinks(c.var.services, c.var.principal, c.req.valid("param").id), 200))
-    .openapi(add, async (c) => c.json(await addTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(list, async (c) => c.json(await listTelehealthLinks(c.var.services, c.var.provider), 200))
+    .openapi(add, async (c) => c.json(await addTelehealthLink(c.var.services, c.var.provider, c.req.valid("json")), 200))
     .openapi(delOne, async (c) => {
-      const p = c.req.valid("param");
-      await deleteTelehealthLinkById(c.var.services, c.var.principal, p.id, p.linkId);
+      await deleteTelehealthLinkById(c.var.services, c.var.provider, c.req.valid("param").linkId);
       return c.body(null, 204);
     });
 }

@@ -11,7 +11,7 @@ import { withTransaction } from "../db/tx.js";
 import { CONNECTION_KINDS, type ConnectionKind } from "../domain/value-lists.js";
 import { AppError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import { deleteCalendarSource, insertSourceAndRegister, type PushChannelRegistry, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import { type ConnectionAdapters, GrantError, type RemoteCalendar, type TokenSet } from "./connection-adapters.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -50,12 +50,11 @@ export function connectionKinds(adapters: ConnectionAdapters) {
 export async function beginConnection(
   deps: ServiceDeps,
   adapters: ConnectionAdapters,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   input: unknown,
   opts: { webSessionId?: string } = {},
 ): Promise<{ authorizationUrl: string; expiresAt: string }> {
-  assertProviderScope(principal, providerId);
+  const { providerId } = scope;
   const data = parseInput(BeginConnectionSchema, input);
   const adapter = adapters[data.kind];
   if (!adapter.available) {
@@ -230,8 +229,8 @@ export function toConnectionView(c: ConnectionRow) {
   return { id: c.id, providerId: c.providerId, kind: c.kind, status: c.status, lastErrorCode: c.lastErrorCode, createdAt: c.createdAt.toISOString() };
 }
 
-export async function listConnections(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listConnections(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
@@ -242,14 +241,8 @@ export async function listConnections(deps: ServiceDeps, principal: Principal, p
 }
 
 /** The account's calendars, each marked when it is already a source. */
-export async function listConnectionCalendars(
-  deps: ServiceDeps,
-  adapters: ConnectionAdapters,
-  principal: Principal,
-  providerId: string,
-  connectionId: string,
-) {
-  assertProviderScope(principal, providerId);
+export async function listConnectionCalendars(deps: ServiceDeps, adapters: ConnectionAdapters, scope: ProviderScope, connectionId: string) {
+  const { providerId } = scope;
   const conn = await loadConnection(deps.db, providerId, connectionId);
   const token = await accessTokenForConnection(deps, adapters, conn.id).catch((err: unknown) => {
     if (err instanceof CredentialsError) {
@@ -293,13 +286,12 @@ export async function addConnectionCalendars(
   deps: ServiceDeps,
   adapters: ConnectionAdapters,
   channels: PushChannelRegistry,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   connectionId: string,
   input: unknown,
 ) {
   const { calendarIds } = parseInput(PickCalendarsSchema, input);
-  const { connection, items } = await listConnectionCalendars(deps, adapters, principal, providerId, connectionId);
+  const { connection, items } = await listConnectionCalendars(deps, adapters, scope, connectionId);
   const byId = new Map(items.map((c) => [c.id, c]));
   const unknown = calendarIds.filter((id) => !byId.has(id));
   if (unknown.length)
@@ -310,7 +302,7 @@ export async function addConnectionCalendars(
     if (cal.connected) continue;
     const settings = { name: cal.name, connectionId, ...adapters[connection.kind].sourceSettings(cal) };
     created.push(
-      await insertSourceAndRegister(deps, principal, providerId, { kind: connection.kind, settings, secrets: {} }, channels, (row) =>
+      await insertSourceAndRegister(deps, scope, { kind: connection.kind, settings, secrets: {} }, channels, (row) =>
         sourceWithCredentials(deps, adapters, row),
       ),
     );
@@ -470,10 +462,9 @@ export async function disconnectCalendarSource(
   deps: ServiceDeps,
   adapters: ConnectionAdapters,
   channels: PushChannelRegistry,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   sourceId: string,
 ): Promise<void> {
-  const deleted = await deleteCalendarSource(deps, principal, providerId, sourceId, credentialedChannels(deps, adapters, channels));
+  const deleted = await deleteCalendarSource(deps, scope, sourceId, credentialedChannels(deps, adapters, channels));
   await releaseConnectionIfUnused(deps, adapters, deleted);
 }

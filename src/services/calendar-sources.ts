@@ -8,8 +8,8 @@ import { checkSourceUrl } from "../domain/source-url.js";
 import { CONNECTION_KINDS } from "../domain/value-lists.js";
 import { AppError, ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ProviderScope } from "./auth.js";
+import type { ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
 import { loadProvider } from "./providers.js";
 import { sealSecret } from "./secret-box.js";
@@ -69,14 +69,8 @@ export type PushChannelRegistry = {
   release(source: SourceRow): Promise<void>;
 };
 
-export async function createCalendarSource(
-  deps: ServiceDeps,
-  principal: Principal,
-  providerId: string,
-  input: unknown,
-  channels: PushChannelRegistry,
-) {
-  assertProviderScope(principal, providerId);
+export async function createCalendarSource(deps: ServiceDeps, scope: ProviderScope, input: unknown, channels: PushChannelRegistry) {
+  const { principal } = scope;
   const data = parseInput(CreateSourceSchema, input);
   if ((data.kind === "google" || data.kind === "microsoft") && principal.kind !== "admin") {
     // Providers connect these with OAuth consent; a pasted access token stays for operators' adapter tests.
@@ -112,7 +106,7 @@ export async function createCalendarSource(
       break;
   }
   const pasted = data.kind === "google" || data.kind === "microsoft" ? data.accessToken : undefined;
-  const view = await insertSourceAndRegister(deps, principal, providerId, { kind: data.kind, settings, secrets }, channels, async (row) =>
+  const view = await insertSourceAndRegister(deps, scope, { kind: data.kind, settings, secrets }, channels, async (row) =>
     pasted ? { ...row, secrets: { ...row.secrets, accessToken: pasted } } : row,
   );
   return {
@@ -128,12 +122,12 @@ export async function createCalendarSource(
  */
 export async function insertSourceAndRegister(
   deps: ServiceDeps,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   source: { kind: SourceRow["kind"]; settings: Record<string, unknown>; secrets: Record<string, string> },
   channels: PushChannelRegistry,
   withCredentials: (row: SourceRow) => Promise<SourceRow>,
 ) {
+  const { principal, providerId } = scope;
   const id = randomUUID();
   const now = deps.clock.now();
   const { kind } = source;
@@ -201,8 +195,8 @@ export function graphConfig(s: SourceRow) {
   };
 }
 
-export async function listCalendarSources(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listCalendarSources(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
@@ -223,12 +217,11 @@ export async function findLiveSource(db: Executor, sourceId: string): Promise<So
 
 export async function deleteCalendarSource(
   deps: ServiceDeps,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   sourceId: string,
   channels: PushChannelRegistry,
 ): Promise<SourceRow> {
-  assertProviderScope(principal, providerId);
+  const { principal, providerId } = scope;
   const deleted = await withTransaction(deps.db, async (tx) => {
     const s = await findLiveSource(tx, sourceId);
     if (!s || s.providerId !== providerId) throw new NotFoundError("calendar source");

@@ -9,7 +9,7 @@ import { sameLocation } from "../domain/locations.js";
 import { INSURANCE_KINDS } from "../domain/value-lists.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor, PageQuerySchema } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
@@ -74,8 +74,8 @@ export async function loadClient(db: Executor, principal: Principal, clientId: s
   return c;
 }
 
-export async function createClient(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function createClient(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   const data = parseInput(CreateClientSchema, input);
   return withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
@@ -89,8 +89,8 @@ export async function createClient(deps: ServiceDeps, principal: Principal, prov
   });
 }
 
-export async function listClients(deps: ServiceDeps, principal: Principal, providerId: string, query: unknown) {
-  assertProviderScope(principal, providerId);
+export async function listClients(deps: ServiceDeps, scope: ProviderScope, query: unknown) {
+  const { providerId } = scope;
   const q = parseInput(PageQuerySchema, query);
   await loadProvider(deps.db, providerId);
   const after = q.cursor ? decodeCursor(q.cursor) : null;

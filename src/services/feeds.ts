@@ -8,8 +8,8 @@ import { DEFAULT_FUTURE_DAYS, DEFAULT_PAST_DAYS } from "../domain/feed-policy.js
 import { PRIVACY_LEVELS } from "../domain/value-lists.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ProviderScope } from "./auth.js";
+import type { ServiceDeps } from "./deps.js";
 import { feedContentStatus } from "./feed-content.js";
 import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
@@ -64,8 +64,8 @@ export function toFeedView(f: FeedRow) {
   };
 }
 
-export async function createFeed(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function createFeed(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   const data = parseInput(CreateFeedSchema, input);
   if (data.privacy === "full" && data.acknowledgePhi !== true) {
     throw new UnprocessableError(
@@ -88,8 +88,8 @@ export async function createFeed(deps: ServiceDeps, principal: Principal, provid
   });
 }
 
-export async function listFeeds(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listFeeds(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
@@ -102,8 +102,8 @@ export async function listFeeds(deps: ServiceDeps, principal: Principal, provide
   return { items };
 }
 
-async function loadLiveFeed(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
-  assertProviderScope(principal, providerId);
+async function loadLiveFeed(deps: ServiceDeps, scope: ProviderScope, feedId: string) {
+  const { providerId } = scope;
   const rows = await deps.db
     .select()
     .from(feeds)
@@ -113,8 +113,9 @@ async function loadLiveFeed(deps: ServiceDeps, principal: Principal, providerId:
 }
 
 /** A new secret; the old URL is dead from the moment this commits (its hash is gone). */
-export async function rotateFeedSecret(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
-  const feed = await loadLiveFeed(deps, principal, providerId, feedId);
+export async function rotateFeedSecret(deps: ServiceDeps, scope: ProviderScope, feedId: string) {
+  const { principal, providerId } = scope;
+  const feed = await loadLiveFeed(deps, scope, feedId);
   const secret = newFeedSecret();
   return withTransaction(deps.db, async (tx) => {
     const now = deps.clock.now();
@@ -129,8 +130,9 @@ export async function rotateFeedSecret(deps: ServiceDeps, principal: Principal, 
   });
 }
 
-export async function revokeFeed(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
-  const feed = await loadLiveFeed(deps, principal, providerId, feedId);
+export async function revokeFeed(deps: ServiceDeps, scope: ProviderScope, feedId: string) {
+  const { principal, providerId } = scope;
+  const feed = await loadLiveFeed(deps, scope, feedId);
   await withTransaction(deps.db, async (tx) => {
     const now = deps.clock.now();
     await tx.update(feeds).set({ revokedAt: now, updatedAt: now }).where(eq(feeds.id, feed.id));

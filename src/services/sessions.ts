@@ -8,7 +8,7 @@ import { checkModality, resolveSessionTimes } from "../domain/sessions.js";
 import { MODALITIES, SESSION_KINDS, SESSION_STATUSES } from "../domain/value-lists.js";
 import { ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
@@ -147,8 +147,8 @@ async function assertNoOverlap(tx: Executor, providerId: string, times: { start:
   }
 }
 
-export async function createSession(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function createSession(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   const data = parseInput(CreateSessionSchema, input);
   return withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
@@ -215,8 +215,8 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
   });
 }
 
-export async function listSessions(deps: ServiceDeps, principal: Principal, providerId: string, query: unknown) {
-  assertProviderScope(principal, providerId);
+export async function listSessions(deps: ServiceDeps, scope: ProviderScope, query: unknown) {
+  const { providerId } = scope;
   const q = parseInput(ListSessionsQuerySchema, query);
   await loadProvider(deps.db, providerId);
   const after = q.cursor ? decodeCursor(q.cursor) : null;
