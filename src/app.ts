@@ -3,6 +3,7 @@ import type { AppDeps } from "./http/env.js";
 import { accessLog, bearerAuth, limitBody, refuseUnsafeText, requestContext, requestDeadline, requireJson } from "./http/middleware.js";
 import { API_DOCUMENT_PATH, apiDocument, createRouter, requiresBearer } from "./http/openapi.js";
 import { codedError, problemForError, problemResponse } from "./http/problem.js";
+import { providerScope } from "./http/provider-scope.js";
 import { limitUnauthenticatedFailures } from "./http/rate-limit.js";
 import { allowedMethods } from "./http/routes-index.js";
 import { connectionRoutes } from "./routes/connections.js";
@@ -62,6 +63,8 @@ export function createApp(deps: AppDeps) {
     if (!requiresBearer(c.req.path)) return next();
     return bearerAuth(deps)(c, next);
   });
+  app.use("/api/v1/providers/:id", providerScope());
+  app.use("/api/v1/providers/:id/*", providerScope());
   app.use("/api/v1/*", requireJson());
   app.use("/api/v1/*", limitBody(API_BODY_LIMIT));
   app.use("/api/v1/*", refuseUnsafeText());

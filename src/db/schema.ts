@@ -1,7 +1,25 @@
 // Every table carries provider_id, so the schema can be distributed by provider.
 // The one exception is instance_settings, which holds operator-level state (the admin token hash).
-import { sql } from "drizzle-orm";
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { type AnyColumn, type SQL, sql } from "drizzle-orm";
+import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { PLATFORMS } from "../domain/telehealth-link.js";
+import {
+  BILLING_KINDS,
+  CONNECTION_KINDS,
+  CONNECTION_STATUSES,
+  DELIVERY_KINDS,
+  DELIVERY_STATES,
+  ELIGIBILITY_OUTCOMES,
+  EXTERNAL_EVENT_STATUSES,
+  INSURANCE_KINDS,
+  MODALITIES,
+  OUTBOX_STATES,
+  PRIVACY_LEVELS,
+  SESSION_KINDS,
+  SESSION_STATUSES,
+  SOURCE_KINDS,
+  SOURCE_STATUSES,
+} from "../domain/value-lists.js";
 
 const ts = (name?: string) => (name ? timestamp(name, { withTimezone: true }) : timestamp({ withTimezone: true }));
 const createdAt = () => ts().notNull().defaultNow();
@@ -9,10 +27,12 @@ const createdAt = () => ts().notNull().defaultNow();
 /** `verified: false` marks a license a provider added and the network has not yet checked (docs/rules.md). */
 export type License = { state: string; via?: string; verified?: boolean };
 
-export const SOURCE_STATUSES = ["active", "needs_reconnect", "failing"] as const;
-export type SourceStatus = (typeof SOURCE_STATUSES)[number];
-export const DELIVERY_STATES = ["pending", "done", "failed", "rejected"] as const;
-export type DeliveryState = (typeof DELIVERY_STATES)[number];
+/**
+ * A CHECK that the column holds one of a value list (src/domain/value-lists.ts); NULL passes, as in
+ * any CHECK. The values are the list's own constants, written into the DDL as literals.
+ */
+const oneOf = (name: string, column: AnyColumn, values: readonly string[]): ReturnType<typeof check> =>
+  check(name, sql`${column} in (${sql.raw(values.map((v) => `'${v.replaceAll("'", "''")}'`).join(", "))})` as SQL);
 
 export const instanceSettings = pgTable("instance_settings", {
   key: text().primaryKey(),
@@ -57,7 +77,7 @@ export const telehealthLinks = pgTable(
     /** The platform, or for "other" the host: one current link per key. */
     platformKey: text().notNull(),
     url: text().notNull(),
-    platform: text().notNull(),
+    platform: text({ enum: PLATFORMS }).notNull(),
     instructions: text(),
     baaSigned: boolean().notNull(),
     waitingRoomEnabled: boolean().notNull(),
@@ -70,6 +90,7 @@ export const telehealthLinks = pgTable(
     index().on(t.providerId),
     uniqueIndex("telehealth_platform_links_current_key").on(t.providerId, t.platformKey).where(sql`${t.retiredAt} is null`),
     uniqueIndex("telehealth_platform_links_one_default").on(t.providerId).where(sql`${t.isDefault} and ${t.retiredAt} is null`),
+    oneOf("telehealth_platform_links_platform_check", t.platform, PLATFORMS),
   ],
 );
 
@@ -79,12 +100,12 @@ export const clients = pgTable(
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
     displayName: text().notNull(),
-    insurance: text().$type<"in_network" | "out_of_network" | "self_pay">().notNull(),
+    insurance: text({ enum: INSURANCE_KINDS }).notNull(),
     medicare: boolean().notNull(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
   },
-  (t) => [index().on(t.providerId, t.createdAt)],
+  (t) => [index().on(t.providerId, t.createdAt), oneOf("clients_insurance_check", t.insurance, INSURANCE_KINDS)],
 );
 
 export const clientLocations = pgTable(
@@ -116,9 +137,9 @@ export const sessions = pgTable(
     sequence: integer().notNull().default(0),
     startAt: ts().notNull(),
     endAt: ts().notNull(),
-    kind: text().$type<"virtual" | "in_person">().notNull(),
-    modality: text().$type<"video" | "audio_only">().notNull(),
-    status: text().$type<"scheduled" | "cancelled" | "confirmed">().notNull(),
+    kind: text({ enum: SESSION_KINDS }).notNull(),
+    modality: text({ enum: MODALITIES }).notNull(),
+    status: text({ enum: SESSION_STATUSES }).notNull(),
     // The session's own link, resolved when it is booked (docs/rules.md): a new default reaches it only
     // while it is upcoming and unconfirmed, and only if it follows the default.
     telehealthUrl: text(),
@@ -136,36 +157,47 @@ export const sessions = pgTable(
     index().on(t.providerId, t.startAt),
     index().on(t.providerId, t.updatedAt),
     uniqueIndex().on(t.providerId, t.externalUid, t.externalRecurrenceId).where(sql`${t.externalUid} is not null`),
+    oneOf("sessions_kind_check", t.kind, SESSION_KINDS),
+    oneOf("sessions_modality_check", t.modality, MODALITIES),
+    oneOf("sessions_status_check", t.status, SESSION_STATUSES),
   ],
 );
 
-export const confirmations = pgTable("confirmations", {
-  sessionId: uuid().primaryKey(),
-  providerId: uuid().notNull(),
-  clientLocationId: uuid(),
-  country: text().notNull().default("US"),
-  state: text(),
-  label: text(),
-  outcome: text().notNull(),
-  row: integer().notNull(),
-  billing: text(),
-  linkUsed: text(),
-  decision: jsonb().notNull(),
-  confirmedBy: text().notNull(),
-  confirmedAt: createdAt(),
-});
+export const confirmations = pgTable(
+  "confirmations",
+  {
+    sessionId: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    clientLocationId: uuid(),
+    country: text().notNull().default("US"),
+    state: text(),
+    label: text(),
+    outcome: text({ enum: ELIGIBILITY_OUTCOMES }).notNull(),
+    row: integer().notNull(),
+    billing: text({ enum: BILLING_KINDS }),
+    linkUsed: text(),
+    decision: jsonb().notNull(),
+    confirmedBy: text().notNull(),
+    confirmedAt: createdAt(),
+  },
+  (t) => [oneOf("confirmations_outcome_check", t.outcome, ELIGIBILITY_OUTCOMES), oneOf("confirmations_billing_check", t.billing, BILLING_KINDS)],
+);
 
 // An ended session the provider could not see the client for and referred on instead (docs/rules.md,
 // "Confirming a session", rows 4 and 6): it will never be confirmed, so it leaves the open items. At most one per session.
-export const sessionReferrals = pgTable("session_referrals", {
-  sessionId: uuid().primaryKey(),
-  providerId: uuid().notNull(),
-  clientId: uuid().notNull(),
-  state: text().notNull(),
-  outcome: text().notNull(),
-  referredBy: text().notNull(),
-  referredAt: createdAt(),
-});
+export const sessionReferrals = pgTable(
+  "session_referrals",
+  {
+    sessionId: uuid().primaryKey(),
+    providerId: uuid().notNull(),
+    clientId: uuid().notNull(),
+    state: text().notNull(),
+    outcome: text({ enum: ELIGIBILITY_OUTCOMES }).notNull(),
+    referredBy: text().notNull(),
+    referredAt: createdAt(),
+  },
+  (t) => [oneOf("session_referrals_outcome_check", t.outcome, ELIGIBILITY_OUTCOMES)],
+);
 
 export const feeds = pgTable(
   "feeds",
@@ -173,7 +205,7 @@ export const feeds = pgTable(
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
     name: text().notNull(),
-    privacy: text().$type<"minimal" | "initials" | "full">().notNull(),
+    privacy: text({ enum: PRIVACY_LEVELS }).notNull(),
     includeLink: boolean().notNull(),
     includeInPerson: boolean().notNull(),
     pastDays: integer().notNull(),
@@ -186,7 +218,7 @@ export const feeds = pgTable(
     fetchCount: bigint({ mode: "number" }).notNull().default(0),
     lastFetchByKind: jsonb().$type<Record<string, string>>().notNull().default({}),
   },
-  (t) => [uniqueIndex().on(t.secretHash), index().on(t.providerId)],
+  (t) => [uniqueIndex().on(t.secretHash), index().on(t.providerId), oneOf("feeds_privacy_check", t.privacy, PRIVACY_LEVELS)],
 );
 
 export const calendarSources = pgTable(
@@ -194,7 +226,7 @@ export const calendarSources = pgTable(
   {
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
-    kind: text().$type<"ics_webhook" | "ics_url" | "google" | "microsoft">().notNull(),
+    kind: text({ enum: SOURCE_KINDS }).notNull(),
     // Kind-specific settings (base URL, calendar id, feed URL). Credentials live in `secrets`.
     settings: jsonb().$type<Record<string, unknown>>().notNull(),
     // Kept as given because they must be presented or used to compute an HMAC (not only checked).
@@ -204,9 +236,7 @@ export const calendarSources = pgTable(
     syncToken: text(),
     etag: text(),
     lastModified: text(),
-    // Health the provider sees: needs_reconnect when the grant is gone (only a person can fix it),
-    // failing after repeated errors of another kind; any success makes it active again.
-    status: text().$type<SourceStatus>().notNull().default("active"),
+    status: text({ enum: SOURCE_STATUSES }).notNull().default("active"),
     lastSyncedAt: ts(),
     lastErrorCode: text(),
     lastErrorAt: ts(),
@@ -215,7 +245,13 @@ export const calendarSources = pgTable(
     createdAt: createdAt(),
     deletedAt: ts(),
   },
-  (t) => [index().on(t.providerId), uniqueIndex().on(t.channelId), index().on(t.kind, t.nextPollAt)],
+  (t) => [
+    index().on(t.providerId),
+    uniqueIndex().on(t.channelId),
+    index().on(t.kind, t.nextPollAt),
+    oneOf("calendar_sources_kind_check", t.kind, SOURCE_KINDS),
+    oneOf("calendar_sources_status_check", t.status, SOURCE_STATUSES),
+  ],
 );
 
 // The durable inbox: a notification is recorded once (unique delivery key) and applied by a worker.
@@ -226,10 +262,9 @@ export const deliveries = pgTable(
     providerId: uuid().notNull(),
     sourceId: uuid().notNull(),
     deliveryKey: text().notNull(),
-    kind: text().$type<"ics_payload" | "pull" | "full_resync" | "renew_channel">().notNull(),
+    kind: text({ enum: DELIVERY_KINDS }).notNull(),
     payload: jsonb().$type<Record<string, unknown>>(),
-    // rejected: refused for good (malformed, over a cap); lastErrorCode says why.
-    state: text().$type<DeliveryState>().notNull().default("pending"),
+    state: text({ enum: DELIVERY_STATES }).notNull().default("pending"),
     attempts: integer().notNull().default(0),
     availableAt: createdAt(),
     receivedAt: createdAt(),
@@ -240,7 +275,12 @@ export const deliveries = pgTable(
     // Events of an applied delivery that could not be read, with why (the rest applied).
     setAside: jsonb().$type<Array<{ externalId: string; reason: string }>>(),
   },
-  (t) => [uniqueIndex().on(t.sourceId, t.deliveryKey), index("deliveries_pending_idx").on(t.availableAt).where(sql`${t.state} = 'pending'`)],
+  (t) => [
+    uniqueIndex().on(t.sourceId, t.deliveryKey),
+    index("deliveries_pending_idx").on(t.availableAt).where(sql`${t.state} = 'pending'`),
+    oneOf("deliveries_kind_check", t.kind, DELIVERY_KINDS),
+    oneOf("deliveries_state_check", t.state, DELIVERY_STATES),
+  ],
 );
 
 // The last known state of each external event, per source: busy time, unlinked sessions and the
@@ -253,7 +293,7 @@ export const externalEvents = pgTable(
     externalId: text().notNull(),
     uid: text(),
     recurrenceId: ts(),
-    status: text().notNull(),
+    status: text({ enum: EXTERNAL_EVENT_STATUSES }).notNull(),
     startAt: ts(),
     endAt: ts(),
     sequence: integer().notNull(),
@@ -266,7 +306,12 @@ export const externalEvents = pgTable(
     // pass: the same event showing up in another watched calendar is a move, not a cancellation.
     cancellationHeldAt: ts(),
   },
-  (t) => [primaryKey({ columns: [t.sourceId, t.externalId] }), index().on(t.providerId, t.startAt), index().on(t.sessionId)],
+  (t) => [
+    primaryKey({ columns: [t.sourceId, t.externalId] }),
+    index().on(t.providerId, t.startAt),
+    index().on(t.sessionId),
+    oneOf("external_events_status_check", t.status, EXTERNAL_EVENT_STATUSES),
+  ],
 );
 
 export const auditEvents = pgTable(
@@ -303,9 +348,6 @@ export const webSessions = pgTable(
   (t) => [uniqueIndex().on(t.tokenHash), index().on(t.apiKeyId), index().on(t.providerId, t.expiresAt)],
 );
 
-export const CONNECTION_KINDS = ["google", "microsoft"] as const;
-export type ConnectionKind = (typeof CONNECTION_KINDS)[number];
-
 // One OAuth grant (a consent at Google or Microsoft); each calendar picked from it is a source with
 // settings.connectionId. Tokens are AES-256-GCM ciphertexts (src/services/secret-box.ts).
 export const calendarConnections = pgTable(
@@ -313,19 +355,22 @@ export const calendarConnections = pgTable(
   {
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
-    kind: text().$type<ConnectionKind>().notNull(),
+    kind: text({ enum: CONNECTION_KINDS }).notNull(),
     accessToken: text(),
     accessTokenExpiresAt: ts(),
     refreshToken: text(),
     scope: text(),
-    // connected | needs_reconnect (the grant was refused) | disconnected (tokens dropped)
-    status: text().$type<"connected" | "needs_reconnect" | "disconnected">().notNull().default("connected"),
+    status: text({ enum: CONNECTION_STATUSES }).notNull().default("connected"),
     lastErrorCode: text(),
     refreshedAt: ts(),
     createdAt: createdAt(),
     updatedAt: createdAt(),
   },
-  (t) => [index().on(t.providerId)],
+  (t) => [
+    index().on(t.providerId),
+    oneOf("calendar_connections_kind_check", t.kind, CONNECTION_KINDS),
+    oneOf("calendar_connections_status_check", t.status, CONNECTION_STATUSES),
+  ],
 );
 
 // A started authorization (RFC 6749 4.1 + RFC 7636): single use, short-lived, bound to the provider
@@ -335,7 +380,7 @@ export const oauthStates = pgTable(
   {
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
-    kind: text().$type<ConnectionKind>().notNull(),
+    kind: text({ enum: CONNECTION_KINDS }).notNull(),
     stateHash: text().notNull(),
     codeVerifier: text().notNull(),
     webSessionId: uuid(),
@@ -345,7 +390,7 @@ export const oauthStates = pgTable(
     usedAt: ts(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex().on(t.stateHash), index().on(t.providerId)],
+  (t) => [uniqueIndex().on(t.stateHash), index().on(t.providerId), oneOf("oauth_states_kind_check", t.kind, CONNECTION_KINDS)],
 );
 
 // The operator's browser sessions of the settings pages, opened with the admin token. Only the
@@ -365,11 +410,6 @@ export const adminWebSessions = pgTable(
   (t) => [uniqueIndex().on(t.tokenHash), index().on(t.expiresAt)],
 );
 
-export const MIRROR_STATUSES = ["active", "needs_reconnect", "failing"] as const;
-export type MirrorStatus = (typeof MIRROR_STATUSES)[number];
-export const OUTBOX_STATES = ["pending", "done", "failed"] as const;
-export type OutboxState = (typeof OUTBOX_STATES)[number];
-
 // Write-back: a calendar we created in a connected account, kept equal to the provider's sessions.
 // At most one live mirror per connection (turning it off sets disabledAt and removes the calendar).
 export const calendarMirrors = pgTable(
@@ -378,12 +418,12 @@ export const calendarMirrors = pgTable(
     id: uuid().primaryKey(),
     providerId: uuid().notNull(),
     connectionId: uuid().notNull(),
-    kind: text().$type<ConnectionKind>().notNull(),
+    kind: text({ enum: CONNECTION_KINDS }).notNull(),
     // The same content rules as a feed (src/domain/feed-policy.ts).
-    privacy: text().$type<"minimal" | "initials" | "full">().notNull(),
+    privacy: text({ enum: PRIVACY_LEVELS }).notNull(),
     includeLink: boolean().notNull(),
     remoteCalendarId: text(),
-    status: text().$type<MirrorStatus>().notNull().default("active"),
+    status: text({ enum: SOURCE_STATUSES }).notNull().default("active"),
     lastPushAt: ts(),
     lastErrorCode: text(),
     lastErrorAt: ts(),
@@ -391,7 +431,13 @@ export const calendarMirrors = pgTable(
     createdAt: createdAt(),
     disabledAt: ts(),
   },
-  (t) => [index().on(t.providerId), uniqueIndex("calendar_mirrors_one_live").on(t.connectionId).where(sql`${t.disabledAt} is null`)],
+  (t) => [
+    index().on(t.providerId),
+    uniqueIndex("calendar_mirrors_one_live").on(t.connectionId).where(sql`${t.disabledAt} is null`),
+    oneOf("calendar_mirrors_kind_check", t.kind, CONNECTION_KINDS),
+    oneOf("calendar_mirrors_privacy_check", t.privacy, PRIVACY_LEVELS),
+    oneOf("calendar_mirrors_status_check", t.status, SOURCE_STATUSES),
+  ],
 );
 
 // What we last wrote for a session into a mirror: the platform's id and etag (If-Match, echo
@@ -423,7 +469,7 @@ export const mirrorOutbox = pgTable(
     mirrorId: uuid().notNull(),
     sessionId: uuid().notNull(),
     version: integer().notNull().default(1),
-    state: text().$type<OutboxState>().notNull().default("pending"),
+    state: text({ enum: OUTBOX_STATES }).notNull().default("pending"),
     attempts: integer().notNull().default(0),
     // null: as soon as possible (the writing transaction has no clock of its own).
     nextAttemptAt: ts(),
@@ -432,5 +478,9 @@ export const mirrorOutbox = pgTable(
     createdAt: createdAt(),
     updatedAt: createdAt(),
   },
-  (t) => [uniqueIndex().on(t.mirrorId, t.sessionId), index("mirror_outbox_pending_idx").on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`)],
+  (t) => [
+    uniqueIndex().on(t.mirrorId, t.sessionId),
+    index("mirror_outbox_pending_idx").on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`),
+    oneOf("mirror_outbox_state_check", t.state, OUTBOX_STATES),
+  ],
 );

@@ -11,9 +11,7 @@ import {
   NON_US_USPS_CODES,
   normalizeStateCode,
 } from "./jurisdictions.js";
-
-export type Modality = "video" | "audio_only";
-export type ClientInsurance = "in_network" | "out_of_network" | "self_pay";
+import type { Billing, ClientInsurance, EligibilityOutcome, Modality } from "./value-lists.js";
 
 export type EligibilityInput = {
   /** USPS code of where the client physically was during the session; null = not given. */
@@ -26,21 +24,12 @@ export type EligibilityInput = {
   policy: { audioOnlyForMedicare: boolean };
 };
 
-export type EligibilityOutcome =
-  | "client_location_required"
-  | "location_outside_us"
-  | "audio_only_not_allowed"
-  | "refer"
-  | "eligible"
-  | "needs_credentialing"
-  | "private_pay_only";
-
 export type EligibilityDecision = {
   /** The row of the confirmation table (docs/rules.md) that fired; rows are tried top-down and the first match wins. */
   row: 1 | 2 | 3 | 4 | 5 | 6 | 7;
   outcome: EligibilityOutcome;
   confirmable: boolean;
-  billing?: "insurance" | "private_pay";
+  billing?: Billing;
   /** The normalized location code, whenever one was given. */
   state?: string;
   /** The country, when the client was outside the US. */

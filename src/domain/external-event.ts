@@ -1,6 +1,6 @@
 // The one shape every ingestion adapter (ICS, Google, Microsoft) turns an external calendar event
 // into, so reconciliation has a single input. Instants are UTC ISO 8601 strings.
-export type ExternalEventStatus = "confirmed" | "tentative" | "cancelled";
+import type { ExternalEventStatus } from "./value-lists.js";
 
 export type ExternalEvent = {
   /** Source-specific stable key of this event or instance (Google event id, Graph id, ICS UID + RECURRENCE-ID). */

@@ -1,7 +1,6 @@
 // What a feed shows (docs/rules.md, "Feeds"): the window, how long cancelled sessions linger, and the privacy level.
-import type { SessionKind } from "./sessions.js";
+import type { Privacy, SessionKind } from "./value-lists.js";
 
-export type Privacy = "minimal" | "initials" | "full";
 export type SubscriberKind = "google" | "microsoft" | "apple" | "other";
 
 export const DEFAULT_PAST_DAYS = 30;

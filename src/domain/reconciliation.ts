@@ -2,6 +2,7 @@
 
 import type { EligibilityDecision } from "./eligibility.js";
 import type { ExternalEvent } from "./external-event.js";
+import type { SessionStatus } from "./value-lists.js";
 
 /** What we last stored of an external event, to tell newer from older (RFC 5545 3.8.7.4 SEQUENCE, then LAST-MODIFIED). */
 export type StoredVersion = { sequence: number; updatedAt: Date | null; status: string };
@@ -22,7 +23,7 @@ export function isStale(incoming: ExternalEvent, stored: StoredVersion | null): 
 
 export type MatchableSession = {
   id: string;
-  status: "scheduled" | "cancelled" | "confirmed";
+  status: SessionStatus;
   startAt: Date;
   endAt: Date;
 };

@@ -1,10 +1,7 @@
 // Session rules (docs/rules.md, "Sessions"), pure. Instants are UTC; the provider's zone is for display only.
+import type { Modality, SessionKind } from "./value-lists.js";
 export const MIN_SESSION_MINUTES = 5;
 export const MAX_SESSION_MINUTES = 480;
-
-export type SessionKind = "virtual" | "in_person";
-export type Modality = "video" | "audio_only";
-export type SessionStatus = "scheduled" | "cancelled" | "confirmed";
 
 export type TimeRule =
   | { ok: true; start: Date; end: Date }

@@ -24,7 +24,8 @@ export type LinkRejectionCode = (typeof LINK_REJECTION_CODES)[number];
 
 export type LinkRejection = { ok: false; code: LinkRejectionCode; message: string };
 /** Which email program's wrapper was taken off the link before it was checked. */
-export type LinkWrapper = "outlook_safe_links" | "google_redirect";
+export const LINK_WRAPPERS = ["outlook_safe_links", "google_redirect"] as const;
+export type LinkWrapper = (typeof LINK_WRAPPERS)[number];
 export type LinkCheck = { ok: true; url: string; platform: Platform; warnings: string[]; unwrappedFrom?: LinkWrapper } | LinkRejection;
 export type LinkAssessment =
   | { ok: true; url: string; platform: Platform; compliant: boolean; warnings: string[]; waitingRoomHelp?: string; unwrappedFrom?: LinkWrapper }

@@ -3,6 +3,7 @@ import type { Database } from "../db/client.js";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
 import type { Runtime } from "../runtime.js";
+import type { ProviderScope } from "../services/auth.js";
 import type { Principal, ServiceDeps } from "../services/deps.js";
 import type { Metrics } from "./metrics.js";
 
@@ -24,6 +25,8 @@ export type AppEnv = {
     deps: AppDeps;
     services: ServiceDeps;
     principal: Principal;
+    /** The `{id}` of a `/providers/{id}/…` path, resolved against the caller (src/http/provider-scope.ts). */
+    provider: ProviderScope;
     /** Set by a handler whose answer is an unauthenticated failure the status alone does not show. */
     authFailed: boolean;
   };

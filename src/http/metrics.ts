@@ -2,6 +2,8 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+const HTTP_LABELS = ["method", "route", "status"] as const;
+
 /** A registry per app instance: no module-level state, so tests and processes stay apart. */
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
@@ -9,13 +11,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const httpRequests = new Counter({
     name: "http_requests_total",
     help: "HTTP requests by method, route pattern and status",
-    labelNames: ["method", "route", "status"] as const,
+    labelNames: HTTP_LABELS,
     registers: [registry],
   });
   const httpDuration = new Histogram({
     name: "http_request_duration_seconds",
     help: "HTTP request duration by method, route pattern and status",
-    labelNames: ["method", "route", "status"] as const,
+    labelNames: HTTP_LABELS,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });

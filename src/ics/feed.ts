@@ -1,5 +1,6 @@
 // The subscribable feed body (docs/rules.md, "Feeds"). Everything arrives as arguments: no clock, no process TZ, no
 // locale, so the same data always gives the same bytes (the ETag is only stable if this is).
+import type { Modality } from "../domain/value-lists.js";
 import { CRLF, contentLine, escapeText, foldLine, joinLines, uriValue } from "./text.js";
 
 export type FeedCalendar = {
@@ -14,6 +15,9 @@ export type FeedCalendar = {
   refreshInterval?: string;
 };
 
+/** RFC 5545 3.8.1.11: the VEVENT statuses a feed or an invitation writes. */
+export type FeedEventStatus = "CONFIRMED" | "CANCELLED";
+
 export type FeedEvent = {
   uid: string;
   sequence: number;
@@ -21,13 +25,13 @@ export type FeedEvent = {
   end: Date;
   stamp: Date;
   lastModified: Date;
-  status: "CONFIRMED" | "CANCELLED";
+  status: FeedEventStatus;
   /** Already chosen by privacy level by the caller. */
   summary: string;
   /** Extra text after the link and instructions. */
   description?: string;
   /** Absent for in-person sessions or when the feed hides links. */
-  virtual?: { url: string; instructions?: string; modality: "video" | "audio_only"; googleMeet: boolean };
+  virtual?: { url: string; instructions?: string; modality: Modality; googleMeet: boolean };
   /** In-person only (e.g. "In person"), never a client address. Ignored when `virtual` is set. */
   location?: string;
 };
@@ -104,7 +108,7 @@ function prepare(calendar: FeedCalendar): Prepared {
  * RFC 7986 5.11 CONFERENCE (VALUE=URI is required), unfolded. FEATURE says what the link carries: an
  * audio-only session (Medicare, docs/rules.md) must not advertise video. `url` must already be a URI value.
  */
-export function conferenceLine(url: string, modality: "video" | "audio_only"): string {
+export function conferenceLine(url: string, modality: Modality): string {
   return modality === "audio_only"
     ? "CONFERENCE;VALUE=URI;FEATURE=AUDIO;LABEL=Join audio-only session:" + url
     : "CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=Join video session:" + url;
@@ -162,7 +166,7 @@ function renderEvent(p: Prepared, ev: FeedEvent, out: string[]): void {
 }
 
 /** LOCATION, URL, DESCRIPTION, CONFERENCE and, for Meet, X-GOOGLE-CONFERENCE; folded. */
-function linkLines(rawUrl: string, instructions: string, extra: string, modality: "video" | "audio_only", googleMeet: boolean): string[] {
+function linkLines(rawUrl: string, instructions: string, extra: string, modality: Modality, googleMeet: boolean): string[] {
   const url = uriValue(rawUrl);
   // LOCATION and DESCRIPTION are TEXT, so the link is escaped there (a "," in a query becomes "\,");
   // URL and CONFERENCE are URI (RFC 5545 3.8.4.6, RFC 7986 5.11) and carry it verbatim.

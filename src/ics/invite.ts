@@ -1,7 +1,8 @@
 // A single-session invitation (.ics attachment or download) for confirmations and reminders,
 // built with the `ics` package and then corrected: see refold().
 import { createEvent, type EventAttributes } from "ics";
-import { conferenceLine } from "./feed.js";
+import type { Modality } from "../domain/value-lists.js";
+import { conferenceLine, type FeedEventStatus } from "./feed.js";
 import { CRLF, escapeText, foldLine, normalizeText, uriValue } from "./text.js";
 
 export type InvitationInput = {
@@ -14,10 +15,10 @@ export type InvitationInput = {
   title: string;
   url?: string;
   instructions?: string;
-  modality: "video" | "audio_only";
+  modality: Modality;
   /** Without an email there is no cal-address for ORGANIZER, hence no METHOD either (see below). */
   organizer: { name: string; email?: string };
-  status: "CONFIRMED" | "CANCELLED";
+  status: FeedEventStatus;
   /** Adds X-GOOGLE-CONFERENCE, as the feed does for Meet links. */
   googleMeet?: boolean;
   prodId?: string;

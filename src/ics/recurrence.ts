@@ -2,7 +2,8 @@
 // RECURRENCE-ID, and the work budget that bounds ical.js's recurrence iterator. Pure like parse.ts:
 // the window, the limits and the budget arrive in an ExpansionContext made per parse.
 import ICAL from "ical.js";
-import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
+import type { ExternalEvent } from "../domain/external-event.js";
+import type { ExternalEventStatus } from "../domain/value-lists.js";
 import { DAY_MS, utcToWall, wallMs, wallToUtc, type Zone } from "./timezones.js";
 
 /**

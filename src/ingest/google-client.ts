@@ -4,7 +4,8 @@
 // guide (https://developers.google.com/calendar/api/guides/push). A push notification is only a hint:
 // callers run listGoogleEvents with the stored sync token and keep the new one after the last page.
 import { z } from "zod";
-import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
+import type { ExternalEvent } from "../domain/external-event.js";
+import type { ExternalEventStatus } from "../domain/value-lists.js";
 import { type ApiErrorKind, sendJson, toUtcIso, trimBase, zonedWallTimeToUtc } from "./http.js";
 
 export type { ApiErrorKind };

@@ -4,7 +4,8 @@
 // concepts/change-notifications-delivery-webhooks.md, concepts/change-notifications-lifecycle-events.md,
 // api-reference/v1.0/resources/changenotification.md.
 import { z } from "zod";
-import type { ExternalEvent, ExternalEventStatus } from "../domain/external-event.js";
+import type { ExternalEvent } from "../domain/external-event.js";
+import type { ExternalEventStatus } from "../domain/value-lists.js";
 import { type ApiErrorKind, sendJson, toUtcIso, trimBase, zonedWallTimeToUtc } from "./http.js";
 
 export type GraphConfig = {

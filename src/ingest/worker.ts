@@ -7,7 +7,14 @@ import { withTransaction } from "../db/tx.js";
 import { setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
 import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
-import { findLiveSource, recordSourceFailure, type SourceRow, sourceSucceeded, sourcesWithExpiringChannels } from "../services/calendar-sources.js";
+import {
+  type FailureSeverity,
+  findLiveSource,
+  recordSourceFailure,
+  type SourceRow,
+  sourceSucceeded,
+  sourcesWithExpiringChannels,
+} from "../services/calendar-sources.js";
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
@@ -359,7 +366,7 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /** How a failed attempt weighs on the source's health: a lost grant needs the provider to reconnect. */
-function healthSeverity(pe: PullError): "transient" | "permanent" | "reconnect" {
+function healthSeverity(pe: PullError): FailureSeverity {
   if (pe.code === "upstream_auth" || pe.code === "grant_revoked") return "reconnect";
   return pe.disposition === "retry" ? "transient" : "permanent";
 }

@@ -56,12 +56,11 @@ export function apiKeyRoutes() {
       } catch {
         throw codedError("malformed_json", "The body is not valid JSON.");
       }
-      return c.json(await createApiKey(c.var.services, c.var.principal, c.req.valid("param").id, body), 201);
+      return c.json(await createApiKey(c.var.services, c.var.provider, body), 201);
     })
-    .openapi(list, async (c) => c.json({ items: await listApiKeys(c.var.services, c.var.principal, c.req.valid("param").id) }, 200))
+    .openapi(list, async (c) => c.json({ items: await listApiKeys(c.var.services, c.var.provider) }, 200))
     .openapi(revoke, async (c) => {
-      const { id, keyId } = c.req.valid("param");
-      await revokeApiKey(c.var.services, c.var.principal, id, keyId);
+      await revokeApiKey(c.var.services, c.var.provider, c.req.valid("param").keyId);
       return c.body(null, 204);
     });
 }

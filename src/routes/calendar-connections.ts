@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { CONNECTION_KINDS, SOURCE_STATUSES } from "../db/schema.js";
+import { CONNECTION_KINDS, CONNECTION_STATUSES, SOURCE_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import {
   addConnectionCalendars,
@@ -20,7 +20,7 @@ const ConnectionSchema = z
     id: z.uuid(),
     providerId: z.uuid(),
     kind: z.enum(CONNECTION_KINDS),
-    status: z.enum(["connected", "needs_reconnect", "disconnected"]),
+    status: z.enum(CONNECTION_STATUSES),
     lastErrorCode: z.string().nullable(),
     createdAt: z.string(),
   })
@@ -81,23 +81,18 @@ const pick = createRoute({
 
 export function calendarConnectionRoutes() {
   return createRouter()
-    .openapi(begin, async (c) =>
-      c.json(await beginConnection(c.var.services, c.var.deps.runtime.adapters, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201),
-    )
+    .openapi(begin, async (c) => c.json(await beginConnection(c.var.services, c.var.deps.runtime.adapters, c.var.provider, c.req.valid("json")), 201))
     .openapi(list, async (c) => {
-      const { items } = await listConnections(c.var.services, c.var.principal, c.req.valid("param").id);
+      const { items } = await listConnections(c.var.services, c.var.provider);
       return c.json({ kinds: connectionKinds(c.var.deps.runtime.adapters), items }, 200);
     })
     .openapi(calendars, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
-      return c.json(await listConnectionCalendars(c.var.services, c.var.deps.runtime.adapters, c.var.principal, id, connectionId), 200);
+      const { connectionId } = c.req.valid("param");
+      return c.json(await listConnectionCalendars(c.var.services, c.var.deps.runtime.adapters, c.var.provider, connectionId), 200);
     })
     .openapi(pick, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
+      const { connectionId } = c.req.valid("param");
       const rt = c.var.deps.runtime;
-      return c.json(
-        await addConnectionCalendars(c.var.services, rt.adapters, rt.channels, c.var.principal, id, connectionId, c.req.valid("json")),
-        201,
-      );
+      return c.json(await addConnectionCalendars(c.var.services, rt.adapters, rt.channels, c.var.provider, connectionId, c.req.valid("json")), 201);
     });
 }

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { CONNECTION_KINDS, MIRROR_STATUSES } from "../db/schema.js";
+import { CONNECTION_KINDS, SOURCE_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { disableMirror, EnableMirrorSchema, enableMirror, getMirror, type MirrorWorld } from "../services/calendar-mirrors.js";
 
@@ -16,7 +16,7 @@ const MirrorSchema = z
     enabled: z.boolean(),
     privacy: z.enum(["minimal", "initials", "full"]),
     includeLink: z.boolean(),
-    status: z.enum(MIRROR_STATUSES),
+    status: z.enum(SOURCE_STATUSES),
     lastPushAt: z.string().nullable(),
     lastErrorCode: z.string().nullable(),
     pending: z.number().int().describe("Session changes not yet in the calendar"),
@@ -64,17 +64,17 @@ const worldOf = (c: Context): MirrorWorld => {
 export function calendarMirrorRoutes() {
   return createRouter()
     .openapi(enable, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
-      const { created, mirror } = await enableMirror(worldOf(c), c.var.principal, id, connectionId, c.req.valid("json"));
+      const { connectionId } = c.req.valid("param");
+      const { created, mirror } = await enableMirror(worldOf(c), c.var.provider, connectionId, c.req.valid("json"));
       return created ? c.json(mirror, 201) : c.json(mirror, 200);
     })
     .openapi(get, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
-      return c.json(await getMirror(c.var.services, c.var.principal, id, connectionId), 200);
+      const { connectionId } = c.req.valid("param");
+      return c.json(await getMirror(c.var.services, c.var.provider, connectionId), 200);
     })
     .openapi(remove, async (c) => {
-      const { id, connectionId } = c.req.valid("param");
-      await disableMirror(worldOf(c), c.var.principal, id, connectionId);
+      const { connectionId } = c.req.valid("param");
+      await disableMirror(worldOf(c), c.var.provider, connectionId);
       return c.body(null, 204);
     });
 }

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { SOURCE_STATUSES } from "../db/schema.js";
+import { SOURCE_KINDS, SOURCE_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { disconnectCalendarSource } from "../services/calendar-connections.js";
 import { CreateSourceSchema, createCalendarSource, listCalendarSources } from "../services/calendar-sources.js";
@@ -10,7 +10,7 @@ const SourceSchema = z
   .object({
     id: z.uuid(),
     providerId: z.uuid(),
-    kind: z.enum(["ics_webhook", "ics_url", "google", "microsoft"]),
+    kind: z.enum(SOURCE_KINDS),
     name: z.string().nullable(),
     url: z.string().optional(),
     connectionId: z.uuid().optional(),
@@ -82,16 +82,13 @@ const reconciliation = createRoute({
 export function calendarSourceRoutes() {
   return createRouter()
     .openapi(create, async (c) =>
-      c.json(
-        await createCalendarSource(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json"), c.var.deps.runtime.channels),
-        201,
-      ),
+      c.json(await createCalendarSource(c.var.services, c.var.provider, c.req.valid("json"), c.var.deps.runtime.channels), 201),
     )
-    .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(list, async (c) => c.json(await listCalendarSources(c.var.services, c.var.provider), 200))
     .openapi(del, async (c) => {
-      const { id, sourceId } = c.req.valid("param");
-      await disconnectCalendarSource(c.var.services, c.var.deps.runtime.adapters, c.var.deps.runtime.channels, c.var.principal, id, sourceId);
+      const { sourceId } = c.req.valid("param");
+      await disconnectCalendarSource(c.var.services, c.var.deps.runtime.adapters, c.var.deps.runtime.channels, c.var.provider, sourceId);
       return c.body(null, 204);
     })
-    .openapi(reconciliation, async (c) => c.json(await listReconciliationItems(c.var.services, c.var.principal, c.req.valid("param").id), 200));
+    .openapi(reconciliation, async (c) => c.json(await listReconciliationItems(c.var.services, c.var.provider), 200));
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { INSURANCE_KINDS } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, listOf, problems } from "../http/openapi.js";
 import {
   addLocation,
@@ -19,7 +20,7 @@ const ClientSchema = z
     id: z.uuid(),
     providerId: z.uuid(),
     displayName: z.string(),
-    insurance: z.enum(["in_network", "out_of_network", "self_pay"]),
+    insurance: z.enum(INSURANCE_KINDS),
     medicare: z.boolean(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -110,8 +111,8 @@ const archiveLoc = createRoute({
 
 export function clientRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createClient(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
-    .openapi(list, async (c) => c.json(await listClients(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(create, async (c) => c.json(await createClient(c.var.services, c.var.provider, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listClients(c.var.services, c.var.provider, c.req.valid("query")), 200))
     .openapi(get, async (c) => c.json(await getClient(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(patch, async (c) => c.json(await updateClient(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(addLoc, async (c) => c.json(await addLocation(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))

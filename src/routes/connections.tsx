@@ -5,7 +5,7 @@ import { type Context, Hono } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import type { Config } from "../config.js";
-import { CONNECTION_KINDS } from "../db/schema.js";
+import { CONNECTION_KINDS } from "../domain/value-lists.js";
 import { AppError, NotFoundError } from "../errors.js";
 import { internalError } from "../http/problem.js";
 import {
@@ -61,7 +61,7 @@ function pageHeaders(config: Config) {
 const back = { href: "/settings/connections", label: "Back to connected calendars" };
 
 async function chromeOf(c: WebContext) {
-  const provider = await getProvider(c.var.services, c.var.principal, c.var.web.session.providerId);
+  const provider = await getProvider(c.var.services, c.var.provider);
   return { provider, chrome: { providerName: provider.name, csrf: c.var.web.session.csrfToken } };
 }
 
@@ -99,8 +99,8 @@ export function connectionRoutes() {
   r.get("/settings/connections", requireWebSession, async (c) => {
     const { provider, chrome } = await chromeOf(c);
     const flash = Flash.safeParse(await takeFlash(c.var.services, c.var.web.session, c.var.web.token));
-    const { items } = await listCalendarSources(c.var.services, c.var.principal, provider.id);
-    const mirrors = await listMirrorChoices({ deps: c.var.services, platforms: c.var.deps.runtime.mirrorPlatforms }, c.var.principal, provider.id);
+    const { items } = await listCalendarSources(c.var.services, c.var.provider);
+    const mirrors = await listMirrorChoices({ deps: c.var.services, platforms: c.var.deps.runtime.mirrorPlatforms }, c.var.provider);
     const body = (
       <ConnectionsPage
         csrf={chrome.csrf}
@@ -117,28 +117,17 @@ export function connectionRoutes() {
   r.post("/settings/connections/start", requireWebSession, requireCsrfForm, async (c) => {
     const f = c.var.form;
     const input = { kind: f.kind ?? "", ...(f.connectionId ? { connectionId: f.connectionId } : {}), ...(f.writeBack ? { writeBack: true } : {}) };
-    const { authorizationUrl } = await beginConnection(
-      c.var.services,
-      c.var.deps.runtime.adapters,
-      c.var.principal,
-      c.var.web.session.providerId,
-      input,
-      { webSessionId: c.var.web.session.id },
-    );
+    const { authorizationUrl } = await beginConnection(c.var.services, c.var.deps.runtime.adapters, c.var.provider, input, {
+      webSessionId: c.var.web.session.id,
+    });
     return c.redirect(authorizationUrl, 303);
   });
 
   r.get("/settings/connections/:connectionId", requireWebSession, async (c) => {
     const connectionId = c.req.param("connectionId");
     if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
-    const { provider, chrome } = await chromeOf(c);
-    const { connection, items } = await listConnectionCalendars(
-      c.var.services,
-      c.var.deps.runtime.adapters,
-      c.var.principal,
-      provider.id,
-      connectionId,
-    );
+    const { chrome } = await chromeOf(c);
+    const { connection, items } = await listConnectionCalendars(c.var.services, c.var.deps.runtime.adapters, c.var.provider, connectionId);
     const label = c.var.deps.runtime.adapters[connection.kind].label;
     return renderPage(
       c,
@@ -154,15 +143,7 @@ export function connectionRoutes() {
       .filter(([k]) => /^calendar_\d{1,4}$/.test(k))
       .map(([, v]) => v);
     const rt = c.var.deps.runtime;
-    const { items } = await addConnectionCalendars(
-      c.var.services,
-      rt.adapters,
-      rt.channels,
-      c.var.principal,
-      c.var.web.session.providerId,
-      connectionId,
-      { calendarIds },
-    );
+    const { items } = await addConnectionCalendars(c.var.services, rt.adapters, rt.channels, c.var.provider, connectionId, { calendarIds });
     const notice =
       items.length === 1 ? `“${items[0]!.name ?? "Calendar"}” is connected and syncing.` : `${items.length} calendars are connected and syncing.`;
     await putFlash(c.var.services, c.var.web.session, c.var.web.token, { notice });
@@ -177,7 +158,7 @@ export function connectionRoutes() {
   r.post("/settings/connections/:connectionId/mirror", requireWebSession, requireCsrfForm, async (c) => {
     const connectionId = c.req.param("connectionId");
     if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
-    await enableMirror(mirrorWorld(c), c.var.principal, c.var.web.session.providerId, connectionId, {});
+    await enableMirror(mirrorWorld(c), c.var.provider, connectionId, {});
     await putFlash(c.var.services, c.var.web.session, c.var.web.token, {
       notice: "Your sessions are being put in a calendar named “Telehealth sessions” in that account.",
     });
@@ -187,7 +168,7 @@ export function connectionRoutes() {
   r.post("/settings/connections/:connectionId/mirror/delete", requireWebSession, requireCsrfForm, async (c) => {
     const connectionId = c.req.param("connectionId");
     if (!Uuid.safeParse(connectionId).success) throw new NotFoundError("calendar connection");
-    await disableMirror(mirrorWorld(c), c.var.principal, c.var.web.session.providerId, connectionId);
+    await disableMirror(mirrorWorld(c), c.var.provider, connectionId);
     await putFlash(c.var.services, c.var.web.session, c.var.web.token, {
       notice: "Sessions are no longer put in that calendar, and the calendar we created there is removed.",
     });
@@ -198,7 +179,7 @@ export function connectionRoutes() {
     const sourceId = c.req.param("sourceId");
     if (!Uuid.safeParse(sourceId).success) throw new NotFoundError("calendar");
     const rt = c.var.deps.runtime;
-    await disconnectCalendarSource(c.var.services, rt.adapters, rt.channels, c.var.principal, c.var.web.session.providerId, sourceId);
+    await disconnectCalendarSource(c.var.services, rt.adapters, rt.channels, c.var.provider, sourceId);
     await putFlash(c.var.services, c.var.web.session, c.var.web.token, {
       notice: "The calendar is disconnected. Sessions it changed stay as they are.",
     });

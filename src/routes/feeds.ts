@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { PRIVACY_LEVELS } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { CreateFeedSchema, createFeed, listFeeds, revokeFeed, rotateFeedSecret } from "../services/feeds.js";
 import { sessionInvitation } from "../services/invitations.js";
@@ -9,7 +10,7 @@ const FeedSchema = z
     id: z.uuid(),
     providerId: z.uuid(),
     name: z.string(),
-    privacy: z.enum(["minimal", "initials", "full"]),
+    privacy: z.enum(PRIVACY_LEVELS),
     includeLink: z.boolean(),
     includeInPerson: z.boolean(),
     pastDays: z.number().int(),
@@ -100,15 +101,13 @@ const invite = createRoute({
 
 export function feedRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createFeed(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
-    .openapi(list, async (c) => c.json(await listFeeds(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(create, async (c) => c.json(await createFeed(c.var.services, c.var.provider, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listFeeds(c.var.services, c.var.provider), 200))
     .openapi(rotate, async (c) => {
-      const { id, feedId } = c.req.valid("param");
-      return c.json(await rotateFeedSecret(c.var.services, c.var.principal, id, feedId), 200);
+      return c.json(await rotateFeedSecret(c.var.services, c.var.provider, c.req.valid("param").feedId), 200);
     })
     .openapi(revoke, async (c) => {
-      const { id, feedId } = c.req.valid("param");
-      await revokeFeed(c.var.services, c.var.principal, id, feedId);
+      await revokeFeed(c.var.services, c.var.provider, c.req.valid("param").feedId);
       return c.body(null, 204);
     })
     .openapi(invite, async (c) => {

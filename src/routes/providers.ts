@@ -51,6 +51,6 @@ const patch = createRoute({
 export function providerRoutes() {
   return createRouter()
     .openapi(create, async (c) => c.json(await createProvider(c.var.services, c.var.principal, c.req.valid("json")), 201))
-    .openapi(get, async (c) => c.json(await getProvider(c.var.services, c.var.principal, c.req.valid("param").id), 200))
-    .openapi(patch, async (c) => c.json(await updateProvider(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200));
+    .openapi(get, async (c) => c.json(await getProvider(c.var.services, c.var.provider), 200))
+    .openapi(patch, async (c) => c.json(await updateProvider(c.var.services, c.var.provider, c.req.valid("json")), 200));
 }

@@ -1,10 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { ELIGIBILITY_OUTCOMES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { MarkReferredSchema, markSessionReferred } from "../services/referrals.js";
 import { DecisionSchema } from "./sessions.js";
 
 const ReferralSchema = z
-  .object({ sessionId: z.uuid(), state: z.string(), outcome: z.string(), referredAt: z.string(), decision: DecisionSchema })
+  .object({ sessionId: z.uuid(), state: z.string(), outcome: z.enum(ELIGIBILITY_OUTCOMES), referredAt: z.string(), decision: DecisionSchema })
   .openapi("Referral");
 
 const refer = createRoute({

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { BILLING_KINDS, ELIGIBILITY_OUTCOMES, MODALITIES, SESSION_KINDS, SESSION_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, listOf, problems } from "../http/openapi.js";
 import { ConfirmSessionSchema, confirmSession, EligibilityQuerySchema, previewEligibility } from "../services/confirmations.js";
 import {
@@ -15,17 +16,9 @@ import {
 export const DecisionSchema = z
   .object({
     row: z.number().int().min(1).max(7),
-    outcome: z.enum([
-      "client_location_required",
-      "location_outside_us",
-      "audio_only_not_allowed",
-      "refer",
-      "eligible",
-      "needs_credentialing",
-      "private_pay_only",
-    ]),
+    outcome: z.enum(ELIGIBILITY_OUTCOMES),
     confirmable: z.boolean(),
-    billing: z.enum(["insurance", "private_pay"]).optional(),
+    billing: z.enum(BILLING_KINDS).optional(),
     state: z.string().optional(),
     country: z.string().optional(),
     explanation: z.string(),
@@ -42,16 +35,16 @@ const SessionSchema = z
     clientId: z.uuid(),
     start: z.string(),
     end: z.string(),
-    kind: z.enum(["virtual", "in_person"]),
-    modality: z.enum(["video", "audio_only"]),
-    status: z.enum(["scheduled", "cancelled", "confirmed"]),
+    kind: z.enum(SESSION_KINDS),
+    modality: z.enum(MODALITIES),
+    status: z.enum(SESSION_STATUSES),
     telehealthUrl: z.string().optional(),
     externalEvent: z.object({ uid: z.string(), originalStart: z.string().optional() }).optional(),
     confirmation: z
       .object({
-        outcome: z.string(),
+        outcome: z.enum(ELIGIBILITY_OUTCOMES),
         row: z.number().int(),
-        billing: z.string().nullable(),
+        billing: z.enum(BILLING_KINDS).nullable(),
         country: z.string(),
         state: z.string().nullable(),
         clientLocationId: z.string().nullable(),
@@ -149,8 +142,8 @@ const eligibility = createRoute({
 
 export function sessionRoutes() {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 201))
-    .openapi(list, async (c) => c.json(await listSessions(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(create, async (c) => c.json(await createSession(c.var.services, c.var.provider, c.req.valid("json")), 201))
+    .openapi(list, async (c) => c.json(await listSessions(c.var.services, c.var.provider, c.req.valid("query")), 200))
     .openapi(get, async (c) => c.json(await getSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))
     .openapi(patch, async (c) => c.json(await updateSession(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(cancel, async (c) => c.json(await cancelSession(c.var.services, c.var.principal, c.req.valid("param").id), 200))

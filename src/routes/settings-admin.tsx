@@ -7,6 +7,7 @@ import type { AppEnv } from "../http/env.js";
 import { internalError } from "../http/problem.js";
 import { ADMIN_PRINCIPAL, type AdminWebSession, endAdminWebSession, resolveAdminWebSession } from "../services/admin-web-sessions.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "../services/api-keys.js";
+import { resolveProviderScope } from "../services/auth.js";
 import { createProvider, getProvider, listProviders } from "../services/providers.js";
 import { renderPage } from "../web/layout.js";
 import { AdminProviderPage, AdminProvidersPage, DEFAULT_PROVIDER_FORM, type ProviderForm } from "../web/pages/admin.js";
@@ -68,8 +69,9 @@ const page = (c: AdminContext) => c as unknown as WebContext;
 
 async function providerPage(c: AdminContext, providerId: string, extra: { freshKey?: string; notice?: string } = {}) {
   if (!UUID.test(providerId)) throw new NotFoundError("provider");
-  const provider = await getProvider(c.var.services, ADMIN_PRINCIPAL, providerId);
-  const keys = await listApiKeys(c.var.services, ADMIN_PRINCIPAL, providerId);
+  const scope = resolveProviderScope(ADMIN_PRINCIPAL, providerId);
+  const provider = await getProvider(c.var.services, scope);
+  const keys = await listApiKeys(c.var.services, scope);
   const body = <AdminProviderPage csrf={c.var.admin.csrfToken} provider={provider} keys={keys} {...extra} />;
   return renderPage(page(c), { title: provider.name, chrome: chrome(c) }, body);
 }
@@ -155,7 +157,7 @@ export function settingsAdminRoutes() {
     const providerId = c.req.param("id");
     if (!UUID.test(providerId)) throw new NotFoundError("provider");
     const label = (c.var.form.label ?? "").trim();
-    const created = await createApiKey(c.var.services, ADMIN_PRINCIPAL, providerId, label ? { label } : {});
+    const created = await createApiKey(c.var.services, resolveProviderScope(ADMIN_PRINCIPAL, providerId), label ? { label } : {});
     return providerPage(c, providerId, { freshKey: created.token });
   });
 
@@ -163,7 +165,7 @@ export function settingsAdminRoutes() {
     const providerId = c.req.param("id");
     const keyId = c.req.param("keyId");
     if (!UUID.test(providerId) || !UUID.test(keyId)) throw new NotFoundError("key");
-    await revokeApiKey(c.var.services, ADMIN_PRINCIPAL, providerId, keyId);
+    await revokeApiKey(c.var.services, resolveProviderScope(ADMIN_PRINCIPAL, providerId), keyId);
     return providerPage(c, providerId, { notice: "The key is revoked: it no longer works, and its browser sessions have ended." });
   });
 

@@ -3,16 +3,18 @@ import { z } from "zod";
 import { AppError, type ProblemField } from "../errors.js";
 import { getProvider } from "../services/providers.js";
 import { putFlash, takeFlash } from "../services/web-sessions.js";
+import { FRESH_FEED_ACTIONS } from "../web/pages/calendars.js";
 import type { Refusal } from "../web/pages/link.js";
+import { NOTICE_TONES } from "../web/pages/notice.js";
 import type { WebContext } from "../web/session.js";
 
 export const Flash = z.object({
   notice: z.string().optional(),
   // A warning is shown as one, never as a success (e.g. a saved but non-compliant link).
-  tone: z.enum(["success", "warning"]).optional(),
+  tone: z.enum(NOTICE_TONES).optional(),
   fresh: z
     .object({
-      action: z.enum(["created", "rotated"]),
+      action: z.enum(FRESH_FEED_ACTIONS),
       name: z.string(),
       url: z.string(),
       webcalUrl: z.string(),
@@ -33,7 +35,7 @@ export function refusalOf(err: unknown): Refusal | null {
 /** What every signed-in page needs; only pages that show the flash take it (it is read once). */
 export async function signedIn(c: WebContext, opts: { takeFlash?: boolean } = {}) {
   const { session, token } = c.var.web;
-  const provider = await getProvider(c.var.services, c.var.principal, session.providerId);
+  const provider = await getProvider(c.var.services, c.var.provider);
   const flash = Flash.safeParse(opts.takeFlash ? await takeFlash(c.var.services, session, token) : {});
   return {
     providerId: session.providerId,

@@ -52,8 +52,8 @@ function fieldErrorsOf(err: unknown): FieldErrors | null {
 }
 
 async function queuePage(c: WebContext, extra: { formError?: ItemFormError; status?: number } = {}) {
-  const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.formError });
-  const { items } = await listWorkQueue(c.var.services, c.var.principal, providerId);
+  const { provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.formError });
+  const { items } = await listWorkQueue(c.var.services, c.var.provider);
   const notice = flash.notice ? { text: flash.notice, tone: flash.tone } : undefined;
   const body = (
     <OpenItemsPage
@@ -178,9 +178,9 @@ export function registerWorkQueueRoutes(r: Hono<WebEnv>) {
   );
 
   const clientsPage = async (c: WebContext, extra: { formError?: ClientFormError; status?: number } = {}) => {
-    const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.formError });
+    const { provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.formError });
     const cursor = c.req.query("cursor");
-    const page = await listClientsWithLocations(c.var.services, c.var.principal, providerId, { limit: 50, ...(cursor ? { cursor } : {}) });
+    const page = await listClientsWithLocations(c.var.services, c.var.provider, { limit: 50, ...(cursor ? { cursor } : {}) });
     const notice = flash.notice ? { text: flash.notice, tone: flash.tone } : undefined;
     const body = (
       <ClientsPage

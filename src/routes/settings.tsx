@@ -14,7 +14,7 @@ import { getTelehealthLink, putTelehealthLink } from "../services/telehealth-lin
 import { endWebSession, resolveWebSession, startWebSession } from "../services/web-sessions.js";
 import { renderPage } from "../web/layout.js";
 import { CalendarsPage, DEFAULT_FEED_FORM, type FeedForm, type FreshFeed, sizeNoteOf } from "../web/pages/calendars.js";
-import { ConfirmFeedPage } from "../web/pages/confirm.js";
+import { ConfirmFeedPage, type FeedConfirmKind } from "../web/pages/confirm.js";
 import { type LinkForm, LinkPage, type Refusal } from "../web/pages/link.js";
 import { MessagePage } from "../web/pages/message.js";
 import { OverviewPage } from "../web/pages/overview.js";
@@ -59,16 +59,16 @@ export const pageHeaders = secureHeaders({
 
 const FeedIdParam = z.uuid();
 
-async function findFeed(c: WebContext, providerId: string, feedId: string) {
+async function findFeed(c: WebContext, feedId: string) {
   if (!FeedIdParam.safeParse(feedId).success) throw new NotFoundError("calendar");
-  const feed = (await listFeeds(c.var.services, c.var.principal, providerId)).items.find((f) => f.id === feedId);
+  const feed = (await listFeeds(c.var.services, c.var.provider)).items.find((f) => f.id === feedId);
   if (!feed) throw new NotFoundError("calendar");
   return feed;
 }
 
 /** The saved default link, or null when there is none yet. */
-const currentLink = (c: WebContext, providerId: string) =>
-  getTelehealthLink(c.var.services, c.var.principal, providerId).catch((e: unknown) => (e instanceof NotFoundError ? null : Promise.reject(e)));
+const currentLink = (c: WebContext) =>
+  getTelehealthLink(c.var.services, c.var.provider).catch((e: unknown) => (e instanceof NotFoundError ? null : Promise.reject(e)));
 
 const toLinkInput = (f: LinkForm) => ({
   url: f.url.trim(),
@@ -141,17 +141,17 @@ export function settingsRoutes() {
   });
 
   r.get("/", requireWebSession, async (c) => {
-    const { providerId, provider, chrome } = await signedIn(c);
-    const link = await currentLink(c, providerId);
-    const feeds = await listFeeds(c.var.services, c.var.principal, providerId);
-    const items = await listReconciliationItems(c.var.services, c.var.principal, providerId);
+    const { provider, chrome } = await signedIn(c);
+    const link = await currentLink(c);
+    const feeds = await listFeeds(c.var.services, c.var.provider);
+    const items = await listReconciliationItems(c.var.services, c.var.provider);
     const body = <OverviewPage providerName={provider.name} link={link} feedCount={feeds.items.length} openItems={items.items.length} />;
     return renderPage(c, { title: "Overview", current: "overview", chrome }, body);
   });
 
   r.get("/link", requireWebSession, async (c) => {
-    const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: true });
-    const saved = await currentLink(c, providerId);
+    const { provider, flash, chrome } = await signedIn(c, { takeFlash: true });
+    const saved = await currentLink(c);
     const form: LinkForm = saved
       ? { url: saved.url, instructions: saved.instructions ?? "", baaSigned: saved.baaSigned, waitingRoomEnabled: saved.waitingRoomEnabled }
       : { url: "", instructions: "", baaSigned: false, waitingRoomEnabled: false };
@@ -168,9 +168,8 @@ export function settingsRoutes() {
       baaSigned: f.baaSigned === "yes",
       waitingRoomEnabled: f.waitingRoomEnabled === "yes",
     };
-    const providerId = c.var.web.session.providerId;
     try {
-      const saved = await putTelehealthLink(c.var.services, c.var.principal, providerId, toLinkInput(form));
+      const saved = await putTelehealthLink(c.var.services, c.var.provider, toLinkInput(form));
       const flash: Flash = saved.compliant
         ? { notice: "Saved. Your link is compliant and ready for sessions.", tone: "success" }
         : {
@@ -182,15 +181,15 @@ export function settingsRoutes() {
       const refusal = refusalOf(err);
       if (!refusal) throw err;
       const { provider, chrome } = await signedIn(c);
-      const saved = await currentLink(c, providerId);
+      const saved = await currentLink(c);
       const body = <LinkPage csrf={chrome.csrf} timezone={provider.timezone} saved={saved} form={form} refusal={refusal} />;
       return renderPage(c, { title: "Telehealth link", current: "link", chrome, status: 422 }, body);
     }
   });
 
   const calendarsPage = async (c: WebContext, extra: { form?: FeedForm; refusal?: Refusal; status?: number } = {}) => {
-    const { providerId, provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.refusal });
-    const feeds = await listFeeds(c.var.services, c.var.principal, providerId);
+    const { provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.refusal });
+    const feeds = await listFeeds(c.var.services, c.var.provider);
     const body = (
       <CalendarsPage
         csrf={chrome.csrf}
@@ -228,7 +227,7 @@ export function settingsRoutes() {
       ...(form.privacy === "full" ? { acknowledgePhi } : {}),
     };
     try {
-      const feed = await createFeed(c.var.services, c.var.principal, c.var.web.session.providerId, input);
+      const feed = await createFeed(c.var.services, c.var.provider, input);
       const fresh: FreshFeed = {
         action: "created",
         name: feed.name,
@@ -246,17 +245,16 @@ export function settingsRoutes() {
   });
 
   r.get("/calendars/:feedId/:kind{rotate|revoke}", requireWebSession, async (c) => {
-    const { providerId, chrome } = await signedIn(c);
-    const feed = await findFeed(c, providerId, c.req.param("feedId"));
-    const kind = c.req.param("kind") as "rotate" | "revoke";
+    const { chrome } = await signedIn(c);
+    const feed = await findFeed(c, c.req.param("feedId"));
+    const kind = c.req.param("kind") as FeedConfirmKind;
     const title = kind === "rotate" ? "Get a new address" : "Stop a calendar";
     return renderPage(c, { title, current: "calendars", chrome }, <ConfirmFeedPage csrf={chrome.csrf} kind={kind} feed={feed} />);
   });
 
   r.post("/calendars/:feedId/rotate", requireWebSession, requireCsrfForm, async (c) => {
-    const providerId = c.var.web.session.providerId;
-    const feed = await findFeed(c, providerId, c.req.param("feedId"));
-    const rotated = await rotateFeedSecret(c.var.services, c.var.principal, providerId, feed.id);
+    const feed = await findFeed(c, c.req.param("feedId"));
+    const rotated = await rotateFeedSecret(c.var.services, c.var.provider, feed.id);
     const fresh: FreshFeed = {
       action: "rotated",
       name: rotated.name,
@@ -269,9 +267,8 @@ export function settingsRoutes() {
   });
 
   r.post("/calendars/:feedId/revoke", requireWebSession, requireCsrfForm, async (c) => {
-    const providerId = c.var.web.session.providerId;
-    const feed = await findFeed(c, providerId, c.req.param("feedId"));
-    await revokeFeed(c.var.services, c.var.principal, providerId, feed.id);
+    const feed = await findFeed(c, c.req.param("feedId"));
+    await revokeFeed(c.var.services, c.var.provider, feed.id);
     return flashAndRedirect(
       c,
       { notice: `“${feed.name}” is stopped: its address no longer works. Remove it from your calendar apps too.` },

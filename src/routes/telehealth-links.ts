@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { LINK_WRAPPERS } from "../domain/telehealth-link.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import {
   AddTelehealthLinkSchema,
@@ -28,10 +29,7 @@ const LinkSchema = z
   .openapi("TelehealthLink");
 
 const SavedLinkSchema = LinkSchema.extend({
-  unwrappedFrom: z
-    .enum(["outlook_safe_links", "google_redirect"])
-    .optional()
-    .describe("The email program's wrapper taken off the link before it was checked"),
+  unwrappedFrom: z.enum(LINK_WRAPPERS).optional().describe("The email program's wrapper taken off the link before it was checked"),
   upcomingSessionsUpdated: z.number().int().describe("Upcoming sessions that now use this link (their SEQUENCE rose)"),
 }).openapi("SavedTelehealthLink");
 
@@ -102,17 +100,16 @@ const delOne = createRoute({
 
 export function telehealthLinkRoutes() {
   return createRouter()
-    .openapi(put, async (c) => c.json(await putTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
-    .openapi(get, async (c) => c.json(await getTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id), 200))
+    .openapi(put, async (c) => c.json(await putTelehealthLink(c.var.services, c.var.provider, c.req.valid("json")), 200))
+    .openapi(get, async (c) => c.json(await getTelehealthLink(c.var.services, c.var.provider), 200))
     .openapi(del, async (c) => {
-      await deleteTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id);
+      await deleteTelehealthLink(c.var.services, c.var.provider);
       return c.body(null, 204);
     })
-    .openapi(list, async (c) => c.json(await listTelehealthLinks(c.var.services, c.var.principal, c.req.valid("param").id), 200))
-    .openapi(add, async (c) => c.json(await addTelehealthLink(c.var.services, c.var.principal, c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(list, async (c) => c.json(await listTelehealthLinks(c.var.services, c.var.provider), 200))
+    .openapi(add, async (c) => c.json(await addTelehealthLink(c.var.services, c.var.provider, c.req.valid("json")), 200))
     .openapi(delOne, async (c) => {
-      const p = c.req.valid("param");
-      await deleteTelehealthLinkById(c.var.services, c.var.principal, p.id, p.linkId);
+      await deleteTelehealthLinkById(c.var.services, c.var.provider, c.req.valid("param").linkId);
       return c.body(null, 204);
     });
 }

@@ -5,8 +5,8 @@ import { apiKeys } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { NotFoundError, parseInput } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertAdmin, assertProviderScope } from "./auth.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import { assertAdmin, type ProviderScope } from "./auth.js";
+import type { ServiceDeps } from "./deps.js";
 import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
@@ -23,7 +23,8 @@ const toView = (k: typeof apiKeys.$inferSelect): ApiKeyView => ({
 });
 
 /** Admin only; the token is in this answer and nowhere else, ever. */
-export async function createApiKey(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
+export async function createApiKey(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   assertAdmin(principal);
   const data = parseInput(CreateApiKeySchema, input ?? {});
   const token = newSecret("thk_");
@@ -39,16 +40,16 @@ export async function createApiKey(deps: ServiceDeps, principal: Principal, prov
   });
 }
 
-export async function listApiKeys(deps: ServiceDeps, principal: Principal, providerId: string): Promise<ApiKeyView[]> {
-  assertProviderScope(principal, providerId);
+export async function listApiKeys(deps: ServiceDeps, scope: ProviderScope): Promise<ApiKeyView[]> {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db.select().from(apiKeys).where(eq(apiKeys.providerId, providerId)).orderBy(desc(apiKeys.createdAt));
   return rows.map(toView);
 }
 
 /** Revoking is idempotent; the key stops working on the next request. */
-export async function revokeApiKey(deps: ServiceDeps, principal: Principal, providerId: string, keyId: string): Promise<void> {
-  assertProviderScope(principal, providerId);
+export async function revokeApiKey(deps: ServiceDeps, scope: ProviderScope, keyId: string): Promise<void> {
+  const { principal, providerId } = scope;
   await withTransaction(deps.db, async (tx) => {
     const rows = await tx
       .select()

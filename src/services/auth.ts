@@ -38,9 +38,20 @@ export async function resolvePrincipal(db: Db, adminHash: string, bearer: string
   return key ? { kind: "provider", providerId: key.providerId, keyId: key.id } : null;
 }
 
+declare const resolved: unique symbol;
+
+/**
+ * A provider the caller may act on, and who the caller is. Only resolveProviderScope makes one, once
+ * per request (src/http/provider-scope.ts for the API, the session middleware for the settings
+ * pages); a service that acts on a provider takes one instead of a bare id, so it cannot be reached
+ * without the check.
+ */
+export type ProviderScope = { readonly providerId: string; readonly principal: Principal; readonly [resolved]: true };
+
 /** A provider key asking for another provider's resources gets the same 404 as a missing one. */
-export function assertProviderScope(principal: Principal, providerId: string, what = "provider"): void {
-  if (principal.kind === "provider" && principal.providerId !== providerId) throw new NotFoundError(what);
+export function resolveProviderScope(principal: Principal, providerId: string): ProviderScope {
+  if (principal.kind === "provider" && principal.providerId !== providerId) throw new NotFoundError("provider");
+  return { providerId, principal } as ProviderScope;
 }
 
 export function assertAdmin(principal: Principal): void {

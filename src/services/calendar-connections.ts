@@ -6,11 +6,12 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { and, eq, isNull, lt, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Executor } from "../db/client.js";
-import { CONNECTION_KINDS, type ConnectionKind, calendarConnections, calendarSources, oauthStates } from "../db/schema.js";
+import { calendarConnections, calendarSources, oauthStates } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
+import { CONNECTION_KINDS, type ConnectionKind } from "../domain/value-lists.js";
 import { AppError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import { deleteCalendarSource, insertSourceAndRegister, type PushChannelRegistry, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import { type ConnectionAdapters, GrantError, type RemoteCalendar, type TokenSet } from "./connection-adapters.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -53,12 +54,11 @@ export function connectionKinds(adapters: ConnectionAdapters) {
 export async function beginConnection(
   deps: ServiceDeps,
   adapters: ConnectionAdapters,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   input: unknown,
   opts: { webSessionId?: string } = {},
 ): Promise<{ authorizationUrl: string; expiresAt: string }> {
-  assertProviderScope(principal, providerId);
+  const { providerId } = scope;
   const data = parseInput(BeginConnectionSchema, input);
   const adapter = adapters[data.kind];
   if (!adapter.available) {
@@ -234,8 +234,8 @@ export function toConnectionView(c: ConnectionRow) {
   return { id: c.id, providerId: c.providerId, kind: c.kind, status: c.status, lastErrorCode: c.lastErrorCode, createdAt: c.createdAt.toISOString() };
 }
 
-export async function listConnections(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listConnections(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
@@ -246,14 +246,8 @@ export async function listConnections(deps: ServiceDeps, principal: Principal, p
 }
 
 /** The account's calendars, each marked when it is already a source. */
-export async function listConnectionCalendars(
-  deps: ServiceDeps,
-  adapters: ConnectionAdapters,
-  principal: Principal,
-  providerId: string,
-  connectionId: string,
-) {
-  assertProviderScope(principal, providerId);
+export async function listConnectionCalendars(deps: ServiceDeps, adapters: ConnectionAdapters, scope: ProviderScope, connectionId: string) {
+  const { providerId } = scope;
   const conn = await loadConnection(deps.db, providerId, connectionId);
   const token = await accessTokenForConnection(deps, adapters, conn.id).catch((err: unknown) => {
     if (err instanceof CredentialsError) {
@@ -297,13 +291,12 @@ export async function addConnectionCalendars(
   deps: ServiceDeps,
   adapters: ConnectionAdapters,
   channels: PushChannelRegistry,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   connectionId: string,
   input: unknown,
 ) {
   const { calendarIds } = parseInput(PickCalendarsSchema, input);
-  const { connection, items } = await listConnectionCalendars(deps, adapters, principal, providerId, connectionId);
+  const { connection, items } = await listConnectionCalendars(deps, adapters, scope, connectionId);
   const byId = new Map(items.map((c) => [c.id, c]));
   const unknown = calendarIds.filter((id) => !byId.has(id));
   if (unknown.length)
@@ -314,7 +307,7 @@ export async function addConnectionCalendars(
     if (cal.connected) continue;
     const settings = { name: cal.name, connectionId, ...adapters[connection.kind].sourceSettings(cal) };
     created.push(
-      await insertSourceAndRegister(deps, principal, providerId, { kind: connection.kind, settings, secrets: {} }, channels, (row) =>
+      await insertSourceAndRegister(deps, scope, { kind: connection.kind, settings, secrets: {} }, channels, (row) =>
         sourceWithCredentials(deps, adapters, row),
       ),
     );
@@ -362,7 +355,7 @@ export async function accessTokenForConnection(
   type Outcome = { ok: true; token: string } | { ok: false; revoked: boolean; code: string };
   const outcome = await withTransaction(deps.db, async (tx): Promise<Outcome> => {
     const [c] = await tx.select().from(calendarConnections).where(eq(calendarConnections.id, connectionId)).for("update");
-    if (!c || c.status !== "connected" || !c.refreshToken) return { ok: false, revoked: true, code: "grant_revoked" };
+    if (c?.status !== "connected" || !c.refreshToken) return { ok: false, revoked: true, code: "grant_revoked" };
     const now = deps.clock.now();
     const current = fresh(c, now);
     if (current) return { ok: true, token: current }; // another worker refreshed while we waited
@@ -474,10 +467,9 @@ export async function disconnectCalendarSource(
   deps: ServiceDeps,
   adapters: ConnectionAdapters,
   channels: PushChannelRegistry,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   sourceId: string,
 ): Promise<void> {
-  const deleted = await deleteCalendarSource(deps, principal, providerId, sourceId, credentialedChannels(deps, adapters, channels));
+  const deleted = await deleteCalendarSource(deps, scope, sourceId, credentialedChannels(deps, adapters, channels));
   await releaseConnectionIfUnused(deps, adapters, deleted);
 }

@@ -17,14 +17,14 @@ import {
   telehealthLinks,
 } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { DEFAULT_PAST_DAYS, feedSummary, type Privacy } from "../domain/feed-policy.js";
+import { DEFAULT_PAST_DAYS, feedSummary } from "../domain/feed-policy.js";
 import { AppError, ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import { accessTokenForConnection, CredentialsError, sourceWithCredentials } from "./calendar-connections.js";
 import { deleteCalendarSource, insertSourceAndRegister, type PushChannelRegistry } from "./calendar-sources.js";
 import type { ConnectionAdapters } from "./connection-adapters.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ServiceDeps } from "./deps.js";
 import { enqueueMirrorSessions, outboxBacklog } from "./mirror-outbox.js";
 import type { MirrorEventContent, MirrorPlatforms } from "./mirror-platforms.js";
 import { loadProvider } from "./providers.js";
@@ -73,8 +73,8 @@ async function loadConnectionFor(db: Executor, providerId: string, connectionId:
   return c;
 }
 
-export async function getMirror(deps: ServiceDeps, principal: Principal, providerId: string, connectionId: string) {
-  assertProviderScope(principal, providerId);
+export async function getMirror(deps: ServiceDeps, scope: ProviderScope, connectionId: string) {
+  const { providerId } = scope;
   await loadConnectionFor(deps.db, providerId, connectionId);
   const m = await liveMirrorOf(deps.db, connectionId);
   if (!m) throw new NotFoundError("calendar mirror");
@@ -96,9 +96,9 @@ async function tokenFor(world: MirrorWorld, connectionId: string, label: string)
 }
 
 /** Turns write-back on for a connected account (idempotent: an enabled mirror answers as it is). */
-export async function enableMirror(world: MirrorWorld, principal: Principal, providerId: string, connectionId: string, input: unknown) {
+export async function enableMirror(world: MirrorWorld, scope: ProviderScope, connectionId: string, input: unknown) {
   const { deps, adapters, platforms } = world;
-  assertProviderScope(principal, providerId);
+  const { principal, providerId } = scope;
   const data = parseInput(EnableMirrorSchema, input);
   const provider = await loadProvider(deps.db, providerId);
   const conn = await loadConnectionFor(deps.db, providerId, connectionId);
@@ -153,8 +153,7 @@ export async function enableMirror(world: MirrorWorld, principal: Principal, pro
   // Watch our calendar like any picked calendar: the therapist's moves reach reconciliation.
   await insertSourceAndRegister(
     deps,
-    principal,
-    providerId,
+    scope,
     {
       kind: conn.kind,
       settings: {
@@ -175,9 +174,9 @@ export async function enableMirror(world: MirrorWorld, principal: Principal, pro
  * Turns write-back off: the outbox stops at once and the calendar we created is removed when the
  * grant still allows (a revoked grant leaves it; the owner can delete it).
  */
-export async function disableMirror(world: MirrorWorld, principal: Principal, providerId: string, connectionId: string): Promise<void> {
+export async function disableMirror(world: MirrorWorld, scope: ProviderScope, connectionId: string): Promise<void> {
   const { deps, platforms } = world;
-  assertProviderScope(principal, providerId);
+  const { principal, providerId } = scope;
   const conn = await loadConnectionFor(deps.db, providerId, connectionId);
   const now = deps.clock.now();
   const m = await withTransaction(deps.db, async (tx) => {
@@ -197,7 +196,7 @@ export async function disableMirror(world: MirrorWorld, principal: Principal, pr
     .from(calendarSources)
     .where(and(isNull(calendarSources.deletedAt), sql`${calendarSources.settings}->>'mirrorId' = ${m.id}`));
   if (source) {
-    await deleteCalendarSource(deps, principal, providerId, source.id, {
+    await deleteCalendarSource(deps, scope, source.id, {
       register: async () => {},
       release: async (s) => world.channels.release(await sourceWithCredentials(deps, world.adapters, s)),
     }).catch((err: unknown) => deps.logger.warn({ mirrorId: m.id, code: (err as Error).name }, "mirror calendar watch stop failed"));
@@ -250,7 +249,7 @@ export async function mirrorContentOf(
     content: {
       sessionId: s.id,
       uid: s.uid,
-      summary: feedSummary(mirror.privacy as Privacy, s.kind, r.clientName),
+      summary: feedSummary(mirror.privacy, s.kind, r.clientName),
       ...(description ? { description } : {}),
       ...(url ? { location: url } : s.kind === "in_person" ? { location: "In person" } : {}),
       start: s.startAt,
@@ -261,9 +260,9 @@ export async function mirrorContentOf(
 }
 
 /** Per connected account: whether sessions are written there (and how it goes), or whether they can be. */
-export async function listMirrorChoices(world: Pick<MirrorWorld, "deps" | "platforms">, principal: Principal, providerId: string) {
+export async function listMirrorChoices(world: Pick<MirrorWorld, "deps" | "platforms">, scope: ProviderScope) {
   const { deps, platforms } = world;
-  assertProviderScope(principal, providerId);
+  const { providerId } = scope;
   const conns = await deps.db
     .select()
     .from(calendarConnections)

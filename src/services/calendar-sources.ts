@@ -5,10 +5,11 @@ import type { Executor } from "../db/client.js";
 import { calendarSources } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { checkSourceUrl } from "../domain/source-url.js";
+import { CONNECTION_KINDS } from "../domain/value-lists.js";
 import { AppError, ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ProviderScope } from "./auth.js";
+import type { ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
 import { loadProvider } from "./providers.js";
 import { sealSecret } from "./secret-box.js";
@@ -68,14 +69,8 @@ export type PushChannelRegistry = {
   release(source: SourceRow): Promise<void>;
 };
 
-export async function createCalendarSource(
-  deps: ServiceDeps,
-  principal: Principal,
-  providerId: string,
-  input: unknown,
-  channels: PushChannelRegistry,
-) {
-  assertProviderScope(principal, providerId);
+export async function createCalendarSource(deps: ServiceDeps, scope: ProviderScope, input: unknown, channels: PushChannelRegistry) {
+  const { principal } = scope;
   const data = parseInput(CreateSourceSchema, input);
   if ((data.kind === "google" || data.kind === "microsoft") && principal.kind !== "admin") {
     // Providers connect these with OAuth consent; a pasted access token stays for operators' adapter tests.
@@ -111,7 +106,7 @@ export async function createCalendarSource(
       break;
   }
   const pasted = data.kind === "google" || data.kind === "microsoft" ? data.accessToken : undefined;
-  const view = await insertSourceAndRegister(deps, principal, providerId, { kind: data.kind, settings, secrets }, channels, async (row) =>
+  const view = await insertSourceAndRegister(deps, scope, { kind: data.kind, settings, secrets }, channels, async (row) =>
     pasted ? { ...row, secrets: { ...row.secrets, accessToken: pasted } } : row,
   );
   return {
@@ -127,12 +122,12 @@ export async function createCalendarSource(
  */
 export async function insertSourceAndRegister(
   deps: ServiceDeps,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   source: { kind: SourceRow["kind"]; settings: Record<string, unknown>; secrets: Record<string, string> },
   channels: PushChannelRegistry,
   withCredentials: (row: SourceRow) => Promise<SourceRow>,
 ) {
+  const { principal, providerId } = scope;
   const id = randomUUID();
   const now = deps.clock.now();
   const { kind } = source;
@@ -200,8 +195,8 @@ export function graphConfig(s: SourceRow) {
   };
 }
 
-export async function listCalendarSources(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listCalendarSources(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
@@ -222,12 +217,11 @@ export async function findLiveSource(db: Executor, sourceId: string): Promise<So
 
 export async function deleteCalendarSource(
   deps: ServiceDeps,
-  principal: Principal,
-  providerId: string,
+  scope: ProviderScope,
   sourceId: string,
   channels: PushChannelRegistry,
 ): Promise<SourceRow> {
-  assertProviderScope(principal, providerId);
+  const { principal, providerId } = scope;
   const deleted = await withTransaction(deps.db, async (tx) => {
     const s = await findLiveSource(tx, sourceId);
     if (!s || s.providerId !== providerId) throw new NotFoundError("calendar source");
@@ -261,12 +255,15 @@ export async function sourcesWithExpiringChannels(db: Executor, before: Date): P
   const rows = await db
     .select()
     .from(calendarSources)
-    .where(and(isNull(calendarSources.deletedAt), inArray(calendarSources.kind, ["google", "microsoft"])));
+    .where(and(isNull(calendarSources.deletedAt), inArray(calendarSources.kind, CONNECTION_KINDS)));
   return rows.filter((s) => {
     const expires = s.settings.channelExpiration ?? s.settings.subscriptionExpiration;
     return typeof expires === "string" && new Date(expires) < before;
   });
 }
+
+/** transient: retrying may pass; permanent: it cannot; reconnect: the grant is gone. */
+export type FailureSeverity = "transient" | "permanent" | "reconnect";
 
 /** Consecutive failed attempts after which a source that keeps retrying shows as failing. */
 export const FAILING_AFTER_ATTEMPTS = 5;
@@ -276,13 +273,7 @@ export const FAILING_AFTER_ATTEMPTS = 5;
  * provider can fix it); `failing` at once for a failure that retrying cannot fix, or after
  * FAILING_AFTER_ATTEMPTS in a row of one that might pass.
  */
-export async function recordSourceFailure(
-  db: Executor,
-  sourceId: string,
-  code: string,
-  at: Date,
-  severity: "transient" | "permanent" | "reconnect",
-): Promise<void> {
+export async function recordSourceFailure(db: Executor, sourceId: string, code: string, at: Date, severity: FailureSeverity): Promise<void> {
   const failures = sql`${calendarSources.consecutiveFailures} + 1`;
   const status =
     severity === "reconnect"

@@ -6,16 +6,17 @@ import { clientLocations, clients, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { CountryCodeSchema, StateCodeSchema } from "../domain/jurisdictions.js";
 import { sameLocation } from "../domain/locations.js";
+import { INSURANCE_KINDS } from "../domain/value-lists.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor, PageQuerySchema } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
 
 const ClientFields = {
   displayName: z.string().trim().min(1).max(200),
-  insurance: z.enum(["in_network", "out_of_network", "self_pay"]),
+  insurance: z.enum(INSURANCE_KINDS),
   medicare: z.boolean(),
 };
 export const CreateClientSchema = z.strictObject(ClientFields);
@@ -73,8 +74,8 @@ export async function loadClient(db: Executor, principal: Principal, clientId: s
   return c;
 }
 
-export async function createClient(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function createClient(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   const data = parseInput(CreateClientSchema, input);
   return withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
@@ -88,8 +89,8 @@ export async function createClient(deps: ServiceDeps, principal: Principal, prov
   });
 }
 
-export async function listClients(deps: ServiceDeps, principal: Principal, providerId: string, query: unknown) {
-  assertProviderScope(principal, providerId);
+export async function listClients(deps: ServiceDeps, scope: ProviderScope, query: unknown) {
+  const { providerId } = scope;
   const q = parseInput(PageQuerySchema, query);
   await loadProvider(deps.db, providerId);
   const after = q.cursor ? decodeCursor(q.cursor) : null;

@@ -1,6 +1,6 @@
 // What the services need of a calendar platform that is connected with OAuth (Google, Microsoft).
 // Implemented in src/ingest/adapters/ and injected, so services never import the ingestion layer.
-import type { ConnectionKind } from "../db/schema.js";
+import type { ConnectionKind } from "../domain/value-lists.js";
 
 export type TokenSet = { accessToken: string; expiresInSeconds?: number; refreshToken?: string; scope?: string };
 export type RemoteCalendar = { id: string; name: string; primary: boolean };

@@ -5,17 +5,18 @@ import type { Config } from "../config.js";
 import { feeds } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { DEFAULT_FUTURE_DAYS, DEFAULT_PAST_DAYS } from "../domain/feed-policy.js";
+import { PRIVACY_LEVELS } from "../domain/value-lists.js";
 import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ProviderScope } from "./auth.js";
+import type { ServiceDeps } from "./deps.js";
 import { feedContentStatus } from "./feed-content.js";
 import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
 export const CreateFeedSchema = z.strictObject({
   name: z.string().trim().min(1).max(100),
-  privacy: z.enum(["minimal", "initials", "full"]).default("minimal"),
+  privacy: z.enum(PRIVACY_LEVELS).default("minimal"),
   acknowledgePhi: z.boolean().optional(),
   includeLink: z.boolean().default(true),
   includeInPerson: z.boolean().default(true),
@@ -63,8 +64,8 @@ export function toFeedView(f: FeedRow) {
   };
 }
 
-export async function createFeed(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function createFeed(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   const data = parseInput(CreateFeedSchema, input);
   if (data.privacy === "full" && data.acknowledgePhi !== true) {
     throw new UnprocessableError(
@@ -87,8 +88,8 @@ export async function createFeed(deps: ServiceDeps, principal: Principal, provid
   });
 }
 
-export async function listFeeds(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listFeeds(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
@@ -101,8 +102,8 @@ export async function listFeeds(deps: ServiceDeps, principal: Principal, provide
   return { items };
 }
 
-async function loadLiveFeed(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
-  assertProviderScope(principal, providerId);
+async function loadLiveFeed(deps: ServiceDeps, scope: ProviderScope, feedId: string) {
+  const { providerId } = scope;
   const rows = await deps.db
     .select()
     .from(feeds)
@@ -112,8 +113,9 @@ async function loadLiveFeed(deps: ServiceDeps, principal: Principal, providerId:
 }
 
 /** A new secret; the old URL is dead from the moment this commits (its hash is gone). */
-export async function rotateFeedSecret(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
-  const feed = await loadLiveFeed(deps, principal, providerId, feedId);
+export async function rotateFeedSecret(deps: ServiceDeps, scope: ProviderScope, feedId: string) {
+  const { principal, providerId } = scope;
+  const feed = await loadLiveFeed(deps, scope, feedId);
   const secret = newFeedSecret();
   return withTransaction(deps.db, async (tx) => {
     const now = deps.clock.now();
@@ -128,8 +130,9 @@ export async function rotateFeedSecret(deps: ServiceDeps, principal: Principal, 
   });
 }
 
-export async function revokeFeed(deps: ServiceDeps, principal: Principal, providerId: string, feedId: string) {
-  const feed = await loadLiveFeed(deps, principal, providerId, feedId);
+export async function revokeFeed(deps: ServiceDeps, scope: ProviderScope, feedId: string) {
+  const { principal, providerId } = scope;
+  const feed = await loadLiveFeed(deps, scope, feedId);
   await withTransaction(deps.db, async (tx) => {
     const now = deps.clock.now();
     await tx.update(feeds).set({ revokedAt: now, updatedAt: now }).where(eq(feeds.id, feed.id));

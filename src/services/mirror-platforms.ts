@@ -1,7 +1,7 @@
 // What write-back needs of a calendar platform (Google, Microsoft): a calendar of our own, and
 // idempotent writes of one event per session. Implemented in src/ingest/mirror-*.ts and injected,
 // so services never import the ingestion layer.
-import type { ConnectionKind } from "../db/schema.js";
+import type { ConnectionKind } from "../domain/value-lists.js";
 
 /** One session as a mirror shows it, already filtered by the mirror's privacy level. */
 export type MirrorEventContent = {

@@ -8,7 +8,7 @@ import { COMPACTS, hasFullLicenseIn, normalizeStateCode, StateCodeSchema } from 
 import { isValidTimezone } from "../domain/timezone.js";
 import { ForbiddenError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertAdmin, assertProviderScope } from "./auth.js";
+import { assertAdmin, type ProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { enqueueMirrorWrites } from "./mirror-outbox.js";
 
@@ -124,13 +124,13 @@ export async function loadProvider(db: Executor, providerId: string): Promise<Pr
   return rows[0];
 }
 
-export async function getProvider(deps: ServiceDeps, principal: Principal, providerId: string): Promise<ProviderView> {
-  assertProviderScope(principal, providerId);
+export async function getProvider(deps: ServiceDeps, scope: ProviderScope): Promise<ProviderView> {
+  const { providerId } = scope;
   return toProviderView(await loadProvider(deps.db, providerId));
 }
 
-export async function updateProvider(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown): Promise<ProviderView> {
-  assertProviderScope(principal, providerId);
+export async function updateProvider(deps: ServiceDeps, scope: ProviderScope, input: unknown): Promise<ProviderView> {
+  const { principal, providerId } = scope;
   const data = parseInput(UpdateProviderSchema, input);
   return withTransaction(deps.db, async (tx) => {
     const current = await loadProvider(tx, providerId);

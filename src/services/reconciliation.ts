@@ -13,9 +13,9 @@ import {
   reconnectItem,
 } from "../domain/reconciliation.js";
 import { CONFIRMATION_LOOKBACK_DAYS } from "../domain/work-queue.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import { loadClientLocations } from "./clients.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ServiceDeps } from "./deps.js";
 import { loadProvider } from "./providers.js";
 
 const DAY_MS = 86_400_000;
@@ -23,8 +23,8 @@ const DAY_MS = 86_400_000;
 const LOOKBACK_DAYS = CONFIRMATION_LOOKBACK_DAYS;
 const AHEAD_DAYS = 180;
 
-export async function listReconciliationItems(deps: ServiceDeps, principal: Principal, providerId: string): Promise<{ items: ReconciliationItem[] }> {
-  assertProviderScope(principal, providerId);
+export async function listReconciliationItems(deps: ServiceDeps, scope: ProviderScope): Promise<{ items: ReconciliationItem[] }> {
+  const { providerId } = scope;
   const provider = await loadProvider(deps.db, providerId);
   const now = deps.clock.now();
   const from = new Date(now.getTime() - LOOKBACK_DAYS * DAY_MS);

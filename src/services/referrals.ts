@@ -6,6 +6,7 @@ import { z } from "zod";
 import { sessionReferrals } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { StateCodeSchema } from "../domain/jurisdictions.js";
+import { REFERABLE_OUTCOMES } from "../domain/value-lists.js";
 import { ConflictError, parseInput } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import { decideForSession } from "./confirmations.js";
@@ -14,8 +15,7 @@ import { loadSession } from "./sessions.js";
 
 export const MarkReferredSchema = z.strictObject({ state: StateCodeSchema });
 
-/** The outcomes after which referring the client on is what the rules ask for. */
-const REFERABLE = new Set(["refer", "needs_credentialing"]);
+const REFERABLE = new Set<string>(REFERABLE_OUTCOMES);
 
 export async function markSessionReferred(deps: ServiceDeps, principal: Principal, sessionId: string, input: unknown) {
   const data = parseInput(MarkReferredSchema, input);

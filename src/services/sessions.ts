@@ -5,9 +5,10 @@ import type { Executor } from "../db/client.js";
 import { clients, confirmations, sessions } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { checkModality, resolveSessionTimes } from "../domain/sessions.js";
+import { MODALITIES, SESSION_KINDS, SESSION_STATUSES } from "../domain/value-lists.js";
 import { ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
+import type { ProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { decodeCursor, encodeCursor } from "./pagination.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
@@ -20,8 +21,8 @@ export const CreateSessionSchema = z.strictObject({
   start: Instant,
   end: Instant.optional(),
   durationMinutes: z.number().int().optional(),
-  kind: z.enum(["virtual", "in_person"]),
-  modality: z.enum(["video", "audio_only"]).optional(),
+  kind: z.enum(SESSION_KINDS),
+  modality: z.enum(MODALITIES).optional(),
   telehealthUrl: z.string().max(4096).optional().describe("This session's own link, on any platform you attested; default: your default link"),
   allowOverlap: z.boolean().optional().describe("Book even though another of your sessions overlaps this one"),
   externalEvent: z
@@ -34,7 +35,7 @@ export const UpdateSessionSchema = z.strictObject({
   start: Instant.optional(),
   end: Instant.optional(),
   durationMinutes: z.number().int().optional(),
-  modality: z.enum(["video", "audio_only"]).optional(),
+  modality: z.enum(MODALITIES).optional(),
   telehealthUrl: z.string().max(4096).nullable().optional().describe("null: follow your default link again"),
   allowOverlap: z.boolean().optional().describe("Move even though another of your sessions overlaps the new time"),
 });
@@ -42,7 +43,7 @@ export const UpdateSessionSchema = z.strictObject({
 export const ListSessionsQuerySchema = z.strictObject({
   from: Instant.optional(),
   to: Instant.optional(),
-  status: z.enum(["scheduled", "cancelled", "confirmed"]).optional(),
+  status: z.enum(SESSION_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: z.string().max(200).optional(),
 });
@@ -146,8 +147,8 @@ async function assertNoOverlap(tx: Executor, providerId: string, times: { start:
   }
 }
 
-export async function createSession(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function createSession(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
+  const { principal, providerId } = scope;
   const data = parseInput(CreateSessionSchema, input);
   return withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
@@ -214,8 +215,8 @@ export async function createSession(deps: ServiceDeps, principal: Principal, pro
   });
 }
 
-export async function listSessions(deps: ServiceDeps, principal: Principal, providerId: string, query: unknown) {
-  assertProviderScope(principal, providerId);
+export async function listSessions(deps: ServiceDeps, scope: ProviderScope, query: unknown) {
+  const { providerId } = scope;
   const q = parseInput(ListSessionsQuerySchema, query);
   await loadProvider(deps.db, providerId);
   const after = q.cursor ? decodeCursor(q.cursor) : null;

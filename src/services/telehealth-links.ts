@@ -10,8 +10,8 @@ import { withTransaction } from "../db/tx.js";
 import { assessTelehealthLink, checkTelehealthLink, type Platform } from "../domain/telehealth-link.js";
 import { ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
-import { assertProviderScope } from "./auth.js";
-import type { Principal, ServiceDeps } from "./deps.js";
+import type { ProviderScope } from "./auth.js";
+import type { ServiceDeps } from "./deps.js";
 import { bumpFeedVersion, loadProvider } from "./providers.js";
 
 const LinkFields = {
@@ -84,7 +84,8 @@ type SaveInput = z.infer<typeof AddTelehealthLinkSchema>;
  * default, moves the upcoming sessions that follow the default onto it, raising their SEQUENCE.
  * Past, in-progress, cancelled and confirmed sessions keep the link they had.
  */
-async function saveLink(deps: ServiceDeps, principal: Principal, providerId: string, data: SaveInput) {
+async function saveLink(deps: ServiceDeps, scope: ProviderScope, data: SaveInput) {
+  const { principal, providerId } = scope;
   const verdict = assessTelehealthLink(data);
   if (!verdict.ok) throw new UnprocessableError(verdict.code, verdict.message);
   return withTransaction(deps.db, async (tx) => {
@@ -186,27 +187,25 @@ async function saveLink(deps: ServiceDeps, principal: Principal, providerId: str
 }
 
 /** PUT the default link (the original single-link API): saves the platform's link and makes it the default. */
-export async function putTelehealthLink(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function putTelehealthLink(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
   const data = parseInput(PutTelehealthLinkSchema, input);
-  return saveLink(deps, principal, providerId, { ...data, isDefault: true });
+  return saveLink(deps, scope, { ...data, isDefault: true });
 }
 
 /** Adds (or replaces) one platform's link; the default only when asked, or when there is none yet. */
-export async function addTelehealthLink(deps: ServiceDeps, principal: Principal, providerId: string, input: unknown) {
-  assertProviderScope(principal, providerId);
+export async function addTelehealthLink(deps: ServiceDeps, scope: ProviderScope, input: unknown) {
   const data = parseInput(AddTelehealthLinkSchema, input);
-  return saveLink(deps, principal, providerId, data);
+  return saveLink(deps, scope, data);
 }
 
-export async function listTelehealthLinks(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function listTelehealthLinks(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   return { items: (await loadCurrentLinks(deps.db, providerId)).map(toLinkView) };
 }
 
-export async function getTelehealthLink(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
+export async function getTelehealthLink(deps: ServiceDeps, scope: ProviderScope) {
+  const { providerId } = scope;
   await loadProvider(deps.db, providerId);
   const row = await loadTelehealthLink(deps.db, providerId);
   if (!row) throw new NotFoundError("telehealth link");
@@ -217,7 +216,8 @@ export async function getTelehealthLink(deps: ServiceDeps, principal: Principal,
  * Retires one link. Refused while upcoming sessions use it (no virtual session without a link), or,
  * for the default, while upcoming sessions follow the default. Past sessions keep pointing at it.
  */
-async function retireLink(deps: ServiceDeps, principal: Principal, providerId: string, pick: (links: LinkRow[]) => LinkRow | undefined) {
+async function retireLink(deps: ServiceDeps, scope: ProviderScope, pick: (links: LinkRow[]) => LinkRow | undefined) {
+  const { principal, providerId } = scope;
   await withTransaction(deps.db, async (tx) => {
     await loadProvider(tx, providerId);
     const links = await tx.select().from(telehealthLinks).where(current(providerId)).for("update");
@@ -242,14 +242,12 @@ async function retireLink(deps: ServiceDeps, principal: Principal, providerId: s
   });
 }
 
-export async function deleteTelehealthLink(deps: ServiceDeps, principal: Principal, providerId: string) {
-  assertProviderScope(principal, providerId);
-  await retireLink(deps, principal, providerId, (links) => links.find((l) => l.isDefault));
+export async function deleteTelehealthLink(deps: ServiceDeps, scope: ProviderScope) {
+  await retireLink(deps, scope, (links) => links.find((l) => l.isDefault));
 }
 
-export async function deleteTelehealthLinkById(deps: ServiceDeps, principal: Principal, providerId: string, linkId: string) {
-  assertProviderScope(principal, providerId);
-  await retireLink(deps, principal, providerId, (links) => links.find((l) => l.id === linkId));
+export async function deleteTelehealthLinkById(deps: ServiceDeps, scope: ProviderScope, linkId: string) {
+  await retireLink(deps, scope, (links) => links.find((l) => l.id === linkId));
 }
 
 /**

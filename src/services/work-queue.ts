@@ -8,6 +8,7 @@ import { initialsOf } from "../domain/feed-policy.js";
 import type { ReconciliationItem } from "../domain/reconciliation.js";
 import { orderByUrgency } from "../domain/work-queue.js";
 import { AppError, ConflictError } from "../errors.js";
+import type { ProviderScope } from "./auth.js";
 import { addLocation, CreateLocationSchema, listClients, toLocationView } from "./clients.js";
 import { confirmSession, previewEligibility } from "./confirmations.js";
 import type { Principal, ServiceDeps } from "./deps.js";
@@ -24,8 +25,9 @@ const clientOf = (c: { id: string; displayName: string }): QueueClient => ({
   initials: initialsOf(c.displayName),
 });
 
-export async function listWorkQueue(deps: ServiceDeps, principal: Principal, providerId: string): Promise<{ items: QueueItem[] }> {
-  const { items } = await listReconciliationItems(deps, principal, providerId);
+export async function listWorkQueue(deps: ServiceDeps, scope: ProviderScope): Promise<{ items: QueueItem[] }> {
+  const { providerId } = scope;
+  const { items } = await listReconciliationItems(deps, scope);
   const ids = [...new Set(items.map((i) => i.sessionId).filter((x): x is string => !!x))];
   const rows = ids.length
     ? await deps.db
@@ -43,8 +45,9 @@ export async function listWorkQueue(deps: ServiceDeps, principal: Principal, pro
 }
 
 /** One page of clients, each with their current (not archived) locations, newest first. */
-export async function listClientsWithLocations(deps: ServiceDeps, principal: Principal, providerId: string, query: unknown) {
-  const page = await listClients(deps, principal, providerId, query);
+export async function listClientsWithLocations(deps: ServiceDeps, scope: ProviderScope, query: unknown) {
+  const { providerId } = scope;
+  const page = await listClients(deps, scope, query);
   const ids = page.items.map((c) => c.id);
   const locs = ids.length
     ? await deps.db

@@ -1,7 +1,9 @@
 // Words and dates for the settings pages. Instants are stored in UTC; they are shown in the
 // provider's own IANA time zone.
+import type { Platform } from "../domain/telehealth-link.js";
+import type { Privacy } from "../domain/value-lists.js";
 
-const PLATFORM_NAMES: Record<string, string> = {
+const PLATFORM_NAMES: Record<Platform, string> = {
   zoom: "Zoom",
   doxy_me: "Doxy.me",
   google_meet: "Google Meet",
@@ -12,13 +14,13 @@ const PLATFORM_NAMES: Record<string, string> = {
   other: "Another platform",
 };
 
-export const platformName = (platform: string) => PLATFORM_NAMES[platform] ?? platform;
+export const platformName = (platform: string) => (Object.hasOwn(PLATFORM_NAMES, platform) ? PLATFORM_NAMES[platform as Platform] : platform);
 
 export const PRIVACY_CHOICES = [
   { value: "minimal", label: "No client names", hint: 'Events read "Telehealth session". Recommended.' },
   { value: "initials", label: "Client initials", hint: 'Events read "Telehealth session: J.D."' },
   { value: "full", label: "Full client names", hint: "Events show each client's name." },
-] as const;
+] as const satisfies ReadonlyArray<{ value: Privacy; label: string; hint: string }>;
 
 export const privacyLabel = (privacy: string) => PRIVACY_CHOICES.find((p) => p.value === privacy)?.label ?? privacy;
 

@@ -5,6 +5,7 @@ import { getCookie, setCookie } from "hono/cookie";
 import type { CookieOptions } from "hono/utils/cookie";
 import type { AppEnv } from "../http/env.js";
 import { limitBody } from "../http/middleware.js";
+import { resolveProviderScope } from "../services/auth.js";
 import { newSecret, safeEqual } from "../services/secrets.js";
 import { csrfTokenMatches, resolveWebSession, WEB_SESSION_MAX_MS, type WebSession, webPrincipal } from "../services/web-sessions.js";
 
@@ -82,7 +83,7 @@ export function fromOurOrigin(c: WebContext): boolean {
   return ours.has(origin);
 }
 
-/** GET pages: without a live session, go to sign-in. Sets the principal the services see. */
+/** GET pages: without a live session, go to sign-in. Sets the principal and the provider (its own) the services see. */
 export const requireWebSession: MiddlewareHandler<WebEnv> = async (c, next) => {
   const token = readSessionCookie(c);
   const session = token ? await resolveWebSession(c.var.services, token) : null;
@@ -91,7 +92,9 @@ export const requireWebSession: MiddlewareHandler<WebEnv> = async (c, next) => {
     return c.redirect("/settings/sign-in", 303);
   }
   c.set("web", { session, token });
-  c.set("principal", webPrincipal(session));
+  const principal = webPrincipal(session);
+  c.set("principal", principal);
+  c.set("provider", resolveProviderScope(principal, session.providerId));
   return next();
 };
 

@@ -733,9 +733,11 @@ export interface components {
                 originalStart?: string;
             };
             confirmation?: {
-                outcome: string;
+                /** @enum {string} */
+                outcome: "client_location_required" | "location_outside_us" | "audio_only_not_allowed" | "refer" | "eligible" | "needs_credentialing" | "private_pay_only";
                 row: number;
-                billing: string | null;
+                /** @enum {string|null} */
+                billing: "insurance" | "private_pay" | null;
                 country: string;
                 state: string | null;
                 clientLocationId: string | null;
@@ -760,7 +762,8 @@ export interface components {
             /** Format: uuid */
             sessionId: string;
             state: string;
-            outcome: string;
+            /** @enum {string} */
+            outcome: "client_location_required" | "location_outside_us" | "audio_only_not_allowed" | "refer" | "eligible" | "needs_credentialing" | "private_pay_only";
             referredAt: string;
             decision: components["schemas"]["EligibilityDecision"];
         };

@@ -58,9 +58,12 @@ function SizeNote({ note, feedId }: { note: FeedSizeNote; feedId: string }) {
   );
 }
 
+export const FRESH_FEED_ACTIONS = ["created", "rotated"] as const;
+export type FreshFeedAction = (typeof FRESH_FEED_ACTIONS)[number];
+
 /** A feed's secret URLs, carried once from the create or rotate post to this page. */
 export type FreshFeed = {
-  action: "created" | "rotated";
+  action: FreshFeedAction;
   name: string;
   url: string;
   webcalUrl: string;

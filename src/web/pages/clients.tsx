@@ -4,7 +4,7 @@ import { countryName, type FieldErrors, type LocationFormValues } from "../locat
 import { ClientName } from "./client-name.js";
 import { ErrorSummary } from "./error-summary.js";
 import { LocationFields, locationSummaryItems } from "./location-fields.js";
-import { Notice } from "./notice.js";
+import { Notice, type NoticeTone } from "./notice.js";
 
 type Location = { id: string; state: string | null; label: string | null; createdAt: string } & Record<string, unknown>;
 export type ClientRow = { id: string; displayName: string; initials: string; insurance: string; medicare: boolean; locations: Location[] };
@@ -16,7 +16,7 @@ type Props = {
   today: string;
   clients: ClientRow[];
   nextCursor?: string | undefined;
-  notice?: { text: string; tone?: "success" | "warning" | undefined } | undefined;
+  notice?: { text: string; tone?: NoticeTone | undefined } | undefined;
   formError?: ClientFormError | undefined;
   outsideUs: boolean;
 };

@@ -1,4 +1,5 @@
-type Props = { csrf: string; kind: "rotate" | "revoke"; feed: { id: string; name: string } };
+export type FeedConfirmKind = "rotate" | "revoke";
+type Props = { csrf: string; kind: FeedConfirmKind; feed: { id: string; name: string } };
 
 const TEXT = {
   rotate: {

@@ -1,13 +1,14 @@
+import type { ConnectionKind, SourceStatus } from "../../domain/value-lists.js";
 import type { MirrorChoice } from "../../services/calendar-mirrors.js";
 import { formatInstant } from "../format.js";
 
-export type KindChoice = { kind: "google" | "microsoft"; label: string; available: boolean; canRevoke: boolean };
+export type KindChoice = { kind: ConnectionKind; label: string; available: boolean; canRevoke: boolean };
 export type SourceHealth = {
   id: string;
   kind: string;
   name: string | null;
   connectionId?: string;
-  status: "active" | "needs_reconnect" | "failing";
+  status: SourceStatus;
   lastSuccessAt: string | null;
   lastErrorCode: string | null;
   lastErrorAt: string | null;

@@ -1,7 +1,7 @@
 import type { ProblemField } from "../../errors.js";
 import { formatInstant, platformName } from "../format.js";
 import { ErrorSummary } from "./error-summary.js";
-import { Notice } from "./notice.js";
+import { Notice, type NoticeTone } from "./notice.js";
 
 export type SavedLink = {
   url: string;
@@ -24,7 +24,7 @@ type Props = {
   form: LinkForm;
   refusal?: Refusal;
   notice?: string;
-  noticeTone?: "success" | "warning";
+  noticeTone?: NoticeTone;
 };
 
 const FIELD_NAMES: Record<string, string> = { url: "Meeting link", instructions: "Instructions for clients" };

@@ -1,10 +1,11 @@
+import { REFERABLE_OUTCOMES } from "../../domain/value-lists.js";
 import type { QueueItem } from "../../services/work-queue.js";
 import { formatRange } from "../format.js";
 import { type FieldErrors, type LocationFormValues, localDate } from "../location-form.js";
 import { ClientName } from "./client-name.js";
 import { ErrorSummary } from "./error-summary.js";
 import { LocationFields, locationSummaryItems } from "./location-fields.js";
-import { Notice } from "./notice.js";
+import { Notice, type NoticeTone } from "./notice.js";
 
 // The short "what to do" for each kind; the item's own `action` says it in full.
 const TODO: Record<string, string> = {
@@ -25,7 +26,7 @@ const TODO: Record<string, string> = {
 export const todoLabel = (kind: string) => TODO[kind] ?? "Review";
 
 const NEEDS_LOCATION = new Set(["needs_client_location", "client_location_required"]);
-const REFERABLE = new Set(["refer", "needs_credentialing"]);
+const REFERABLE = new Set<string>(REFERABLE_OUTCOMES);
 
 /** A form on this page that was refused: which item, which action, what was typed, what is wrong. */
 export type ItemFormError = {
@@ -39,7 +40,7 @@ type Props = {
   csrf: string;
   timezone: string;
   items: QueueItem[];
-  notice?: { text: string; tone?: "success" | "warning" | undefined } | undefined;
+  notice?: { text: string; tone?: NoticeTone | undefined } | undefined;
   formError?: ItemFormError | undefined;
   outsideUs: boolean;
 };
