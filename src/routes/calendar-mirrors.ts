@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { CONNECTION_KINDS, SOURCE_STATUSES } from "../domain/value-lists.js";
+import { CONNECTION_KINDS, PRIVACY_LEVELS, SOURCE_STATUSES } from "../domain/value-lists.js";
 import { bearerSecurity, createRouter, IdParam, jsonBody, jsonResponse, problems } from "../http/openapi.js";
 import { disableMirror, EnableMirrorSchema, enableMirror, getMirror, type MirrorWorld } from "../services/calendar-mirrors.js";
 
@@ -14,7 +14,7 @@ const MirrorSchema = z
     connectionId: z.uuid(),
     kind: z.enum(CONNECTION_KINDS),
     enabled: z.boolean(),
-    privacy: z.enum(["minimal", "initials", "full"]),
+    privacy: z.enum(PRIVACY_LEVELS),
     includeLink: z.boolean(),
     status: z.enum(SOURCE_STATUSES),
     lastPushAt: z.string().nullable(),

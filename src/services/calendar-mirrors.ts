@@ -18,6 +18,7 @@ import {
 } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { DEFAULT_PAST_DAYS, feedSummary } from "../domain/feed-policy.js";
+import { PRIVACY_LEVELS } from "../domain/value-lists.js";
 import { AppError, ConflictError, NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import type { ProviderScope } from "./auth.js";
@@ -33,7 +34,7 @@ export const MIRROR_CALENDAR_NAME = "Telehealth sessions";
 const DAY_MS = 24 * 3600_000;
 
 export const EnableMirrorSchema = z.strictObject({
-  privacy: z.enum(["minimal", "initials", "full"]).default("minimal").describe("What the events say about the client; minimal names no one"),
+  privacy: z.enum(PRIVACY_LEVELS).default("minimal").describe("What the events say about the client; minimal names no one"),
   includeLink: z.boolean().default(true).describe("Put the session's video link and instructions in the event"),
 });
 
