@@ -45,7 +45,10 @@ const EventSchema = z.looseObject({
   start: TimeSchema.nullish(),
   end: TimeSchema.nullish(),
   isCancelled: z.boolean().nullish(),
-  singleValueExtendedProperties: z.array(z.looseObject({ id: z.string(), value: z.string().nullish() })).max(100).nullish(),
+  singleValueExtendedProperties: z
+    .array(z.looseObject({ id: z.string(), value: z.string().nullish() }))
+    .max(100)
+    .nullish(),
 });
 type GraphEvent = z.output<typeof EventSchema>;
 const EventsPageSchema = z.looseObject({ "@odata.nextLink": z.string().optional(), value: z.array(EventSchema).max(1000) });
@@ -130,7 +133,10 @@ export function createMicrosoftMirrorPlatform(baseUrl: string, fetchFn: typeof f
   /** The session's events in our calendar, by the extended property (normally none or one). */
   async function findBySession(token: string, calendarId: string, sessionId: string): Promise<GraphEvent[]> {
     const url = new URL(`${cal(calendarId)}/events`);
-    url.searchParams.set("$filter", `singleValueExtendedProperties/Any(ep: ep/id eq ${literal(GRAPH_SESSION_ID_PROPERTY)} and ep/value eq ${literal(sessionId)})`);
+    url.searchParams.set(
+      "$filter",
+      `singleValueExtendedProperties/Any(ep: ep/id eq ${literal(GRAPH_SESSION_ID_PROPERTY)} and ep/value eq ${literal(sessionId)})`,
+    );
     url.searchParams.set("$select", "id,subject,start,end");
     url.searchParams.set("$top", "10");
     return (await call(token, "GET", url, undefined, EventsPageSchema)).value;
@@ -199,7 +205,13 @@ export function createMicrosoftMirrorPlatform(baseUrl: string, fetchFn: typeof f
         const ev = await update(token, calendarId, found.id, content, found["@odata.etag"] ?? null);
         if (ev) return refOf(ev);
       }
-      const created = await call(token, "POST", `${cal(calendarId)}/events`, { ...eventBody(content), transactionId: content.sessionId }, EventSchema);
+      const created = await call(
+        token,
+        "POST",
+        `${cal(calendarId)}/events`,
+        { ...eventBody(content), transactionId: content.sessionId },
+        EventSchema,
+      );
       if (matches(created, content)) return refOf(created);
       // A retried POST answered the event of the first attempt, with that attempt's content.
       const ev = await update(token, calendarId, created.id, content, created["@odata.etag"] ?? null);

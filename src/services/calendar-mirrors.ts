@@ -278,7 +278,7 @@ export async function listMirrorChoices(world: Pick<MirrorWorld, "deps" | "platf
       kind: c.kind,
       connectionStatus: c.status,
       supported: platform !== undefined,
-      canWrite: platform !== undefined && platform.grantsWrite(c.scope),
+      canWrite: platform?.grantsWrite(c.scope) === true,
       mirror: m ? await toMirrorView(deps.db, m) : null,
     });
   }

@@ -521,7 +521,14 @@ export class FakeMicrosoftGraph {
     const res = await op();
     if (res.status < 300 && !this.unchangedAnswers.has(res)) {
       this.writes += 1;
-      const eventId = c.req.param("id") ?? ((await res.clone().json().catch(() => null)) as { id?: string } | null)?.id;
+      const eventId =
+        c.req.param("id") ??
+        (
+          (await res
+            .clone()
+            .json()
+            .catch(() => null)) as { id?: string } | null
+        )?.id;
       if (eventId && c.req.path.includes("/events")) this.lastWriteAt.set(eventId, performance.now());
       if (this.cutNextWrite) {
         this.cutNextWrite = false;
@@ -537,14 +544,18 @@ export class FakeMicrosoftGraph {
   /** user-post-calendars.md: 201 with the calendar; a name already taken is 409 ErrorFolderExists. */
   private async createCalendarApi(c: Context): Promise<Response> {
     const b = (await c.req.json().catch(() => null)) as { name?: unknown } | null;
-    if (!b || typeof b.name !== "string" || b.name.trim() === "") return c.json(graphError("ErrorInvalidRequest", "The calendar name is required."), 400);
+    if (!b || typeof b.name !== "string" || b.name.trim() === "")
+      return c.json(graphError("ErrorInvalidRequest", "The calendar name is required."), 400);
     const name = b.name;
     // Observed (alcionai/corso #3318): a second calendar of the same name is refused.
     if (this.calendarList.some((x) => x.name.toLowerCase() === name.toLowerCase()))
       return c.json(graphError("ErrorFolderExists", "A folder with the specified name already exists."), 409);
     const id = this.addCalendar(name);
     return c.json(
-      { "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/calendars/$entity`, ...this.renderCalendar(this.calendarList.find((x) => x.id === id)!) },
+      {
+        "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/calendars/$entity`,
+        ...this.renderCalendar(this.calendarList.find((x) => x.id === id)!),
+      },
       201,
     );
   }
@@ -568,7 +579,9 @@ export class FakeMicrosoftGraph {
     const b = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
     const parsed = b ? parseEventWrite(b, true) : "Invalid JSON body.";
     if (typeof parsed === "string") return c.json(graphError("ErrorInvalidRequest", parsed), 400);
-    const ctx = { "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/calendars('${calendarId}')/events/$entity` };
+    const ctx = {
+      "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/calendars('${calendarId}')/events/$entity`,
+    };
     if (parsed.transactionId !== undefined) {
       const existing = [...this.events.values()].find((e) => e.transactionId === parsed.transactionId && !e.deleted);
       if (existing) {
@@ -577,7 +590,8 @@ export class FakeMicrosoftGraph {
         return res;
       }
     }
-    if (parsed.startMs === undefined || parsed.endMs === undefined) return c.json(graphError("ErrorInvalidRequest", "start and end are required."), 400);
+    if (parsed.startMs === undefined || parsed.endMs === undefined)
+      return c.json(graphError("ErrorInvalidRequest", "start and end are required."), 400);
     const ev = this.newEvent(graphId(), "singleInstance", { calendarId, start: iso(parsed.startMs), end: iso(parsed.endMs) }, goid(0));
     applyEventWrite(ev, parsed);
     this.events.set(ev.id, ev);
@@ -590,7 +604,8 @@ export class FakeMicrosoftGraph {
     const ifMatch = c.req.header("if-match");
     if (ifMatch === undefined || ifMatch === "*" || ifMatch === `W/"${ev.changeKey}"`) return null;
     // Observed (msgraph-sdk-dotnet #1201): PreconditionFailed with this code and message.
-    const message = "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.";
+    const message =
+      "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.";
     return c.json(graphError("ErrorIrresolvableConflict", message), 412);
   }
 
@@ -640,7 +655,8 @@ export class FakeMicrosoftGraph {
     const expand = parseExpand(paramCi(q, "$expand"));
     const filterText = paramCi(q, "$filter");
     const filter = filterText === undefined ? null : parsePropertyFilter(filterText);
-    if (expand === "bad" || filter === "bad") return c.json(graphError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."), 400);
+    if (expand === "bad" || filter === "bad")
+      return c.json(graphError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."), 400);
     const top = Math.min(1000, Math.max(1, Number(paramCi(q, "$top") ?? 10) || 10));
     const skip = Math.max(0, Number(paramCi(q, "$skip") ?? 0) || 0);
     const all = [...this.events.values()]
@@ -929,7 +945,8 @@ function parseEventWrite(b: Record<string, unknown>, create: boolean): EventWrit
     out.location = l.displayName;
   }
   if (b.showAs !== undefined) {
-    if (typeof b.showAs !== "string" || !["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"].includes(b.showAs)) return "Invalid showAs.";
+    if (typeof b.showAs !== "string" || !["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"].includes(b.showAs))
+      return "Invalid showAs.";
     out.showAs = b.showAs;
   }
   if (b.transactionId !== undefined) {

@@ -153,7 +153,13 @@ describe("write-back to Outlook (Microsoft Graph)", () => {
     const moved = plus(START, 5 * DAY);
     await expectStatus(await t.request("PATCH", `/api/v1/sessions/${session.id}`, { body: { start: moved }, token: w.key }), 200);
     // Outlook throttling (429 with Retry-After), then a 503.
-    graph.failNext({ match: "write", status: 429, code: "ApplicationThrottled", message: "Application is over its MailboxConcurrency limit.", retryAfterSeconds: 120 });
+    graph.failNext({
+      match: "write",
+      status: 429,
+      code: "ApplicationThrottled",
+      message: "Application is over its MailboxConcurrency limit.",
+      retryAfterSeconds: 120,
+    });
     graph.failNext({ match: "write", status: 503, code: "ServiceUnavailable" });
     await mirrorWorker.drain();
     expect(await mirrorWorker.drain(), "not before Retry-After").toBe(0);
@@ -271,7 +277,11 @@ describe("write-back to Outlook (Microsoft Graph)", () => {
     graph.deleteEvent(eventOf(calendarId, a.id)!.id);
     expect(await mirrorWorker.repair(mirrorId)).toBe(1);
     await settle();
-    expect(eventsOf(calendarId).map((e) => propOf(e, GRAPH_SESSION_ID_PROPERTY)).sort()).toEqual([a.id, b.id].sort());
+    expect(
+      eventsOf(calendarId)
+        .map((e) => propOf(e, GRAPH_SESSION_ID_PROPERTY))
+        .sort(),
+    ).toEqual([a.id, b.id].sort());
     expect((await sessionOf(a.id)).status).toBe("scheduled");
 
     graph.removeCalendar(calendarId);
