@@ -105,6 +105,10 @@ describe("write-back to Outlook (Microsoft Graph)", () => {
   it("asks for Calendars.ReadWrite only on opt-in; a created, rescheduled and cancelled session reaches our calendar there", async () => {
     const w = await world();
     expect(new URL(w.authorizationUrl).searchParams.get("scope")!.split(" ")).toContain("Calendars.ReadWrite");
+    const page = await (await w.web.get("/settings/connections")).text();
+    expect(page).toContain("Put my sessions in Outlook (connect with write access)");
+    expect(page).toContain(`data-mirror-connection="${w.connectionId}" data-mirrored="no"`);
+    expect(page).toContain("Put my sessions in this calendar");
     const { mirrorId, calendarId } = await enable(w);
     expect(graph.hasCalendar(calendarId)).toBe(true);
     expect((await expectStatus<{ id: string }>(await t.request("PUT", w.mirrorPath, { body: {}, token: w.key }), 200)).id).toBe(mirrorId);
