@@ -22,7 +22,7 @@ export type ExternalEvent = {
   updatedAt?: string;
   /** Free/busy: false for TRANSP:TRANSPARENT, Google transparency "transparent", Graph showAs "free". */
   busy: boolean;
-  /** The platform's version tag of the event (Google `etag`), when it gives one: write-back knows its own writes by it. */
+  /** The platform's version tag of the event (Google `etag`, Graph `@odata.etag`): write-back knows its own writes by it. */
   etag?: string;
   /** Texts that may hold a video link (LOCATION, URL, DESCRIPTION, conference data). Never logged. */
   texts: string[];

@@ -53,6 +53,7 @@ const GraphDateTimeTimeZone = z.looseObject({ dateTime: z.string(), timeZone: z.
 
 const GraphEventSchema = z.looseObject({
   id: z.string().min(1).max(2048),
+  "@odata.etag": z.string().max(512).optional(),
   "@removed": z.looseObject({ reason: z.string().optional() }).optional(),
   iCalUId: z.string().nullish(),
   type: z.string().nullish(),
@@ -159,6 +160,8 @@ export function mapGraphEvent(e: GraphEvent): ExternalEvent {
     texts: [],
   };
   if (e.iCalUId) out.uid = uidFromICalUId(e.iCalUId);
+  // The event's version tag: write-back knows its own writes by it (If-Match takes the same value).
+  if (e["@odata.etag"]) out.etag = e["@odata.etag"];
   // event resource: originalStart is the occurrence's slot in its series (the RECURRENCE-ID equivalent).
   if ((e.type === "occurrence" || e.type === "exception") && e.originalStart) out.recurrenceId = toUtcIso(e.originalStart);
   if (e.start && e.end) {
@@ -358,12 +361,15 @@ function graphRequest<S extends z.ZodType>(
     timeoutMs: cfg.timeoutMs,
     schema,
     fail: (kind, status, code, retryAfter, cause) => new GraphApiError(kind, status, code, retryAfter, { cause }),
-    classify: (status, errorBody) => {
-      const parsed = GraphErrorSchema.safeParse(errorBody);
-      const code = parsed.success ? parsed.data.error.code : undefined;
-      return { kind: classifyGraph(status, code), reason: code };
-    },
+    classify: classifyGraphError,
   });
+}
+
+/** A Graph error answer as a failure kind, with Graph's error.code as the reason. */
+export function classifyGraphError(status: number, errorBody: unknown): { kind: GraphErrorKind; reason?: string } {
+  const parsed = GraphErrorSchema.safeParse(errorBody);
+  const code = parsed.success ? parsed.data.error.code : undefined;
+  return { kind: classifyGraph(status, code), reason: code };
 }
 
 function classifyGraph(status: number, code: string | undefined): GraphErrorKind {

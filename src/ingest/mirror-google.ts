@@ -93,6 +93,7 @@ export function createGoogleMirrorPlatform(baseUrl: string, fetchFn: typeof fetc
   return {
     kind: "google",
     writeScope: GOOGLE_WRITE_SCOPE,
+    grantsWrite: (scope) => (scope ?? "").split(" ").includes(GOOGLE_WRITE_SCOPE),
     async createCalendar(token, input) {
       const c = await call(token, "POST", `${base}/calendars`, { summary: input.name, timeZone: input.timeZone }, CalendarSchema);
       return { id: c.id };

@@ -1,8 +1,8 @@
 // Delivers the write-back outbox (src/services/mirror-outbox.ts) to each mirror's platform, and
 // repairs drift (the owner deleted our calendar or an event, or edited one). Every write is
-// idempotent (see src/ingest/mirror-google.ts), so a crash between the platform's write and the
-// outbox update only repeats a write; it never makes a second event. Logs carry ids and codes only,
-// never event content.
+// idempotent (see src/ingest/mirror-google.ts and mirror-microsoft.ts), so a crash between the
+// platform's write and the outbox update only repeats a write; it never makes a second event. Logs
+// carry ids and codes only, never event content.
 import { createHash } from "node:crypto";
 import { and, eq, isNull, lte, or } from "drizzle-orm";
 import { calendarConnections, calendarMirrors, mirroredEvents, providers } from "../db/schema.js";

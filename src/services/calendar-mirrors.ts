@@ -110,7 +110,7 @@ export async function enableMirror(world: MirrorWorld, scope: ProviderScope, con
   if (existing) return { created: false, mirror: await toMirrorView(deps.db, existing) };
   if (conn.status !== "connected") throw new ConflictError("connection_needs_reconnect", `Reconnect your ${label} first.`);
   // The grant must include the write scope: asked for only when connecting with write-back.
-  if (!(conn.scope ?? "").split(" ").includes(platform.writeScope)) {
+  if (!platform.grantsWrite(conn.scope)) {
     throw new ConflictError(
       "consent_required",
       `Allow this server to manage its own calendar in your ${label}: reconnect this account with write-back (POST calendar-connections with {"kind", "connectionId", "writeBack": true}).`,
@@ -278,7 +278,7 @@ export async function listMirrorChoices(world: Pick<MirrorWorld, "deps" | "platf
       kind: c.kind,
       connectionStatus: c.status,
       supported: platform !== undefined,
-      canWrite: platform !== undefined && (c.scope ?? "").split(" ").includes(platform.writeScope),
+      canWrite: platform?.grantsWrite(c.scope) === true,
       mirror: m ? await toMirrorView(deps.db, m) : null,
     });
   }

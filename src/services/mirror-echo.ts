@@ -3,7 +3,8 @@
 // whose etag is the one our last write got back is ours (RFC 9110 8.8.3: the etag names that
 // representation). A deletion in our calendar is drift, not a cancellation: the session is written
 // again (the therapist cancels sessions here, not there). Everything else (a move the therapist
-// made) goes on to reconciliation unchanged.
+// made) goes on to reconciliation, naming the session we wrote that event for: a platform whose
+// change feed does not carry our extended property (Graph delta) is matched by the event id.
 import { and, eq, inArray } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { mirroredEvents } from "../db/schema.js";
@@ -24,13 +25,14 @@ export async function withoutMirrorEchoes(tx: Executor, source: SourceRow, event
     for (const r of rows) known.set(r.remoteEventId, r);
   }
   const rewrite: string[] = [];
-  const kept = events.filter((e) => {
+  const kept = events.flatMap((e) => {
     const k = known.get(e.externalId);
     if (e.status === "cancelled") {
       if (k && !k.removed) rewrite.push(k.sessionId);
-      return false;
+      return [];
     }
-    return !(k && !k.removed && e.etag !== undefined && e.etag === k.etag);
+    if (k && !k.removed && e.etag !== undefined && e.etag === k.etag) return [];
+    return k && !k.removed && e.sessionId === undefined ? [{ ...e, sessionId: k.sessionId }] : [e];
   });
   if (rewrite.length) {
     for (const id of rewrite) await tx.delete(mirroredEvents).where(and(eq(mirroredEvents.mirrorId, mirrorId), eq(mirroredEvents.sessionId, id)));

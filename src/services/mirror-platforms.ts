@@ -33,6 +33,8 @@ export type MirrorPlatform = {
   kind: ConnectionKind;
   /** The OAuth scope write-back needs, asked for at connect time when the provider opts in. */
   writeScope: string;
+  /** Whether a grant's scope, as the token endpoint reported it, includes `writeScope`. */
+  grantsWrite(scope: string | null): boolean;
   createCalendar(token: string, input: { name: string; timeZone: string }): Promise<{ id: string }>;
   /** Resolves when the calendar is gone, also when it was already. */
   deleteCalendar(token: string, calendarId: string): Promise<void>;

@@ -1,7 +1,7 @@
-// Write-back latency: from a session change's commit (the API's answer) to the Google fake storing
-// the event, through the outbox and the real delivery worker loop, on PGlite and on PostgreSQL.
-// Baseline in the same run: the same event written straight to the fake by the platform client
-// (one HTTP write, no outbox), so the ratio is what the outbox and the worker add.
+// Write-back latency: from a session change's commit (the API's answer) to the Google or Microsoft
+// Graph fake storing the event, through the outbox and the real delivery worker loop, on PGlite and
+// on PostgreSQL. Baseline in the same run: the same event written straight to the fake by the
+// platform client (no outbox), so the ratio is what the outbox and the worker add.
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { createApp } from "../../src/app.js";
@@ -10,24 +10,58 @@ import { type Database, openDatabase } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
 import { calendarConnections, calendarMirrors } from "../../src/db/schema.js";
 import { createMetrics } from "../../src/http/metrics.js";
-import { createGoogleMirrorPlatform, googleEventIdFor } from "../../src/ingest/mirror-google.js";
+import { createGoogleMirrorPlatform, GOOGLE_WRITE_SCOPE, googleEventIdFor } from "../../src/ingest/mirror-google.js";
+import { createMicrosoftMirrorPlatform, MICROSOFT_WRITE_SCOPE } from "../../src/ingest/mirror-microsoft.js";
 import { MirrorWorker } from "../../src/ingest/mirror-worker.js";
 import { createLogger } from "../../src/logger.js";
 import { createRuntime } from "../../src/runtime.js";
 import { ensureAdminToken } from "../../src/services/auth.js";
 import { sealSecret } from "../../src/services/secret-box.js";
 import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
+import { FakeMicrosoftGraph } from "../fakes/microsoft-graph.js";
 import { createBenchDatabase, log, percentile, sleep } from "./harness.js";
 
-export type WriteBackRow = { database: "pglite" | "postgres"; changes: number; p50Ms: number; p95Ms: number; maxMs: number; baselineP95Ms: number };
+export type WriteBackRow = {
+  platform: "google" | "microsoft";
+  database: "pglite" | "postgres";
+  changes: number;
+  p50Ms: number;
+  p95Ms: number;
+  maxMs: number;
+  baselineP95Ms: number;
+};
 export type WriteBackResult = { rows: WriteBackRow[] };
 
 const TOKEN = "bench-access-token";
 const clock = { now: () => new Date() };
 
-async function one(kind: WriteBackRow["database"], changes: number): Promise<WriteBackRow> {
-  const google = new FakeGoogleCalendar({ accessToken: TOKEN, autoNotify: false });
-  const { baseUrl } = await google.start();
+/** The fake of one platform: where it listens, and when it last stored the session's event. */
+async function startFake(platform: WriteBackRow["platform"]) {
+  if (platform === "google") {
+    const fake = new FakeGoogleCalendar({ accessToken: TOKEN, autoNotify: false });
+    const { baseUrl } = await fake.start();
+    return {
+      env: { GOOGLE_API_BASE_URL: baseUrl, GOOGLE_OAUTH_CLIENT_ID: "bench", GOOGLE_OAUTH_CLIENT_SECRET: "bench" },
+      scope: GOOGLE_WRITE_SCOPE,
+      client: createGoogleMirrorPlatform(baseUrl, fetch),
+      lastWriteOf: (sessionId: string) => fake.lastWriteAt.get(googleEventIdFor(sessionId)),
+      stop: () => fake.stop(),
+    };
+  }
+  const fake = new FakeMicrosoftGraph({ accessToken: TOKEN, autoNotify: false });
+  const { baseUrl } = await fake.start();
+  return {
+    env: { MICROSOFT_GRAPH_BASE_URL: baseUrl, MICROSOFT_OAUTH_CLIENT_ID: "bench", MICROSOFT_OAUTH_CLIENT_SECRET: "bench" },
+    scope: `offline_access Calendars.Read ${MICROSOFT_WRITE_SCOPE}`,
+    client: createMicrosoftMirrorPlatform(baseUrl, fetch),
+    // Graph assigns event ids: the session id is the event's transactionId.
+    lastWriteOf: (sessionId: string) => fake.lastWriteOf(sessionId),
+    stop: () => fake.stop(),
+  };
+}
+
+async function one(platform: WriteBackRow["platform"], kind: WriteBackRow["database"], changes: number): Promise<WriteBackRow> {
+  const fake = await startFake(platform);
   let database: Database;
   if (kind === "postgres") database = await openDatabase({ kind: "postgres", url: (await createBenchDatabase("writeback")).url, max: 5 });
   else database = await openDatabase({ kind: "pglite" });
@@ -40,9 +74,7 @@ async function one(kind: WriteBackRow["database"], changes: number): Promise<Wri
       ADMIN_TOKEN: adminToken,
       LOG_LEVEL: "silent",
       INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1",
-      GOOGLE_API_BASE_URL: baseUrl,
-      GOOGLE_OAUTH_CLIENT_ID: "bench",
-      GOOGLE_OAUTH_CLIENT_SECRET: "bench",
+      ...fake.env,
     });
     if (!loaded.ok) throw new Error(loaded.messages.join("; "));
     const config = loaded.config;
@@ -75,16 +107,16 @@ async function one(kind: WriteBackRow["database"], changes: number): Promise<Wri
       insurance: "self_pay",
       medicare: false,
     }))!;
-    // A connected Google account with the write scope (the OAuth flow itself is not what is measured).
+    // A connected account with the write scope (the OAuth flow itself is not what is measured).
     const connectionId = randomUUID();
     await database.db.insert(calendarConnections).values({
       id: connectionId,
       providerId: provider.id!,
-      kind: "google",
+      kind: platform,
       accessToken: sealSecret(config.secretKeys, TOKEN, "access_token"),
       accessTokenExpiresAt: new Date(Date.now() + 24 * 3600_000),
       refreshToken: sealSecret(config.secretKeys, "bench-refresh", "refresh_token"),
-      scope: "https://www.googleapis.com/auth/calendar.app.created",
+      scope: fake.scope,
     });
     const mirror = (await call("PUT", `/api/v1/providers/${provider.id}/calendar-connections/${connectionId}/mirror`, {}))!;
     const worker = new MirrorWorker({ db: database.db, clock, config, logger }, { idleMs: 100 });
@@ -100,21 +132,20 @@ async function one(kind: WriteBackRow["database"], changes: number): Promise<Wri
         allowOverlap: true,
       }))!;
       const committed = performance.now();
-      const eventId = googleEventIdFor(s.id!);
       const deadline = committed + 30_000;
-      while (!((google.lastWriteAt.get(eventId) ?? 0) > committed) && performance.now() < deadline) await sleep(2);
-      latencies.push((google.lastWriteAt.get(eventId) ?? Number.NaN) - committed);
+      while (!((fake.lastWriteOf(s.id!) ?? 0) > committed) && performance.now() < deadline) await sleep(2);
+      latencies.push((fake.lastWriteOf(s.id!) ?? Number.NaN) - committed);
       await sleep(20 + (i % 7) * 10); // changes arrive spread out, as people make them
     }
     await worker.stop();
     // Baseline: the same write straight through the platform client.
-    const platform = createGoogleMirrorPlatform(baseUrl, fetch);
+    const direct = fake.client;
     const [row] = await database.db.select().from(calendarMirrors).where(eq(calendarMirrors.id, mirror.id!));
     const remote = row!.remoteCalendarId!;
     const base: number[] = [];
     for (let i = 0; i < changes; i++) {
       const t0 = performance.now();
-      await platform.upsertEvent(
+      await direct.upsertEvent(
         TOKEN,
         remote,
         {
@@ -131,6 +162,7 @@ async function one(kind: WriteBackRow["database"], changes: number): Promise<Wri
     }
     const ok = latencies.filter(Number.isFinite);
     return {
+      platform,
       database: kind,
       changes: ok.length,
       p50Ms: percentile(ok, 50),
@@ -140,16 +172,18 @@ async function one(kind: WriteBackRow["database"], changes: number): Promise<Wri
     };
   } finally {
     await database.close();
-    await google.stop();
+    await fake.stop();
   }
 }
 
 export async function benchWriteBack(opts: { quick: boolean }): Promise<WriteBackResult> {
   const changes = opts.quick ? 30 : 200;
   const rows: WriteBackRow[] = [];
-  for (const kind of ["pglite", "postgres"] as const) {
-    log(`write-back: ${changes} session changes on ${kind}`);
-    rows.push(await one(kind, changes));
+  for (const platform of ["google", "microsoft"] as const) {
+    for (const kind of ["pglite", "postgres"] as const) {
+      log(`write-back: ${changes} session changes to ${platform} on ${kind}`);
+      rows.push(await one(platform, kind, changes));
+    }
   }
   return { rows };
 }

@@ -15,6 +15,8 @@ import {
   pullGraphDelta,
   renewGraphSubscription,
 } from "../../src/ingest/microsoft-client.js";
+import { createMicrosoftMirrorPlatform, GRAPH_SESSION_ID_PROPERTY } from "../../src/ingest/mirror-microsoft.js";
+import { MirrorApiError } from "../../src/services/mirror-platforms.js";
 import { FakeMicrosoftGraph } from "./microsoft-graph.js";
 
 const WINDOW = { startDateTime: "2026-11-01T00:00:00Z", endDateTime: "2027-01-01T00:00:00Z" };
@@ -100,6 +102,7 @@ describe("calendarView delta", () => {
     expect(byId(events, teams.id as string)).toEqual({
       externalId: teams.id,
       uid: teams.iCalUId,
+      etag: teams["@odata.etag"],
       status: "confirmed",
       start: "2026-12-01T15:00:00.000Z",
       end: "2026-12-01T15:50:00.000Z",
@@ -347,6 +350,114 @@ describe("subscriptions", () => {
     fake.insertEvent({ start: "2026-12-02T15:00:00Z", end: "2026-12-02T16:00:00Z" });
     await fake.idle();
     expect(fake.deliveries).toHaveLength(2);
+  });
+});
+
+describe("write surface (calendars and events), through the write-back platform client", () => {
+  const content = (sessionId: string, startIso: string) => ({
+    sessionId,
+    uid: `${sessionId}@example.test`,
+    summary: "Telehealth session",
+    start: new Date(startIso),
+    end: new Date(Date.parse(startIso) + 3600_000),
+    timeZone: "America/New_York",
+  });
+  const raw = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${cfg.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${cfg.accessToken}`, "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  it("creates a calendar (a second of the same name is 409 ErrorFolderExists, which the client takes over), and deletes it", async () => {
+    const platform = createMicrosoftMirrorPlatform(cfg.baseUrl, fetch);
+    const { id } = await platform.createCalendar(cfg.accessToken, { name: "Mine", timeZone: "UTC" });
+    expect(fake.hasCalendar(id)).toBe(true);
+    const dup = await raw("POST", "/me/calendars", { name: "mine" });
+    expect(dup.status).toBe(409);
+    expect(((await dup.json()) as { error: { code: string } }).error.code).toBe("ErrorFolderExists");
+    expect((await platform.createCalendar(cfg.accessToken, { name: "Mine", timeZone: "UTC" })).id).toBe(id);
+    expect(await platform.calendarExists(cfg.accessToken, id)).toBe(true);
+    await platform.deleteCalendar(cfg.accessToken, id);
+    await platform.deleteCalendar(cfg.accessToken, id); // already gone: still fine
+    expect(await platform.calendarExists(cfg.accessToken, id)).toBe(false);
+    expect((await raw("DELETE", `/me/calendars/${fake.defaultCalendarId}`)).status).toBe(400);
+  });
+
+  it("honours transactionId, checks If-Match (412 ErrorIrresolvableConflict), filters and expands extended properties", async () => {
+    const platform = createMicrosoftMirrorPlatform(cfg.baseUrl, fetch);
+    const cal = fake.addCalendar("Ours");
+    const sessionId = randomUUID();
+    const ref = await platform.upsertEvent(cfg.accessToken, cal, content(sessionId, "2026-12-01T15:00:00Z"), null);
+    const writes = fake.writes;
+    const again = await raw("POST", `/me/calendars/${cal}/events`, {
+      subject: "x",
+      start: { dateTime: "2026-12-02T09:00:00", timeZone: "UTC" },
+      end: { dateTime: "2026-12-02T10:00:00", timeZone: "UTC" },
+      transactionId: sessionId,
+    });
+    expect(again.status).toBe(201);
+    expect(((await again.json()) as { id: string }).id).toBe(ref.remoteEventId);
+    expect(fake.writes).toBe(writes); // nothing new was stored
+    const stale = await raw(
+      "PATCH",
+      `/me/calendars/${cal}/events/${encodeURIComponent(ref.remoteEventId)}`,
+      { subject: "y" },
+      { "if-match": 'W/"old"' },
+    );
+    expect(stale.status).toBe(412);
+    expect(((await stale.json()) as { error: { code: string } }).error.code).toBe("ErrorIrresolvableConflict");
+    // Someone else's change moves the etag; the client re-reads it and its write still lands.
+    fake.patchEvent(ref.remoteEventId, { subject: "moved by the owner" });
+    const updated = await platform.upsertEvent(cfg.accessToken, cal, content(sessionId, "2026-12-03T15:00:00Z"), ref);
+    expect(updated.remoteEventId).toBe(ref.remoteEventId);
+    expect(updated.etag).not.toBe(ref.etag);
+    const listed = await platform.listEvents(cfg.accessToken, cal);
+    expect(listed).toEqual([{ remoteEventId: ref.remoteEventId, etag: updated.etag, sessionId, cancelled: false }]);
+    // Without the known id, the lookup by our property finds the same event.
+    const found = await platform.upsertEvent(cfg.accessToken, cal, content(sessionId, "2026-12-04T15:00:00Z"), null);
+    expect(found.remoteEventId).toBe(ref.remoteEventId);
+    const filter = `singleValueExtendedProperties/Any(ep: ep/id eq '${GRAPH_SESSION_ID_PROPERTY}' and ep/value eq '${sessionId}')`;
+    const page = (await (await raw("GET", `/me/calendars/${cal}/events?$filter=${encodeURIComponent(filter)}`)).json()) as { value: object[] };
+    expect(page.value).toHaveLength(1);
+    expect(page.value[0]).not.toHaveProperty("singleValueExtendedProperties"); // filtered, not expanded
+    await platform.removeEvent(cfg.accessToken, cal, sessionId, null);
+    expect(fake.liveEvents(cal)).toEqual([]);
+  });
+
+  it("injects 429 with Retry-After and 5xx on writes, and can cut the connection after storing a write", async () => {
+    const platform = createMicrosoftMirrorPlatform(cfg.baseUrl, fetch);
+    const cal = fake.addCalendar("Ours");
+    fake.failNext({ match: "write", status: 429, code: "ApplicationThrottled", retryAfterSeconds: 30 });
+    const err = await platform.upsertEvent(cfg.accessToken, cal, content(randomUUID(), "2026-12-01T15:00:00Z"), null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MirrorApiError);
+    expect(err).toMatchObject({ kind: "rate_limited", status: 429, reason: "ApplicationThrottled", retryAfterSeconds: 30 });
+    fake.failNext({ match: "write", status: 503, code: "ServiceUnavailable" });
+    await expect(platform.createCalendar(cfg.accessToken, { name: "Other", timeZone: "UTC" })).rejects.toMatchObject({
+      kind: "transient",
+      status: 503,
+    });
+    fake.cutAfterNextWrite();
+    const sessionId = randomUUID();
+    await expect(platform.upsertEvent(cfg.accessToken, cal, content(sessionId, "2026-12-01T15:00:00Z"), null)).rejects.toMatchObject({
+      kind: "transient",
+      status: 0,
+    });
+    expect(fake.liveEvents(cal)).toHaveLength(1);
+    expect(fake.lastWriteOf(sessionId)).toBeTypeOf("number");
+  });
+
+  it("notifies subscriptions of that calendar (and only those) of writes through the API", async () => {
+    const platform = createMicrosoftMirrorPlatform(cfg.baseUrl, fetch);
+    const cal = fake.addCalendar("Ours");
+    const base = { notificationUrl: HOOK, clientState: "s", expirationDateTime: new Date(Date.now() + 3600_000).toISOString() };
+    await createGraphSubscription(cfg, fetch, { ...base, resource: `me/calendars/${cal}/events` });
+    await createGraphSubscription(cfg, fetch, base); // me/events: the default calendar
+    const ref = await platform.upsertEvent(cfg.accessToken, cal, content(randomUUID(), "2026-12-01T15:00:00Z"), null);
+    await fake.idle();
+    const items = received.flatMap((r) => (JSON.parse(r.body) as { value: { changeType: string; resourceData: Record<string, string> }[] }).value);
+    expect(items.map((i) => i.changeType)).toEqual(["created"]);
+    expect(items[0]!.resourceData).toMatchObject({ id: ref.remoteEventId, "@odata.etag": ref.etag });
   });
 });
 

@@ -1,9 +1,13 @@
 // An in-memory, HTTP-served model of the Microsoft Graph v1.0 surface the ingestion adapter uses: events of
 // one user, calendarView delta (maxpagesize, $skiptoken/$deltatoken links, @removed, 410 after token
 // eviction), GET event, subscriptions with the validationToken handshake, change and lifecycle
-// notifications. Sources (microsoftgraph/microsoft-graph-docs-contrib): concepts/delta-query-events.md,
-// concepts/delta-query-overview.md, api-reference/v1.0/api/event-delta.md,
-// concepts/change-notifications-delivery-webhooks.md, concepts/change-notifications-lifecycle-events.md.
+// notifications; and the write surface write-back uses: calendars of the user (create, get, delete) and
+// their events (create with transactionId, list with $filter/$expand on singleValueExtendedProperties,
+// get, update and delete guarded by If-Match). Sources (microsoftgraph/microsoft-graph-docs-contrib):
+// concepts/delta-query-events.md, concepts/delta-query-overview.md, api-reference/v1.0/api/event-delta.md,
+// concepts/change-notifications-delivery-webhooks.md, concepts/change-notifications-lifecycle-events.md,
+// api-reference/v1.0/api/user-post-calendars.md, calendar-delete.md, calendar-post-events.md,
+// event-update.md, event-delete.md, singlevaluelegacyextendedproperty-get.md, resources/event.md.
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
@@ -11,6 +15,8 @@ import { type Context, Hono } from "hono";
 
 export type FakeGraphEventInput = {
   id?: string;
+  /** Default: the user's default calendar. */
+  calendarId?: string;
   /** iCalUId as Graph reports it; default an Outlook-made GOID. importedICalUId(uid) gives an imported invitation's. */
   iCalUId?: string;
   subject?: string;
@@ -26,13 +32,14 @@ export type FakeGraphEventInput = {
 };
 export type Deliver = (url: string, init: RequestInit) => Promise<Response>;
 export type LifecycleEvent = "missed" | "subscriptionRemoved" | "reauthorizationRequired";
-export type FailureMatch = "any" | "page2" | "delta" | "subscriptions";
+export type FailureMatch = "any" | "page2" | "delta" | "subscriptions" | "write";
 export type LoggedRequest = { method: string; path: string; query: Record<string, string>; prefer: string | null; authorized: boolean };
 export type Delivery = { kind: "change" | "lifecycle"; url: string; body: unknown; attempt: number; status: number | "error" };
 export type Validation = { url: string; token: string; ok: boolean; failure?: string };
 
 type Stored = {
   id: string;
+  calendarId: string;
   seq: number;
   deleted: boolean;
   type: "singleInstance" | "seriesMaster" | "occurrence" | "exception";
@@ -51,6 +58,11 @@ type Stored = {
   created: number;
   modified: number;
   changeKey: string;
+  /** resources/event.md: set by the client at creation, immutable, returned only when set. */
+  transactionId?: string;
+  /** singleValueExtendedProperties by id ("String {guid} Name x"). */
+  props: Map<string, string>;
+  attendees: unknown[];
 };
 type Subscription = {
   id: string;
@@ -95,6 +107,12 @@ export class FakeMicrosoftGraph {
   private seq = 0;
   private epoch = 1;
   private server?: Server;
+  /** Successful writes through the API (calendars and events: POST, PATCH, DELETE). */
+  writes = 0;
+  /** When each event was last written through the API (performance.now()), for the write-back bench. */
+  readonly lastWriteAt = new Map<string, number>();
+  /** When set, the next API write is committed and then its connection is cut before any answer. */
+  private cutNextWrite = false;
 
   /** Checks bearer tokens instead of `accessToken` (e.g. against tokens a fake OAuth server issued). */
   private readonly tokenCheck?: (token: string) => boolean;
@@ -159,6 +177,37 @@ export class FakeMicrosoftGraph {
     const id = `AAMk${randomUUID().replace(/-/g, "")}`;
     this.calendarList.push({ id, name, isDefaultCalendar: false });
     return id;
+  }
+
+  /** Deletes a calendar and its events, as the owner would in Outlook (no notification for the events). */
+  removeCalendar(calendarId: string): void {
+    const i = this.calendarList.findIndex((c) => c.id === calendarId && !c.isDefaultCalendar);
+    if (i < 0) throw new Error(`fake: no calendar ${calendarId}`);
+    for (const [id, sub] of this.subs) if (this.calendarOfResource(sub.resource) === calendarId) this.subs.delete(id);
+    this.calendarList.splice(i, 1);
+    for (const e of this.events.values()) if (e.calendarId === calendarId) e.deleted = true;
+  }
+
+  hasCalendar(calendarId: string): boolean {
+    return this.calendarList.some((c) => c.id === calendarId);
+  }
+
+  /** The live events of a calendar as the API renders them, with their extended properties. */
+  liveEvents(calendarId: string): Record<string, unknown>[] {
+    return [...this.events.values()]
+      .filter((e) => e.calendarId === calendarId && !e.deleted && e.type !== "occurrence")
+      .map((e) => this.render(e, "all"));
+  }
+
+  /** When the event created with this transactionId was last written through the API. */
+  lastWriteOf(transactionId: string): number | undefined {
+    const ev = [...this.events.values()].find((e) => e.transactionId === transactionId && !e.deleted);
+    return ev ? this.lastWriteAt.get(ev.id) : undefined;
+  }
+
+  /** The next API write is stored, then the connection closes without an answer (a crash after the write). */
+  cutAfterNextWrite(): void {
+    this.cutNextWrite = true;
   }
 
   insertEvent(input: FakeGraphEventInput): Record<string, unknown> {
@@ -275,35 +324,50 @@ export class FakeMicrosoftGraph {
         authorized,
       });
       if (!authorized) return c.json(graphError("InvalidAuthenticationToken", "Access token validation failure."), 401);
-      const failure = this.takeFailure(url);
+      const failure = this.takeFailure(c.req.method, url);
       if (failure) {
         if (failure.retryAfterSeconds !== undefined) c.header("retry-after", String(failure.retryAfterSeconds));
         return c.json(graphError(failure.code, failure.message ?? failure.code), failure.status as 400);
       }
       return next();
     });
+    const notFound = (c: Context) => c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
     for (const user of ["me", "users/:user"]) {
-      app.get(`${PREFIX}/${user}/calendarView/delta`, (c) => this.delta(c));
-      app.get(`${PREFIX}/${user}/events/:id`, (c) => this.getEvent(c));
-      // One calendar by id (calendar-get.md); only the default one holds events in this fake.
+      // event-delta.md: /me/calendarView/delta is the user's default calendar.
+      app.get(`${PREFIX}/${user}/calendarView/delta`, (c) => this.delta(c, this.defaultCalendarId));
+      app.get(`${PREFIX}/${user}/events/:id`, (c) => this.getEvent(c, null));
+      // One calendar by id (calendar-get.md).
       app.get(`${PREFIX}/${user}/calendars/:calendarId/calendarView/delta`, (c) =>
-        c.req.param("calendarId") === this.defaultCalendarId
-          ? this.delta(c)
-          : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404),
+        this.hasCalendar(c.req.param("calendarId") ?? "") ? this.delta(c, c.req.param("calendarId")!) : notFound(c),
       );
       app.get(`${PREFIX}/${user}/calendars/:calendarId/events/:id`, (c) =>
-        c.req.param("calendarId") === this.defaultCalendarId
-          ? this.getEvent(c)
-          : c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404),
+        this.hasCalendar(c.req.param("calendarId") ?? "") ? this.getEvent(c, c.req.param("calendarId")!) : notFound(c),
       );
     }
-    // user-list-calendars.md: GET /me/calendars
-    app.get(`${PREFIX}/me/calendars`, (c) =>
-      c.json({
+    // user-list-calendars.md: GET /me/calendars (with $filter=name eq '...', the only filter modelled).
+    app.get(`${PREFIX}/me/calendars`, (c) => {
+      const filter = paramCi(new URL(c.req.url).searchParams, "$filter");
+      let list = this.calendarList;
+      if (filter !== undefined) {
+        const m = /^name eq '((?:[^']|'')*)'$/.exec(filter.trim());
+        if (!m) return c.json(graphError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."), 400);
+        list = list.filter((x) => x.name === m[1]!.replace(/''/g, "'"));
+      }
+      return c.json({
         "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#me/calendars`,
-        value: this.calendarList.map((x) => ({ ...x, color: "auto", canEdit: true, owner: { name: "Therapist", address: "therapist@example.com" } })),
-      }),
-    );
+        value: list.map((x) => this.renderCalendar(x)),
+      });
+    });
+    app.post(`${PREFIX}/me/calendars`, (c) => this.write(c, () => this.createCalendarApi(c)));
+    app.get(`${PREFIX}/me/calendars/:calendarId`, (c) => {
+      const cal = this.calendarList.find((x) => x.id === c.req.param("calendarId"));
+      return cal ? c.json(this.renderCalendar(cal)) : notFound(c);
+    });
+    app.delete(`${PREFIX}/me/calendars/:calendarId`, (c) => this.write(c, () => this.deleteCalendarApi(c)));
+    app.post(`${PREFIX}/me/calendars/:calendarId/events`, (c) => this.write(c, () => this.createEventApi(c)));
+    app.get(`${PREFIX}/me/calendars/:calendarId/events`, (c) => this.listEventsApi(c));
+    app.patch(`${PREFIX}/me/calendars/:calendarId/events/:id`, (c) => this.write(c, () => this.updateEventApi(c)));
+    app.delete(`${PREFIX}/me/calendars/:calendarId/events/:id`, (c) => this.write(c, () => this.deleteEventApi(c)));
     app.post(`${PREFIX}/subscriptions`, (c) => this.createSubscription(c));
     app.patch(`${PREFIX}/subscriptions/:id`, (c) => this.renewSubscription(c));
     app.delete(`${PREFIX}/subscriptions/:id`, (c) => {
@@ -313,11 +377,13 @@ export class FakeMicrosoftGraph {
     app.notFound((c) => c.json(graphError("BadRequest", "Resource not found for the segment."), 404));
   }
 
-  private takeFailure(url: URL): Failure | undefined {
+  private takeFailure(method: string, url: URL): Failure | undefined {
     const isDelta = url.pathname.endsWith("/calendarView/delta");
+    const isWrite = method !== "GET" && !url.pathname.includes("/subscriptions");
     const i = this.failures.findIndex(
       (f) =>
         f.match === "any" ||
+        (f.match === "write" && isWrite) ||
         (f.match === "delta" && isDelta) ||
         (f.match === "page2" && isDelta && url.searchParams.has("$skiptoken")) ||
         (f.match === "subscriptions" && url.pathname.includes("/subscriptions")),
@@ -330,7 +396,7 @@ export class FakeMicrosoftGraph {
     return user === undefined || user === this.userId;
   }
 
-  private delta(c: Context): Response {
+  private delta(c: Context, calendarId: string): Response {
     if (!this.userOk(c)) return c.json(graphError("ErrorInvalidUser", "The requested user is invalid."), 404);
     const url = new URL(c.req.url);
     const q = url.searchParams;
@@ -366,6 +432,7 @@ export class FakeMicrosoftGraph {
 
     const inWindow = (e: Stored) => e.startMs < state.end && e.endMs > state.start;
     const changed = [...this.events.values()]
+      .filter((e) => e.calendarId === calendarId)
       .filter((e) => e.type !== "seriesMaster" && e.seq <= state.upto && (state.since === null || e.seq > state.since))
       .filter((e) => state.since !== null || (!e.deleted && inWindow(e))) // initial round: what exists now
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -387,10 +454,16 @@ export class FakeMicrosoftGraph {
     return c.json(body);
   }
 
-  private getEvent(c: Context): Response {
+  private getEvent(c: Context, calendarId: string | null): Response {
     const ev = this.events.get(c.req.param("id") ?? "");
-    if (!this.userOk(c) || !ev || ev.deleted) return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
-    return c.json({ "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/events/$entity`, ...this.render(ev) });
+    if (!this.userOk(c) || !ev || ev.deleted || (calendarId !== null && ev.calendarId !== calendarId))
+      return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
+    const expand = parseExpand(paramCi(new URL(c.req.url).searchParams, "$expand"));
+    if (expand === "bad") return c.json(graphError("BadRequest", "Invalid $expand."), 400);
+    return c.json({
+      "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/events/$entity`,
+      ...this.render(ev, expand),
+    });
   }
 
   private async createSubscription(c: Context): Promise<Response> {
@@ -400,7 +473,7 @@ export class FakeMicrosoftGraph {
     const changeTypes = typeof b.changeType === "string" ? b.changeType.split(",").map((s) => s.trim()) : [];
     if (changeTypes.length === 0 || changeTypes.some((t) => !["created", "updated", "deleted"].includes(t))) return bad("Invalid changeType.");
     const resource = typeof b.resource === "string" ? b.resource.replace(/^\//, "") : "";
-    if (!new RegExp(`^(me|users/${this.userId})(/calendars/${this.defaultCalendarId})?/events$`, "i").test(resource)) return bad("Invalid resource.");
+    if (this.calendarOfResource(resource) === null) return bad("Invalid resource.");
     if (typeof b.notificationUrl !== "string" || !this.urlAllowed(b.notificationUrl)) return bad("The notification endpoint must be an https URL.");
     const lifecycleUrl = b.lifecycleNotificationUrl;
     if (lifecycleUrl !== undefined && (typeof lifecycleUrl !== "string" || !this.urlAllowed(lifecycleUrl))) {
@@ -439,6 +512,188 @@ export class FakeMicrosoftGraph {
     if (typeof exp === "string") return c.json(graphError("InvalidRequest", exp), 400);
     sub.expirationMs = exp;
     return c.json(this.renderSub(sub));
+  }
+
+  // --- Write API -------------------------------------------------------------------------------------------
+
+  /** Counts a successful write; `cutAfterNextWrite` drops the connection after the change is stored. */
+  private async write(c: Context, op: () => Promise<Response> | Response): Promise<Response> {
+    const res = await op();
+    if (res.status < 300 && !this.unchangedAnswers.has(res)) {
+      this.writes += 1;
+      const eventId =
+        c.req.param("id") ??
+        (
+          (await res
+            .clone()
+            .json()
+            .catch(() => null)) as { id?: string } | null
+        )?.id;
+      if (eventId && c.req.path.includes("/events")) this.lastWriteAt.set(eventId, performance.now());
+      if (this.cutNextWrite) {
+        this.cutNextWrite = false;
+        const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+        incoming?.socket?.destroy();
+      }
+    }
+    return res;
+  }
+
+  private readonly unchangedAnswers = new WeakSet<Response>();
+
+  /** user-post-calendars.md: 201 with the calendar; a name already taken is 409 ErrorFolderExists. */
+  private async createCalendarApi(c: Context): Promise<Response> {
+    const b = (await c.req.json().catch(() => null)) as { name?: unknown } | null;
+    if (!b || typeof b.name !== "string" || b.name.trim() === "")
+      return c.json(graphError("ErrorInvalidRequest", "The calendar name is required."), 400);
+    const name = b.name;
+    // Observed (alcionai/corso #3318): a second calendar of the same name is refused.
+    if (this.calendarList.some((x) => x.name.toLowerCase() === name.toLowerCase()))
+      return c.json(graphError("ErrorFolderExists", "A folder with the specified name already exists."), 409);
+    const id = this.addCalendar(name);
+    return c.json(
+      {
+        "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/calendars/$entity`,
+        ...this.renderCalendar(this.calendarList.find((x) => x.id === id)!),
+      },
+      201,
+    );
+  }
+
+  /** calendar-delete.md: 204; the default calendar cannot be deleted. */
+  private deleteCalendarApi(c: Context): Response {
+    const cal = this.calendarList.find((x) => x.id === c.req.param("calendarId"));
+    if (!cal) return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
+    if (cal.isDefaultCalendar) return c.json(graphError("ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted."), 400);
+    this.removeCalendar(cal.id);
+    return c.body(null, 204);
+  }
+
+  /**
+   * calendar-post-events.md: 201 with the event. resources/event.md transactionId: a client retry of
+   * the same create gets the event made the first time (modelled among the mailbox's live events).
+   */
+  private async createEventApi(c: Context): Promise<Response> {
+    const calendarId = c.req.param("calendarId") ?? "";
+    if (!this.hasCalendar(calendarId)) return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
+    const b = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
+    const parsed = b ? parseEventWrite(b, true) : "Invalid JSON body.";
+    if (typeof parsed === "string") return c.json(graphError("ErrorInvalidRequest", parsed), 400);
+    const ctx = {
+      "@odata.context": `${new URL(c.req.url).origin}${PREFIX}/$metadata#users('${this.userId}')/calendars('${calendarId}')/events/$entity`,
+    };
+    if (parsed.transactionId !== undefined) {
+      const existing = [...this.events.values()].find((e) => e.transactionId === parsed.transactionId && !e.deleted);
+      if (existing) {
+        const res = c.json({ ...ctx, ...this.render(existing) }, 201);
+        this.unchangedAnswers.add(res);
+        return res;
+      }
+    }
+    if (parsed.startMs === undefined || parsed.endMs === undefined)
+      return c.json(graphError("ErrorInvalidRequest", "start and end are required."), 400);
+    const ev = this.newEvent(graphId(), "singleInstance", { calendarId, start: iso(parsed.startMs), end: iso(parsed.endMs) }, goid(0));
+    applyEventWrite(ev, parsed);
+    this.events.set(ev.id, ev);
+    this.commit([ev], "created", ev);
+    return c.json({ ...ctx, ...this.render(ev) }, 201);
+  }
+
+  /** RFC 9110 13.1.1 If-Match against the event's @odata.etag; Graph answers 412 ErrorIrresolvableConflict. */
+  private preconditionFails(c: Context, ev: Stored): Response | null {
+    const ifMatch = c.req.header("if-match");
+    if (ifMatch === undefined || ifMatch === "*" || ifMatch === `W/"${ev.changeKey}"`) return null;
+    // Observed (msgraph-sdk-dotnet #1201): PreconditionFailed with this code and message.
+    const message =
+      "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.";
+    return c.json(graphError("ErrorIrresolvableConflict", message), 412);
+  }
+
+  private eventIn(c: Context): Stored | null {
+    const ev = this.events.get(c.req.param("id") ?? "");
+    return ev && !ev.deleted && ev.calendarId === c.req.param("calendarId") ? ev : null;
+  }
+
+  /** event-update.md: PATCH with the changed properties; 200 with the event. */
+  private async updateEventApi(c: Context): Promise<Response> {
+    const ev = this.eventIn(c);
+    if (!ev) return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
+    const failed = this.preconditionFails(c, ev);
+    if (failed) return failed;
+    const b = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
+    const parsed = b ? parseEventWrite(b, false) : "Invalid JSON body.";
+    if (typeof parsed === "string") return c.json(graphError("ErrorInvalidRequest", parsed), 400);
+    // resources/event.md: transactionId cannot be changed after creation.
+    if (parsed.transactionId !== undefined && parsed.transactionId !== ev.transactionId)
+      return c.json(graphError("ErrorInvalidPropertyUpdate", "transactionId cannot be changed."), 400);
+    applyEventWrite(ev, parsed);
+    if (ev.endMs < ev.startMs) return c.json(graphError("ErrorInvalidRequest", "The end is before the start."), 400);
+    this.commit([ev], "updated", ev);
+    return c.json(this.render(ev));
+  }
+
+  /** event-delete.md: 204. */
+  private deleteEventApi(c: Context): Response {
+    const ev = this.eventIn(c);
+    if (!ev) return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
+    const failed = this.preconditionFails(c, ev);
+    if (failed) return failed;
+    this.deleteEvent(ev.id);
+    return c.body(null, 204);
+  }
+
+  /**
+   * calendar-list-events.md: single instances and series masters, $top (default 10) and $skip paging
+   * through @odata.nextLink; the $filter and $expand forms of singlevaluelegacyextendedproperty-get.md.
+   * Filtered results do not carry the property unless it is also expanded.
+   */
+  private listEventsApi(c: Context): Response {
+    const calendarId = c.req.param("calendarId") ?? "";
+    if (!this.hasCalendar(calendarId)) return c.json(graphError("ErrorItemNotFound", "The specified object was not found in the store."), 404);
+    const url = new URL(c.req.url);
+    const q = url.searchParams;
+    const expand = parseExpand(paramCi(q, "$expand"));
+    const filterText = paramCi(q, "$filter");
+    const filter = filterText === undefined ? null : parsePropertyFilter(filterText);
+    if (expand === "bad" || filter === "bad")
+      return c.json(graphError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."), 400);
+    const top = Math.min(1000, Math.max(1, Number(paramCi(q, "$top") ?? 10) || 10));
+    const skip = Math.max(0, Number(paramCi(q, "$skip") ?? 0) || 0);
+    const all = [...this.events.values()]
+      .filter((e) => e.calendarId === calendarId && !e.deleted && e.type !== "occurrence" && e.type !== "exception")
+      .filter((e) => !filter || e.props.get(filter.id)?.toLowerCase() === filter.value.toLowerCase())
+      .sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
+    const page = all.slice(skip, skip + top);
+    const body: Record<string, unknown> = {
+      "@odata.context": `${url.origin}${PREFIX}/$metadata#users('${this.userId}')/calendars('${calendarId}')/events`,
+      value: page.map((e) => this.render(e, expand)),
+    };
+    if (skip + top < all.length) {
+      const next = new URL(url);
+      next.searchParams.set("$skip", String(skip + top));
+      body["@odata.nextLink"] = next.href;
+    }
+    return c.json(body);
+  }
+
+  private renderCalendar(x: { id: string; name: string; isDefaultCalendar: boolean }): Record<string, unknown> {
+    return {
+      ...x,
+      color: "auto",
+      changeKey: Buffer.from(x.id).toString("base64").slice(0, 16),
+      canEdit: true,
+      canShare: true,
+      canViewPrivateItems: true,
+      owner: { name: "Therapist", address: "therapist@example.com" },
+    };
+  }
+
+  /** The calendar a subscription resource names: me/events is the default one; null when unknown. */
+  private calendarOfResource(resource: string): string | null {
+    const m = new RegExp(`^(?:me|users/${this.userId})(?:/calendars/([^/]+))?/events$`, "i").exec(resource.replace(/^\//, ""));
+    if (!m) return null;
+    const id = m[1] === undefined ? this.defaultCalendarId : decodeURIComponent(m[1]);
+    return this.hasCalendar(id) ? id : null;
   }
 
   // --- Internals ------------------------------------------------------------------------------------------
@@ -504,6 +759,9 @@ export class FakeMicrosoftGraph {
     const nowMs = this.now().getTime();
     const ev: Stored = {
       id,
+      calendarId: input.calendarId ?? this.defaultCalendarId,
+      props: new Map(),
+      attendees: [],
       seq: 0,
       deleted: false,
       type,
@@ -534,7 +792,7 @@ export class FakeMicrosoftGraph {
     }
     if (!this.autoNotify) return;
     for (const s of this.liveSubs()) {
-      if (!s.changeTypes.has(changeType)) continue;
+      if (!s.changeTypes.has(changeType) || this.calendarOfResource(s.resource) !== subject.calendarId) continue;
       // delivery-webhooks.md: the changeNotificationCollection body (the id, never the event data).
       const path = `Users/${this.userId}/Events/${subject.id}`;
       const resourceData: Record<string, unknown> = { "@odata.type": "#Microsoft.Graph.Event", "@odata.id": path, id: subject.id };
@@ -602,7 +860,7 @@ export class FakeMicrosoftGraph {
   }
 
   /** The event resource with Prefer outlook.timezone="UTC" (and UTC by default, event-delta.md). */
-  private render(e: Stored): Record<string, unknown> {
+  private render(e: Stored, expand?: Expand): Record<string, unknown> {
     const out: Record<string, unknown> = {
       "@odata.type": "#microsoft.graph.event",
       "@odata.etag": `W/"${e.changeKey}"`,
@@ -627,13 +885,120 @@ export class FakeMicrosoftGraph {
       locations: e.location ? [{ displayName: e.location, locationType: "default" }] : [],
       isOnlineMeeting: e.joinUrl !== undefined,
       onlineMeeting: e.joinUrl !== undefined ? { joinUrl: e.joinUrl } : null,
+      attendees: e.attendees,
     };
+    if (e.transactionId !== undefined) out.transactionId = e.transactionId;
+    if (expand) {
+      out.singleValueExtendedProperties = [...e.props]
+        .filter(([id]) => expand === "all" || expand.includes(id))
+        .map(([id, value]) => ({ id, value }));
+    }
     if (e.originalStartMs !== undefined) out.originalStart = `${iso(e.originalStartMs).slice(0, 19)}Z`;
     return out;
   }
 }
 
 // --- Helpers ----------------------------------------------------------------------------------------------
+
+/** Which extended properties a response shows: `all` (test side) or the ids of a $expand filter. */
+type Expand = "all" | string[] | undefined;
+type EventWrite = {
+  subject?: string;
+  body?: { contentType: "html" | "text"; content: string };
+  startMs?: number;
+  endMs?: number;
+  location?: string;
+  showAs?: string;
+  transactionId?: string;
+  props: [string, string][];
+  attendees?: unknown[];
+};
+
+// extended-properties-overview.md: "{type} {guid} Name {name}" (or "{type} {proptag}").
+const PROPERTY_ID = /^String \{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\} Name \S+$/i;
+
+/** The event properties a POST or PATCH may carry, checked the way Graph refuses them; a message when bad. */
+function parseEventWrite(b: Record<string, unknown>, create: boolean): EventWrite | string {
+  const out: EventWrite = { props: [] };
+  if (b.subject !== undefined) {
+    if (typeof b.subject !== "string") return "subject must be a string.";
+    out.subject = b.subject;
+  }
+  if (b.body !== undefined) {
+    const body = b.body as { contentType?: unknown; content?: unknown } | null;
+    if (!body || (body.contentType !== "text" && body.contentType !== "html") || typeof body.content !== "string") return "Invalid body.";
+    out.body = { contentType: body.contentType, content: body.content };
+  }
+  for (const key of ["start", "end"] as const) {
+    if (b[key] === undefined) continue;
+    const t = b[key] as { dateTime?: unknown; timeZone?: unknown } | null;
+    if (!t || typeof t.dateTime !== "string" || typeof t.timeZone !== "string") return `${key} needs dateTime and timeZone.`;
+    // dateTimeTimeZone: a zone-less local time in timeZone; only UTC is modelled here.
+    if (t.timeZone !== "UTC") return `fake: timeZone ${t.timeZone} is not modelled; send UTC.`;
+    const ms = Date.parse(`${t.dateTime.replace(/(\.\d{3})\d+$/, "$1").replace(/Z$/, "")}Z`);
+    if (Number.isNaN(ms)) return `Cannot convert the literal '${t.dateTime}' to the expected type 'Edm.DateTimeOffset'.`;
+    out[key === "start" ? "startMs" : "endMs"] = ms;
+  }
+  if (b.location !== undefined) {
+    const l = b.location as { displayName?: unknown } | null;
+    if (!l || typeof l.displayName !== "string") return "Invalid location.";
+    out.location = l.displayName;
+  }
+  if (b.showAs !== undefined) {
+    if (typeof b.showAs !== "string" || !["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"].includes(b.showAs))
+      return "Invalid showAs.";
+    out.showAs = b.showAs;
+  }
+  if (b.transactionId !== undefined) {
+    if (typeof b.transactionId !== "string" || b.transactionId === "") return "Invalid transactionId.";
+    out.transactionId = b.transactionId;
+  }
+  if (b.attendees !== undefined) {
+    if (!Array.isArray(b.attendees)) return "Invalid attendees.";
+    out.attendees = b.attendees;
+  }
+  if (b.singleValueExtendedProperties !== undefined) {
+    if (!Array.isArray(b.singleValueExtendedProperties)) return "Invalid singleValueExtendedProperties.";
+    for (const p of b.singleValueExtendedProperties as { id?: unknown; value?: unknown }[]) {
+      if (typeof p?.id !== "string" || !PROPERTY_ID.test(p.id) || typeof p.value !== "string") return "Invalid extended property.";
+      out.props.push([p.id, p.value]);
+    }
+  }
+  if (create && out.transactionId === undefined && out.startMs === undefined) return "start and end are required.";
+  return out;
+}
+
+function applyEventWrite(ev: Stored, w: EventWrite): void {
+  if (w.subject !== undefined) ev.subject = w.subject;
+  if (w.body !== undefined) ev.body = w.body;
+  if (w.startMs !== undefined) ev.startMs = w.startMs;
+  if (w.endMs !== undefined) ev.endMs = w.endMs;
+  if (w.location !== undefined) ev.location = w.location;
+  if (w.showAs !== undefined) ev.showAs = w.showAs;
+  if (w.transactionId !== undefined) ev.transactionId = w.transactionId;
+  if (w.attendees !== undefined) ev.attendees = w.attendees;
+  for (const [id, value] of w.props) ev.props.set(id, value);
+}
+
+/** `singleValueExtendedProperties($filter=id eq '…' [or id eq '…'])`; "bad" for anything else. */
+function parseExpand(v: string | undefined): Expand | "bad" {
+  if (v === undefined) return undefined;
+  const m = /^singleValueExtendedProperties\(\$filter=(.+)\)$/i.exec(v.trim());
+  if (!m) return "bad";
+  const ids: string[] = [];
+  for (const part of m[1]!.split(/\s+or\s+/i)) {
+    const id = /^id eq '([^']+)'$/.exec(part.trim());
+    if (!id) return "bad";
+    ids.push(id[1]!);
+  }
+  return ids;
+}
+
+/** `singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`; "bad" for anything else. */
+function parsePropertyFilter(v: string): { id: string; value: string } | "bad" {
+  const m = /^singleValueExtendedProperties\/any\(ep:\s*ep\/id eq '([^']+)' and ep\/value eq '((?:[^']|'')*)'\)$/i.exec(v.trim());
+  return m ? { id: m[1]!, value: m[2]!.replace(/''/g, "'") } : "bad";
+}
 
 /** Graph errors: {"error": {"code", "message", "innerError": {date, request-id, client-request-id}}}. */
 function graphError(code: string, message: string) {

@@ -7,6 +7,7 @@ import type { Config } from "../../config.js";
 import { type ConnectionAdapter, GrantError, type RemoteCalendar } from "../../services/connection-adapters.js";
 import { sendJson, trimBase } from "../http.js";
 import { GraphApiError } from "../microsoft-client.js";
+import { MICROSOFT_WRITE_SCOPE } from "../mirror-microsoft.js";
 import { createOAuthClient } from "./oauth.js";
 
 export const MICROSOFT_SCOPES = ["offline_access", "Calendars.Read"];
@@ -34,7 +35,7 @@ export function createMicrosoftAdapter(config: Config, fetchFn: typeof fetch): C
     canRevoke: false,
     // Write-back needs Calendars.ReadWrite (Graph permissions reference), asked only on opt-in.
     authorizationUrl: ({ writeBack, ...input }) =>
-      need().authorizationUrl({ ...input, scope: [...MICROSOFT_SCOPES, ...(writeBack ? ["Calendars.ReadWrite"] : [])].join(" ") }),
+      need().authorizationUrl({ ...input, scope: [...MICROSOFT_SCOPES, ...(writeBack ? [MICROSOFT_WRITE_SCOPE] : [])].join(" ") }),
     exchangeCode: (input) => need().exchangeCode(input),
     refresh: (rt) => need().refresh(rt),
     revoke: async () => undefined,

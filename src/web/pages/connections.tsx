@@ -128,13 +128,13 @@ export function ConnectionsPage({ csrf, timezone, kinds, sources, mirrors = [], 
             ) : null,
           )}
           {kinds.map((k) =>
-            k.available && k.kind === "google" ? (
+            k.available ? (
               <form method="post" action="/settings/connections/start">
                 <input type="hidden" name="_csrf" value={csrf} />
                 <input type="hidden" name="kind" value={k.kind} />
                 <input type="hidden" name="writeBack" value="on" />
                 <button type="submit" class="secondary">
-                  Put my sessions in Google Calendar (connect with write access)
+                  {`Put my sessions in ${k.kind === "google" ? "Google Calendar" : "Outlook"} (connect with write access)`}
                 </button>
               </form>
             ) : null,
