@@ -65,7 +65,7 @@ describe("Standard Webhooks ICS deliveries", () => {
     ["301 s ahead", 302_000],
   ])("a timestamp %s is 401 and changes nothing", async (_, offsetMs) => {
     const { session, source } = await setup();
-    // Verification uses the wall clock (the standardwebhooks package reads Date.now()).
+    // Verification uses the wall clock, as the standardwebhooks package does (it reads Date.now()).
     const res = await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-02T16:00:00Z"), {
       at: new Date(Date.now() + offsetMs),
     });
