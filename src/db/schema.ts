@@ -227,6 +227,7 @@ export const deliveries = pgTable(
     sourceId: uuid().notNull(),
     deliveryKey: text().notNull(),
     kind: text().$type<"ics_payload" | "pull" | "full_resync" | "renew_channel">().notNull(),
+    // Rows recorded before delivery_payload_parts existed kept their ICS here as { ics }.
     payload: jsonb().$type<Record<string, unknown>>(),
     // rejected: refused for good (malformed, over a cap); lastErrorCode says why.
     state: text().$type<DeliveryState>().notNull().default("pending"),
@@ -241,6 +242,21 @@ export const deliveries = pgTable(
     setAside: jsonb().$type<Array<{ externalId: string; reason: string }>>(),
   },
   (t) => [uniqueIndex().on(t.sourceId, t.deliveryKey), index("deliveries_pending_idx").on(t.availableAt).where(sql`${t.state} = 'pending'`)],
+);
+
+// The ICS an ics_payload delivery carries, in parts of at most PAYLOAD_PART_CHARS (src/services/inbox.ts),
+// written and read one statement per part: on the embedded database each statement runs on the
+// event loop, and one 2 MiB value held it for ~100 ms. Recorded in the transaction that records the delivery.
+export const deliveryPayloadParts = pgTable(
+  "delivery_payload_parts",
+  {
+    deliveryId: bigint({ mode: "number" })
+      .notNull()
+      .references(() => deliveries.id, { onDelete: "cascade" }),
+    part: integer().notNull(),
+    text: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.part] })],
 );
 
 // The last known state of each external event, per source: busy time, unlinked sessions and the

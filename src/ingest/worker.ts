@@ -11,7 +11,15 @@ import { findLiveSource, recordSourceFailure, type SourceRow, sourceSucceeded, s
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
-import { type ClaimCandidate, claimDelivery, completeDelivery, type DeliveryRow, recordDelivery, retryDelivery } from "../services/inbox.js";
+import {
+  type ClaimCandidate,
+  type ClaimedDelivery,
+  claimDelivery,
+  completeDelivery,
+  loadDeliveryIcs,
+  recordDelivery,
+  retryDelivery,
+} from "../services/inbox.js";
 import { createConnectionAdapters } from "./adapters/index.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
@@ -132,7 +140,7 @@ export class IngestWorker {
     });
   }
 
-  private begin(d: DeliveryRow): void {
+  private begin(d: ClaimedDelivery): void {
     const done = this.process(d)
       .catch((err: unknown) =>
         this.deps.logger.error({ deliveryId: d.id, err: { name: (err as Error).name, code: errorCode(err) } }, "delivery processing failed"),
@@ -145,7 +153,7 @@ export class IngestWorker {
   }
 
   /** The next delivery, fairly: providers with fewer in hand first, then the one served longest ago. */
-  private async claim(): Promise<DeliveryRow | null> {
+  private async claim(): Promise<ClaimedDelivery | null> {
     const inHand = new Map<string, number>();
     for (const f of this.inFlight.values()) inHand.set(f.providerId, (inHand.get(f.providerId) ?? 0) + 1);
     const rank = (cs: ClaimCandidate[]) =>
@@ -178,7 +186,7 @@ export class IngestWorker {
     return true;
   }
 
-  private async process(d: DeliveryRow): Promise<void> {
+  private async process(d: ClaimedDelivery): Promise<void> {
     const { db, clock, logger, config } = this.deps;
     const log = { deliveryId: d.id, kind: d.kind };
     const source = await findLiveSource(db, d.sourceId);
@@ -195,7 +203,7 @@ export class IngestWorker {
       const limits = config.ingestLimits;
       const result: PullResult =
         d.kind === "ics_payload"
-          ? { kind: "events", events: await parseIcsBounded(String(d.payload?.ics ?? ""), now, timezone, limits), snapshot: false }
+          ? { kind: "events", events: await parseIcsBounded(await loadDeliveryIcs(db, d.id, yieldToLoop), now, timezone, limits), snapshot: false }
           : await this.pullWithToken(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
       if (result.kind === "events" && result.events.length > limits.maxEvents) throw new PullError("ics_too_many_events", "reject");
       const pulledFrom = source.syncToken;
@@ -267,7 +275,7 @@ export class IngestWorker {
     }
   }
 
-  private async renewChannel(d: DeliveryRow, source: SourceRow): Promise<void> {
+  private async renewChannel(d: ClaimedDelivery, source: SourceRow): Promise<void> {
     const { db, clock, logger } = this.deps;
     try {
       await this.channels.renew(await this.credentials(source));
@@ -345,7 +353,7 @@ export class IngestWorker {
     });
   }
 
-  private count(d: DeliveryRow, result: string): void {
+  private count(d: ClaimedDelivery, result: string): void {
     this.opts.metrics?.deliveriesApplied.inc({ kind: d.kind, result });
   }
 }

@@ -23,8 +23,12 @@ export type ApplyStats = {
   setAside: SetAsideEvent[];
 };
 
-/** Rows per lookup or multi-row write: a few milliseconds of database work each. */
-const CHUNK = 250;
+/**
+ * Rows per lookup or multi-row write, and events per slice of matching: on PGlite each statement runs
+ * on the event loop (building a 100-row upsert and running it is ~15 ms), so the caller's pause
+ * between chunks is what lets other requests in.
+ */
+const CHUNK = 100;
 /** Set-aside events listed on the delivery; the count is in the log line. */
 const MAX_SET_ASIDE_LISTED = 50;
 const chunks = <T>(xs: T[]) => Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
@@ -70,7 +74,9 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   // Later duplicates of one externalId win within a batch only if newer.
   const byId = new Map<string, ExternalEvent>();
   let setAside = 0;
+  let checked = 0;
   for (const e of events) {
+    if (++checked % CHUNK === 0) await pause();
     const defect = eventDefect(e);
     if (defect) {
       if (++setAside <= MAX_SET_ASIDE_LISTED) stats.setAside.push({ externalId: setAsideRef(e.externalId), reason: defect });
@@ -120,6 +126,7 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
         .from(sessions)
         .where(and(eq(sessions.providerId, providerId), inArray(sessions.id, part)))),
     );
+    await pause();
   }
   const byUid = new Map(candidates.map((s) => [s.uid, s]));
   const bySessionId = new Map(candidates.map((s) => [s.id, s]));
@@ -227,7 +234,9 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   if (opts.snapshot) {
     // Absent from a full state: gone from the mirror (no busy time), sessions untouched.
     const keep = new Set(incoming.map((e) => e.externalId));
+    await pause();
     const present = await tx.select({ externalId: externalEvents.externalId }).from(externalEvents).where(eq(externalEvents.sourceId, source.id));
+    await pause();
     const gone = present.map((r) => r.externalId).filter((id) => !keep.has(id));
     for (const part of chunks(gone)) {
       await tx.delete(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, part)));

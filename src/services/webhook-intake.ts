@@ -6,9 +6,10 @@ import { withTransaction } from "../db/tx.js";
 import { findUnsafeText } from "../domain/safe-text.js";
 import { AppError, InvalidCharactersError, UnprocessableError, ValidationError } from "../errors.js";
 import { GraphNotificationBatchSchema, GraphNotificationSchema } from "../ingest/microsoft-client.js";
+import { yieldToLoop } from "../ingest/slices.js";
 import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
-import { type DeliveryKind, recordDelivery, recordRejectedDelivery } from "./inbox.js";
+import { type DeliveryKind, recordDelivery, recordIcsDelivery, recordRejectedDelivery } from "./inbox.js";
 import { openSecret } from "./secret-box.js";
 import { hashSecret, safeEqual } from "./secrets.js";
 
@@ -138,14 +139,10 @@ export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, ra
     );
   if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS)
     return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`));
-  const { recorded } = await recordDelivery(deps.db, {
-    providerId: source.providerId,
-    sourceId: source.id,
-    deliveryKey: key,
-    kind: "ics_payload",
-    payload: { ics },
-    at: deps.clock.now(),
-  });
+  const at = deps.clock.now();
+  const { recorded } = await withTransaction(deps.db, (tx) =>
+    recordIcsDelivery(tx, { providerId: source.providerId, sourceId: source.id, deliveryKey: key, at }, ics, yieldToLoop),
+  );
   return { result: "accepted", duplicate: !recorded };
 }
 
