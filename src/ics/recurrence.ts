@@ -102,7 +102,7 @@ export function* emitEventsInSteps(records: VeventRecord[], ctx: ExpansionContex
     let excluded = (_rid: Moment) => false;
     const instances: Array<[number, ExternalEvent]> = [];
     if (master && recurring) {
-      excluded = expandSeries(master, overrides, ctx, instances);
+      excluded = yield* expandSeries(master, overrides, ctx, instances);
     } else if (master) {
       if (master.start) {
         const end = endOf(master.start, master.span);
@@ -173,14 +173,14 @@ function isoOf(ms: number): string {
 /**
  * RFC 5545 3.8.5.3: the set is DTSTART, plus RDATEs and RRULE occurrences, minus EXDATEs. Pushes
  * the instances overlapping the window that no override replaces (EXDATE ones as cancelled) and
- * returns the EXDATE test for the overrides.
+ * returns the EXDATE test for the overrides. Yields while walking rules (see expandRule).
  */
-function expandSeries(
+function* expandSeries(
   master: VeventRecord,
   overrides: Map<number, VeventRecord>,
   ctx: ExpansionContext,
   out: Array<[number, ExternalEvent]>,
-): (rid: Moment) => boolean {
+): Generator<void, (rid: Moment) => boolean, void> {
   const start = master.start!;
   const zone = start.zone;
   const slots = new Map<number, Slot & { wall: number }>();
@@ -201,7 +201,7 @@ function expandSeries(
   for (const prop of master.component.getAllProperties("rrule")) {
     const rule = prop.getFirstValue();
     if (!(rule instanceof ICAL.Recur)) throw new Error("RRULE is not a recurrence rule");
-    truncated = expandRule(rule, master, consider, ctx) || truncated;
+    truncated = (yield* expandRule(rule, master, consider, ctx)) || truncated;
   }
   if (master.component.hasProperty("exrule")) {
     warn(ctx, `exrule_ignored: EXRULE (deprecated by RFC 5545) on UID ${quoted(master.uid)} was not applied`);
@@ -261,11 +261,20 @@ export function wallOfTime(time: ICAL.Time): number {
   return time.isDate ? wallMs(time.year, time.month, time.day) : wallMs(time.year, time.month, time.day, time.hour, time.minute, time.second);
 }
 
+/** Occurrences walked between yields: a few milliseconds of ical.js iteration. */
+const OCCURRENCES_PER_STEP = 200;
+
 /**
  * Walks one RRULE on the series' wall clock (floating times, so a weekly 14:00 stays 14:00 across
  * DST) and converts each occurrence with the series' zone. Returns true when it stopped early.
+ * Yields every OCCURRENCES_PER_STEP occurrences: one series may walk thousands.
  */
-function expandRule(rule: ICAL.Recur, master: VeventRecord, consider: (wall: number, utc: number) => boolean, ctx: ExpansionContext): boolean {
+function* expandRule(
+  rule: ICAL.Recur,
+  master: VeventRecord,
+  consider: (wall: number, utc: number) => boolean,
+  ctx: ExpansionContext,
+): Generator<void, boolean, void> {
   const start = master.start!;
   const zone = start.zone;
   const iterationRule = rule.clone();
@@ -286,7 +295,9 @@ function expandRule(rule: ICAL.Recur, master: VeventRecord, consider: (wall: num
   try {
     // Enough for maxInstances occurrences of a BYDAY/BYSETPOS rule a few periods from the window.
     const iterator = guardedIterator(iterationRule, first, ctx, 5 * ctx.maxInstances + 2_000);
+    let walked = 0;
     for (let next = iterator.next(); next; next = iterator.next()) {
+      if (++walked % OCCURRENCES_PER_STEP === 0) yield;
       const wall = wallOfTime(next);
       const utc = wallToUtc(wall, zone);
       if (utc >= ctx.windowEnd) return false;
