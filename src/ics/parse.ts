@@ -378,7 +378,6 @@ function readVevent(vevent: ICAL.Component, readDate: VeventRecord["readDate"], 
   const statusValue = textOf(vevent, "status")?.toUpperCase();
   const record: VeventRecord = {
     uid,
-    component: vevent,
     readDate,
     span: start ? spanOf(vevent, start, readDate, ctx) : { days: 0, ms: 0 },
     // RFC 5546 3.2.5: METHOD:CANCEL cancels every component it carries.
@@ -392,6 +391,7 @@ function readVevent(vevent: ICAL.Component, readDate: VeventRecord["readDate"], 
     busy: textOf(vevent, "transp")?.toUpperCase() !== "TRANSPARENT",
     texts: textsOf(vevent),
   };
+  if (vevent.hasProperty("rrule") || vevent.hasProperty("rdate")) record.component = vevent;
   if (start) record.start = start;
   if (recurrenceId) record.recurrenceId = recurrenceId;
   if (updated) record.updatedMs = updated.utc;

@@ -22,7 +22,11 @@ export type Span = { days: number; ms: number };
 type Slot = { start: number; end: number; allDay: boolean };
 export type VeventRecord = {
   uid: string;
-  component: ICAL.Component;
+  /**
+   * Only for a series (RRULE or RDATE), which expansion walks; a one-off event keeps none, so a
+   * 20,000-event calendar does not hold 20,000 ical.js trees (and their garbage collection) at once.
+   */
+  component?: ICAL.Component;
   /** Reads its RDATE/EXDATE values in the VTIMEZONEs of the VCALENDAR it came from. */
   readDate: (prop: ICAL.Property, value: unknown) => Moment;
   start?: Moment;
@@ -98,7 +102,7 @@ export function* emitEventsInSteps(records: VeventRecord[], ctx: ExpansionContex
 
   const events: ExternalEvent[] = [];
   for (const { master, overrides } of groups.values()) {
-    const recurring = master?.start && (master.component.hasProperty("rrule") || master.component.hasProperty("rdate"));
+    const recurring = master?.start && master.component;
     let excluded = (_rid: Moment) => false;
     const instances: Array<[number, ExternalEvent]> = [];
     if (master && recurring) {
@@ -182,6 +186,7 @@ function* expandSeries(
   out: Array<[number, ExternalEvent]>,
 ): Generator<void, (rid: Moment) => boolean, void> {
   const start = master.start!;
+  const component = master.component!;
   const zone = start.zone;
   const slots = new Map<number, Slot & { wall: number }>();
   const consider = (wall: number, utc: number, end = endOf({ wall, utc, zone }, master.span)) => {
@@ -189,7 +194,7 @@ function* expandSeries(
     return slots.size <= ctx.maxInstances;
   };
   consider(start.wall, start.utc);
-  for (const prop of master.component.getAllProperties("rdate")) {
+  for (const prop of component.getAllProperties("rdate")) {
     for (const value of datesOf(prop, ctx)) {
       const period = value instanceof ICAL.Period ? value : undefined;
       const moment = master.readDate(prop, period ? period.start : value);
@@ -198,18 +203,18 @@ function* expandSeries(
     }
   }
   let truncated = false;
-  for (const prop of master.component.getAllProperties("rrule")) {
+  for (const prop of component.getAllProperties("rrule")) {
     const rule = prop.getFirstValue();
     if (!(rule instanceof ICAL.Recur)) throw new Error("RRULE is not a recurrence rule");
     truncated = (yield* expandRule(rule, master, consider, ctx)) || truncated;
   }
-  if (master.component.hasProperty("exrule")) {
+  if (component.hasProperty("exrule")) {
     warn(ctx, `exrule_ignored: EXRULE (deprecated by RFC 5545) on UID ${quoted(master.uid)} was not applied`);
   }
 
   const excludedInstants = new Set<number>();
   const excludedDays = new Set<number>();
-  for (const prop of master.component.getAllProperties("exdate")) {
+  for (const prop of component.getAllProperties("exdate")) {
     for (const value of datesOf(prop, ctx)) {
       const moment = master.readDate(prop, value);
       // A DATE EXDATE on a timed series removes that day's instance (as Google and Outlook read it).
