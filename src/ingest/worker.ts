@@ -4,18 +4,19 @@
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, deliveries, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { setAsideRef } from "../domain/external-event.js";
+import { eventDefect, setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
 import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
 import { findLiveSource, recordSourceFailure, type SourceRow, sourceSucceeded, sourcesWithExpiringChannels } from "../services/calendar-sources.js";
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
-import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
+import { type ApplyStats, addApplyStats, applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
 import {
   type ClaimCandidate,
   type ClaimedDelivery,
   claimDelivery,
   completeDelivery,
+  deliveryStillPending,
   loadDeliveryIcs,
   recordDelivery,
   retryDelivery,
@@ -39,6 +40,9 @@ export type WorkerOptions = {
 };
 
 class LostClaim extends Error {}
+
+/** Events per transaction when a delivery carries more (see process): ~0.5 s of work on PGlite. */
+const APPLY_PART = 1_000;
 
 export class IngestWorker {
   private running = false;
@@ -207,6 +211,28 @@ export class IngestWorker {
           : await this.pullWithToken(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
       if (result.kind === "events" && result.events.length > limits.maxEvents) throw new PullError("ics_too_many_events", "reject");
       const pulledFrom = source.syncToken;
+      // A large delivery is applied in parts of APPLY_PART events, each in its own transaction, the
+      // last one with the cursor and `done`: on PGlite a transaction holds the only connection, so
+      // one over 20,000 events kept every other request from the database for seconds. Applying is
+      // idempotent (a part applied twice finds its own rows and changes nothing), so a retry after
+      // a crash between parts is safe; the delivery is done only when every part is.
+      const events = result.kind === "events" ? result.events : [];
+      let earlier: ApplyStats | undefined;
+      let at = 0;
+      for (; at + APPLY_PART < events.length; at += APPLY_PART) {
+        const part = events.slice(at, at + APPLY_PART);
+        const applied = await withTransaction(db, async (tx) => {
+          if (!(await deliveryStillPending(tx, d.id))) throw new LostClaim();
+          await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${source.id}))`);
+          const current = (await tx.select().from(calendarSources).where(eq(calendarSources.id, source.id)))[0]!;
+          return applyExternalEvents(tx, current, part, { snapshot: false, now, pause: yieldToLoop });
+        });
+        earlier = earlier ? addApplyStats(earlier, applied) : applied;
+        await yieldToLoop();
+      }
+      const lastPart = at > 0 ? events.slice(at) : events;
+      const snapshotIds =
+        earlier && result.kind === "events" && result.snapshot ? new Set(events.filter((e) => !eventDefect(e)).map((e) => e.externalId)) : undefined;
       const stats = await withTransaction(db, async (tx) => {
         // Applied and done commit together; a lost claim (another worker finished it) rolls back.
         if (!(await completeDelivery(tx, d.id, clock.now()))) throw new LostClaim();
@@ -217,7 +243,13 @@ export class IngestWorker {
           await tx.update(calendarSources).set(sourceSucceeded(now)).where(eq(calendarSources.id, source.id));
           return null;
         }
-        const applied = await applyExternalEvents(tx, current, result.events, { snapshot: result.snapshot, now, pause: yieldToLoop });
+        const last = await applyExternalEvents(tx, current, lastPart, {
+          snapshot: result.snapshot,
+          ...(snapshotIds ? { snapshotIds } : {}),
+          now,
+          pause: yieldToLoop,
+        });
+        const applied = earlier ? addApplyStats(earlier, last) : last;
         applied.setAside.unshift(...(result.setAside ?? []).map((e) => ({ externalId: setAsideRef(e.externalId), reason: e.reason })));
         applied.setAside.splice(50);
         // The new cursor is stored only now, after every page applied; and never over a newer one

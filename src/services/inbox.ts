@@ -152,6 +152,19 @@ export async function loadDeliveryIcs(db: Executor, id: number, pause: () => Pro
   return String(legacy?.payload?.ics ?? "");
 }
 
+/**
+ * Still pending (nobody finished it meanwhile), locked until the caller's transaction ends: a part
+ * of a large delivery is applied only then (see the worker).
+ */
+export async function deliveryStillPending(tx: Executor, id: number): Promise<boolean> {
+  const rows = await tx
+    .select({ id: deliveries.id })
+    .from(deliveries)
+    .where(and(eq(deliveries.id, id), eq(deliveries.state, "pending")))
+    .for("update");
+  return rows.length > 0;
+}
+
 /** Marks done inside the transaction that applied it: applied and done commit together. */
 export async function completeDelivery(tx: Executor, id: number, now: Date): Promise<boolean> {
   const rows = await tx
