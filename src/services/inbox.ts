@@ -4,6 +4,7 @@ import { and, eq, getTableColumns, gt, lte, notInArray, sql } from "drizzle-orm"
 import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
 import { deliveries, deliveryPayloadParts } from "../db/schema.js";
+import { withTransaction } from "../db/tx.js";
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 /** A claimed delivery: every column but the payload (up to 2 MiB), which is read when processed. */
@@ -53,23 +54,40 @@ export function payloadParts(text: string): string[] {
 }
 
 /**
- * An ics_payload delivery: the inbox row and its ICS in parts, in the caller's transaction (so an
- * acknowledged delivery always has its whole payload). `pause` runs between parts.
+ * An ics_payload delivery: the inbox row and its ICS in parts, committed together (an acknowledged
+ * delivery always has its whole payload). One part (most deliveries): a single statement. More: one
+ * transaction, one statement per part, `pause` between them.
  */
 export async function recordIcsDelivery(
-  tx: Executor,
+  db: Db,
   d: { providerId: string; sourceId: string; deliveryKey: string; at: Date },
   ics: string,
   pause: () => Promise<void>,
 ): Promise<{ recorded: boolean }> {
-  const recorded = await recordDelivery(tx, { ...d, kind: "ics_payload" });
-  if (recorded.id === undefined) return { recorded: false };
   const parts = payloadParts(ics);
-  for (let part = 0; part < parts.length; part++) {
-    await pause();
-    await tx.insert(deliveryPayloadParts).values({ deliveryId: recorded.id, part, text: parts[part]! });
+  if (parts.length <= 1) {
+    const at = d.at.toISOString();
+    const result = await db.execute(sql`
+      with recorded as (
+        insert into ${deliveries} (provider_id, source_id, delivery_key, kind, received_at, available_at)
+        values (${d.providerId}::uuid, ${d.sourceId}::uuid, ${d.deliveryKey}::text, 'ics_payload', ${at}::timestamptz, ${at}::timestamptz)
+        on conflict (source_id, delivery_key) do nothing
+        returning id
+      )
+      insert into ${deliveryPayloadParts} (delivery_id, part, text) select id, 0, ${parts[0] ?? ""}::text from recorded returning delivery_id`);
+    // postgres.js answers the rows themselves; PGlite an object holding them.
+    const rows = Array.isArray(result) ? result : (result as { rows: unknown[] }).rows;
+    return { recorded: rows.length > 0 };
   }
-  return { recorded: true };
+  return withTransaction(db, async (tx) => {
+    const recorded = await recordDelivery(tx, { ...d, kind: "ics_payload" });
+    if (recorded.id === undefined) return { recorded: false };
+    for (let part = 0; part < parts.length; part++) {
+      await pause();
+      await tx.insert(deliveryPayloadParts).values({ deliveryId: recorded.id, part, text: parts[part]! });
+    }
+    return { recorded: true };
+  });
 }
 
 export type ClaimCandidate = { id: number; providerId: string; sourceId: string; availableAt: Date };
@@ -229,11 +247,14 @@ export async function recordRejectedDelivery(
   return { recorded: rows.length > 0 };
 }
 
+/** Stored parts deleted per retention statement: 4 MiB of text at most, a few milliseconds of work. */
+const PURGE_PARTS = 32;
+
 /**
  * Retention: payloads of finished deliveries (done or rejected) processed before `before` are
- * deleted (their parts, or the older `payload` value set to null); the rows stay for the audit trail.
- * At most `batch` deliveries of each kind per call, so no statement runs long. Answers how many
- * deliveries lost a payload.
+ * deleted (their stored parts, or the older `payload` value set to null); the rows stay for the
+ * audit trail. At most `batch` rows and PURGE_PARTS parts per call, so no statement runs long.
+ * Answers how many rows and parts it cleared (0: nothing left).
  */
 export async function purgeDeliveryPayloads(db: Executor, before: Date, batch = 500): Promise<number> {
   const finishedBefore = sql`${deliveries.state} in ('done', 'rejected') and ${deliveries.processedAt} < ${before.toISOString()}::timestamptz`;
@@ -244,11 +265,11 @@ export async function purgeDeliveryPayloads(db: Executor, before: Date, batch = 
       sql`${deliveries.id} in (select ${deliveries.id} from ${deliveries} where ${finishedBefore} and ${deliveries.payload} is not null limit ${batch})`,
     )
     .returning({ id: deliveries.id });
-  const parted = await db
+  const parts = await db
     .delete(deliveryPayloadParts)
     .where(
-      sql`${deliveryPayloadParts.deliveryId} in (select ${deliveries.id} from ${deliveries} where ${finishedBefore} and exists (select 1 from ${deliveryPayloadParts} where ${deliveryPayloadParts.deliveryId} = ${deliveries.id}) limit ${batch})`,
+      sql`(${deliveryPayloadParts.deliveryId}, ${deliveryPayloadParts.part}) in (select p.delivery_id, p.part from ${deliveryPayloadParts} p join ${deliveries} on ${deliveries.id} = p.delivery_id where ${finishedBefore} limit ${Math.min(batch, PURGE_PARTS)})`,
     )
     .returning({ deliveryId: deliveryPayloadParts.deliveryId });
-  return legacy.length + new Set(parted.map((r) => r.deliveryId)).size;
+  return legacy.length + parts.length;
 }

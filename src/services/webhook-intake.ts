@@ -139,9 +139,11 @@ export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, ra
     );
   if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS)
     return reject(deps, source, key, "ics_payload", new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`));
-  const at = deps.clock.now();
-  const { recorded } = await withTransaction(deps.db, (tx) =>
-    recordIcsDelivery(tx, { providerId: source.providerId, sourceId: source.id, deliveryKey: key, at }, ics, yieldToLoop),
+  const { recorded } = await recordIcsDelivery(
+    deps.db,
+    { providerId: source.providerId, sourceId: source.id, deliveryKey: key, at: deps.clock.now() },
+    ics,
+    yieldToLoop,
   );
   return { result: "accepted", duplicate: !recorded };
 }
