@@ -149,7 +149,8 @@ async function readLoopDelay(server: ServerHandle): Promise<LoopDelay> {
   }
 }
 
-export async function benchHealthz(mode: Mode): Promise<HealthzResult> {
+/** `root`: another checkout to run the server from (a before/after comparison); default this one. */
+export async function benchHealthz(mode: Mode, opts: { root?: string } = {}): Promise<HealthzResult> {
   // The payloads are the same in both modes (they are the point); --quick shortens the idle baseline.
   const idleSeconds = mode.quick ? 5 : 15;
   const bigEvents = 20_000;
@@ -158,6 +159,7 @@ export async function benchHealthz(mode: Mode): Promise<HealthzResult> {
     worker: true,
     label: "healthz",
     loopDelay: true,
+    ...(opts.root ? { root: opts.root } : {}),
     // BENCH_NODE_ARGS: extra node flags for this server while investigating (e.g. --cpu-prof).
     ...(process.env.BENCH_NODE_ARGS ? { nodeArgs: process.env.BENCH_NODE_ARGS.split(" ") } : {}),
   });
