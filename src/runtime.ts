@@ -10,6 +10,7 @@ import { createConnectionAdapters } from "./ingest/adapters/index.js";
 import { createPushChannels, type PushChannels } from "./ingest/channels.js";
 import { createGuardedFetch } from "./ingest/guarded-fetch.js";
 import { createMirrorPlatforms } from "./ingest/mirror-platforms.js";
+import { yieldToLoop } from "./ingest/slices.js";
 import type { Logger } from "./logger.js";
 import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import { FeedCache } from "./services/feed-content.js";
@@ -59,7 +60,11 @@ function createRetention(deps: { database: Database; logger: Logger; config: Con
   const runOnce = async () => {
     const before = new Date(deps.clock.now().getTime() - deps.config.deliveryPayloadRetentionHours * 3600_000);
     let total = 0;
-    for (let n = -1; n !== 0 && total < 100_000; total += n) n = await purgeDeliveryPayloads(deps.database.db, before);
+    for (let n = -1; n !== 0 && total < 100_000; total += n) {
+      // Each batch is one short statement; on PGlite each runs on the event loop, so requests get a turn between them.
+      if (n > 0) await yieldToLoop();
+      n = await purgeDeliveryPayloads(deps.database.db, before);
+    }
     return total;
   };
   return {

@@ -60,6 +60,14 @@ const DEFAULT_MAX_INSTANCES = 1_000;
 const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
 /** ical.js slows superlinearly on parameters: 870,000 on one line took 47 s. Real lines carry a few. */
 const MAX_PARAMETERS_PER_LINE = 100;
+/**
+ * Characters in one unfolded content line. RFC 5545 3.1 folds lines at 75 octets, and real values
+ * (a long HTML description, a small inline attachment) stay far below this; ical.js reads a line in
+ * one synchronous call (an EXDATE of 300,000 values took ~0.5 s), so a longer line is refused unread.
+ */
+export const MAX_LINE_CHARS = 256 * 1024;
+/** Characters in one VEVENT, for the same reason: ical.js reads each VEVENT in one call. */
+export const MAX_VEVENT_CHARS = 512 * 1024;
 /** TZIDs looked up by name per parse (each lookup costs ~50 µs of Intl). */
 const MAX_NAMED_ZONES = 64;
 /** VCALENDAR > VEVENT > VALARM is 3 deep; anything far deeper is not a calendar export. */
@@ -192,38 +200,50 @@ function* checkShape(body: string, maxEvents: number): Generator<void, Shape | P
   }
   if (stack.length > 0) return fail("ics_malformed", "The calendar ends before its last component does (truncated?).");
   yield;
-  if (yield* tooManyParameters(text)) return fail("ics_malformed", "A line of the calendar has too many parameters.");
+  const lineDefect = yield* oversizedLine(text);
+  if (lineDefect) return lineDefect;
+  if (spans.some((span) => span.end - span.start > MAX_VEVENT_CHARS))
+    return fail("ics_too_large", `An event of the calendar is longer than ${MAX_VEVENT_CHARS} characters.`);
   return { ok: true, text, vevents: spans };
 }
 
-/** RFC 5545 3.1: name *(";" param) ":" value, where a quoted param value may hold ";" and ":". */
-function* tooManyParameters(text: string): Generator<void, boolean, void> {
+/**
+ * A line longer than MAX_LINE_CHARS, or with more than MAX_PARAMETERS_PER_LINE parameters. RFC 5545
+ * 3.1: name *(";" param) ":" value, where a quoted param value may hold ";" and ":".
+ */
+function* oversizedLine(text: string): Generator<void, ParseFailure | undefined, void> {
+  const tooLong = () => fail("ics_malformed", `A line of the calendar is longer than ${MAX_LINE_CHARS} characters.`);
   let params = 0;
   let quoted = false;
+  let lineStart = 0;
   let nextPause = 256 * 1024;
   for (let i = 0; i < text.length; i++) {
     if (i >= nextPause) {
       nextPause = i + 256 * 1024;
       yield;
     }
+    if (i - lineStart > MAX_LINE_CHARS) return tooLong();
     const c = text.charCodeAt(i);
     if (c === 0x22) quoted = !quoted;
     else if (quoted && c !== 0x0a) continue;
-    else if (c === 0x3b && ++params > MAX_PARAMETERS_PER_LINE) return true;
+    else if (c === 0x3b && ++params > MAX_PARAMETERS_PER_LINE) return fail("ics_malformed", "A line of the calendar has too many parameters.");
     else if (c === 0x3a || c === 0x0a) {
       // The value runs to the end of the line; the next line starts afresh.
       const lineEnd = c === 0x0a ? i : text.indexOf("\n", i);
-      if (lineEnd < 0) return false;
+      if ((lineEnd < 0 ? text.length : lineEnd) - lineStart > MAX_LINE_CHARS) return tooLong();
+      if (lineEnd < 0) return undefined;
       i = lineEnd;
+      lineStart = lineEnd + 1;
       params = 0;
       quoted = false;
     }
   }
-  return false;
+  return undefined;
 }
 
-/** VEVENTs handed to ical.js at once: a few milliseconds of parsing. */
+/** VEVENTs handed to ical.js at once, and at most this many characters of them: a few milliseconds of parsing. */
 const VEVENTS_PER_BATCH = 50;
+const CHARS_PER_BATCH = 64 * 1024;
 
 function* readCalendars(shape: Shape, maxEvents: number, ctx: Context): Generator<void, ParseResult, void> {
   const { text, vevents: spans } = shape;
@@ -263,8 +283,11 @@ function* readCalendars(shape: Shape, maxEvents: number, ctx: Context): Generato
 
   const records: VeventRecord[] = [];
   let vevents = 0;
-  for (let i = 0; i < spans.length; i += VEVENTS_PER_BATCH) {
-    const batch = spans.slice(i, i + VEVENTS_PER_BATCH);
+  for (let i = 0; i < spans.length; ) {
+    let n = 1;
+    while (n < VEVENTS_PER_BATCH && i + n < spans.length && spans[i + n]!.end - spans[i]!.start <= CHARS_PER_BATCH) n++;
+    const batch = spans.slice(i, i + n);
+    i += n;
     const blocks = batch.map((span) => {
       const block = text.slice(span.start, span.end);
       return block.endsWith("\n") ? block : `${block}\r\n`;
@@ -355,7 +378,6 @@ function readVevent(vevent: ICAL.Component, readDate: VeventRecord["readDate"], 
   const statusValue = textOf(vevent, "status")?.toUpperCase();
   const record: VeventRecord = {
     uid,
-    component: vevent,
     readDate,
     span: start ? spanOf(vevent, start, readDate, ctx) : { days: 0, ms: 0 },
     // RFC 5546 3.2.5: METHOD:CANCEL cancels every component it carries.
@@ -369,6 +391,7 @@ function readVevent(vevent: ICAL.Component, readDate: VeventRecord["readDate"], 
     busy: textOf(vevent, "transp")?.toUpperCase() !== "TRANSPARENT",
     texts: textsOf(vevent),
   };
+  if (vevent.hasProperty("rrule") || vevent.hasProperty("rdate")) record.component = vevent;
   if (start) record.start = start;
   if (recurrenceId) record.recurrenceId = recurrenceId;
   if (updated) record.updatedMs = updated.utc;

@@ -23,7 +23,11 @@ export type Span = { days: number; ms: number };
 type Slot = { start: number; end: number; allDay: boolean };
 export type VeventRecord = {
   uid: string;
-  component: ICAL.Component;
+  /**
+   * Only for a series (RRULE or RDATE), which expansion walks; a one-off event keeps none, so a
+   * 20,000-event calendar does not hold 20,000 ical.js trees (and their garbage collection) at once.
+   */
+  component?: ICAL.Component;
   /** Reads its RDATE/EXDATE values in the VTIMEZONEs of the VCALENDAR it came from. */
   readDate: (prop: ICAL.Property, value: unknown) => Moment;
   start?: Moment;
@@ -99,11 +103,11 @@ export function* emitEventsInSteps(records: VeventRecord[], ctx: ExpansionContex
 
   const events: ExternalEvent[] = [];
   for (const { master, overrides } of groups.values()) {
-    const recurring = master?.start && (master.component.hasProperty("rrule") || master.component.hasProperty("rdate"));
+    const recurring = master?.start && master.component;
     let excluded = (_rid: Moment) => false;
     const instances: Array<[number, ExternalEvent]> = [];
     if (master && recurring) {
-      excluded = expandSeries(master, overrides, ctx, instances);
+      excluded = yield* expandSeries(master, overrides, ctx, instances);
     } else if (master) {
       if (master.start) {
         const end = endOf(master.start, master.span);
@@ -174,15 +178,16 @@ function isoOf(ms: number): string {
 /**
  * RFC 5545 3.8.5.3: the set is DTSTART, plus RDATEs and RRULE occurrences, minus EXDATEs. Pushes
  * the instances overlapping the window that no override replaces (EXDATE ones as cancelled) and
- * returns the EXDATE test for the overrides.
+ * returns the EXDATE test for the overrides. Yields while walking rules (see expandRule).
  */
-function expandSeries(
+function* expandSeries(
   master: VeventRecord,
   overrides: Map<number, VeventRecord>,
   ctx: ExpansionContext,
   out: Array<[number, ExternalEvent]>,
-): (rid: Moment) => boolean {
+): Generator<void, (rid: Moment) => boolean, void> {
   const start = master.start!;
+  const component = master.component!;
   const zone = start.zone;
   const slots = new Map<number, Slot & { wall: number }>();
   const consider = (wall: number, utc: number, end = endOf({ wall, utc, zone }, master.span)) => {
@@ -190,7 +195,7 @@ function expandSeries(
     return slots.size <= ctx.maxInstances;
   };
   consider(start.wall, start.utc);
-  for (const prop of master.component.getAllProperties("rdate")) {
+  for (const prop of component.getAllProperties("rdate")) {
     for (const value of datesOf(prop, ctx)) {
       const period = value instanceof ICAL.Period ? value : undefined;
       const moment = master.readDate(prop, period ? period.start : value);
@@ -199,18 +204,18 @@ function expandSeries(
     }
   }
   let truncated = false;
-  for (const prop of master.component.getAllProperties("rrule")) {
+  for (const prop of component.getAllProperties("rrule")) {
     const rule = prop.getFirstValue();
     if (!(rule instanceof ICAL.Recur)) throw new Error("RRULE is not a recurrence rule");
-    truncated = expandRule(rule, master, consider, ctx) || truncated;
+    truncated = (yield* expandRule(rule, master, consider, ctx)) || truncated;
   }
-  if (master.component.hasProperty("exrule")) {
+  if (component.hasProperty("exrule")) {
     warn(ctx, `exrule_ignored: EXRULE (deprecated by RFC 5545) on UID ${quoted(master.uid)} was not applied`);
   }
 
   const excludedInstants = new Set<number>();
   const excludedDays = new Set<number>();
-  for (const prop of master.component.getAllProperties("exdate")) {
+  for (const prop of component.getAllProperties("exdate")) {
     for (const value of datesOf(prop, ctx)) {
       const moment = master.readDate(prop, value);
       // A DATE EXDATE on a timed series removes that day's instance (as Google and Outlook read it).
@@ -262,11 +267,20 @@ export function wallOfTime(time: ICAL.Time): number {
   return time.isDate ? wallMs(time.year, time.month, time.day) : wallMs(time.year, time.month, time.day, time.hour, time.minute, time.second);
 }
 
+/** Occurrences walked between yields: a few milliseconds of ical.js iteration. */
+const OCCURRENCES_PER_STEP = 200;
+
 /**
  * Walks one RRULE on the series' wall clock (floating times, so a weekly 14:00 stays 14:00 across
  * DST) and converts each occurrence with the series' zone. Returns true when it stopped early.
+ * Yields every OCCURRENCES_PER_STEP occurrences: one series may walk thousands.
  */
-function expandRule(rule: ICAL.Recur, master: VeventRecord, consider: (wall: number, utc: number) => boolean, ctx: ExpansionContext): boolean {
+function* expandRule(
+  rule: ICAL.Recur,
+  master: VeventRecord,
+  consider: (wall: number, utc: number) => boolean,
+  ctx: ExpansionContext,
+): Generator<void, boolean, void> {
   const start = master.start!;
   const zone = start.zone;
   const iterationRule = rule.clone();
@@ -287,7 +301,9 @@ function expandRule(rule: ICAL.Recur, master: VeventRecord, consider: (wall: num
   try {
     // Enough for maxInstances occurrences of a BYDAY/BYSETPOS rule a few periods from the window.
     const iterator = guardedIterator(iterationRule, first, ctx, 5 * ctx.maxInstances + 2_000);
+    let walked = 0;
     for (let next = iterator.next(); next; next = iterator.next()) {
+      if (++walked % OCCURRENCES_PER_STEP === 0) yield;
       const wall = wallOfTime(next);
       const utc = wallToUtc(wall, zone);
       if (utc >= ctx.windowEnd) return false;

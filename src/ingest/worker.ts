@@ -4,7 +4,7 @@
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, deliveries, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { setAsideRef } from "../domain/external-event.js";
+import { eventDefect, setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
 import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
 import {
@@ -17,8 +17,17 @@ import {
 } from "../services/calendar-sources.js";
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
-import { applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
-import { type ClaimCandidate, claimDelivery, completeDelivery, type DeliveryRow, recordDelivery, retryDelivery } from "../services/inbox.js";
+import { type ApplyStats, addApplyStats, applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
+import {
+  type ClaimCandidate,
+  type ClaimedDelivery,
+  claimDelivery,
+  completeDelivery,
+  deliveryStillPending,
+  loadDeliveryIcs,
+  recordDelivery,
+  retryDelivery,
+} from "../services/inbox.js";
 import { withoutMirrorEchoes } from "../services/mirror-echo.js";
 import { createConnectionAdapters } from "./adapters/index.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
@@ -39,6 +48,9 @@ export type WorkerOptions = {
 };
 
 class LostClaim extends Error {}
+
+/** Events per transaction when a delivery carries more (see process): ~0.5 s of work on PGlite. */
+const APPLY_PART = 1_000;
 
 export class IngestWorker {
   private running = false;
@@ -140,7 +152,7 @@ export class IngestWorker {
     });
   }
 
-  private begin(d: DeliveryRow): void {
+  private begin(d: ClaimedDelivery): void {
     const done = this.process(d)
       .catch((err: unknown) =>
         this.deps.logger.error({ deliveryId: d.id, err: { name: (err as Error).name, code: errorCode(err) } }, "delivery processing failed"),
@@ -153,7 +165,7 @@ export class IngestWorker {
   }
 
   /** The next delivery, fairly: providers with fewer in hand first, then the one served longest ago. */
-  private async claim(): Promise<DeliveryRow | null> {
+  private async claim(): Promise<ClaimedDelivery | null> {
     const inHand = new Map<string, number>();
     for (const f of this.inFlight.values()) inHand.set(f.providerId, (inHand.get(f.providerId) ?? 0) + 1);
     const rank = (cs: ClaimCandidate[]) =>
@@ -186,7 +198,7 @@ export class IngestWorker {
     return true;
   }
 
-  private async process(d: DeliveryRow): Promise<void> {
+  private async process(d: ClaimedDelivery): Promise<void> {
     const { db, clock, logger, config } = this.deps;
     const log = { deliveryId: d.id, kind: d.kind };
     const source = await findLiveSource(db, d.sourceId);
@@ -203,10 +215,32 @@ export class IngestWorker {
       const limits = config.ingestLimits;
       const result: PullResult =
         d.kind === "ics_payload"
-          ? { kind: "events", events: await parseIcsBounded(String(d.payload?.ics ?? ""), now, timezone, limits), snapshot: false }
+          ? { kind: "events", events: await parseIcsBounded(await loadDeliveryIcs(db, d.id, yieldToLoop), now, timezone, limits), snapshot: false }
           : await this.pullWithToken(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
       if (result.kind === "events" && result.events.length > limits.maxEvents) throw new PullError("ics_too_many_events", "reject");
       const pulledFrom = source.syncToken;
+      // A large delivery is applied in parts of APPLY_PART events, each in its own transaction, the
+      // last one with the cursor and `done`: on PGlite a transaction holds the only connection, so
+      // one over 20,000 events kept every other request from the database for seconds. Applying is
+      // idempotent (a part applied twice finds its own rows and changes nothing), so a retry after
+      // a crash between parts is safe; the delivery is done only when every part is.
+      const events = result.kind === "events" ? result.events : [];
+      let earlier: ApplyStats | undefined;
+      let at = 0;
+      for (; at + APPLY_PART < events.length; at += APPLY_PART) {
+        const part = events.slice(at, at + APPLY_PART);
+        const applied = await withTransaction(db, async (tx) => {
+          if (!(await deliveryStillPending(tx, d.id))) throw new LostClaim();
+          await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${source.id}))`);
+          const current = (await tx.select().from(calendarSources).where(eq(calendarSources.id, source.id)))[0]!;
+          return applyExternalEvents(tx, current, await withoutMirrorEchoes(tx, current, part), { snapshot: false, now, pause: yieldToLoop });
+        });
+        earlier = earlier ? addApplyStats(earlier, applied) : applied;
+        await yieldToLoop();
+      }
+      const lastPart = at > 0 ? events.slice(at) : events;
+      const snapshotIds =
+        earlier && result.kind === "events" && result.snapshot ? new Set(events.filter((e) => !eventDefect(e)).map((e) => e.externalId)) : undefined;
       const stats = await withTransaction(db, async (tx) => {
         // Applied and done commit together; a lost claim (another worker finished it) rolls back.
         if (!(await completeDelivery(tx, d.id, clock.now()))) throw new LostClaim();
@@ -217,8 +251,14 @@ export class IngestWorker {
           await tx.update(calendarSources).set(sourceSucceeded(now)).where(eq(calendarSources.id, source.id));
           return null;
         }
-        const events = await withoutMirrorEchoes(tx, current, result.events);
-        const applied = await applyExternalEvents(tx, current, events, { snapshot: result.snapshot, now, pause: yieldToLoop });
+        // Our own writes to a write-back calendar, coming back: not external changes.
+        const last = await applyExternalEvents(tx, current, await withoutMirrorEchoes(tx, current, lastPart), {
+          snapshot: result.snapshot,
+          ...(snapshotIds ? { snapshotIds } : {}),
+          now,
+          pause: yieldToLoop,
+        });
+        const applied = earlier ? addApplyStats(earlier, last) : last;
         applied.setAside.unshift(...(result.setAside ?? []).map((e) => ({ externalId: setAsideRef(e.externalId), reason: e.reason })));
         applied.setAside.splice(50);
         // The new cursor is stored only now, after every page applied; and never over a newer one
@@ -276,7 +316,7 @@ export class IngestWorker {
     }
   }
 
-  private async renewChannel(d: DeliveryRow, source: SourceRow): Promise<void> {
+  private async renewChannel(d: ClaimedDelivery, source: SourceRow): Promise<void> {
     const { db, clock, logger } = this.deps;
     try {
       await this.channels.renew(await this.credentials(source));
@@ -354,7 +394,7 @@ export class IngestWorker {
     });
   }
 
-  private count(d: DeliveryRow, result: string): void {
+  private count(d: ClaimedDelivery, result: string): void {
     this.opts.metrics?.deliveriesApplied.inc({ kind: d.kind, result });
   }
 }

@@ -23,11 +23,17 @@ export type ApplyStats = {
   setAside: SetAsideEvent[];
 };
 
-/** Rows per lookup or multi-row write: a few milliseconds of database work each. */
-const CHUNK = 250;
+/**
+ * Rows per lookup or multi-row write, and events per slice of matching: on PGlite each statement runs
+ * on the event loop (building a 100-row upsert and running it is ~15 ms), so the caller's pause
+ * between chunks is what lets other requests in.
+ */
+const CHUNK = 100;
+/** Rows per multi-row upsert: drizzle builds ~0.1 ms of parameters a row before PGlite runs it. */
+const WRITE_CHUNK = 50;
 /** Set-aside events listed on the delivery; the count is in the log line. */
 const MAX_SET_ASIDE_LISTED = 50;
-const chunks = <T>(xs: T[]) => Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
+const chunks = <T>(xs: T[], size = CHUNK) => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 
 type MirrorRow = typeof externalEvents.$inferInsert;
 const MIRROR_COLUMNS = [
@@ -50,6 +56,11 @@ const fromExcluded = Object.fromEntries(MIRROR_COLUMNS.map((k) => [k, sql.raw(`e
 
 export type ApplyOptions = {
   snapshot: boolean;
+  /**
+   * With `snapshot`, when `events` is only the last part of the source's whole state (the earlier
+   * parts applied in transactions of their own): the external ids of all of it that have no defect.
+   */
+  snapshotIds?: ReadonlySet<string>;
   now: Date;
   /** Called between slices of work, to let the event loop serve others (the worker passes setImmediate). */
   pause?: () => Promise<void>;
@@ -70,7 +81,9 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   // Later duplicates of one externalId win within a batch only if newer.
   const byId = new Map<string, ExternalEvent>();
   let setAside = 0;
+  let checked = 0;
   for (const e of events) {
+    if (++checked % CHUNK === 0) await pause();
     const defect = eventDefect(e);
     if (defect) {
       if (++setAside <= MAX_SET_ASIDE_LISTED) stats.setAside.push({ externalId: setAsideRef(e.externalId), reason: defect });
@@ -120,6 +133,7 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
         .from(sessions)
         .where(and(eq(sessions.providerId, providerId), inArray(sessions.id, part)))),
     );
+    await pause();
   }
   const byUid = new Map(candidates.map((s) => [s.uid, s]));
   const bySessionId = new Map(candidates.map((s) => [s.id, s]));
@@ -216,7 +230,7 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
     }
   }
 
-  for (const part of chunks(rows)) {
+  for (const part of chunks(rows, WRITE_CHUNK)) {
     await tx
       .insert(externalEvents)
       .values(part)
@@ -226,8 +240,10 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
 
   if (opts.snapshot) {
     // Absent from a full state: gone from the mirror (no busy time), sessions untouched.
-    const keep = new Set(incoming.map((e) => e.externalId));
+    const keep = opts.snapshotIds ?? new Set(incoming.map((e) => e.externalId));
+    await pause();
     const present = await tx.select({ externalId: externalEvents.externalId }).from(externalEvents).where(eq(externalEvents.sourceId, source.id));
+    await pause();
     const gone = present.map((r) => r.externalId).filter((id) => !keep.has(id));
     for (const part of chunks(gone)) {
       await tx.delete(externalEvents).where(and(eq(externalEvents.sourceId, source.id), inArray(externalEvents.externalId, part)));
@@ -237,6 +253,19 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
   stats.setAside.length = Math.min(stats.setAside.length, MAX_SET_ASIDE_LISTED);
   if (setAside > stats.setAside.length) stats.setAside.push({ externalId: `(${setAside - stats.setAside.length} more)`, reason: "event_set_aside" });
   return stats;
+}
+
+/** Counts of two applications of one delivery's parts, added up; set-aside events listed once. */
+export function addApplyStats(a: ApplyStats, b: ApplyStats): ApplyStats {
+  return {
+    seen: a.seen + b.seen,
+    stale: a.stale + b.stale,
+    rescheduled: a.rescheduled + b.rescheduled,
+    cancelled: a.cancelled + b.cancelled,
+    held: a.held + b.held,
+    unchanged: a.unchanged + b.unchanged,
+    setAside: [...a.setAside, ...b.setAside],
+  };
 }
 
 /** Longest a held cancellation waits for the provider's other sources to have their pass. */

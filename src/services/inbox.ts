@@ -1,18 +1,24 @@
 // The durable inbox (README, Ingestion and Running more than one instance): a notification is recorded once under a unique key and acknowledged;
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
-import { and, eq, gt, lte, notInArray, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, gt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
-import { deliveries } from "../db/schema.js";
+import { deliveries, deliveryPayloadParts } from "../db/schema.js";
+import { withTransaction } from "../db/tx.js";
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
+/** A claimed delivery: every column but the payload (up to 2 MiB), which is read when processed. */
+export type ClaimedDelivery = Omit<DeliveryRow, "payload">;
 export type DeliveryKind = DeliveryRow["kind"];
+
+// Every column but the payload: a claim never carries it (see loadDeliveryPayload).
+const { payload: _payload, ...claimedColumns } = getTableColumns(deliveries);
 
 /** Inserts once; the same key again is a no-op that still answers "accepted". */
 export async function recordDelivery(
   db: Executor,
-  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; payload?: Record<string, unknown>; at: Date },
-): Promise<{ recorded: boolean }> {
+  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; at: Date },
+): Promise<{ recorded: boolean; id?: number }> {
   const rows = await db
     .insert(deliveries)
     .values({
@@ -20,13 +26,68 @@ export async function recordDelivery(
       sourceId: d.sourceId,
       deliveryKey: d.deliveryKey,
       kind: d.kind,
-      payload: d.payload ?? null,
       receivedAt: d.at,
       availableAt: d.at,
     })
     .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
     .returning({ id: deliveries.id });
-  return { recorded: rows.length > 0 };
+  return rows[0] ? { recorded: true, id: rows[0].id } : { recorded: false };
+}
+
+/**
+ * Characters of ICS per stored part. On PGlite every statement runs on the event loop: one part is a
+ * few milliseconds to write or read, where a whole 2 MiB payload in one value took ~100 ms.
+ */
+export const PAYLOAD_PART_CHARS = 128 * 1024;
+
+/** Cuts `text` into parts of at most PAYLOAD_PART_CHARS, never between the halves of a surrogate pair. */
+export function payloadParts(text: string): string[] {
+  const parts: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + PAYLOAD_PART_CHARS);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    parts.push(text.slice(at, end));
+    at = end;
+  }
+  return parts;
+}
+
+/**
+ * An ics_payload delivery: the inbox row and its ICS in parts, committed together (an acknowledged
+ * delivery always has its whole payload). One part (most deliveries): a single statement. More: one
+ * transaction, one statement per part, `pause` between them.
+ */
+export async function recordIcsDelivery(
+  db: Db,
+  d: { providerId: string; sourceId: string; deliveryKey: string; at: Date },
+  ics: string,
+  pause: () => Promise<void>,
+): Promise<{ recorded: boolean }> {
+  const parts = payloadParts(ics);
+  if (parts.length <= 1) {
+    const at = d.at.toISOString();
+    const result = await db.execute(sql`
+      with recorded as (
+        insert into ${deliveries} (provider_id, source_id, delivery_key, kind, received_at, available_at)
+        values (${d.providerId}::uuid, ${d.sourceId}::uuid, ${d.deliveryKey}::text, 'ics_payload', ${at}::timestamptz, ${at}::timestamptz)
+        on conflict (source_id, delivery_key) do nothing
+        returning id
+      )
+      insert into ${deliveryPayloadParts} (delivery_id, part, text) select id, 0, ${parts[0] ?? ""}::text from recorded returning delivery_id`);
+    // postgres.js answers the rows themselves; PGlite an object holding them.
+    const rows = Array.isArray(result) ? result : (result as { rows: unknown[] }).rows;
+    return { recorded: rows.length > 0 };
+  }
+  return withTransaction(db, async (tx) => {
+    const recorded = await recordDelivery(tx, { ...d, kind: "ics_payload" });
+    if (recorded.id === undefined) return { recorded: false };
+    for (let part = 0; part < parts.length; part++) {
+      await pause();
+      await tx.insert(deliveryPayloadParts).values({ deliveryId: recorded.id, part, text: parts[part]! });
+    }
+    return { recorded: true };
+  });
 }
 
 export type ClaimCandidate = { id: number; providerId: string; sourceId: string; availableAt: Date };
@@ -43,7 +104,7 @@ export async function claimDelivery(
   now: Date,
   leaseMs: number,
   opts: { skipSources?: string[]; rank?: (candidates: ClaimCandidate[]) => ClaimCandidate[] } = {},
-): Promise<DeliveryRow | null> {
+): Promise<ClaimedDelivery | null> {
   const at = sql`${now.toISOString()}::timestamptz`;
   const busy = alias(deliveries, "busy");
   const candidates = await db
@@ -83,10 +144,43 @@ export async function claimDelivery(
           sql`(select ${deliveries.id} from ${deliveries} where ${deliveries.id} = ${c.id} and ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${at} for update skip locked)`,
         ),
       )
-      .returning();
+      .returning(claimedColumns);
     if (rows[0]) return rows[0];
   }
   return null;
+}
+
+/**
+ * The ICS of a claimed ics_payload delivery, read part by part with `pause` between (a claim never
+ * carries it); rows recorded before parts existed have it in `payload`. Empty once purged.
+ */
+export async function loadDeliveryIcs(db: Executor, id: number, pause: () => Promise<void>): Promise<string> {
+  const parts: string[] = [];
+  for (;;) {
+    await pause();
+    const [row] = await db
+      .select({ text: deliveryPayloadParts.text })
+      .from(deliveryPayloadParts)
+      .where(and(eq(deliveryPayloadParts.deliveryId, id), eq(deliveryPayloadParts.part, parts.length)));
+    if (!row) break;
+    parts.push(row.text);
+  }
+  if (parts.length > 0) return parts.join("");
+  const [legacy] = await db.select({ payload: deliveries.payload }).from(deliveries).where(eq(deliveries.id, id));
+  return String(legacy?.payload?.ics ?? "");
+}
+
+/**
+ * Still pending (nobody finished it meanwhile), locked until the caller's transaction ends: a part
+ * of a large delivery is applied only then (see the worker).
+ */
+export async function deliveryStillPending(tx: Executor, id: number): Promise<boolean> {
+  const rows = await tx
+    .select({ id: deliveries.id })
+    .from(deliveries)
+    .where(and(eq(deliveries.id, id), eq(deliveries.state, "pending")))
+    .for("update");
+  return rows.length > 0;
 }
 
 /** Marks done inside the transaction that applied it: applied and done commit together. */
@@ -107,7 +201,7 @@ export const MAX_ATTEMPTS = 12;
  */
 export async function retryDelivery(
   db: Executor,
-  d: DeliveryRow,
+  d: Pick<DeliveryRow, "id" | "attempts">,
   now: Date,
   errorCode: string,
   opts: { retryAfterMs?: number; final?: boolean; reject?: boolean } = {},
@@ -153,17 +247,29 @@ export async function recordRejectedDelivery(
   return { recorded: rows.length > 0 };
 }
 
+/** Stored parts deleted per retention statement: 4 MiB of text at most, a few milliseconds of work. */
+const PURGE_PARTS = 32;
+
 /**
- * Retention: payloads of finished deliveries (done or rejected) processed before `before` are set to
- * null; the rows stay for the audit trail. At most `batch` rows per call, so no statement runs long.
+ * Retention: payloads of finished deliveries (done or rejected) processed before `before` are
+ * deleted (their stored parts, or the older `payload` value set to null); the rows stay for the
+ * audit trail. At most `batch` rows and PURGE_PARTS parts per call, so no statement runs long.
+ * Answers how many rows and parts it cleared (0: nothing left).
  */
 export async function purgeDeliveryPayloads(db: Executor, before: Date, batch = 500): Promise<number> {
-  const rows = await db
+  const finishedBefore = sql`${deliveries.state} in ('done', 'rejected') and ${deliveries.processedAt} < ${before.toISOString()}::timestamptz`;
+  const legacy = await db
     .update(deliveries)
     .set({ payload: null })
     .where(
-      sql`${deliveries.id} in (select ${deliveries.id} from ${deliveries} where ${deliveries.state} in ('done', 'rejected') and ${deliveries.payload} is not null and ${deliveries.processedAt} < ${before.toISOString()}::timestamptz limit ${batch})`,
+      sql`${deliveries.id} in (select ${deliveries.id} from ${deliveries} where ${finishedBefore} and ${deliveries.payload} is not null limit ${batch})`,
     )
     .returning({ id: deliveries.id });
-  return rows.length;
+  const parts = await db
+    .delete(deliveryPayloadParts)
+    .where(
+      sql`(${deliveryPayloadParts.deliveryId}, ${deliveryPayloadParts.part}) in (select p.delivery_id, p.part from ${deliveryPayloadParts} p join ${deliveries} on ${deliveries.id} = p.delivery_id where ${finishedBefore} limit ${Math.min(batch, PURGE_PARTS)})`,
+    )
+    .returning({ deliveryId: deliveryPayloadParts.deliveryId });
+  return legacy.length + parts.length;
 }

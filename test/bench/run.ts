@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only=render,serve,ingest,memory]`: every part in one run, each
+// `npm run bench [-- --quick] [-- --only=render,serve,ingest,memory,healthz]`: every part in one run, each
 // beside its baseline, then a table on stdout and in BENCHMARKS.md. Asserts nothing about time.
 // Servers listen on 127.0.0.1 only; databases are bench_*; all of it is removed at the end.
 import { spawnSync } from "node:child_process";
@@ -6,13 +6,14 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { ensurePostgres, ensureTools, fmt, type Goal, log, markdownTable, REPO, runCleanups, runCommand, type Tools } from "./harness.js";
+import { benchHealthz, type HealthzResult } from "./healthz.js";
 import { benchIngest, type IngestResult } from "./ingest.js";
 import { benchMemory, type MemoryResult } from "./memory.js";
 import type { RenderResult, RenderRow } from "./render.js";
 import { benchServe, type ServeResult } from "./serve.js";
 import { benchWriteBack, type WriteBackResult } from "./write-back.js";
 
-const PARTS = ["render", "serve", "ingest", "memory", "writeback"] as const;
+const PARTS = ["render", "serve", "ingest", "memory", "writeback", "healthz"] as const;
 type Part = (typeof PARTS)[number];
 
 const argv = process.argv.slice(2);
@@ -27,6 +28,7 @@ type Results = {
   ingest?: IngestResult;
   memory?: MemoryResult;
   writeback?: WriteBackResult;
+  healthz?: HealthzResult;
   errors: Partial<Record<Part, string>>;
   skipped: Partial<Record<Part, string>>;
   seconds: Partial<Record<Part, number>>;
@@ -354,6 +356,64 @@ function writeBackSection(r: WriteBackResult, goals: Goal[]): string {
   ].join("\n");
 }
 
+function healthzSection(h: HealthzResult, goals: Goal[]): string {
+  const p99 = h.load.healthz.p99Ms;
+  goals.push({
+    part: "7 healthz",
+    goal: "/healthz p99 < 200 ms on PGlite while the 50 x MINUTELY and 20,000-event deliveries are processed",
+    measured: `${fmt(p99, 1)} ms (${x(p99 / h.idle.healthz.p99Ms)} of idle p99)`,
+    met: p99 < 200,
+    ...(p99 >= 200 ? { note: `over by ${fmt(p99 - 200, 0)} ms` } : {}),
+  });
+  const outcomesMet = h.stormCode !== null && h.bigAppliedMs !== null && h.otherAppliedMs !== null;
+  goals.push({
+    part: "7 healthz",
+    goal: "both end (rejected / applied); another provider's change applies within 5 s meanwhile",
+    measured: `storm ${h.stormCode ?? "not finished"}; 20,000 applied ${h.bigAppliedMs === null ? "not within 120 s" : `after ${fmt(h.bigAppliedMs / 1000, 1)} s`}; other ${h.otherAppliedMs === null ? "not applied" : `after ${fmt(h.otherAppliedMs / 1000, 2)} s`}`,
+    met: outcomesMet && h.otherAppliedMs! < 5000,
+  });
+  const row = (label: string, ph: HealthzResult["idle"]) => [
+    label,
+    fmt(ph.seconds, 1),
+    String(ph.healthz.samples),
+    `${fmt(ph.healthz.p50Ms)} / ${fmt(ph.healthz.p99Ms)} / ${fmt(ph.healthz.maxMs)}`,
+    `${fmt(ph.loop.p50Ms)} / ${fmt(ph.loop.p99Ms)} / ${fmt(ph.loop.maxMs)}`,
+    String(ph.healthz.failed),
+  ];
+  const ratio = (a: number, b: number) => x(a / b);
+  return [
+    "### 7. /healthz on PGlite while hostile and heavy deliveries are processed",
+    "",
+    `One server process on the embedded database (PGlite in a temp DATA_DIR, worker on). /healthz sampled over HTTP every 20 ms, first idle (the baseline), then while a ${h.stormBytes.toLocaleString("en-US")}-byte payload of 50 FREQ=MINUTELY series and a ${h.bigEvents.toLocaleString("en-US")}-event calendar (${h.bigBytes.toLocaleString("en-US")} bytes) are processed and, 300 ms later, another provider moves a session. Event-loop delay: the server's own monitorEventLoopDelay histogram (10 ms resolution; test/bench/loop-delay.ts), read per phase.`,
+    "",
+    markdownTable(
+      ["phase", "seconds", "/healthz samples", "/healthz p50 / p99 / max ms", "event-loop delay p50 / p99 / max ms", "failed"],
+      [row("idle (baseline)", h.idle), row("under ingestion", h.load)],
+    ),
+    "",
+    markdownTable(
+      ["measure", "value"],
+      [
+        [
+          "/healthz p50 / p99 / max, under ingestion vs idle",
+          `${ratio(h.load.healthz.p50Ms, h.idle.healthz.p50Ms)} / ${ratio(h.load.healthz.p99Ms, h.idle.healthz.p99Ms)} / ${ratio(h.load.healthz.maxMs, h.idle.healthz.maxMs)}`,
+        ],
+        ["event-loop delay max, under ingestion vs idle", ratio(h.load.loop.maxMs, h.idle.loop.maxMs)],
+        ["202 after (50 x MINUTELY / 20,000 events / other)", `${fmt(h.ackMs.storm, 0)} / ${fmt(h.ackMs.big, 0)} / ${fmt(h.ackMs.other, 0)} ms`],
+        [
+          "50 x MINUTELY: outcome, after its POST",
+          h.stormCode === null ? "not finished" : `rejected (${h.stormCode}) after ${fmt(h.stormRejectedMs! / 1000, 2)} s`,
+        ],
+        ["20,000 events: applied, after its POST", h.bigAppliedMs === null ? "not within 120 s" : `${fmt(h.bigAppliedMs / 1000, 1)} s`],
+        ["other provider's change: applied, after its POST", h.otherAppliedMs === null ? "not applied" : `${fmt(h.otherAppliedMs / 1000, 2)} s`],
+        ["API reads during the load phase that failed (a 503 past the request deadline)", String(h.apiFailures)],
+      ],
+    ),
+    "",
+    "Outcomes are read through the API every 100 ms (the source's lastErrorCode / lastSuccessAt, the session's start), so each time is an upper bound within one poll.",
+  ].join("\n");
+}
+
 function buildReport(
   res: Results,
   info: ReturnType<typeof machine>,
@@ -364,8 +424,9 @@ function buildReport(
   if (res.render) sections.push(renderSection(res.render, goals));
   if (res.serve) sections.push(serveSection(res.serve, goals));
   if (res.ingest) sections.push(ingestSection(res.ingest, goals));
-  if (res.writeback) sections.push(writeBackSection(res.writeback, goals));
   if (res.memory) sections.push(memorySection(res.memory, goals));
+  if (res.writeback) sections.push(writeBackSection(res.writeback, goals));
+  if (res.healthz) sections.push(healthzSection(res.healthz, goals));
   for (const [part, why] of Object.entries(res.skipped)) sections.push(`### ${part}: skipped\n\n${why}`);
   for (const [part, err] of Object.entries(res.errors)) sections.push(`### ${part}: FAILED\n\n\`\`\`\n${err.slice(0, 2000)}\n\`\`\``);
 
@@ -384,6 +445,7 @@ function buildReport(
     commands.push(`- ingestion floor: ${res.ingest.floor.command}`);
   }
   if (res.memory) commands.push(`- memory server: \`${res.memory.serverCommand}\``);
+  if (res.healthz) commands.push(`- healthz server (PGlite): \`${res.healthz.serverCommand}\``);
 
   const mode = quick ? "quick" : "full";
   return [
@@ -456,6 +518,7 @@ async function main(): Promise<number> {
   results.ingest = await timed(results, "ingest", () => benchIngest({ quick }));
   results.memory = await timed(results, "memory", () => benchMemory({ quick }));
   results.writeback = await timed(results, "writeback", () => benchWriteBack({ quick }));
+  results.healthz = await timed(results, "healthz", () => benchHealthz({ quick }));
 
   const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
   const report = buildReport(results, info, {

@@ -14,6 +14,8 @@ export type ServerHandle = {
   pid: number;
   /** With gcOnSignal: the file gc-on-signal.ts appends process.memoryUsage() to after each GC. */
   gcReport?: string;
+  /** With loopDelay: the file loop-delay.ts appends the event-loop delay histogram to on SIGUSR2. */
+  loopReport?: string;
   port: number;
   baseUrl: string;
   adminToken: string;
@@ -24,10 +26,12 @@ export type ServerHandle = {
 
 const LOOPBACK_PRELOAD = pathToFileURL(join(REPO, "test/bench/loopback.ts")).href;
 const GC_PRELOAD = pathToFileURL(join(REPO, "test/bench/gc-on-signal.ts")).href;
+const LOOP_PRELOAD = pathToFileURL(join(REPO, "test/bench/loop-delay.ts")).href;
 
 /** `node --import tsx src/main.ts` as a child, on 127.0.0.1:<free port>, waited for on /healthz. */
 export async function startServer(opts: {
-  databaseUrl: string;
+  /** null: the embedded PGlite, in a fresh temp DATA_DIR. */
+  databaseUrl: string | null;
   worker: boolean;
   label: string;
   extraEnv?: Record<string, string>;
@@ -37,13 +41,16 @@ export async function startServer(opts: {
   root?: string;
   /** --expose-gc and a SIGUSR2 handler that runs a full GC (test/bench/gc-on-signal.ts). */
   gcOnSignal?: boolean;
+  /** A monitorEventLoopDelay histogram, read and reset by SIGUSR2 (test/bench/loop-delay.ts); not with gcOnSignal. */
+  loopDelay?: boolean;
 }): Promise<ServerHandle> {
+  if (opts.gcOnSignal && opts.loopDelay) throw new Error("gcOnSignal and loopDelay both answer SIGUSR2");
   const port = await freePort();
   const adminToken = `bench-admin-${randomBytes(16).toString("hex")}`;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    DATABASE_URL: opts.databaseUrl,
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { DATA_DIR: join(tempDir("pglite"), "data") }),
     PORT: String(port),
     PUBLIC_BASE_URL: `http://${LOOPBACK}:${port}`,
     ADMIN_TOKEN: adminToken,
@@ -55,7 +62,10 @@ export async function startServer(opts: {
   const gcArgs = opts.gcOnSignal ? ["--expose-gc", "--import", GC_PRELOAD] : [];
   const gcReport = opts.gcOnSignal ? join(tempDir("gc"), "memory.jsonl") : undefined;
   if (gcReport) env.BENCH_GC_REPORT = gcReport;
-  const args = [...(opts.nodeArgs ?? []), "--import", "tsx", "--import", LOOPBACK_PRELOAD, ...gcArgs, "src/main.ts"];
+  const loopArgs = opts.loopDelay ? ["--import", LOOP_PRELOAD] : [];
+  const loopReport = opts.loopDelay ? join(tempDir("loop"), "loop-delay.jsonl") : undefined;
+  if (loopReport) env.BENCH_LOOP_REPORT = loopReport;
+  const args = [...(opts.nodeArgs ?? []), "--import", "tsx", "--import", LOOPBACK_PRELOAD, ...gcArgs, ...loopArgs, "src/main.ts"];
   const child: ChildProcess = spawn(process.execPath, args, { cwd: opts.root ?? REPO, env, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => {
@@ -94,10 +104,15 @@ export async function startServer(opts: {
   return {
     pid,
     ...(gcReport ? { gcReport } : {}),
+    ...(loopReport ? { loopReport } : {}),
     port,
     baseUrl,
     adminToken,
-    command: `DATABASE_URL=postgres://…/${new URL(opts.databaseUrl).pathname.slice(1)} PORT=${port} ADMIN_TOKEN=… LOG_LEVEL=warn WORKER_ENABLED=${env.WORKER_ENABLED} node ${args.join(" ").replace(LOOPBACK_PRELOAD, "./test/bench/loopback.ts").replace(GC_PRELOAD, "./test/bench/gc-on-signal.ts")}`,
+    command: `${opts.databaseUrl ? `DATABASE_URL=postgres://…/${new URL(opts.databaseUrl).pathname.slice(1)}` : "DATA_DIR=<temp dir> (PGlite)"} PORT=${port} ADMIN_TOKEN=… LOG_LEVEL=warn WORKER_ENABLED=${env.WORKER_ENABLED} node ${args
+      .join(" ")
+      .replace(LOOPBACK_PRELOAD, "./test/bench/loopback.ts")
+      .replace(GC_PRELOAD, "./test/bench/gc-on-signal.ts")
+      .replace(LOOP_PRELOAD, "./test/bench/loop-delay.ts")}`,
     rssMb: () => rssMb(pid),
     stop,
   };

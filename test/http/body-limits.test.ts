@@ -3,10 +3,11 @@ import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type ServerType, serve } from "@hono/node-server";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { deliveries } from "../../src/db/schema.js";
 import { nodeServerOptions } from "../../src/runtime.js";
+import { loadDeliveryIcs, PAYLOAD_PART_CHARS, recordIcsDelivery } from "../../src/services/inbox.js";
 import { makeTestApp } from "../helpers/app.js";
 import { createProvider } from "../helpers/factories.js";
 import { createIcsWebhookSource, signedHeaders } from "../helpers/webhooks.js";
@@ -120,5 +121,25 @@ describe("payload retention", () => {
       ["new-done", false],
       ["old-pending", false],
     ]);
+  });
+
+  it("deletes the stored parts of old finished deliveries; pending and recent ones keep theirs", async () => {
+    const now = t.clock.now();
+    const old = new Date(now.getTime() - 8 * 86_400_000);
+    const ics = `BEGIN:VCALENDAR\r\nX-PAD:${"x".repeat(PAYLOAD_PART_CHARS)}\r\nEND:VCALENDAR\r\n`;
+    const record = async (key: string, state: "done" | "pending" | "rejected", processedAt: Date | null) => {
+      const deliveryKey = `${key}-${randomBytes(4).toString("hex")}`;
+      await recordIcsDelivery(t.database.db, { providerId: provider.id, sourceId: source.id, deliveryKey, at: old }, ics, async () => {});
+      const [row] = await t.database.db
+        .update(deliveries)
+        .set({ state, processedAt })
+        .where(eq(deliveries.deliveryKey, deliveryKey))
+        .returning({ id: deliveries.id });
+      return row!.id;
+    };
+    const ids = [await record("old-rejected", "rejected", old), await record("new-done", "done", now), await record("old-pending", "pending", null)];
+    expect(await t.deps.runtime.retention.runOnce()).toBeGreaterThanOrEqual(1);
+    const left = await Promise.all(ids.map((id) => loadDeliveryIcs(t.database.db, id, async () => {})));
+    expect(left).toEqual(["", ics, ics]);
   });
 });

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import ICAL from "ical.js";
 import { describe, expect, it } from "vitest";
 import type { ExternalEvent } from "../../src/domain/external-event.js";
-import { type ParseOptions, type ParseResult, parseExternalCalendar } from "../../src/ics/parse.js";
+import { MAX_LINE_CHARS, MAX_VEVENT_CHARS, type ParseOptions, type ParseResult, parseExternalCalendar } from "../../src/ics/parse.js";
 import { createIanaZone, createVtimezoneZone, resolveTimeZoneName, utcToWall, wallToUtc } from "../../src/ics/timezones.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/ics/${name}`, import.meta.url), "utf8");
@@ -743,11 +743,12 @@ describe("limits and malformed input", () => {
       code: "ics_malformed",
     },
     {
+      // One 5 MB line: refused by its length before ical.js reads it.
       label: "300,000 EXDATE values",
       body: calendar(
         vevent("UID:e", "DTSTART:20261005T160000Z", "RRULE:FREQ=DAILY", `EXDATE:${"20261006T160000Z,".repeat(300_000)}20261006T160000Z`),
       ),
-      code: "ics_too_many_events",
+      code: "ics_malformed",
     },
     { label: "1,000 VTIMEZONEs expanded from year 1", body: calendar(...yearOneZones(1_000)), code: "ics_too_many_events" },
   ])("bounded work on hostile input: $label -> $code", ({ body, code }) => {
@@ -757,6 +758,35 @@ describe("limits and malformed input", () => {
     console.info(`${(body.length / 1e6).toFixed(1)} MB of hostile input: ${code} after ${elapsed.toFixed(0)} ms`);
     expect(result).toMatchObject({ ok: false, code });
     expect(elapsed).toBeLessThan(5_000);
+  });
+
+  it("a line longer than the cap is refused as malformed, folded or not; a line at the cap parses", () => {
+    const exdates = (n: number) => `EXDATE:${"20261006T160000Z,".repeat(n - 1)}20261006T160000Z`;
+    const atCap = Math.floor((MAX_LINE_CHARS - 6) / 17); // "EXDATE:" + 17 characters a value, less the last comma
+    const line = exdates(atCap);
+    expect(line.length).toBeLessThanOrEqual(MAX_LINE_CHARS);
+    const ok = parse(calendar(vevent("UID:e", "DTSTART:20261005T160000Z", "RRULE:FREQ=DAILY;COUNT=3", line)));
+    expect(ok).toMatchObject({ ok: true });
+    if (ok.ok) expect(ok.events.filter((e) => e.status !== "cancelled")).toHaveLength(2);
+    const over = exdates(atCap + 2);
+    expect(over.length).toBeGreaterThan(MAX_LINE_CHARS);
+    expect(parse(calendar(vevent("UID:e", "DTSTART:20261005T160000Z", over)))).toMatchObject({ ok: false, code: "ics_malformed" });
+    // Folding (RFC 5545 3.1) does not hide the length: the cap applies to the unfolded line.
+    const folded = over.match(/.{1,74}/g)!.join("\r\n ");
+    expect(parse(calendar(vevent("UID:e", "DTSTART:20261005T160000Z", folded)))).toMatchObject({ ok: false, code: "ics_malformed" });
+    // The last line of a body without a line end counts too.
+    expect(parse(`${calendar(vevent("UID:e", "DTSTART:20261005T160000Z"))}X-TAIL:${"x".repeat(MAX_LINE_CHARS)}`)).toMatchObject({
+      ok: false,
+      code: "ics_malformed",
+    });
+  });
+
+  it("an event longer than the cap is refused; many long lines below the line cap do not get past it", () => {
+    const description = `DESCRIPTION:${"x".repeat(MAX_LINE_CHARS - 20)}`;
+    const lines = Math.ceil(MAX_VEVENT_CHARS / description.length) + 1;
+    const body = calendar(vevent("UID:big", "DTSTART:20261005T160000Z", ...Array.from({ length: lines }, () => description)));
+    expect(parse(body)).toMatchObject({ ok: false, code: "ics_too_large" });
+    expect(parse(calendar(vevent("UID:ok", "DTSTART:20261005T160000Z", description)))).toMatchObject({ ok: true });
   });
 
   it("the limits leave room for real input: 100 parameters, a VTIMEZONE from year 1", () => {

@@ -1,6 +1,7 @@
 // Hostile and heavy deliveries on PGlite: a 10 KB payload of 50 FREQ=MINUTELY series and a
 // 20,000-event calendar are processed while /healthz is sampled over real HTTP on the same event
-// loop, and another provider's change still applies within seconds.
+// loop, the API is read throughout, and another provider's change still applies. The latency
+// figures are printed here and measured in `npm run bench` (part 6, BENCHMARKS.md).
 
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -57,7 +58,7 @@ function bigCalendar(n: number): string {
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
 
 describe("bounded work per delivery on PGlite", () => {
-  it("50 x MINUTELY and 20,000 events: /healthz keeps answering, both end in bounded time, another provider applies within 5 s", async () => {
+  it("50 x MINUTELY and 20,000 events: /healthz and the API keep answering, both end in bounded time, another provider's change applies", async () => {
     const storm = await createIcsWebhookSource(t, (await providerWithClient(t)).provider.id);
     const big = await createIcsWebhookSource(t, (await providerWithClient(t)).provider.id);
     const other = await providerWithClient(t);
@@ -146,6 +147,8 @@ describe("bounded work per delivery on PGlite", () => {
     // The event loop stayed answerable throughout (the figures above are printed, not asserted: speed
     // is judged in benchmarks, where a shared machine's noise can be compared against a baseline).
     expect(samples.length).toBeGreaterThan(20);
-    expect(otherAppliedMs).toBeLessThan(5_000);
+    // The other provider's change applied, and its delivery is done.
+    expect((await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200)).start).toBe(moveTo.toISOString());
+    expect((await deliveriesOf(otherSource.id)).map((d) => d.state)).toEqual(["done"]);
   }, 150_000);
 });

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { systemClock } from "../../src/domain/clock.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
-import { recordDelivery } from "../../src/services/inbox.js";
+import { recordIcsDelivery } from "../../src/services/inbox.js";
 import { makeTestApp } from "../helpers/app.js";
 import { onPostgres } from "../helpers/db.js";
 import { providerWithClient } from "../helpers/factories.js";
@@ -26,14 +26,7 @@ async function enqueue(n: number) {
         DTSTAMP: icsUtc(at.toISOString()),
       }),
     );
-    await recordDelivery(t.database.db, {
-      providerId: provider.id,
-      sourceId: source.id,
-      deliveryKey: `k${i}`,
-      kind: "ics_payload",
-      payload: { ics },
-      at,
-    });
+    await recordIcsDelivery(t.database.db, { providerId: provider.id, sourceId: source.id, deliveryKey: `k${i}`, at }, ics, async () => {});
   }
   return source.id;
 }

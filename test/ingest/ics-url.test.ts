@@ -119,6 +119,54 @@ describe("ics_url sources", () => {
     status = 200;
   });
 
+  it("a calendar larger than one apply part: every part applies, and the next full state drops only what is absent", async () => {
+    const { provider, client } = await providerWithClient(t);
+    const session = await createSession(t, provider.id, client.id, { start: "2026-10-27T15:00:00Z" });
+    const busy = (i: number) => {
+      const start = Date.parse("2026-10-21T00:00:00Z") + i * 3_600_000;
+      return vevent({
+        UID: `busy-${i}@elsewhere`,
+        DTSTART: icsUtc(new Date(start).toISOString()),
+        DTEND: icsUtc(new Date(start + 1_800_000).toISOString()),
+      });
+    };
+    // 2,500 events (three parts of at most 1,000), our session last: it is in the last part.
+    const moved = vevent({
+      UID: session.uid,
+      DTSTART: icsUtc("2026-10-29T15:00:00Z"),
+      DTEND: icsUtc("2026-10-29T15:50:00Z"),
+      SEQUENCE: 1,
+      DTSTAMP: "20261020T000000Z",
+    });
+    body = calendar(...Array.from({ length: 2_499 }, (_, i) => busy(i)), moved);
+    etag = '"parts-1"';
+    const source = await addSource(provider.id, "/parts.ics");
+    await worker.drain();
+    expect(await mirror(source.id)).toHaveLength(2_500);
+    expect(await expectStatus(await t.request("GET", `/api/v1/sessions/${session.id}`), 200)).toMatchObject({
+      start: "2026-10-29T15:00:00.000Z",
+      sequence: 1,
+    });
+    // The next full state lacks the first 1,200 busy blocks: they leave the mirror; the rest stay.
+    body = calendar(
+      ...Array.from({ length: 2_499 }, (_, i) => i)
+        .filter((i) => i >= 1_200)
+        .map(busy),
+      moved,
+    );
+    etag = '"parts-2"';
+    clock.advance(2 * 60_000);
+    await worker.schedulePolls();
+    await worker.drain();
+    const left = (await mirror(source.id)).map((r) => r.externalId);
+    expect(left).toHaveLength(1_300);
+    expect(left).not.toContain("busy-0@elsewhere");
+    expect(left).toContain("busy-1200@elsewhere");
+    expect(left).toContain(session.uid);
+    const deliveries = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
+    expect(deliveries.map((d) => d.state)).toEqual(["done", "done"]);
+  });
+
   it("a source pointing at one of our own feeds is refused", async () => {
     const { provider } = await providerWithClient(t);
     const feed = await createFeed(t, provider.id);

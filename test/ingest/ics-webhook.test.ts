@@ -1,5 +1,8 @@
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { deliveries, deliveryPayloadParts } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
+import { loadDeliveryIcs, PAYLOAD_PART_CHARS } from "../../src/services/inbox.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { fixedClock } from "../helpers/clock.js";
 import { createSession, providerWithClient } from "../helpers/factories.js";
@@ -49,6 +52,22 @@ describe("Standard Webhooks ICS deliveries", () => {
     });
   });
 
+  it("a payload larger than one stored part is kept whole, a surrogate pair at a cut included, and applies", async () => {
+    const { session, source } = await setup();
+    // The DESCRIPTION puts an emoji (two UTF-16 units) across the first PAYLOAD_PART_CHARS boundary.
+    const [before, after] = moved(session.uid, "2026-12-03T16:00:00Z").split("END:VEVENT") as [string, string];
+    const prefix = `${before}DESCRIPTION:`;
+    const ics = `${prefix}${"x".repeat(PAYLOAD_PART_CHARS - prefix.length - 1)}\u{1F4C5}${"y".repeat(10_000)}\r\nEND:VEVENT${after}`;
+    expect(ics.charCodeAt(PAYLOAD_PART_CHARS - 1)).toBe(0xd83d);
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, ics), 202);
+    const [delivery] = await t.database.db.select({ id: deliveries.id }).from(deliveries).where(eq(deliveries.sourceId, source.id));
+    const parts = await t.database.db.select().from(deliveryPayloadParts).where(eq(deliveryPayloadParts.deliveryId, delivery!.id));
+    expect(parts.length).toBeGreaterThan(1);
+    expect(await loadDeliveryIcs(t.database.db, delivery!.id, async () => {})).toBe(ics);
+    await worker.drain();
+    expect((await getSession(session.id)).start).toBe("2026-12-03T16:00:00.000Z");
+  });
+
   it("the same webhook-id again applies nothing", async () => {
     const { session, source } = await setup();
     const ics = moved(session.uid, "2026-12-02T16:00:00Z");
@@ -65,7 +84,7 @@ describe("Standard Webhooks ICS deliveries", () => {
     ["301 s ahead", 302_000],
   ])("a timestamp %s is 401 and changes nothing", async (_, offsetMs) => {
     const { session, source } = await setup();
-    // Verification uses the wall clock (the standardwebhooks package reads Date.now()).
+    // Verification uses the wall clock, as the standardwebhooks package does (it reads Date.now()).
     const res = await postIcs(t, source.id, source.signingSecret, moved(session.uid, "2026-12-02T16:00:00Z"), {
       at: new Date(Date.now() + offsetMs),
     });

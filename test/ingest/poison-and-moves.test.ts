@@ -6,7 +6,7 @@ import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { calendarSources, deliveries, externalEvents } from "../../src/db/schema.js";
 import { IngestWorker } from "../../src/ingest/worker.js";
-import { claimDelivery, recordDelivery } from "../../src/services/inbox.js";
+import { claimDelivery, recordIcsDelivery } from "../../src/services/inbox.js";
 import type { FakeGoogleCalendar } from "../fakes/google-calendar.js";
 import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, MINUTE } from "../helpers/clock.js";
@@ -206,23 +206,10 @@ describe("limits and fairness", () => {
     const at = clock.now();
     for (const s of busySources) {
       for (let i = 0; i < 3; i++)
-        await recordDelivery(db, {
-          providerId: busy.provider.id,
-          sourceId: s.id,
-          deliveryKey: `k${i}`,
-          kind: "ics_payload",
-          payload: { ics: calendar() },
-          at,
-        });
+        await recordIcsDelivery(db, { providerId: busy.provider.id, sourceId: s.id, deliveryKey: `k${i}`, at }, calendar(), async () => {});
     }
-    await recordDelivery(db, {
-      providerId: quiet.provider.id,
-      sourceId: quietSource.id,
-      deliveryKey: "k",
-      kind: "ics_payload",
-      payload: { ics: calendar() },
-      at: new Date(at.getTime() + 1),
-    });
+    const later = new Date(at.getTime() + 1);
+    await recordIcsDelivery(db, { providerId: quiet.provider.id, sourceId: quietSource.id, deliveryKey: "k", at: later }, calendar(), async () => {});
     clock.advance(1000);
 
     // Claims held (as by several workers at once): never two of one source.
