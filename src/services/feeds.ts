@@ -10,6 +10,7 @@ import { recordAudit } from "./audit.js";
 import { assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
 import { feedContentStatus } from "./feed-content.js";
+import { announceFeedChange } from "./live-feeds.js";
 import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
@@ -123,6 +124,7 @@ export async function rotateFeedSecret(deps: ServiceDeps, principal: Principal, 
       .where(and(eq(feeds.id, feed.id), isNull(feeds.revokedAt)))
       .returning();
     if (!row) throw new NotFoundError("feed");
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "feed.rotated", subjectId: feed.id, at: now });
     return { ...toFeedView(row), ...feedUrls(deps.config, secret, row.name) };
   });
@@ -133,6 +135,7 @@ export async function revokeFeed(deps: ServiceDeps, principal: Principal, provid
   await withTransaction(deps.db, async (tx) => {
     const now = deps.clock.now();
     await tx.update(feeds).set({ revokedAt: now, updatedAt: now }).where(eq(feeds.id, feed.id));
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "feed.revoked", subjectId: feed.id, at: now });
   });
 }

@@ -10,6 +10,7 @@ import { ForbiddenError, NotFoundError, parseInput, UnprocessableError } from ".
 import { recordAudit } from "./audit.js";
 import { assertAdmin, assertProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
+import { afterFeedChange, announceFeedChange, feedChangeNotice } from "./live-feeds.js";
 
 export const LicenseSchema = z.strictObject({
   state: StateCodeSchema,
@@ -161,6 +162,7 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
       })
       .where(eq(providers.id, providerId))
       .returning();
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "provider.updated", subjectId: providerId, at: now });
     return toProviderView(row!);
   });
@@ -168,10 +170,13 @@ export async function updateProvider(deps: ServiceDeps, principal: Principal, pr
 
 /** Called inside every transaction that changes what a feed of this provider shows. */
 export async function bumpFeedVersion(tx: Executor, providerId: string): Promise<void> {
+  // The same statement tells every instance (LISTEN/NOTIFY, on commit): see live-feeds.ts.
   await tx
     .update(providers)
     .set({ dataVersion: sql`${providers.dataVersion} + 1` })
-    .where(eq(providers.id, providerId));
+    .where(eq(providers.id, providerId))
+    .returning({ notified: feedChangeNotice(providerId) });
+  afterFeedChange(tx, providerId);
 }
 
 /** The operator's list of every provider, by name (the settings pages' admin view). */
