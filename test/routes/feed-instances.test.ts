@@ -122,7 +122,9 @@ describe("warm feeds across instances", () => {
       const admin = postgres(database.url, { max: 1, onnotice: () => {} });
       try {
         const listeners = () =>
-          admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and query ilike 'listen%' and pid <> pg_backend_pid()`;
+          admin<
+            { pid: number }[]
+          >`select pid from pg_stat_activity where datname = current_database() and query ilike 'listen%' and pid <> pg_backend_pid()`;
         const before = (await listeners()).map((r) => r.pid);
         expect(before.length).toBe(2);
         // Both instances lose their listening connection; the rotation's notification reaches no one.
