@@ -38,14 +38,13 @@ export function withFeedFastPath(deps: AppDeps, app: RequestListener): RequestLi
 
     runtime.fetchRecorder.record(doc.feedId, subscriberKind(header(req, "user-agent")), nowMs);
     const answer = feedAnswer(doc, {
-      method,
       ifNoneMatch: header(req, "if-none-match"),
       ifModifiedSince: header(req, "if-modified-since"),
       acceptEncoding: header(req, "accept-encoding"),
     });
     const incoming = header(req, "x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    answer.headers["x-request-id"] = requestId;
+    res.setHeader("x-request-id", requestId);
     res.writeHead(answer.status, answer.headers);
     if (answer.status === 304 || method === "HEAD") res.end();
     else res.end(answer.body);

@@ -49,50 +49,81 @@ export function publicFeedRoutes() {
     const now = services.clock.now();
     runtime.fetchRecorder.record(doc.feedId, subscriberKind(c.req.header("user-agent")), now.getTime());
     const answer = feedAnswer(doc, {
-      method: c.req.method,
       ifNoneMatch: c.req.header("if-none-match"),
       ifModifiedSince: c.req.header("if-modified-since"),
       acceptEncoding: c.req.header("accept-encoding"),
     });
-    if (answer.status === 304 || c.req.method === "HEAD") return c.body(null, answer.status, answer.headers) as never;
-    return c.body(answer.body as Uint8Array<ArrayBuffer>, 200, answer.headers) as never;
+    if (answer.status === 304 || c.req.method === "HEAD") return c.body(null, answer.status, { ...answer.headers }) as never;
+    return c.body(answer.body as Uint8Array<ArrayBuffer>, 200, { ...answer.headers }) as never;
   });
 }
 
-export type FeedAnswer = { status: 200 | 304; headers: Record<string, string>; body: Buffer };
+export type FeedAnswer = { status: 200 | 304; headers: Readonly<Record<string, string>>; body: Buffer };
 
-/**
- * The answer to a GET or HEAD of a live feed: this route's and the node:http fast path's
- * (src/http/feed-fast-path.ts), so both send the same bytes and headers. For HEAD the caller sends
- * no body; Content-Length is that of the GET (RFC 9110 9.3.2 and 8.6).
- */
-export function feedAnswer(
-  doc: FeedDocument,
-  req: { method: string; ifNoneMatch: string | undefined; ifModifiedSince: string | undefined; acceptEncoding: string | undefined },
-): FeedAnswer {
-  const gzip = acceptsGzip(req.acceptEncoding);
-  const etag = gzip ? doc.gzipEtag : doc.etag;
-  const headers: Record<string, string> = {
+type Prepared = { plain: FeedAnswer; gzip: FeedAnswer; plain304: FeedAnswer; gzip304: FeedAnswer };
+// A document's four answers (identity or gzip, 200 or 304) are the same for every request: built
+// once, on the first request that needs the document, and shared (never mutated).
+const prepared = new WeakMap<FeedDocument, Prepared>();
+
+function prepare(doc: FeedDocument): Prepared {
+  let p = prepared.get(doc);
+  if (p) return p;
+  const validators = (etag: string) => ({
     ...PRIVACY_HEADERS,
     etag,
     "last-modified": doc.lastModifiedHttp,
     "cache-control": "private, max-age=300",
     vary: "Accept-Encoding",
+  });
+  const full = (etag: string, body: Buffer, encoding?: string): FeedAnswer => ({
+    status: 200,
+    headers: {
+      ...validators(etag),
+      "content-type": "text/calendar; charset=utf-8",
+      "content-disposition": 'inline; filename="calendar.ics"',
+      ...(encoding ? { "content-encoding": encoding } : {}),
+      "content-length": String(body.length),
+    },
+    body,
+  });
+  let gzip: FeedAnswer | undefined;
+  p = {
+    plain: full(doc.etag, doc.body),
+    // The gzip body is made on the first request that asks for it.
+    get gzip() {
+      gzip ??= full(doc.gzipEtag, doc.gzipped(), "gzip");
+      return gzip;
+    },
+    plain304: { status: 304, headers: validators(doc.etag), body: EMPTY },
+    gzip304: { status: 304, headers: validators(doc.gzipEtag), body: EMPTY },
   };
-  const conditional = { ifNoneMatch: req.ifNoneMatch, ifModifiedSince: req.ifModifiedSince };
-  // Either representation's tag validates: they carry the same data.
-  if (
-    (conditional.ifNoneMatch !== undefined || conditional.ifModifiedSince !== undefined) &&
-    (isNotModified(conditional, doc.etag, doc.lastModified) || isNotModified(conditional, doc.gzipEtag, doc.lastModified))
-  ) {
-    return { status: 304, headers, body: EMPTY };
+  prepared.set(doc, p);
+  return p;
+}
+
+/**
+ * The answer to a GET or HEAD of a live feed: this route's and the node:http fast path's
+ * (src/http/feed-fast-path.ts), so both send the same bytes and headers. For HEAD the caller sends
+ * no body; Content-Length is that of the GET (RFC 9110 9.3.2 and 8.6). The headers are shared:
+ * copy them to change them.
+ */
+export function feedAnswer(
+  doc: FeedDocument,
+  req: { ifNoneMatch: string | undefined; ifModifiedSince: string | undefined; acceptEncoding: string | undefined },
+): FeedAnswer {
+  const p = prepare(doc);
+  const gzip = acceptsGzip(req.acceptEncoding);
+  const { ifNoneMatch, ifModifiedSince } = req;
+  if (ifNoneMatch !== undefined || ifModifiedSince !== undefined) {
+    // Either representation's tag validates: they carry the same data.
+    const notModified =
+      ifNoneMatch === doc.etag ||
+      ifNoneMatch === doc.gzipEtag ||
+      isNotModified({ ifNoneMatch, ifModifiedSince }, doc.etag, doc.lastModified) ||
+      isNotModified({ ifNoneMatch, ifModifiedSince }, doc.gzipEtag, doc.lastModified);
+    if (notModified) return gzip ? p.gzip304 : p.plain304;
   }
-  headers["content-type"] = "text/calendar; charset=utf-8";
-  headers["content-disposition"] = 'inline; filename="calendar.ics"';
-  const body = gzip ? doc.gzipped() : doc.body;
-  if (gzip) headers["content-encoding"] = "gzip";
-  headers["content-length"] = String(body.length);
-  return { status: 200, headers, body };
+  return gzip ? p.gzip : p.plain;
 }
 
 const EMPTY = Buffer.alloc(0);
