@@ -58,7 +58,20 @@ export function publicFeedRoutes() {
   });
 }
 
-export type FeedAnswer = { status: 200 | 304; headers: Readonly<Record<string, string>>; body: Buffer };
+export type FeedAnswer = {
+  status: 200 | 304;
+  headers: Readonly<Record<string, string>>;
+  /** The same headers as [name, value, name, value, ...], for node:http's writeHead. */
+  flatHeaders: readonly string[];
+  body: Buffer;
+};
+
+const answerOf = (status: 200 | 304, headers: Record<string, string>, body: Buffer): FeedAnswer => ({
+  status,
+  headers,
+  flatHeaders: Object.entries(headers).flat(),
+  body,
+});
 
 type Prepared = { plain: FeedAnswer; gzip: FeedAnswer; plain304: FeedAnswer; gzip304: FeedAnswer };
 // A document's four answers (identity or gzip, 200 or 304) are the same for every request: built
@@ -75,17 +88,18 @@ function prepare(doc: FeedDocument): Prepared {
     "cache-control": "private, max-age=300",
     vary: "Accept-Encoding",
   });
-  const full = (etag: string, body: Buffer, encoding?: string): FeedAnswer => ({
-    status: 200,
-    headers: {
-      ...validators(etag),
-      "content-type": "text/calendar; charset=utf-8",
-      "content-disposition": 'inline; filename="calendar.ics"',
-      ...(encoding ? { "content-encoding": encoding } : {}),
-      "content-length": String(body.length),
-    },
-    body,
-  });
+  const full = (etag: string, body: Buffer, encoding?: string): FeedAnswer =>
+    answerOf(
+      200,
+      {
+        ...validators(etag),
+        "content-type": "text/calendar; charset=utf-8",
+        "content-disposition": 'inline; filename="calendar.ics"',
+        ...(encoding ? { "content-encoding": encoding } : {}),
+        "content-length": String(body.length),
+      },
+      body,
+    );
   let gzip: FeedAnswer | undefined;
   p = {
     plain: full(doc.etag, doc.body),
@@ -94,8 +108,8 @@ function prepare(doc: FeedDocument): Prepared {
       gzip ??= full(doc.gzipEtag, doc.gzipped(), "gzip");
       return gzip;
     },
-    plain304: { status: 304, headers: validators(doc.etag), body: EMPTY },
-    gzip304: { status: 304, headers: validators(doc.gzipEtag), body: EMPTY },
+    plain304: answerOf(304, validators(doc.etag), EMPTY),
+    gzip304: answerOf(304, validators(doc.gzipEtag), EMPTY),
   };
   prepared.set(doc, p);
   return p;
