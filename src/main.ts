@@ -1,5 +1,5 @@
 // The only file that touches `process`: config -> database -> migrate -> app -> serve -> workers.
-import { serve } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
 import { createApp } from "./app.js";
 import { loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
@@ -8,10 +8,11 @@ import { isPostgresClosedSocketWrite } from "./db/driver-race.js";
 import { migrate } from "./db/migrate.js";
 import { systemClock } from "./domain/clock.js";
 import { createMetrics } from "./http/metrics.js";
+import { createHttpServer } from "./http/node-server.js";
 import { MirrorWorker } from "./ingest/mirror-worker.js";
 import { IngestWorker } from "./ingest/worker.js";
 import { createLogger } from "./logger.js";
-import { createRuntime, nodeServerOptions } from "./runtime.js";
+import { createRuntime } from "./runtime.js";
 import { withDevelopmentSecretKey } from "./secret-key-file.js";
 import { ensureAdminToken } from "./services/auth.js";
 
@@ -62,9 +63,11 @@ async function main(): Promise<void> {
   const admin = await ensureAdminToken(database.db, config.adminToken);
   const metrics = createMetrics({ defaultMetrics: true });
   const runtime = createRuntime({ database, logger, config, clock: systemClock });
-  const app = createApp({ config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime });
+  const deps = { config, database, clock: systemClock, logger, metrics, adminTokenHash: admin.hash, runtime };
+  const app = createApp(deps);
   runtime.fetchRecorder.start();
   runtime.retention.start();
+  await runtime.liveFeeds.start();
   const worker = config.workerEnabled
     ? new IngestWorker({ db: database.db, clock: systemClock, config, logger }, { metrics, fetchFn: runtime.fetchFn })
     : undefined;
@@ -79,9 +82,11 @@ async function main(): Promise<void> {
   mirrorWorker?.start();
 
   say(`Starting the server on ${config.host}:${config.port} ...`);
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: nodeServerOptions(config) }, (info) => {
-    logger.info({ host: config.host, port: info.port, database: database.kind }, "listening");
-    say(startBanner({ baseUrl: config.publicBaseUrl, host: config.host, port: info.port, database: database.kind, adminToken: admin.generated }));
+  const server = createHttpServer(deps, app);
+  server.listen(config.port, config.host, () => {
+    const port = (server.address() as AddressInfo).port;
+    logger.info({ host: config.host, port, database: database.kind }, "listening");
+    say(startBanner({ baseUrl: config.publicBaseUrl, host: config.host, port, database: database.kind, adminToken: admin.generated }));
   });
 
   let stopping = false;
@@ -95,6 +100,7 @@ async function main(): Promise<void> {
       await mirrorWorker?.stop();
       await runtime.fetchRecorder.stop();
       runtime.retention.stop();
+      await runtime.liveFeeds.stop();
       await database.close();
       if (!config.databaseUrl) prepareDataDir(config.dataDir);
       logger.info("stopped");

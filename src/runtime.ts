@@ -16,12 +16,15 @@ import type { ConnectionAdapters } from "./services/connection-adapters.js";
 import { FeedCache } from "./services/feed-content.js";
 import { FeedFetchRecorder } from "./services/feed-fetches.js";
 import { purgeDeliveryPayloads } from "./services/inbox.js";
+import { LiveFeeds } from "./services/live-feeds.js";
 import type { MirrorPlatforms } from "./services/mirror-platforms.js";
 
 export type Runtime = {
   /** Clears finished deliveries' payloads after the configured retention (started by main.ts). */
   retention: { start(): void; stop(): void; runOnce(): Promise<number> };
   feedCache: FeedCache;
+  /** Which feed a secret opens, kept by LISTEN/NOTIFY (started by main.ts). */
+  liveFeeds: LiveFeeds;
   fetchRecorder: FeedFetchRecorder;
   channels: PushChannels;
   /** The one client for outbound HTTP (no SSRF); the ingestion worker uses it too. */
@@ -42,6 +45,7 @@ export function createRuntime(deps: { database: Database; logger: Logger; config
   const fetchFn = deps.fetchFn ?? createGuardedFetch({ allowance: deps.config.outboundAllowance, logger: deps.logger });
   return {
     feedCache: new FeedCache(),
+    liveFeeds: new LiveFeeds(deps.database),
     fetchRecorder: new FeedFetchRecorder(deps.database.db, deps.logger),
     channels: createPushChannels({ db: deps.database.db, clock: deps.clock, config: deps.config }, fetchFn),
     fetchFn,

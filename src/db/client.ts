@@ -19,8 +19,17 @@ export type Database = {
   /** Runs fn on a single connection holding a session advisory lock (start-up migrations). */
   withExclusiveLock<T>(key: number, fn: (db: Db) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
+  /**
+   * LISTEN on `channel` (PostgreSQL delivers a NOTIFY only once its transaction commits).
+   * `listening` runs each time the LISTEN is (re)established, `dropped` each time the listening
+   * connection goes away: notifications sent in between are lost, so a caller keeping state by them
+   * must treat a drop, and a new LISTEN, as "anything may have changed". Resolves once listening.
+   */
+  listen(channel: string, on: ListenHandlers): Promise<{ stop(): Promise<void> }>;
   close(): Promise<void>;
 };
+
+export type ListenHandlers = { notify(payload: string): void; listening(): void; dropped(): void };
 
 export type DatabaseOptions =
   | {
@@ -55,6 +64,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       },
     });
     const db = drizzlePostgres(sql, { schema, casing: "snake_case" }) as unknown as Db;
+    const listeners = new Set<ReturnType<typeof listenPostgres>>();
     return {
       db,
       kind: "postgres",
@@ -70,7 +80,19 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       async ping() {
         await sql`select 1`;
       },
+      async listen(channel, on) {
+        const listener = listenPostgres(opts, channel, on);
+        listeners.add(listener);
+        await listener.ready;
+        return {
+          stop: async () => {
+            listeners.delete(listener);
+            await listener.stop();
+          },
+        };
+      },
       async close() {
+        await Promise.all([...listeners].map((l) => l.stop()));
         await sql.end({ timeout: 10 });
       },
     };
@@ -90,11 +112,90 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       if (closed) throw new Error("database closed");
       await client.query("select 1");
     },
+    async listen(channel, on) {
+      // One connection in this process: the NOTIFY of a committing transaction is delivered
+      // before its commit resolves, and there is no connection to lose.
+      const unlisten = await client.listen(channel, on.notify);
+      on.listening();
+      return { stop: async () => (closed ? undefined : unlisten()) };
+    },
     async close() {
       closed = true;
       await client.close();
     },
     ...{ pglite: client },
+  };
+}
+
+const RELISTEN_MS = 250;
+
+/**
+ * A dedicated connection (not from the pool) holding LISTEN. postgres.js's own `listen` re-listens
+ * after a drop but does not report the drop itself, so this one is built from its `onnotify` and
+ * `onclose` options instead.
+ */
+function listenPostgres(opts: Extract<DatabaseOptions, { kind: "postgres" }>, channel: string, on: ListenHandlers) {
+  let stopped = false;
+  let up = false;
+  let retry: NodeJS.Timeout | undefined;
+  let subscribing: Promise<void> | undefined;
+  const client = postgres(opts.url, {
+    max: 1,
+    max_lifetime: null,
+    fetch_types: false,
+    onnotice: () => {},
+    connect_timeout: (opts.connectTimeoutMs ?? 2_000) / 1000,
+    backoff: () => RELISTEN_MS / 1000,
+    // Handled by postgres.js's connection (it is how its own `listen` works), not in its types.
+    ...({
+      onnotify: (ch: string, payload: string) => {
+        if (ch === channel) on.notify(payload);
+      },
+    } as object),
+    onclose: () => {
+      if (stopped) return;
+      if (up) {
+        up = false;
+        on.dropped();
+      }
+      schedule();
+    },
+  });
+  const subscribe = async () => {
+    try {
+      await client`listen ${client(channel)}`;
+      if (stopped) return;
+      up = true;
+      on.listening();
+    } catch {
+      if (stopped) return;
+      if (up) {
+        up = false;
+        on.dropped();
+      }
+      schedule();
+    }
+  };
+  const schedule = () => {
+    if (stopped || retry || subscribing) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      subscribing = subscribe().finally(() => {
+        subscribing = undefined;
+      });
+    }, RELISTEN_MS);
+    retry.unref();
+  };
+  subscribing = subscribe().finally(() => {
+    subscribing = undefined;
+  });
+  return {
+    ready: subscribing,
+    async stop() {
+      stopped = true;
+      clearTimeout(retry);
+      await client.end({ timeout: 2 });
+    },
   };
 }
 

@@ -8,8 +8,13 @@ type NodeBindings = { incoming?: { socket?: { remoteAddress?: string } } };
 
 export function clientAddress(c: Context, trustedProxyHops: number): string | undefined {
   const peer = (c.env as NodeBindings | undefined)?.incoming?.socket?.remoteAddress;
+  return trustedProxyHops <= 0 ? peer : addressBehindProxies(peer, c.req.header("x-forwarded-for"), trustedProxyHops);
+}
+
+/** The same, from a socket's peer and the X-Forwarded-For header (for node:http handlers). */
+export function addressBehindProxies(peer: string | undefined, forwardedFor: string | undefined, trustedProxyHops: number): string | undefined {
   if (trustedProxyHops <= 0) return peer;
-  const forwarded = (c.req.header("x-forwarded-for") ?? "")
+  const forwarded = (forwardedFor ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);

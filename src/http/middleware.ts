@@ -8,7 +8,7 @@ import { bufferBody } from "./body.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { codedError } from "./problem.js";
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+export const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -2,14 +2,13 @@
 // (SKIP LOCKED claims, a transaction-scoped advisory lock per source, the inbox's unique keys).
 // Several deliveries at once (WORKER_CONCURRENCY), never two of one source, providers in turn.
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
-import { calendarSources, deliveries, providers } from "../db/schema.js";
+import { calendarSources, deliveries } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { eventDefect, setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
 import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
 import {
   type FailureSeverity,
-  findLiveSource,
   recordSourceFailure,
   type SourceRow,
   sourceSucceeded,
@@ -21,14 +20,16 @@ import { type ApplyStats, addApplyStats, applyExternalEvents, settleHeldCancella
 import {
   type ClaimCandidate,
   type ClaimedDelivery,
-  claimDelivery,
+  claimDeliveries,
   completeDelivery,
   deliveryStillPending,
   loadDeliveryIcs,
   recordDelivery,
   retryDelivery,
 } from "../services/inbox.js";
+import { findLiveSourcePrepared } from "../services/intake-statements.js";
 import { withoutMirrorEchoes } from "../services/mirror-echo.js";
+import { completeCoveredPulls, waitingPullsOf } from "../services/pull-coalescing.js";
 import { createConnectionAdapters } from "./adapters/index.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
@@ -123,9 +124,10 @@ export class IngestWorker {
         await this.scheduleRenewals();
         await this.scheduleHeldCancellations();
         while (this.running && this.inFlight.size < this.concurrency) {
-          const d = await this.claim();
-          if (!d) break;
-          this.begin(d);
+          // As many as there is room for, in one round trip.
+          const claimed = await this.claim(this.concurrency - this.inFlight.size);
+          if (claimed.length === 0) break;
+          for (const d of claimed) this.begin(d);
         }
       } catch (err) {
         this.deps.logger.error({ err: { name: (err as Error).name, code: errorCode(err) } }, "worker iteration failed");
@@ -165,7 +167,7 @@ export class IngestWorker {
   }
 
   /** The next delivery, fairly: providers with fewer in hand first, then the one served longest ago. */
-  private async claim(): Promise<ClaimedDelivery | null> {
+  private async claim(max: number): Promise<ClaimedDelivery[]> {
     const inHand = new Map<string, number>();
     for (const f of this.inFlight.values()) inHand.set(f.providerId, (inHand.get(f.providerId) ?? 0) + 1);
     const rank = (cs: ClaimCandidate[]) =>
@@ -177,9 +179,9 @@ export class IngestWorker {
           a.id - b.id,
       );
     const skipSources = [...new Set([...this.inFlight.values()].map((f) => f.sourceId))];
-    const d = await claimDelivery(this.deps.db, this.deps.clock.now(), this.leaseMs, { skipSources, rank });
-    if (d) this.lastServed.set(d.providerId, ++this.served);
-    return d;
+    const claimed = await claimDeliveries(this.deps.db, this.deps.clock.now(), this.leaseMs, { max, skipSources, rank });
+    for (const d of claimed) this.lastServed.set(d.providerId, ++this.served);
+    return claimed;
   }
 
   /** Processes every due delivery, one at a time, then settles held cancellations; for tests and tools. */
@@ -192,7 +194,7 @@ export class IngestWorker {
 
   /** Claims and processes one delivery. False when none is due. */
   async runOnce(): Promise<boolean> {
-    const d = await this.claim();
+    const [d] = await this.claim(1);
     if (!d) return false;
     await this.process(d);
     return true;
@@ -201,17 +203,19 @@ export class IngestWorker {
   private async process(d: ClaimedDelivery): Promise<void> {
     const { db, clock, logger, config } = this.deps;
     const log = { deliveryId: d.id, kind: d.kind };
-    const source = await findLiveSource(db, d.sourceId);
+    const source = await findLiveSourcePrepared(db, d.sourceId);
     if (!source) {
       await withTransaction(db, (tx) => completeDelivery(tx, d.id, clock.now()));
       this.count(d, "source_gone");
       return;
     }
-    const [provider] = await db.select({ timezone: providers.timezone }).from(providers).where(eq(providers.id, source.providerId));
     if (d.kind === "renew_channel") return this.renewChannel(d, source);
     try {
       const now = clock.now();
-      const timezone = provider?.timezone ?? "UTC";
+      const timezone = d.timezone;
+      // Pull notifications of this source already waiting are answered by this pull too: it reads
+      // the calendar as it is now, after every change they announce (see pull-coalescing.ts).
+      const covered = d.kind === "pull" || d.kind === "full_resync" ? await waitingPullsOf(db, source.id, d.id) : [];
       const limits = config.ingestLimits;
       const result: PullResult =
         d.kind === "ics_payload"
@@ -244,6 +248,7 @@ export class IngestWorker {
       const stats = await withTransaction(db, async (tx) => {
         // Applied and done commit together; a lost claim (another worker finished it) rolls back.
         if (!(await completeDelivery(tx, d.id, clock.now()))) throw new LostClaim();
+        await completeCoveredPulls(tx, covered, clock.now());
         // One source at a time across all processes, so cursors advance in order.
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${source.id}))`);
         const current = (await tx.select().from(calendarSources).where(eq(calendarSources.id, source.id)))[0]!;

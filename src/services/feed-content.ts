@@ -1,5 +1,6 @@
-// Serving a feed: one indexed query on a warm request, a render only when the data version or the
-// window changed. Bytes are cached per instance; correctness comes from the database (data_version).
+// Serving a feed: no query on a warm request (the secret's feed is known in memory, see
+// live-feeds.ts), one indexed query otherwise, a render only when the data version or the window
+// changed. Bytes are cached per instance; correctness comes from the database (data_version).
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { and, eq, gt, isNull, lt, sql } from "drizzle-orm";
@@ -8,6 +9,7 @@ import { clients, feeds, providers, sessions, telehealthLinks } from "../db/sche
 import { CANCELLED_LINGER_MS, type FeedBudget, feedBudgetReport, feedSummary, feedWindow, isShownInFeed } from "../domain/feed-policy.js";
 import { DEFAULT_MAX_FEED_BYTES, type FeedEvent, fitFeedToSize } from "../ics/feed.js";
 import type { ServiceDeps } from "./deps.js";
+import type { LiveFeed, LiveFeeds } from "./live-feeds.js";
 import { hashSecret } from "./secrets.js";
 
 export const FEED_PRODID = "-//Telehealth Calendar//Feed 1.0//EN";
@@ -19,7 +21,11 @@ export type FeedDocument = {
    *  more full 200s per second on a 1,000-session feed (npm run bench, part 2). */
   body: Buffer;
   etag: string;
+  /** The gzip representation's tag: a different representation needs a different tag (RFC 9110 8.8.3). */
+  gzipEtag: string;
   lastModified: Date;
+  /** `lastModified` as an IMF-fixdate (RFC 9110 5.6.7), formatted once. */
+  lastModifiedHttp: string;
   gzipped(): Buffer;
   /** What the size budget left out, and how to fix it. */
   budget: FeedBudget;
@@ -74,25 +80,44 @@ function prepareLiveFeedQuery(db: Executor) {
 // CPU per call, more than half of a whole 304 (npm run bench, BENCHMARKS.md part 2).
 const liveFeedQueries = new WeakMap<Executor, ReturnType<typeof prepareLiveFeedQuery>>();
 
-/** The warm path's only query: the live feed by its secret's hash, with its provider's data version. */
-export async function findLiveFeed(db: Executor, secret: string) {
+/** The live feed by its secret's hash, with its provider's data version: one indexed query. */
+export async function findLiveFeed(db: Executor, secretHash: string): Promise<LiveFeed | null> {
   let query = liveFeedQueries.get(db);
   if (!query) {
     query = prepareLiveFeedQuery(db);
     liveFeedQueries.set(db, query);
   }
-  const rows = await query.execute({ secretHash: hashSecret(secret) });
+  const rows = await query.execute({ secretHash });
   return rows[0] ?? null;
 }
 
-export async function feedDocument(deps: ServiceDeps, cache: FeedCache, secret: string): Promise<FeedDocument | null> {
-  const found = await findLiveFeed(deps.db, secret);
-  if (!found) return null;
+/** What serving a feed keeps in process memory (src/runtime.ts makes one per process). */
+export type FeedServing = { feedCache: FeedCache; liveFeeds: LiveFeeds };
+
+/**
+ * The document a secret opens, from memory alone: undefined when anything would need the database
+ * (an unknown secret, a feed not looked up since the last change, a body to render).
+ */
+export function warmFeedDocument(serving: FeedServing, secret: string, nowMs: number): FeedDocument | undefined {
+  const found = serving.liveFeeds.get(hashSecret(secret), nowMs);
+  if (!found) return undefined;
+  return serving.feedCache.get(found.feed.id, found.provider.dataVersion, found.feed.updatedAt.getTime(), nowMs);
+}
+
+export async function feedDocument(deps: ServiceDeps, serving: FeedServing, secret: string): Promise<FeedDocument | null> {
   const now = deps.clock.now();
-  const hit = cache.get(found.feed.id, found.provider.dataVersion, found.feed.updatedAt.getTime(), now.getTime());
+  const secretHash = hashSecret(secret);
+  let found: LiveFeed | null | undefined = serving.liveFeeds.get(secretHash, now.getTime());
+  if (!found) {
+    const mark = serving.liveFeeds.mark();
+    found = await findLiveFeed(deps.db, secretHash);
+    if (!found) return null;
+    serving.liveFeeds.remember(secretHash, found, mark, now.getTime());
+  }
+  const hit = serving.feedCache.get(found.feed.id, found.provider.dataVersion, found.feed.updatedAt.getTime(), now.getTime());
   if (hit) return hit;
   const entry = await renderFeedEntry(deps.db, found.feed, found.provider, now);
-  cache.set(entry);
+  serving.feedCache.set(entry);
   return entry;
 }
 
@@ -198,7 +223,9 @@ async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRo
     feedId: feed.id,
     body,
     etag,
+    gzipEtag: etag.replace(/"$/, '-gz"'),
     lastModified,
+    lastModifiedHttp: lastModified.toUTCString(),
     gzipped: () => (gz ??= gzipSync(body)),
     budget,
     dataVersion: provider.dataVersion,

@@ -4,7 +4,7 @@ import { feeds } from "../db/schema.js";
 import type { SubscriberKind } from "../domain/feed-policy.js";
 import type { Logger } from "../logger.js";
 
-type Pending = { count: number; last: Date; byKind: Partial<Record<SubscriberKind, string>> };
+type Pending = { count: number; last: number; byKind: Partial<Record<SubscriberKind, number>> };
 
 /**
  * Counts feed fetches in memory and writes them in batches, so a feed answer never waits on a
@@ -20,12 +20,16 @@ export class FeedFetchRecorder {
     private readonly intervalMs = 5_000,
   ) {}
 
-  record(feedId: string, kind: SubscriberKind, at: Date): void {
-    const p = this.pending.get(feedId) ?? { count: 0, last: at, byKind: {} };
+  /** On every feed answer, so it only counts: dates are formatted when the batch is written. */
+  record(feedId: string, kind: SubscriberKind, atMs: number): void {
+    let p = this.pending.get(feedId);
+    if (!p) {
+      p = { count: 0, last: atMs, byKind: {} };
+      this.pending.set(feedId, p);
+    }
     p.count += 1;
-    if (at > p.last) p.last = at;
-    p.byKind[kind] = at.toISOString();
-    this.pending.set(feedId, p);
+    if (atMs > p.last) p.last = atMs;
+    p.byKind[kind] = atMs;
   }
 
   start(): void {
@@ -49,10 +53,12 @@ export class FeedFetchRecorder {
         .update(feeds)
         .set({
           fetchCount: sql`${feeds.fetchCount} + ${p.count}`,
-          lastFetchedAt: sql`greatest(${feeds.lastFetchedAt}, ${p.last.toISOString()}::timestamptz)`,
-          lastFetchByKind: sql`${feeds.lastFetchByKind} || ${JSON.stringify(p.byKind)}::jsonb`,
+          lastFetchedAt: sql`greatest(${feeds.lastFetchedAt}, ${new Date(p.last).toISOString()}::timestamptz)`,
+          lastFetchByKind: sql`${feeds.lastFetchByKind} || ${JSON.stringify(byKindIso(p.byKind))}::jsonb`,
         })
         .where(eq(feeds.id, feedId));
     }
   }
 }
+
+const byKindIso = (byKind: Pending["byKind"]) => Object.fromEntries(Object.entries(byKind).map(([k, ms]) => [k, new Date(ms).toISOString()]));

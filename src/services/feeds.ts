@@ -11,6 +11,7 @@ import { recordAudit } from "./audit.js";
 import type { ProviderScope } from "./auth.js";
 import type { ServiceDeps } from "./deps.js";
 import { feedContentStatus } from "./feed-content.js";
+import { announceFeedChange } from "./live-feeds.js";
 import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
@@ -125,6 +126,7 @@ export async function rotateFeedSecret(deps: ServiceDeps, scope: ProviderScope, 
       .where(and(eq(feeds.id, feed.id), isNull(feeds.revokedAt)))
       .returning();
     if (!row) throw new NotFoundError("feed");
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "feed.rotated", subjectId: feed.id, at: now });
     return { ...toFeedView(row), ...feedUrls(deps.config, secret, row.name) };
   });
@@ -136,6 +138,7 @@ export async function revokeFeed(deps: ServiceDeps, scope: ProviderScope, feedId
   await withTransaction(deps.db, async (tx) => {
     const now = deps.clock.now();
     await tx.update(feeds).set({ revokedAt: now, updatedAt: now }).where(eq(feeds.id, feed.id));
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "feed.revoked", subjectId: feed.id, at: now });
   });
 }

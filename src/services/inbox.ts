@@ -3,12 +3,10 @@
 import { and, eq, getTableColumns, gt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
-import { deliveries, deliveryPayloadParts } from "../db/schema.js";
+import { deliveries, deliveryPayloadParts, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
-/** A claimed delivery: every column but the payload (up to 2 MiB), which is read when processed. */
-export type ClaimedDelivery = Omit<DeliveryRow, "payload">;
 export type DeliveryKind = DeliveryRow["kind"];
 
 // Every column but the payload: a claim never carries it (see loadDeliveryPayload).
@@ -93,18 +91,25 @@ export async function recordIcsDelivery(
 export type ClaimCandidate = { id: number; providerId: string; sourceId: string; availableAt: Date };
 
 /**
- * Claims a due delivery for `leaseMs`: its available_at and claimed_until move past the lease, so a
- * worker that dies mid-way leaves it to be claimed again (at-least-once; applying is idempotent).
- * Candidates are the oldest due delivery of each provider whose source has none in hand (here or in
- * another process, or in `skipSources`); `rank` orders them (the worker's round-robin), oldest first
- * by default. The claim itself is FOR UPDATE SKIP LOCKED, so two workers never take one row.
+ * A claimed delivery: every column but the payload (up to 2 MiB, read when processed), with its
+ * provider's time zone (what applying it needs first).
  */
-export async function claimDelivery(
+export type ClaimedDelivery = Omit<DeliveryRow, "payload"> & { timezone: string };
+
+/**
+ * Claims up to `max` due deliveries for `leaseMs`, in one statement: their available_at and
+ * claimed_until move past the lease, so a worker that dies mid-way leaves them to be claimed again
+ * (at-least-once; applying is idempotent). Candidates are the oldest due delivery of each provider
+ * whose source has none in hand (here or in another process, or in `skipSources`), so no two claimed
+ * share a source; `rank` orders them (the worker's round-robin), oldest first by default. The claim
+ * itself is FOR UPDATE SKIP LOCKED, so two workers never take one row. Answered in rank order.
+ */
+export async function claimDeliveries(
   db: Db,
   now: Date,
   leaseMs: number,
-  opts: { skipSources?: string[]; rank?: (candidates: ClaimCandidate[]) => ClaimCandidate[] } = {},
-): Promise<ClaimedDelivery | null> {
+  opts: { max?: number; skipSources?: string[]; rank?: (candidates: ClaimCandidate[]) => ClaimCandidate[] } = {},
+): Promise<ClaimedDelivery[]> {
   const at = sql`${now.toISOString()}::timestamptz`;
   const busy = alias(deliveries, "busy");
   const candidates = await db
@@ -134,20 +139,41 @@ export async function claimDelivery(
     .limit(1000);
   const ranked = opts.rank ? opts.rank(candidates) : candidates.sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || a.id - b.id);
   const until = new Date(now.getTime() + leaseMs);
-  for (const c of ranked) {
+  const max = opts.max ?? 1;
+  const claimed: ClaimedDelivery[] = [];
+  // Usually one round trip; again with the next candidates only for rows another worker took first.
+  for (let from = 0; from < ranked.length && claimed.length < max; ) {
+    const want = ranked.slice(from, from + (max - claimed.length));
+    from += want.length;
+    const ids = sql.join(
+      want.map((c) => sql`${c.id}`),
+      sql`, `,
+    );
     const rows = await db
       .update(deliveries)
       .set({ attempts: sql`${deliveries.attempts} + 1`, availableAt: until, claimedUntil: until })
+      .from(providers)
       .where(
-        eq(
-          deliveries.id,
-          sql`(select ${deliveries.id} from ${deliveries} where ${deliveries.id} = ${c.id} and ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${at} for update skip locked)`,
+        and(
+          eq(providers.id, deliveries.providerId),
+          sql`${deliveries.id} in (select ${deliveries.id} from ${deliveries} where ${deliveries.id} in (${ids}) and ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${at} for update skip locked)`,
         ),
       )
-      .returning(claimedColumns);
-    if (rows[0]) return rows[0];
+      .returning({ ...claimedColumns, timezone: providers.timezone });
+    const order = new Map(want.map((c, i) => [c.id, i]));
+    claimed.push(...rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!));
   }
-  return null;
+  return claimed;
+}
+
+/** One delivery (tests and tools): claimDeliveries with max 1. */
+export async function claimDelivery(
+  db: Db,
+  now: Date,
+  leaseMs: number,
+  opts: { skipSources?: string[]; rank?: (candidates: ClaimCandidate[]) => ClaimCandidate[] } = {},
+): Promise<ClaimedDelivery | null> {
+  return (await claimDeliveries(db, now, leaseMs, { ...opts, max: 1 }))[0] ?? null;
 }
 
 /**

@@ -10,6 +10,7 @@ import { ForbiddenError, NotFoundError, parseInput, UnprocessableError } from ".
 import { recordAudit } from "./audit.js";
 import { assertAdmin, type ProviderScope } from "./auth.js";
 import type { Principal, ServiceDeps } from "./deps.js";
+import { afterFeedChange, announceFeedChange, feedChangeNotice } from "./live-feeds.js";
 import { enqueueMirrorWrites } from "./mirror-outbox.js";
 
 export const LicenseSchema = z.strictObject({
@@ -162,21 +163,24 @@ export async function updateProvider(deps: ServiceDeps, scope: ProviderScope, in
       })
       .where(eq(providers.id, providerId))
       .returning();
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "provider.updated", subjectId: providerId, at: now });
     return toProviderView(row!);
   });
 }
 
-/** Called inside every transaction that changes what a feed of this provider shows. */
 /**
- * The one place a transaction says "what calendars show changed": the feed version moves, and each
+ * The one place a transaction says "what calendars show changed": the feed version moves (and, in
+ * the same statement, every instance is told: LISTEN/NOTIFY on commit, see live-feeds.ts), and each
  * changed session gets a write-back outbox row per live mirror (src/services/mirror-outbox.ts).
  */
 export async function bumpFeedVersion(tx: Executor, providerId: string, changedSessionIds: readonly string[]): Promise<void> {
   await tx
     .update(providers)
     .set({ dataVersion: sql`${providers.dataVersion} + 1` })
-    .where(eq(providers.id, providerId));
+    .where(eq(providers.id, providerId))
+    .returning({ notified: feedChangeNotice(providerId) });
+  afterFeedChange(tx, providerId);
   await enqueueMirrorWrites(tx, providerId, changedSessionIds);
 }
 

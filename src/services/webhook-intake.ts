@@ -7,9 +7,10 @@ import { findUnsafeText } from "../domain/safe-text.js";
 import { AppError, InvalidCharactersError, UnprocessableError, ValidationError } from "../errors.js";
 import { GraphNotificationBatchSchema, GraphNotificationSchema } from "../ingest/microsoft-client.js";
 import { yieldToLoop } from "../ingest/slices.js";
-import { findLiveSource, recordSourceFailure, type SourceRow } from "./calendar-sources.js";
+import { recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
 import { type DeliveryKind, recordDelivery, recordIcsDelivery, recordRejectedDelivery } from "./inbox.js";
+import { findLiveSourcePrepared, recordDeliveryPrepared } from "./intake-statements.js";
 import { openSecret } from "./secret-box.js";
 import { hashSecret, safeEqual } from "./secrets.js";
 
@@ -36,7 +37,7 @@ const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 async function liveSourceOfKind(deps: ServiceDeps, sourceId: string, kind: SourceRow["kind"]): Promise<SourceRow | null> {
   if (!isUuid(sourceId)) return null;
-  const s = await findLiveSource(deps.db, sourceId);
+  const s = await findLiveSourcePrepared(deps.db, sourceId);
   return s && s.kind === kind ? s : null;
 }
 
@@ -183,7 +184,7 @@ export async function receiveGooglePush(deps: ServiceDeps, sourceId: string, raw
     await recordSourceFailure(deps.db, source.id, "calendar_gone", deps.clock.now(), "permanent");
     return { result: "ignored", reason: "not_exists" };
   }
-  const { recorded } = await recordDelivery(deps.db, {
+  const { recorded } = await recordDeliveryPrepared(deps.db, {
     providerId: source.providerId,
     sourceId: source.id,
     deliveryKey: `goog:${h.channelId}:${h.messageNumber}`,

@@ -173,14 +173,23 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
     ];
   });
   for (const r of s.rows.filter((row) => !row.scenario.startsWith("(c)"))) {
+    // Full 200s are mostly copying 537 KB, where Node is nearest nginx; a 304 is all overhead.
+    const goal = r.scenario.startsWith("(a)") ? 0.6 : 0.5;
     goals.push({
       part: "2 serve",
-      goal: `${r.scenario}: ≥ 0.5 of nginx's requests/s`,
+      goal: `${r.scenario}: ≥ ${goal} of nginx's requests/s`,
       measured: x(r.ratio),
-      met: r.ratio >= 0.5,
-      ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}),
+      met: r.ratio >= goal,
+      ...(r.ratio < goal ? { note: `short by ${x(goal / r.ratio)}` } : {}),
     });
   }
+  const rot = s.rotation;
+  goals.push({
+    part: "2 serve",
+    goal: "a secret rotated on one instance is a 404 on another within 100 ms",
+    measured: `p50 ${fmt(rot.p50Ms)} ms, p99 ${fmt(rot.p99Ms)} ms, max ${fmt(rot.maxMs)} ms over ${rot.trials} rotations`,
+    met: rot.maxMs <= 100,
+  });
   const c = s.rows.find((row) => row.scenario.startsWith("(c)"));
   if (c) goals.push({ part: "2 serve", goal: "(c) gzip: reported beside nginx gzip_static (no goal)", measured: x(c.ratio), met: null });
   const scaleRows = s.scale.rows.map((r) => [
@@ -229,6 +238,15 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
     "validators (test/bench/bare-node.ts), no framework and no database. ours / bare node is what our stack costs;",
     "bare node / nginx is what Node itself costs.",
     `Reference on the same server: GET /healthz (same middleware, no database, 15-byte JSON) ${fmt(s.healthz.rps, 0)} req/s, p50 ${fmt(s.healthz.p50Ms)} ms: the ceiling of our HTTP stack on this machine before any feed work.`,
+    "",
+    `Rotation window: a second instance on the same database (\`${rot.secondServerCommand.replace(/PORT=\d+/, "PORT=…")}\`) was asked for a warm feed's secret (HEAD, back to back) while the first rotated it, ${rot.trials} times. From the first instance's answer to the rotation to the second's first 404, arrival times here (an upper bound, one round trip to the second included): p50 ${fmt(rot.p50Ms)} ms, p99 ${fmt(rot.p99Ms)} ms, max ${fmt(rot.maxMs)} ms; distribution (ms, sorted): ${[
+      ...rot.windowsMs,
+    ]
+      .sort((p, q) => p - q)
+      .map((w) => fmt(w))
+      .join(
+        ", ",
+      )}. Requests sent to the second instance after the rotation was acknowledged and still answered 200: ${rot.staleAnswers} (in ${rot.trialsWithStale} of ${rot.trials} rotations).`,
     "",
     s.queryCheck
       ? `Warm path check (PostgreSQL's scan counters over the ${s.queryCheck.requests.toLocaleString("en-US")} requests of ours above): ${s.queryCheck.feedIndexScans.toLocaleString("en-US")} index scans of feeds (${fmt(s.queryCheck.feedIndexScans / s.queryCheck.requests)} per request; the fetch counter's batched UPDATE adds one per 5 s), ${s.queryCheck.providerScans.toLocaleString("en-US")} scans of providers, ${s.queryCheck.sessionScans.toLocaleString("en-US")} of sessions (0: nothing was rendered).`

@@ -111,7 +111,8 @@ export async function copyInto(sql: postgres.Sql, table: string, columns: readon
 
 export async function insertSessions(sql: postgres.Sql, providerId: string, clientIds: readonly string[], n: number, now: number): Promise<void> {
   await copyInto(sql, "sessions", SESSION_COLUMNS, sessionLines(providerId, clientIds, n, now));
-  await sql`update providers set data_version = data_version + 1, updated_at = now() where id = ${providerId}`;
+  // As bumpFeedVersion does: the same statement notifies every instance (src/services/live-feeds.ts).
+  await sql`update providers set data_version = data_version + 1, updated_at = now() where id = ${providerId} returning pg_notify('feed_changes', ${providerId}::text)`;
 }
 
 const hashSecret = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -125,8 +126,9 @@ export async function seedScale(
   sql: postgres.Sql,
   opts: { templateProviderId: string; providers: number; perProvider: number; now: number; clientsPerProvider?: number },
 ): Promise<{ feedPaths: string[] }> {
-  const [link] = await sql<{ url: string; platform: string; instructions: string | null; compliant: boolean }[]>`
-    select url, platform, instructions, compliant from telehealth_links where provider_id = ${opts.templateProviderId}`;
+  const [link] = await sql<{ url: string; platform: string; platformKey: string; instructions: string | null; compliant: boolean }[]>`
+    select url, platform, platform_key as "platformKey", instructions, compliant from telehealth_platform_links
+    where provider_id = ${opts.templateProviderId} and retired_at is null and is_default`;
   if (!link) throw new Error("template provider has no telehealth link");
   const perClient = opts.clientsPerProvider ?? 1;
   const ids = Array.from({ length: opts.providers }, () => randomUUID());
@@ -143,18 +145,20 @@ export async function seedScale(
   );
   await copyInto(
     sql,
-    "telehealth_links",
-    ["provider_id", "url", "platform", "instructions", "baa_signed", "waiting_room_enabled", "compliant", "updated_at"],
+    "telehealth_platform_links",
+    ["provider_id", "platform_key", "url", "platform", "instructions", "baa_signed", "waiting_room_enabled", "compliant", "is_default", "updated_at"],
     ids.map(
       (id) =>
         [
           id,
+          esc(link.platformKey),
           esc(link.url),
           esc(link.platform),
           link.instructions === null ? "\\N" : esc(link.instructions),
           "t",
           "t",
           link.compliant ? "t" : "f",
+          "t",
           nowIso,
         ].join("\t") + "\n",
     ),

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import postgres from "postgres";
 import { boundedLoop, createBenchDatabase, httpRequest, log, type Mode, runWrk, sleep, type Tools, tempDir, type WrkResult } from "./harness.js";
+import { measureRotationWindow, type RotationResult } from "./rotation.js";
 import { insertSessions, seedProviderViaApi, seedScale } from "./seed.js";
 import { startBareNode, startNginx, startServer } from "./servers.js";
 
@@ -28,6 +29,8 @@ export type ServeResult = {
   queryCheck: QueryCheck | null;
   /** GET /healthz on the same server: the same middleware, no database, a 15-byte body. */
   healthz: WrkResult;
+  /** A second instance on the same database: how long it still answers a secret rotated on the first. */
+  rotation: RotationResult & { secondServerCommand: string };
   scale: {
     providers: number;
     perProvider: number;
@@ -146,6 +149,27 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
       log(`serve: ${queryCheck.requests} requests, ${queryCheck.feedIndexScans} feed index scans, ${queryCheck.sessionScans} session scans`);
     }
 
+    const second = await startServer({
+      databaseUrl: db.url,
+      worker: false,
+      label: "serve-b",
+      extraEnv: {
+        ADMIN_TOKEN: server.adminToken,
+        // Every trial ends in 404s from this address (the old secret); they are the measurement,
+        // not an attack, so this instance's unknown-secret limit is out of the way.
+        RATE_LIMIT_BURST: "100000",
+      },
+    });
+    let rotation: ServeResult["rotation"];
+    try {
+      const r = await measureRotationWindow(server, second, seeded.providerId, mode.quick ? 20 : 100);
+      rotation = { ...r, secondServerCommand: second.command };
+    } finally {
+      await second.stop();
+    }
+    // The rotations notified every instance of this provider's change: warm the measured feed again.
+    expectStatus("feed after rotations", (await httpRequest(url, { discardBody: true })).status, 200);
+
     // Part 3: the same warm request with many more providers in the database.
     const providers = mode.quick ? 1000 : 10_000;
     const perProvider = 100;
@@ -198,6 +222,7 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
       rows,
       queryCheck,
       healthz,
+      rotation,
       scale: { providers, perProvider, totalSessions: Number(count), loadSeconds, rows: scaleRows, manyFeeds },
     };
   } finally {

@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll } from "vitest";
 import { createApp } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import type { Database } from "../../src/db/client.js";
 import { createMetrics } from "../../src/http/metrics.js";
+import { createHttpServer } from "../../src/http/node-server.js";
 import { createLogger } from "../../src/logger.js";
 import { createRuntime } from "../../src/runtime.js";
 import { ensureAdminToken } from "../../src/services/auth.js";
@@ -50,7 +52,26 @@ export async function makeTestApp(opts: { clock?: TestClock; env?: Record<string
   const deps = { config, database, clock, logger, metrics, adminTokenHash: admin.hash, runtime };
   const app = createApp(deps);
   const services: ServiceDeps = { db: database.db, clock, config, logger };
-  if (!opts.database) afterAll(() => database.close());
+  await runtime.liveFeeds.start();
+  afterAll(async () => {
+    await runtime.liveFeeds.stop();
+    if (!opts.database) await database.close();
+  });
+
+  /** The same app behind the real node:http server main.ts runs (feed fast path included). */
+  async function listen(): Promise<{ baseUrl: string; close(): Promise<void> }> {
+    const server = createHttpServer(deps, app);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      baseUrl: `http://127.0.0.1:${port}`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
 
   async function request(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { ...o.headers };
@@ -68,7 +89,7 @@ export async function makeTestApp(opts: { clock?: TestClock; env?: Record<string
   const api = apiClient(app, adminToken);
   const apiAs = (token: string | null) => apiClient(app, token);
 
-  return { app, deps, services, database, clock, config, adminToken, logs, request, api, apiAs };
+  return { app, deps, services, database, clock, config, adminToken, logs, request, listen, api, apiAs };
 }
 
 /** Reads JSON and fails with the body in the message when the status is not the expected one. */

@@ -126,6 +126,36 @@ describe("Google Calendar ingestion against the fake", () => {
     expect(mirror).toMatchObject({ status: "cancelled", sessionId: b.session.id, uid: b.session.uid });
   });
 
+  it("200 notifications for one source waiting together lead to one pull that applies every change; a later one gets its own", async () => {
+    const w = await world();
+    const a = await sessionWithEvent(w, at(5 * DAY + 3 * 3600_000));
+    const source = await connect(w);
+    const pullsBefore = listCalls().length;
+    // 200 changes to the calendar, each announced by its own push notification.
+    let last = a.session.start;
+    for (let i = 0; i < 200; i++) {
+      last = plus(a.session.start, (i + 1) * 3600_000);
+      fake.patchEvent(w.calendarId, a.eventId, { start: { dateTime: last }, end: { dateTime: plus(last, 50 * MINUTE) } });
+    }
+    await fake.idle();
+    expect((await deliveriesOf(source.id)).filter((d) => d.state === "pending" && d.kind === "pull")).toHaveLength(200);
+
+    await worker.drain();
+    expect(listCalls().length - pullsBefore).toBe(1);
+    expect(await getSession(a.session.id)).toMatchObject({ start: last, sequence: 1, status: "scheduled" });
+    const after = await deliveriesOf(source.id);
+    expect(after.filter((d) => d.state !== "done")).toEqual([]);
+    expect(after.filter((d) => d.kind === "pull")).toHaveLength(200);
+
+    // A change after that pull is not lost: its notification waits for, and gets, a pull of its own.
+    const moved = plus(last, DAY);
+    fake.patchEvent(w.calendarId, a.eventId, { start: { dateTime: moved }, end: { dateTime: plus(moved, 50 * MINUTE) } });
+    await fake.idle();
+    await worker.drain();
+    expect(listCalls().length - pullsBefore).toBe(2);
+    expect((await getSession(a.session.id)).start).toBe(moved);
+  });
+
   it("a cancelled recurring instance cancels only the session standing for that instance", async () => {
     const w = await world();
     const seriesUid = `series-${randomUUID()}@google.com`;

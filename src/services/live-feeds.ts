@@ -1,0 +1,154 @@
+// Which feed a secret opens, held in process memory so a warm feed request runs no query. Kept true
+// across instances by PostgreSQL LISTEN/NOTIFY: every transaction that changes what a provider's
+// feeds show, or a feed's secret or state, sends a notification naming the provider; PostgreSQL
+// delivers it to every listening instance once the transaction commits (this instance also drops
+// the provider's entries itself after the commit, so its own next request never sees old state).
+// Between a commit and another instance's receipt of the notification that instance may still
+// answer the old secret: milliseconds on one network (npm run bench measures it). Without a
+// listening connection the map is not used at all, and it is emptied whenever that connection
+// drops or listens again, since notifications may have been missed in between.
+import { sql } from "drizzle-orm";
+import type { Database, Db, Executor } from "../db/client.js";
+import type { feeds, providers } from "../db/schema.js";
+import { afterCommit } from "../db/tx.js";
+
+export const FEED_CHANGES_CHANNEL = "feed_changes";
+
+export type LiveFeed = { feed: typeof feeds.$inferSelect; provider: typeof providers.$inferSelect };
+type Entry = LiveFeed & { at: number };
+
+/** The maps of this process, by database handle, for the after-commit drop. */
+const inProcess = new WeakMap<Db, Set<LiveFeeds>>();
+
+/**
+ * The SQL expression that notifies every instance of a change to `providerId`'s feeds; for a
+ * statement's RETURNING list, so the notification costs no statement of its own.
+ */
+export function feedChangeNotice(providerId: string) {
+  return sql<string>`pg_notify(${FEED_CHANGES_CHANNEL}, ${providerId}::text)`;
+}
+
+/**
+ * Called in every transaction that changes what a provider's feeds show, or a feed's secret or
+ * state, unless the statement already returns `feedChangeNotice` (then call `afterFeedChange`).
+ * PostgreSQL delivers the notification on commit and drops it on rollback.
+ */
+export async function announceFeedChange(tx: Executor, providerId: string): Promise<void> {
+  await tx.execute(sql`select ${feedChangeNotice(providerId)}`);
+  afterFeedChange(tx, providerId);
+}
+
+/** This process's own maps forget the provider once `tx` commits. */
+export function afterFeedChange(tx: Executor, providerId: string): void {
+  afterCommit(tx, (db) => {
+    for (const live of inProcess.get(db) ?? []) live.forget(providerId);
+  });
+}
+
+export class LiveFeeds {
+  private bySecretHash = new Map<string, Entry>();
+  private byProvider = new Map<string, Set<string>>();
+  /** Counts changes; a lookup that began before a change concerning it is not remembered. */
+  private epoch = 0;
+  private clearedAt = 0;
+  private forgottenAt = new Map<string, number>();
+  private listening = false;
+  private subscription: { stop(): Promise<void> } | undefined;
+
+  constructor(
+    private readonly database: Pick<Database, "db" | "listen">,
+    private readonly opts: {
+      maxEntries?: number;
+      /** A belt to the braces: an entry is looked up again after this, notification or not. */
+      maxAgeMs?: number;
+    } = {},
+  ) {}
+
+  /** Resolves once listening; until then (and after stop) every lookup goes to the database. */
+  async start(): Promise<void> {
+    if (this.subscription) return;
+    let set = inProcess.get(this.database.db);
+    if (!set) {
+      set = new Set();
+      inProcess.set(this.database.db, set);
+    }
+    set.add(this);
+    this.subscription = await this.database.listen(FEED_CHANGES_CHANNEL, {
+      notify: (providerId) => this.forget(providerId),
+      listening: () => {
+        this.clear();
+        this.listening = true;
+      },
+      dropped: () => {
+        this.listening = false;
+        this.clear();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.listening = false;
+    this.clear();
+    inProcess.get(this.database.db)?.delete(this);
+    const s = this.subscription;
+    this.subscription = undefined;
+    await s?.stop();
+  }
+
+  get size(): number {
+    return this.bySecretHash.size;
+  }
+
+  /** The live feed a secret's hash opens, when known here; undefined means "ask the database". */
+  get(secretHash: string, nowMs: number): LiveFeed | undefined {
+    if (!this.listening) return undefined;
+    const e = this.bySecretHash.get(secretHash);
+    if (!e || nowMs - e.at >= (this.opts.maxAgeMs ?? 60_000)) return undefined;
+    return e;
+  }
+
+  /** Taken before the database lookup whose answer is then given to `remember`. */
+  mark(): number {
+    return this.epoch;
+  }
+
+  remember(secretHash: string, found: LiveFeed, mark: number, nowMs: number): void {
+    if (!this.listening || mark < this.clearedAt || (this.forgottenAt.get(found.provider.id) ?? -1) > mark) return;
+    this.delete(secretHash);
+    this.bySecretHash.set(secretHash, { ...found, at: nowMs });
+    let hashes = this.byProvider.get(found.provider.id);
+    if (!hashes) {
+      hashes = new Set();
+      this.byProvider.set(found.provider.id, hashes);
+    }
+    hashes.add(secretHash);
+    if (this.bySecretHash.size > (this.opts.maxEntries ?? 100_000)) this.delete(this.bySecretHash.keys().next().value!);
+  }
+
+  /** Everything known about a provider's feeds is stale: its data, a feed's secret or state changed. */
+  forget(providerId: string): void {
+    this.epoch++;
+    this.forgottenAt.set(providerId, this.epoch);
+    // Bounded: past this many distinct providers, forget all at once instead.
+    if (this.forgottenAt.size > 10_000) this.clear();
+    for (const h of this.byProvider.get(providerId) ?? []) this.bySecretHash.delete(h);
+    this.byProvider.delete(providerId);
+  }
+
+  clear(): void {
+    this.epoch++;
+    this.clearedAt = this.epoch;
+    this.forgottenAt.clear();
+    this.bySecretHash.clear();
+    this.byProvider.clear();
+  }
+
+  private delete(secretHash: string): void {
+    const e = this.bySecretHash.get(secretHash);
+    if (!e) return;
+    this.bySecretHash.delete(secretHash);
+    const hashes = this.byProvider.get(e.provider.id);
+    hashes?.delete(secretHash);
+    if (hashes?.size === 0) this.byProvider.delete(e.provider.id);
+  }
+}
