@@ -96,7 +96,11 @@ describe("token refresh", () => {
       stats = [w1.stats, w2.stats];
     }
     expect(auth.counts.refreshGrants - refreshes, "one refresh-grant request").toBe(1);
-    expect(stats.reduce((s, x) => s + x.applied, 0)).toBe(n);
+    // Waiting pull notifications of one source are answered by one pull (pull coalescing), so
+    // between one and n pulls applied; every notification ends done either way.
+    const applied = stats.reduce((s, x) => s + x.applied, 0);
+    expect(applied).toBeGreaterThanOrEqual(1);
+    expect(applied).toBeLessThanOrEqual(n);
     expect(stats.reduce((s, x) => s + x.failed, 0)).toBe(0);
     const rows = await t.database.db.select().from(deliveries).where(eq(deliveries.sourceId, source!.id));
     expect(rows.filter((r) => r.deliveryKey.startsWith("race-")).every((r) => r.state === "done")).toBe(true);
