@@ -102,7 +102,7 @@ const invite = createRoute({
 export function feedRoutes() {
   return createRouter()
     .openapi(create, async (c) => c.json(await createFeed(c.var.services, c.var.provider, c.req.valid("json")), 201))
-    .openapi(list, async (c) => c.json(await listFeeds(c.var.services, c.var.provider), 200))
+    .openapi(list, async (c) => c.json(await listFeeds(c.var.services, c.var.deps.runtime.feedCache, c.var.provider), 200))
     .openapi(rotate, async (c) => {
       return c.json(await rotateFeedSecret(c.var.services, c.var.provider, c.req.valid("param").feedId), 200);
     })

@@ -61,7 +61,7 @@ const FeedIdParam = z.uuid();
 
 async function findFeed(c: WebContext, feedId: string) {
   if (!FeedIdParam.safeParse(feedId).success) throw new NotFoundError("calendar");
-  const feed = (await listFeeds(c.var.services, c.var.provider)).items.find((f) => f.id === feedId);
+  const feed = (await listFeeds(c.var.services, c.var.deps.runtime.feedCache, c.var.provider)).items.find((f) => f.id === feedId);
   if (!feed) throw new NotFoundError("calendar");
   return feed;
 }
@@ -143,7 +143,7 @@ export function settingsRoutes() {
   r.get("/", requireWebSession, async (c) => {
     const { provider, chrome } = await signedIn(c);
     const link = await currentLink(c);
-    const feeds = await listFeeds(c.var.services, c.var.provider);
+    const feeds = await listFeeds(c.var.services, c.var.deps.runtime.feedCache, c.var.provider);
     const items = await listReconciliationItems(c.var.services, c.var.provider);
     const body = <OverviewPage providerName={provider.name} link={link} feedCount={feeds.items.length} openItems={items.items.length} />;
     return renderPage(c, { title: "Overview", current: "overview", chrome }, body);
@@ -189,7 +189,7 @@ export function settingsRoutes() {
 
   const calendarsPage = async (c: WebContext, extra: { form?: FeedForm; refusal?: Refusal; status?: number } = {}) => {
     const { provider, flash, chrome } = await signedIn(c, { takeFlash: !extra.refusal });
-    const feeds = await listFeeds(c.var.services, c.var.provider);
+    const feeds = await listFeeds(c.var.services, c.var.deps.runtime.feedCache, c.var.provider);
     const body = (
       <CalendarsPage
         csrf={chrome.csrf}

@@ -124,9 +124,14 @@ export async function feedDocument(deps: ServiceDeps, serving: FeedServing, secr
 const maxDate = (dates: (Date | null | undefined)[]) => new Date(Math.max(0, ...dates.filter((d): d is Date => !!d).map((d) => d.getTime())));
 
 /** A feed's content as a subscriber would get it now: the settings page and the feeds API show its budget. */
-export async function feedContentStatus(deps: ServiceDeps, feed: FeedRow): Promise<FeedBudget> {
-  const [provider] = await deps.db.select().from(providers).where(eq(providers.id, feed.providerId));
-  return (await renderFeedEntry(deps.db, feed, provider!, deps.clock.now())).budget;
+export async function feedContentStatus(deps: ServiceDeps, cache: FeedCache, feed: FeedRow, provider: ProviderRow): Promise<FeedBudget> {
+  // The render a subscriber's next request would get: from the cache when it is still current.
+  const now = deps.clock.now();
+  const hit = cache.get(feed.id, provider.dataVersion, feed.updatedAt.getTime(), now.getTime());
+  if (hit) return hit.budget;
+  const entry = await renderFeedEntry(deps.db, feed, provider, now);
+  cache.set(entry);
+  return entry.budget;
 }
 
 async function renderFeedEntry(db: Executor, feed: FeedRow, provider: ProviderRow, now: Date): Promise<CacheEntry> {

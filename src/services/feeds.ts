@@ -10,7 +10,7 @@ import { NotFoundError, parseInput, UnprocessableError } from "../errors.js";
 import { recordAudit } from "./audit.js";
 import type { ProviderScope } from "./auth.js";
 import type { ServiceDeps } from "./deps.js";
-import { feedContentStatus } from "./feed-content.js";
+import { type FeedCache, feedContentStatus } from "./feed-content.js";
 import { announceFeedChange } from "./live-feeds.js";
 import { loadProvider } from "./providers.js";
 import { hashSecret, newSecret } from "./secrets.js";
@@ -89,9 +89,9 @@ export async function createFeed(deps: ServiceDeps, scope: ProviderScope, input:
   });
 }
 
-export async function listFeeds(deps: ServiceDeps, scope: ProviderScope) {
+export async function listFeeds(deps: ServiceDeps, cache: FeedCache, scope: ProviderScope) {
   const { providerId } = scope;
-  await loadProvider(deps.db, providerId);
+  const provider = await loadProvider(deps.db, providerId);
   const rows = await deps.db
     .select()
     .from(feeds)
@@ -99,7 +99,7 @@ export async function listFeeds(deps: ServiceDeps, scope: ProviderScope) {
     .orderBy(asc(feeds.createdAt), asc(feeds.id));
   // Each feed rendered as a subscriber would get it, so the answer says what the size budget left out.
   const items = [];
-  for (const row of rows) items.push({ ...toFeedView(row), content: await feedContentStatus(deps, row) });
+  for (const row of rows) items.push({ ...toFeedView(row), content: await feedContentStatus(deps, cache, row, provider) });
   return { items };
 }
 

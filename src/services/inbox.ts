@@ -12,10 +12,14 @@ export type DeliveryKind = DeliveryRow["kind"];
 // Every column but the payload: a claim never carries it (see loadDeliveryPayload).
 const { payload: _payload, ...claimedColumns } = getTableColumns(deliveries);
 
-/** Inserts once; the same key again is a no-op that still answers "accepted". */
+/**
+ * Inserts once; the same key again is a no-op that still answers "accepted". With `rejectedWith`
+ * the delivery is recorded already refused for good (malformed, over a cap): nothing will apply it,
+ * and its lastErrorCode says why.
+ */
 export async function recordDelivery(
   db: Executor,
-  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; at: Date },
+  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; at: Date; rejectedWith?: string },
 ): Promise<{ recorded: boolean; id?: number }> {
   const rows = await db
     .insert(deliveries)
@@ -26,6 +30,7 @@ export async function recordDelivery(
       kind: d.kind,
       receivedAt: d.at,
       availableAt: d.at,
+      ...(d.rejectedWith ? { state: "rejected" as const, lastErrorCode: d.rejectedWith, processedAt: d.at } : {}),
     })
     .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
     .returning({ id: deliveries.id });
@@ -244,33 +249,6 @@ export async function retryDelivery(
       processedAt: final ? now : null,
     })
     .where(eq(deliveries.id, d.id));
-}
-
-/**
- * A verified notification refused for good (malformed, unsafe text): recorded as `rejected` with its
- * reason and no payload, so the provider sees why on the source instead of a silent drop.
- */
-export async function recordRejectedDelivery(
-  db: Executor,
-  d: { providerId: string; sourceId: string; deliveryKey: string; kind: DeliveryKind; errorCode: string; at: Date },
-): Promise<{ recorded: boolean }> {
-  const rows = await db
-    .insert(deliveries)
-    .values({
-      providerId: d.providerId,
-      sourceId: d.sourceId,
-      deliveryKey: d.deliveryKey,
-      kind: d.kind,
-      payload: null,
-      state: "rejected",
-      lastErrorCode: d.errorCode,
-      receivedAt: d.at,
-      availableAt: d.at,
-      processedAt: d.at,
-    })
-    .onConflictDoNothing({ target: [deliveries.sourceId, deliveries.deliveryKey] })
-    .returning({ id: deliveries.id });
-  return { recorded: rows.length > 0 };
 }
 
 /** Stored parts deleted per retention statement: 4 MiB of text at most, a few milliseconds of work. */

@@ -9,7 +9,7 @@ import { GraphNotificationBatchSchema, GraphNotificationSchema } from "../ingest
 import { yieldToLoop } from "../ingest/slices.js";
 import { recordSourceFailure, type SourceRow } from "./calendar-sources.js";
 import type { ServiceDeps } from "./deps.js";
-import { type DeliveryKind, recordDelivery, recordIcsDelivery, recordRejectedDelivery } from "./inbox.js";
+import { type DeliveryKind, recordDelivery, recordIcsDelivery } from "./inbox.js";
 import { findLiveSourcePrepared, recordDeliveryPrepared } from "./intake-statements.js";
 import { openSecret } from "./secret-box.js";
 import { hashSecret, safeEqual } from "./secrets.js";
@@ -45,13 +45,14 @@ async function liveSourceOfKind(deps: ServiceDeps, sourceId: string, kind: Sourc
 async function reject(deps: ServiceDeps, source: SourceRow, deliveryKey: string, kind: DeliveryKind, error: AppError): Promise<Intake> {
   const at = deps.clock.now();
   await withTransaction(deps.db, async (tx) => {
-    const { recorded } = await recordRejectedDelivery(tx, {
+    // A verified notification refused for good: the provider sees why on the source, not a silent drop.
+    const { recorded } = await recordDelivery(tx, {
       providerId: source.providerId,
       sourceId: source.id,
       deliveryKey,
       kind,
-      errorCode: error.code,
       at,
+      rejectedWith: error.code,
     });
     if (recorded) await recordSourceFailure(tx, source.id, error.code, at, "transient");
   });
