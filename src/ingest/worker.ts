@@ -30,12 +30,12 @@ import {
 import { findLiveSourcePrepared } from "../services/intake-statements.js";
 import { withoutMirrorEchoes } from "../services/mirror-echo.js";
 import { completeCoveredPulls, waitingPullsOf } from "../services/pull-coalescing.js";
-import { createConnectionAdapters } from "./adapters/index.js";
+import { createConnectionAdapters, pullSource } from "./adapters/index.js";
 import { createPushChannels, type PushChannels } from "./channels.js";
 import { GoogleApiError } from "./google-client.js";
 import { createGuardedFetch } from "./guarded-fetch.js";
 import { GraphApiError } from "./microsoft-client.js";
-import { fromApiError, PullError, type PullResult, parseIcsBounded, pullSource } from "./pull.js";
+import { fromApiError, PullError, type PullResult, parseIcsBounded } from "./pull.js";
 import { yieldToLoop } from "./slices.js";
 
 export type WorkerOptions = {

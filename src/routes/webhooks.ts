@@ -5,15 +5,11 @@ import { readBody, webhookBodyLimits } from "../http/body.js";
 import type { AppEnv } from "../http/env.js";
 import { createRouter, ProblemSchema } from "../http/openapi.js";
 import { codedError, problemResponse } from "../http/problem.js";
-import {
-  type Intake,
-  isMicrosoftSource,
-  precheckIcsWebhook,
-  receiveGooglePush,
-  receiveGraphNotifications,
-  receiveIcsWebhook,
-  standardWebhookHeaders,
-} from "../services/webhook-intake.js";
+// Each platform's messages are verified by its source adapter; the route reads the request and answers.
+import { receiveGooglePush } from "../ingest/adapters/google.js";
+import { precheckIcsWebhook, receiveIcsWebhook, standardWebhookHeaders } from "../ingest/adapters/ics-webhook.js";
+import { isMicrosoftSource, receiveGraphNotifications } from "../ingest/adapters/microsoft.js";
+import type { Intake } from "../services/webhook-intake.js";
 
 const problem = { content: { "application/problem+json": { schema: ProblemSchema } } };
 const Accepted = z.object({ accepted: z.boolean(), duplicate: z.boolean().optional() }).openapi("WebhookAck");

@@ -8,8 +8,8 @@ import tls from "node:tls";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { parseNetworkAllowance } from "../../src/domain/outbound-address.js";
+import { pullSource } from "../../src/ingest/adapters/index.js";
 import { createGuardedFetch, type GuardedFetchOptions, OutboundError, type Resolver } from "../../src/ingest/guarded-fetch.js";
-import { pullSource } from "../../src/ingest/pull.js";
 import type { SourceRow } from "../../src/services/calendar-sources.js";
 
 const testConfig = loadConfig({ NODE_ENV: "test" });

@@ -1,0 +1,123 @@
+// A calendar system that posts its changed events to us as ICS, signed per Standard Webhooks
+// (https://www.standardwebhooks.com: webhook-id, webhook-timestamp, webhook-signature). Pushes carry
+// their own events, so there is nothing to pull and no channel to keep.
+import { createHmac } from "node:crypto";
+import { z } from "zod";
+import { findUnsafeText } from "../../domain/safe-text.js";
+import { InvalidCharactersError, UnprocessableError, ValidationError } from "../../errors.js";
+import type { SourceRow } from "../../services/calendar-sources.js";
+import type { ServiceDeps } from "../../services/deps.js";
+import { recordIcsDelivery } from "../../services/inbox.js";
+import { openSecret } from "../../services/secret-box.js";
+import { safeEqual } from "../../services/secrets.js";
+import { type Intake, liveSourceOfKind, malformedJson, rejectDelivery } from "../../services/webhook-intake.js";
+import { yieldToLoop } from "../slices.js";
+import type { SourceAdapter } from "./types.js";
+
+export const MAX_WEBHOOK_ICS_CHARS = 2 * 1024 * 1024;
+const MAX_VEVENTS = 20_000;
+
+export const IcsEnvelopeSchema = z.strictObject({
+  type: z.literal("calendar.changed"),
+  timestamp: z.iso.datetime({ offset: true }),
+  data: z.strictObject({ ics: z.string().min(1).max(MAX_WEBHOOK_ICS_CHARS) }),
+});
+
+/** Standard Webhooks: `webhook-*` headers, or the `svix-*` aliases many senders use. */
+export function standardWebhookHeaders(get: (name: string) => string | undefined): Record<string, string> {
+  const pick = (n: string) => get(`webhook-${n}`) ?? get(`svix-${n}`) ?? "";
+  return { "webhook-id": pick("id"), "webhook-timestamp": pick("timestamp"), "webhook-signature": pick("signature") };
+}
+
+// The standardwebhooks package's tolerance: a timestamp more than 5 minutes off is refused.
+const TIMESTAMP_TOLERANCE_S = 5 * 60;
+const SECRET_PREFIX = "whsec_";
+
+/**
+ * Standard Webhooks verification, as the `standardwebhooks` package does it: HMAC-SHA256 keyed with
+ * the base64 after "whsec_", over `${webhook-id}.${webhook-timestamp}.${body}`; any of the
+ * space-separated `v1,<base64>` signatures may match (key rotation); the timestamp within 5 minutes
+ * of the wall clock. The HMAC is node:crypto's: the package hashes in JavaScript, which holds the
+ * event loop ~100 ms for a 2 MiB body.
+ */
+export function verifyStandardWebhook(secret: string, body: string, headers: Record<string, string>): boolean {
+  const id = headers["webhook-id"] ?? "";
+  const ts = headers["webhook-timestamp"] ?? "";
+  const signatures = headers["webhook-signature"] ?? "";
+  if (!id || !/^\d{1,12}$/.test(ts) || Math.abs(Math.floor(Date.now() / 1000) - Number(ts)) > TIMESTAMP_TOLERANCE_S) return false;
+  const key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
+  if (key.length === 0) return false;
+  const expected = createHmac("sha256", key).update(`${id}.${ts}.`).update(body).digest("base64");
+  let match = false;
+  for (const versioned of signatures.split(" ")) {
+    const [version, signature] = versioned.split(",");
+    // Every candidate is compared (no early exit), each in constant time.
+    if (version === "v1" && signature !== undefined && safeEqual(signature, expected)) match = true;
+  }
+  return match;
+}
+
+/**
+ * Everything that can be checked before the body is read: the source exists and the three headers
+ * are present and plausible (a v1 signature, a timestamp within the window). An unsigned request is
+ * answered without reading a byte of its body.
+ */
+export async function precheckIcsWebhook(deps: ServiceDeps, sourceId: string, headers: Record<string, string>): Promise<SourceRow | Intake> {
+  const source = await liveSourceOfKind(deps, sourceId, "ics_webhook");
+  if (!source) return { result: "unknown_source" };
+  const ts = headers["webhook-timestamp"] ?? "";
+  const id = headers["webhook-id"] ?? "";
+  const plausible =
+    id.length > 0 &&
+    id.length <= 256 &&
+    /^\d{1,12}$/.test(ts) &&
+    Math.abs(Date.now() / 1000 - Number(ts)) <= TIMESTAMP_TOLERANCE_S &&
+    /(^|\s)v1,\S+/.test(headers["webhook-signature"] ?? "");
+  return plausible ? source : { result: "unauthorized" };
+}
+
+export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, rawBody: string, headers: Record<string, string>): Promise<Intake> {
+  if (!verifyStandardWebhook(openSecret(deps.config.secretKeys, source.secrets.signingSecret!, "signing_secret"), rawBody, headers))
+    return { result: "unauthorized" };
+  let parsed: unknown;
+  try {
+    parsed = rawBody === "" ? undefined : JSON.parse(rawBody);
+  } catch {
+    // Verified, but JSON.parse refused it (malformed, or nested past the stack).
+    parsed = MALFORMED;
+  }
+  const key = `whk:${headers["webhook-id"]}`;
+  if (parsed === MALFORMED || parsed === undefined) return rejectDelivery(deps, source, key, "ics_payload", malformedJson());
+  const unsafeAt = findUnsafeText(parsed);
+  if (unsafeAt !== undefined) return rejectDelivery(deps, source, key, "ics_payload", new InvalidCharactersError(unsafeAt));
+  const envelope = IcsEnvelopeSchema.safeParse(parsed);
+  if (!envelope.success) return rejectDelivery(deps, source, key, "ics_payload", ValidationError.fromZod(envelope.error));
+  const ics = envelope.data.data.ics;
+  if (!/^\uFEFF?\s*BEGIN:VCALENDAR/i.test(ics))
+    return rejectDelivery(
+      deps,
+      source,
+      key,
+      "ics_payload",
+      new UnprocessableError("ics_not_a_calendar", "data.ics must be an iCalendar object (BEGIN:VCALENDAR)."),
+    );
+  if ((ics.match(/^BEGIN:VEVENT/gim)?.length ?? 0) > MAX_VEVENTS)
+    return rejectDelivery(
+      deps,
+      source,
+      key,
+      "ics_payload",
+      new UnprocessableError("ics_too_many_events", `At most ${MAX_VEVENTS} events per delivery.`),
+    );
+  const { recorded } = await recordIcsDelivery(
+    deps.db,
+    { providerId: source.providerId, sourceId: source.id, deliveryKey: key, at: deps.clock.now() },
+    ics,
+    yieldToLoop,
+  );
+  return { result: "accepted", duplicate: !recorded };
+}
+
+const MALFORMED = Symbol("malformed");
+
+export const icsWebhookSource: SourceAdapter = { kind: "ics_webhook", pull: async () => ({ kind: "events", events: [], snapshot: false }) };
