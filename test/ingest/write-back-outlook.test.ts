@@ -7,59 +7,20 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { calendarMirrors, calendarSources, mirrorOutbox } from "../../src/db/schema.js";
 import { GRAPH_SESSION_ID_PROPERTY, GRAPH_SESSION_UID_PROPERTY } from "../../src/ingest/mirror-microsoft.js";
-import { MirrorWorker } from "../../src/ingest/mirror-worker.js";
-import { IngestWorker } from "../../src/ingest/worker.js";
 import { MIRROR_CALENDAR_NAME } from "../../src/services/calendar-mirrors.js";
-import { FakeMicrosoftGraph } from "../fakes/microsoft-graph.js";
-import { FakeOAuthServer } from "../fakes/oauth-server.js";
-import { expectStatus, makeTestApp, type TestApp } from "../helpers/app.js";
+import { expectStatus } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR, MINUTE } from "../helpers/clock.js";
 import { createProviderKey, createSession, providerWithClient, setLink, ZOOM_LINK } from "../helpers/factories.js";
 import { consent, finish } from "../helpers/oauth-flow.js";
+import { writeBackWorld } from "../helpers/write-back.js";
 import { webClient } from "../web/web-client.js";
 
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
-const BASE = "https://cal.example.test";
-
-let t: TestApp;
-const msAuth = new FakeOAuthServer("microsoft", { now: () => clock.now() });
-const graph = new FakeMicrosoftGraph({
-  accessToken: "unused",
-  tokenCheck: msAuth.isValidAccessToken,
-  now: () => clock.now(),
-  deliver: async (url, init) => {
-    const u = new URL(url);
-    return t.app.request(`${u.pathname}${u.search}`, init);
-  },
-});
-await msAuth.start();
-const graphBase = (await graph.start()).baseUrl;
-msAuth.redirectUris.add(`${BASE}/oauth/microsoft/callback`);
-t = await makeTestApp({
-  clock,
-  env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...msAuth.env(), MICROSOFT_GRAPH_BASE_URL: graphBase },
-});
-const ingest = new IngestWorker(t.services);
-const mirrorWorker = new MirrorWorker(t.services);
-const db = t.database.db;
-
-afterAll(async () => {
-  await graph.stop();
-  await msAuth.stop();
-});
+const { t, auth: msAuth, fake: graph, apiBaseUrl: graphBase, ingest, mirrorWorker, db, settle, stop } = await writeBackWorld("microsoft", clock);
+afterAll(stop);
 
 const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
-
-/** Delivers everything due: outbox writes, then the notifications they caused, then ingestion. */
-async function settle() {
-  for (let i = 0; i < 5; i++) {
-    const n = await mirrorWorker.drain();
-    await graph.idle();
-    const m = await ingest.drain();
-    if (n === 0 && m === 0) break;
-  }
-}
 
 // One Graph user serves every test, and Outlook refuses a second calendar of the same name: each
 // test turns its mirror off afterwards (which is also the path that removes our calendar).

@@ -7,59 +7,21 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { calendarMirrors, calendarSources, mirrorOutbox } from "../../src/db/schema.js";
 import { googleEventIdFor } from "../../src/ingest/mirror-google.js";
-import { MirrorWorker } from "../../src/ingest/mirror-worker.js";
-import { IngestWorker } from "../../src/ingest/worker.js";
-import { FakeGoogleCalendar } from "../fakes/google-calendar.js";
-import { FakeOAuthServer } from "../fakes/oauth-server.js";
-import { expectStatus, makeTestApp, type TestApp } from "../helpers/app.js";
+import { expectStatus } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR, MINUTE } from "../helpers/clock.js";
 import { createProviderKey, createSession, providerWithClient, setLink, ZOOM_LINK } from "../helpers/factories.js";
 import { consent, finish } from "../helpers/oauth-flow.js";
+import { writeBackWorld } from "../helpers/write-back.js";
 import { webClient } from "../web/web-client.js";
 
 const START = "2026-11-26T12:00:00Z";
 const clock = fixedClock(START);
-const BASE = "https://cal.example.test";
 const WRITE_SCOPE = "https://www.googleapis.com/auth/calendar.app.created";
 
-let t: TestApp;
-const googleAuth = new FakeOAuthServer("google", { now: () => clock.now() });
-const google = new FakeGoogleCalendar({
-  accessToken: "unused",
-  tokenCheck: googleAuth.isValidAccessToken,
-  now: () => clock.now(),
-  deliver: async (url, init) => {
-    const u = new URL(url);
-    return t.app.request(`${u.pathname}${u.search}`, init);
-  },
-});
-await googleAuth.start();
-const googleBase = (await google.start()).baseUrl;
-googleAuth.redirectUris.add(`${BASE}/oauth/google/callback`);
-t = await makeTestApp({
-  clock,
-  env: { INGEST_ALLOW_PRIVATE_HOSTS: "127.0.0.1", ...googleAuth.env(), GOOGLE_API_BASE_URL: googleBase },
-});
-const ingest = new IngestWorker(t.services);
-const mirrorWorker = new MirrorWorker(t.services);
-const db = t.database.db;
-
-afterAll(async () => {
-  await google.stop();
-  await googleAuth.stop();
-});
+const { t, auth: googleAuth, fake: google, ingest, mirrorWorker, db, settle, stop } = await writeBackWorld("google", clock);
+afterAll(stop);
 
 const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
-
-/** Delivers everything due: outbox writes, then the notifications they caused, then ingestion. */
-async function settle() {
-  for (let i = 0; i < 5; i++) {
-    const n = await mirrorWorker.drain();
-    await google.idle();
-    const m = await ingest.drain();
-    if (n === 0 && m === 0) break;
-  }
-}
 
 async function world(clientName = `Client ${randomUUID().slice(0, 8)}`) {
   const { provider, client } = await providerWithClient(t, { timezone: "America/New_York" }, { displayName: clientName });
