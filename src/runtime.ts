@@ -6,10 +6,9 @@ import type { Database } from "./db/client.js";
 import type { Clock } from "./domain/clock.js";
 import { BodyBudget } from "./http/body.js";
 import { FailureLimiter } from "./http/rate-limit.js";
-import { createConnectionAdapters } from "./ingest/adapters/index.js";
+import { createConnectionAdapters, createMirrorPlatforms } from "./ingest/adapters/index.js";
 import { createPushChannels, type PushChannels } from "./ingest/channels.js";
 import { createGuardedFetch } from "./ingest/guarded-fetch.js";
-import { createMirrorPlatforms } from "./ingest/mirror-platforms.js";
 import { yieldToLoop } from "./ingest/slices.js";
 import type { Logger } from "./logger.js";
 import type { ConnectionAdapters } from "./services/connection-adapters.js";
@@ -35,7 +34,7 @@ export type Runtime = {
   failureLimiter: FailureLimiter;
   /** OAuth-connected platforms (Google, Microsoft), registered in src/ingest/adapters/index.ts. */
   adapters: ConnectionAdapters;
-  /** Platforms write-back can write to (src/ingest/mirror-platforms.ts). */
+  /** Platforms write-back can write to (registered with the source adapters, src/ingest/adapters/index.ts). */
   mirrorPlatforms: MirrorPlatforms;
   /** The ingestion worker of this process, when it runs one (nudged by webhooks). */
   worker?: { nudge(): void };

@@ -13,9 +13,8 @@ import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
 import { claimOutbox, completeOutbox, enqueueMirrorSessions, failOutbox, type OutboxClaim, releaseOutbox } from "../services/mirror-outbox.js";
 import { MirrorApiError, type MirrorPlatforms } from "../services/mirror-platforms.js";
-import { createConnectionAdapters } from "./adapters/index.js";
+import { createConnectionAdapters, createMirrorPlatforms } from "./adapters/index.js";
 import { createGuardedFetch } from "./guarded-fetch.js";
-import { createMirrorPlatforms } from "./mirror-platforms.js";
 
 const MAX_BACKOFF_MS = 15 * 60_000;
 /** A paused mirror (grant revoked) looks again this often, in case the provider reconnected. */

@@ -15,7 +15,7 @@ import { hashSecret, newSecret, safeEqual } from "../../services/secrets.js";
 import { contentKey, type Intake, liveSourceOfKind, rejectDelivery } from "../../services/webhook-intake.js";
 import { GoogleApiError, listGoogleEvents, stopGoogleChannel, watchGoogleEvents } from "../google-client.js";
 import { sendJson, trimBase } from "../http.js";
-import { GOOGLE_WRITE_SCOPE } from "../mirror-google.js";
+import { createGoogleMirrorPlatform, GOOGLE_WRITE_SCOPE } from "../mirror-google.js";
 import { collect, fromApiError, PullError, type PullResult } from "../pull.js";
 import { createOAuthClient } from "./oauth.js";
 import type { ChannelContext, SourceAdapter } from "./types.js";
@@ -215,4 +215,5 @@ export const googleSource: SourceAdapter = {
   pull: pullGoogle,
   channel: { register: registerGoogle, renew: renewGoogle, release: releaseGoogle },
   connect: createGoogleAdapter,
+  writeBack: (config, fetchFn) => createGoogleMirrorPlatform(config.googleApiBaseUrl, fetchFn),
 };

@@ -26,7 +26,7 @@ import {
   pullGraphDelta,
   renewGraphSubscription,
 } from "../microsoft-client.js";
-import { MICROSOFT_WRITE_SCOPE } from "../mirror-microsoft.js";
+import { createMicrosoftMirrorPlatform, MICROSOFT_WRITE_SCOPE } from "../mirror-microsoft.js";
 import { collect, fromApiError, PullError, type PullResult } from "../pull.js";
 import { createOAuthClient } from "./oauth.js";
 import type { ChannelContext, SourceAdapter } from "./types.js";
@@ -262,4 +262,5 @@ export const microsoftSource: SourceAdapter = {
   pull: pullMicrosoft,
   channel: { register: registerGraph, renew: renewGraph, release: releaseGraph },
   connect: createMicrosoftAdapter,
+  writeBack: (config, fetchFn) => createMicrosoftMirrorPlatform(config.microsoftGraphBaseUrl, fetchFn),
 };
