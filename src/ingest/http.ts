@@ -2,6 +2,7 @@
 // typed upstream failures, and instant parsing. Nothing here logs; messages never hold tokens or data.
 import type { z } from "zod";
 import { createIanaZone, UTC_ZONE, wallMs, wallToUtc } from "../ics/timezones.js";
+import { MirrorApiError } from "../services/mirror-platforms.js";
 import { OutboundError } from "./guarded-fetch.js";
 
 export type ApiErrorKind =
@@ -19,6 +20,33 @@ const MAX_PAGE_BYTES = 32 * 1024 * 1024;
 const MAX_ERROR_BYTES = 64 * 1024;
 
 export type FailWith = (kind: ApiErrorKind, status: number, reason?: string, retryAfterSeconds?: number, cause?: unknown) => Error;
+
+/**
+ * A platform's authorized JSON call for write-back (Google Calendar, Microsoft Graph): bearer token,
+ * optional If-Match (RFC 9110 13.1.1) for the etag we hold, 15 s at most, failures as MirrorApiError
+ * classified by the platform's own rules; `headersFor` adds what a platform wants per method.
+ */
+export function mirrorCaller(
+  fetchFn: typeof fetch,
+  classify: (status: number, errorBody: unknown) => { kind: ApiErrorKind; reason?: string },
+  headersFor?: (method: string) => Record<string, string>,
+) {
+  return <S extends z.ZodType>(token: string, method: string, url: string | URL, body: unknown, schema: S | null, ifMatch?: string | null) => {
+    const headers = new Headers({ authorization: `Bearer ${token}`, accept: "application/json", ...headersFor?.(method) });
+    if (ifMatch) headers.set("if-match", ifMatch);
+    return sendJson({
+      fetchFn,
+      url: new URL(url),
+      method,
+      headers,
+      body,
+      schema,
+      timeoutMs: 15_000,
+      fail: (kind, status, reason, retryAfter) => new MirrorApiError(kind, status, reason, retryAfter),
+      classify,
+    });
+  };
+}
 
 /**
  * Sends one request through the guarded client (`fetchFn`) and returns the body parsed by `schema`

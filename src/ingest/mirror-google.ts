@@ -19,7 +19,7 @@ import {
   SESSION_UID_PROPERTY,
 } from "../services/mirror-platforms.js";
 import { classifyGoogleError } from "./google-client.js";
-import { sendJson, trimBase } from "./http.js";
+import { mirrorCaller, trimBase } from "./http.js";
 
 /** Google's narrowest scope for calendars an app creates (and their events). */
 export const GOOGLE_WRITE_SCOPE = "https://www.googleapis.com/auth/calendar.app.created";
@@ -41,21 +41,7 @@ export function createGoogleMirrorPlatform(baseUrl: string, fetchFn: typeof fetc
   const base = trimBase(baseUrl);
   const cal = (calendarId: string) => `${base}/calendars/${encodeURIComponent(calendarId)}`;
 
-  function call<S extends z.ZodType>(token: string, method: string, url: string, body: unknown, schema: S | null, ifMatch?: string | null) {
-    const headers = new Headers({ authorization: `Bearer ${token}`, accept: "application/json" });
-    if (ifMatch) headers.set("if-match", ifMatch);
-    return sendJson({
-      fetchFn,
-      url: new URL(url),
-      method,
-      headers,
-      body,
-      schema,
-      timeoutMs: 15_000,
-      fail: (kind, status, reason, retryAfter) => new MirrorApiError(kind, status, reason, retryAfter),
-      classify: classifyGoogleError,
-    });
-  }
+  const call = mirrorCaller(fetchFn, classifyGoogleError);
 
   const eventBody = (c: MirrorEventContent) => ({
     summary: c.summary,

@@ -22,7 +22,7 @@ import {
   SESSION_ID_PROPERTY,
   SESSION_UID_PROPERTY,
 } from "../services/mirror-platforms.js";
-import { sendJson, toUtcIso, trimBase } from "./http.js";
+import { mirrorCaller, toUtcIso, trimBase } from "./http.js";
 import { classifyGraphError } from "./microsoft-client.js";
 
 /** Graph permission to create calendars and write their events (permissions reference). */
@@ -64,23 +64,12 @@ export function createMicrosoftMirrorPlatform(baseUrl: string, fetchFn: typeof f
   const cal = (calendarId: string) => `${base}/me/calendars/${encodeURIComponent(calendarId)}`;
   const eventUrl = (calendarId: string, eventId: string) => `${cal(calendarId)}/events/${encodeURIComponent(eventId)}`;
 
-  function call<S extends z.ZodType>(token: string, method: string, url: string | URL, body: unknown, schema: S | null, ifMatch?: string | null) {
-    const headers = new Headers({ authorization: `Bearer ${token}`, accept: "application/json" });
-    if (ifMatch) headers.set("if-match", ifMatch);
-    // event-update.md / event-get.md: times come back in UTC when asked for (and by default).
-    if (method === "GET") headers.set("prefer", 'outlook.timezone="UTC"');
-    return sendJson({
-      fetchFn,
-      url: new URL(url),
-      method,
-      headers,
-      body,
-      schema,
-      timeoutMs: 15_000,
-      fail: (kind, status, reason, retryAfter) => new MirrorApiError(kind, status, reason, retryAfter),
-      classify: classifyGraphError,
-    });
-  }
+  // event-update.md / event-get.md: times come back in UTC when asked for (and by default).
+  const call = mirrorCaller(
+    fetchFn,
+    classifyGraphError,
+    (method): Record<string, string> => (method === "GET" ? { prefer: 'outlook.timezone="UTC"' } : {}),
+  );
 
   const isStatus = (err: unknown, ...statuses: number[]) => err instanceof MirrorApiError && statuses.includes(err.status);
   const refOf = (ev: GraphEvent): RemoteEventRef => ({ remoteEventId: ev.id, etag: ev["@odata.etag"] ?? null });

@@ -1,4 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { sessions } from "../../src/db/schema.js";
+import { withTransaction } from "../../src/db/tx.js";
+import { bumpFeedVersion } from "../../src/services/providers.js";
 import { type JsonBody, ok } from "./api-client.js";
 import type { TestApp } from "./app.js";
 
@@ -86,3 +89,34 @@ export async function createFeed(t: TestApp, providerId: string, overrides: Part
 
 /** The feed URL's path, for app.request(). */
 export const feedPath = (url: string) => new URL(url).pathname;
+
+/**
+ * Hundreds of 50-minute video sessions starting at `starts` (epoch ms), written straight to the
+ * database (the API would take minutes) in one transaction that marks the provider's feeds changed,
+ * as a service does.
+ */
+export async function insertManySessions(
+  t: TestApp,
+  w: { providerId: string; clientId: string; link: { id: string; url: string } },
+  starts: number[],
+) {
+  const rows = starts.map((start) => ({
+    id: randomUUID(),
+    providerId: w.providerId,
+    clientId: w.clientId,
+    uid: `${randomUUID()}@telehealth-calendar`,
+    startAt: new Date(start),
+    endAt: new Date(start + 50 * 60_000),
+    kind: "virtual" as const,
+    modality: "video" as const,
+    status: "scheduled" as const,
+    telehealthUrl: w.link.url,
+    telehealthLinkId: w.link.id,
+    linkFollowsDefault: true,
+  }));
+  await withTransaction(t.database.db, async (tx) => {
+    await tx.insert(sessions).values(rows);
+    await bumpFeedVersion(tx, w.providerId, []);
+  });
+  return rows;
+}

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byId, ok, problem } from "../helpers/api-client.js";
 import { makeTestApp } from "../helpers/app.js";
 import { DAY, fixedClock, HOUR } from "../helpers/clock.js";
-import { createClient, createFeed, createSession, feedPath, providerWithClient, setLink } from "../helpers/factories.js";
+import { createClient, createFeed, createSession, feedPath, insertManySessions, providerWithClient, setLink } from "../helpers/factories.js";
 import { parseWithPython } from "../helpers/python-ics.js";
 
 const clock = fixedClock("2026-11-26T12:00:00Z");
@@ -304,27 +304,12 @@ describe.each(TRANSPORTS)("via %s", (transport) => {
       const { provider, client } = await providerWithClient(t);
       // Long instructions make each event ~2.4 KB; 600 of them exceed 1 MB, and over half are past.
       const link = await setLink(t, provider.id, { instructions: "Before we meet: ".padEnd(1990, "x") });
-      const rows = [];
       const base = Date.parse("2026-10-28T00:00:00Z");
-      for (let i = 0; i < 600; i++) {
-        rows.push({
-          id: crypto.randomUUID(),
-          providerId: provider.id,
-          clientId: client.id,
-          uid: `${crypto.randomUUID()}@telehealth-calendar`,
-          startAt: new Date(base + i * 2 * HOUR),
-          endAt: new Date(base + i * 2 * HOUR + 50 * 60_000),
-          kind: "virtual" as const,
-          modality: "video" as const,
-          status: "scheduled" as const,
-          telehealthUrl: link.url,
-          telehealthLinkId: link.id,
-          linkFollowsDefault: true,
-        });
-      }
-      const { sessions } = await import("../../src/db/schema.js");
-      await t.database.db.insert(sessions).values(rows);
-      await t.database.db.execute(`update providers set data_version = data_version + 1 where id = '${provider.id}'`);
+      const rows = await insertManySessions(
+        t,
+        { providerId: provider.id, clientId: client.id, link },
+        Array.from({ length: 600 }, (_, i) => base + i * 2 * HOUR),
+      );
       const res = await get((await createFeed(t, provider.id)).url);
       const text = await res.text();
       expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_000_000);

@@ -10,6 +10,7 @@ import {
   createProviderKey,
   createSession,
   feedPath,
+  insertManySessions,
   providerWithClient,
   setLink,
   ZOOM_LINK,
@@ -268,24 +269,12 @@ describe("feed size budget", () => {
   it("never drops an upcoming session silently: the nearest are kept, and the feeds API says how many were left out and how to fix it", async () => {
     const { provider, client } = await providerWithClient(t);
     const link = await setLink(t, provider.id, { instructions: "Before we meet: ".padEnd(1990, "x") });
-    const { sessions } = await import("../../src/db/schema.js");
     const base = clock.now().getTime() - 10 * DAY;
-    const rows = Array.from({ length: 520 }, (_, i) => ({
-      id: crypto.randomUUID(),
-      providerId: provider.id,
-      clientId: client.id,
-      uid: `${crypto.randomUUID()}@telehealth-calendar`,
-      startAt: new Date(base + i * 8 * HOUR),
-      endAt: new Date(base + i * 8 * HOUR + 50 * 60_000),
-      kind: "virtual" as const,
-      modality: "video" as const,
-      status: "scheduled" as const,
-      telehealthUrl: link.url,
-      telehealthLinkId: link.id,
-      linkFollowsDefault: true,
-    }));
-    await t.database.db.insert(sessions).values(rows);
-    await t.database.db.execute(`update providers set data_version = data_version + 1 where id = '${provider.id}'`);
+    const rows = await insertManySessions(
+      t,
+      { providerId: provider.id, clientId: client.id, link },
+      Array.from({ length: 520 }, (_, i) => base + i * 8 * HOUR),
+    );
     const feed = await createFeed(t, provider.id);
     const text = await (await t.request("GET", feedPath(feed.url), { token: null })).text();
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_000_000);
