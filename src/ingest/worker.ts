@@ -4,7 +4,7 @@
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import { calendarSources, deliveries } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
-import { eventDefect, setAsideRef } from "../domain/external-event.js";
+import { type ExternalEvent, eventDefect, setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
 import { CredentialsError, sourceWithCredentials } from "../services/calendar-connections.js";
 import {
@@ -16,14 +16,23 @@ import {
 } from "../services/calendar-sources.js";
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
-import { type ApplyStats, addApplyStats, applyExternalEvents, settleHeldCancellations } from "../services/external-apply.js";
+import {
+  type ApplyStats,
+  addApplyStats,
+  applyExternalEvents,
+  MAX_SET_ASIDE_LISTED,
+  type SetAsideEvent,
+  settleHeldCancellations,
+} from "../services/external-apply.js";
 import {
   type ClaimCandidate,
   type ClaimedDelivery,
   claimDeliveries,
   completeDelivery,
+  completeFollowing,
   deliveryStillPending,
   loadDeliveryIcs,
+  pendingPayloadsAfter,
   recordDelivery,
   retryDelivery,
 } from "../services/inbox.js";
@@ -242,13 +251,23 @@ export class IngestWorker {
         earlier = earlier ? addApplyStats(earlier, applied) : applied;
         await yieldToLoop();
       }
+      // The same source's payloads waiting behind this one are applied with it, in one transaction
+      // (a burst of deliveries then costs one pass, not one each); see followingPayloads.
+      const following = d.kind === "ics_payload" && at === 0 ? await this.followingPayloads(d, now, timezone, APPLY_PART - events.length) : [];
       const lastPart = at > 0 ? events.slice(at) : events;
       const snapshotIds =
         earlier && result.kind === "events" && result.snapshot ? new Set(events.filter((e) => !eventDefect(e)).map((e) => e.externalId)) : undefined;
+      let alongsideApplied = 0;
       const stats = await withTransaction(db, async (tx) => {
         // Applied and done commit together; a lost claim (another worker finished it) rolls back.
         if (!(await completeDelivery(tx, d.id, clock.now()))) throw new LostClaim();
         await completeCoveredPulls(tx, covered, clock.now());
+        const applying = await completeFollowing(
+          tx,
+          following.map((f) => f.id),
+          clock.now(),
+        );
+        const alongside = following.slice(0, applying.length);
         // One source at a time across all processes, so cursors advance in order.
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${source.id}))`);
         const current = (await tx.select().from(calendarSources).where(eq(calendarSources.id, source.id)))[0]!;
@@ -257,7 +276,8 @@ export class IngestWorker {
           return null;
         }
         // Our own writes to a write-back calendar, coming back: not external changes.
-        const last = await applyExternalEvents(tx, current, await withoutMirrorEchoes(tx, current, lastPart), {
+        const toApply = alongside.length ? [...lastPart, ...alongside.flatMap((f) => f.events)] : lastPart;
+        const last = await applyExternalEvents(tx, current, await withoutMirrorEchoes(tx, current, toApply), {
           snapshot: result.snapshot,
           ...(snapshotIds ? { snapshotIds } : {}),
           now,
@@ -279,14 +299,26 @@ export class IngestWorker {
             ...("etag" in result ? { etag: result.etag ?? null, lastModified: result.lastModified ?? null } : {}),
           })
           .where(eq(calendarSources.id, source.id));
-        if (applied.setAside.length) await tx.update(deliveries).set({ setAside: applied.setAside }).where(eq(deliveries.id, d.id));
+        // Each delivery lists its own set-aside events.
+        const ownSetAside = alongside.length ? setAsideOf(lastPart) : applied.setAside;
+        if (ownSetAside.length) await tx.update(deliveries).set({ setAside: ownSetAside }).where(eq(deliveries.id, d.id));
+        for (const f of alongside) {
+          const setAside = setAsideOf(f.events);
+          if (setAside.length) await tx.update(deliveries).set({ setAside }).where(eq(deliveries.id, f.id));
+        }
+        alongsideApplied = alongside.length;
         return applied;
       });
-      this.stats.applied++;
-      this.count(d, "applied");
+      this.stats.applied += 1 + alongsideApplied;
+      for (let i = 0; i <= alongsideApplied; i++) this.count(d, "applied");
       const { setAside, ...counts } = stats ?? { setAside: [] };
       logger.info(
-        { ...log, sourceKind: source.kind, ...(stats ? { ...counts, setAside: setAside.length } : { notModified: true }) },
+        {
+          ...log,
+          sourceKind: source.kind,
+          ...(alongsideApplied ? { withFollowing: alongsideApplied } : {}),
+          ...(stats ? { ...counts, setAside: setAside.length } : { notModified: true }),
+        },
         "delivery applied",
       );
       if (stats?.held) await settleHeldCancellations(db, clock.now(), source.providerId);
@@ -308,6 +340,29 @@ export class IngestWorker {
       this.count(d, pe.code);
       logger.warn({ ...log, sourceKind: source.kind, code: pe.code, disposition: pe.disposition }, "delivery not applied");
     }
+  }
+
+  /**
+   * The source's ics_payload deliveries waiting behind `d`, parsed, to be applied with it: as a pull
+   * reads a calendar as it is now, the newest version of each event wins (an event changed twice in
+   * the burst is applied once, as its last version). The run stops before the first delivery that
+   * cannot be parsed (it is then claimed on its own and refused as usual) or that would take the
+   * events past `room`.
+   */
+  private async followingPayloads(d: ClaimedDelivery, now: Date, timezone: string, room: number): Promise<{ id: number; events: ExternalEvent[] }[]> {
+    const out: { id: number; events: ExternalEvent[] }[] = [];
+    for (const f of await pendingPayloadsAfter(this.deps.db, d, now)) {
+      let events: ExternalEvent[];
+      try {
+        events = await parseIcsBounded(f.ics, now, timezone, this.deps.config.ingestLimits);
+      } catch {
+        break;
+      }
+      if (events.length > room) break;
+      room -= events.length;
+      out.push({ id: f.id, events });
+    }
+    return out;
   }
 
   /** A 401 on a pull: refresh once (unless another worker already did) and try once more. */
@@ -402,6 +457,16 @@ export class IngestWorker {
   private count(d: ClaimedDelivery, result: string): void {
     this.opts.metrics?.deliveriesApplied.inc({ kind: d.kind, result });
   }
+}
+
+/** The events of one delivery that cannot be applied as given, listed as on the delivery row. */
+function setAsideOf(events: readonly ExternalEvent[]): SetAsideEvent[] {
+  const listed: SetAsideEvent[] = [];
+  for (const e of events) {
+    const defect = eventDefect(e);
+    if (defect && listed.push({ externalId: setAsideRef(e.externalId), reason: defect }) >= MAX_SET_ASIDE_LISTED) break;
+  }
+  return listed;
 }
 
 /** A database or driver error's SQLSTATE-like code, never its message (which may quote parameters). */

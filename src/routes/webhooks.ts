@@ -93,7 +93,7 @@ export function webhookRoutes() {
   return createRouter()
     .openapi(ics, async (c) => {
       const headers = standardWebhookHeaders((n) => c.req.header(n));
-      const source = await precheckIcsWebhook(c.var.services, c.req.param("sourceId"), headers);
+      const source = await precheckIcsWebhook(c.var.services, c.req.param("sourceId"), headers, c.var.deps.runtime.liveFeeds);
       if ("result" in source) return answer(c, source, 202) as never;
       const raw = await readBody(c, webhookBodyLimits(c));
       return answer(c, await receiveIcsWebhook(c.var.services, source, raw, headers), 202) as never;

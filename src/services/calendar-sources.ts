@@ -11,6 +11,7 @@ import { recordAudit } from "./audit.js";
 import type { ProviderScope } from "./auth.js";
 import type { ServiceDeps } from "./deps.js";
 import { recordDelivery } from "./inbox.js";
+import { announceFeedChange } from "./live-feeds.js";
 import { loadProvider } from "./providers.js";
 import { sealSecret } from "./secret-box.js";
 import { newSecret } from "./secrets.js";
@@ -228,6 +229,8 @@ export async function deleteCalendarSource(
     const now = deps.clock.now();
     // Soft delete: its webhooks stop verifying at once; what it contributed stays as history.
     await tx.update(calendarSources).set({ deletedAt: now }).where(eq(calendarSources.id, sourceId));
+    // Every instance forgets what it knew of the provider's sources (live-feeds.ts).
+    await announceFeedChange(tx, providerId);
     await recordAudit(tx, { providerId, principal, action: "calendar_source.deleted", subjectId: sourceId, at: now });
     return s;
   });

@@ -32,7 +32,7 @@ const CHUNK = 100;
 /** Rows per multi-row upsert: drizzle builds ~0.1 ms of parameters a row before PGlite runs it. */
 const WRITE_CHUNK = 50;
 /** Set-aside events listed on the delivery; the count is in the log line. */
-const MAX_SET_ASIDE_LISTED = 50;
+export const MAX_SET_ASIDE_LISTED = 50;
 const chunks = <T>(xs: T[], size = CHUNK) => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 
 type MirrorRow = typeof externalEvents.$inferInsert;

@@ -1,6 +1,6 @@
 // The durable inbox (README, Ingestion and Running more than one instance): a notification is recorded once under a unique key and acknowledged;
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
-import { and, eq, getTableColumns, gt, lte, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, inArray, lt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
 import { deliveries, deliveryPayloadParts, providers } from "../db/schema.js";
@@ -58,8 +58,9 @@ export function payloadParts(text: string): string[] {
 
 /**
  * An ics_payload delivery: the inbox row and its ICS in parts, committed together (an acknowledged
- * delivery always has its whole payload). One part (most deliveries): a single statement. More: one
- * transaction, one statement per part, `pause` between them.
+ * delivery always has its whole payload). One part (most deliveries): a single statement, perhaps
+ * shared with other deliveries (recordTogether). More: one transaction, one statement per part,
+ * `pause` between them.
  */
 export async function recordIcsDelivery(
   db: Db,
@@ -68,20 +69,7 @@ export async function recordIcsDelivery(
   pause: () => Promise<void>,
 ): Promise<{ recorded: boolean }> {
   const parts = payloadParts(ics);
-  if (parts.length <= 1) {
-    const at = d.at.toISOString();
-    const result = await db.execute(sql`
-      with recorded as (
-        insert into ${deliveries} (provider_id, source_id, delivery_key, kind, received_at, available_at)
-        values (${d.providerId}::uuid, ${d.sourceId}::uuid, ${d.deliveryKey}::text, 'ics_payload', ${at}::timestamptz, ${at}::timestamptz)
-        on conflict (source_id, delivery_key) do nothing
-        returning id
-      )
-      insert into ${deliveryPayloadParts} (delivery_id, part, text) select id, 0, ${parts[0] ?? ""}::text from recorded returning delivery_id`);
-    // postgres.js answers the rows themselves; PGlite an object holding them.
-    const rows = Array.isArray(result) ? result : (result as { rows: unknown[] }).rows;
-    return { recorded: rows.length > 0 };
-  }
+  if (parts.length <= 1) return recordTogether(db, { ...d, ics });
   return withTransaction(db, async (tx) => {
     const recorded = await recordDelivery(tx, { ...d, kind: "ics_payload" });
     if (recorded.id === undefined) return { recorded: false };
@@ -91,6 +79,83 @@ export async function recordIcsDelivery(
     }
     return { recorded: true };
   });
+}
+
+type OnePart = { providerId: string; sourceId: string; deliveryKey: string; at: Date; ics: string };
+type Waiting = OnePart & { settle(recorded: boolean): void; fail(err: unknown): void };
+
+/** Statements recording one-part deliveries at once, at most, per database handle. */
+const RECORDING_STATEMENTS = 4;
+/** Deliveries per recording statement, at most. */
+const RECORDING_BATCH = 64;
+const recorders = new WeakMap<Db, { running: number; queue: Waiting[] }>();
+
+/**
+ * A one-part delivery, recorded in a statement it may share with others arriving meanwhile (group
+ * commit): while RECORDING_STATEMENTS are running, new deliveries wait and go together in the next
+ * one. Nothing waits for company: with a statement free, the delivery goes at once. Each caller is
+ * answered only after the statement holding its row has committed.
+ */
+function recordTogether(db: Db, d: OnePart): Promise<{ recorded: boolean }> {
+  let r = recorders.get(db);
+  if (!r) {
+    r = { running: 0, queue: [] };
+    recorders.set(db, r);
+  }
+  const recorder = r;
+  const answer = new Promise<{ recorded: boolean }>((resolve, reject) =>
+    recorder.queue.push({ ...d, settle: (recorded) => resolve({ recorded }), fail: reject }),
+  );
+  const next = () => {
+    while (recorder.running < RECORDING_STATEMENTS && recorder.queue.length > 0) {
+      const batch = recorder.queue.splice(0, RECORDING_BATCH);
+      recorder.running++;
+      void recordBatch(db, batch).finally(() => {
+        recorder.running--;
+        next();
+      });
+    }
+  };
+  next();
+  return answer;
+}
+
+async function recordBatch(db: Db, batch: Waiting[]): Promise<void> {
+  // The same (source, key) twice in one batch: the first is recorded, the second is its duplicate.
+  const first = new Map<string, Waiting>();
+  const repeats: Waiting[] = [];
+  for (const w of batch) {
+    const k = `${w.sourceId} ${w.deliveryKey}`;
+    if (first.has(k)) repeats.push(w);
+    else first.set(k, w);
+  }
+  const rows = [...first.values()];
+  try {
+    const input = JSON.stringify(rows.map((w) => ({ p: w.providerId, s: w.sourceId, k: w.deliveryKey, a: w.at.toISOString(), t: w.ics })));
+    const result = await db.execute(sql`
+      with input as (
+        select * from json_to_recordset(${input}::json) as t(p uuid, s uuid, k text, a timestamptz, t text)
+      ), recorded as (
+        insert into ${deliveries} (provider_id, source_id, delivery_key, kind, received_at, available_at)
+        select p, s, k, 'ics_payload', a, a from input
+        on conflict (source_id, delivery_key) do nothing
+        returning id, source_id, delivery_key
+      ), stored as (
+        insert into ${deliveryPayloadParts} (delivery_id, part, text)
+        select recorded.id, 0, input.t from recorded join input on input.s = recorded.source_id and input.k = recorded.delivery_key
+      )
+      select source_id::text as s, delivery_key as k from recorded`);
+    // postgres.js answers the rows themselves; PGlite an object holding them.
+    const recorded = new Set(
+      ((Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { s: string; k: string }[]).map((r) => `${r.s} ${r.k}`),
+    );
+    for (const w of rows) w.settle(recorded.has(`${w.sourceId} ${w.deliveryKey}`));
+    for (const w of repeats) w.settle(false);
+  } catch (err) {
+    // One delivery must not fail the others: on any error each is recorded again on its own.
+    if (batch.length === 1) return batch[0]!.fail(err);
+    await Promise.all(batch.map((w) => recordBatch(db, [w])));
+  }
 }
 
 export type ClaimCandidate = { id: number; providerId: string; sourceId: string; availableAt: Date };
@@ -186,8 +251,16 @@ export async function claimDelivery(
  * carries it); rows recorded before parts existed have it in `payload`. Empty once purged.
  */
 export async function loadDeliveryIcs(db: Executor, id: number, pause: () => Promise<void>): Promise<string> {
-  const parts: string[] = [];
-  for (;;) {
+  await pause();
+  // The first two parts in one read: a one-part delivery (most) is then read in a single round trip.
+  const parts = (
+    await db
+      .select({ text: deliveryPayloadParts.text })
+      .from(deliveryPayloadParts)
+      .where(and(eq(deliveryPayloadParts.deliveryId, id), lt(deliveryPayloadParts.part, 2)))
+      .orderBy(deliveryPayloadParts.part)
+  ).map((r) => r.text);
+  while (parts.length >= 2) {
     await pause();
     const [row] = await db
       .select({ text: deliveryPayloadParts.text })
@@ -212,6 +285,88 @@ export async function deliveryStillPending(tx: Executor, id: number): Promise<bo
     .where(and(eq(deliveries.id, id), eq(deliveries.state, "pending")))
     .for("update");
   return rows.length > 0;
+}
+
+/** Characters of ICS that the deliveries following a claimed one may carry in all (see pendingPayloadsAfter). */
+export const FOLLOWING_PAYLOAD_CHARS = 1024 * 1024;
+/** Deliveries following a claimed one, at most, applied with it. */
+export const MAX_FOLLOWING = 64;
+
+export type FollowingPayload = { id: number; ics: string };
+
+/**
+ * The ics_payload deliveries of `lead`'s source recorded after it and waiting now, in order, with
+ * their ICS: the ones a worker applies together with `lead` (README, Ingestion). Only an unbroken
+ * run is answered: it ends before the first delivery that is not a due, unclaimed, one-part ICS
+ * payload, or that would take the run over FOLLOWING_PAYLOAD_CHARS or MAX_FOLLOWING. What follows
+ * is claimed later on its own, so no delivery is ever applied before one recorded earlier.
+ */
+export async function pendingPayloadsAfter(db: Executor, lead: Pick<DeliveryRow, "id" | "sourceId">, now: Date): Promise<FollowingPayload[]> {
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const waiting = await db
+    .select({
+      id: deliveries.id,
+      usable: sql<boolean>`${deliveries.kind} = 'ics_payload' and ${deliveries.availableAt} <= ${at} and (${deliveries.claimedUntil} is null or ${deliveries.claimedUntil} <= ${at}) and ${deliveries.payload} is null`,
+      parts: sql<number>`(select count(*)::int from ${deliveryPayloadParts} where ${deliveryPayloadParts.deliveryId} = ${deliveries.id})`,
+      chars: sql<number>`coalesce((select length(${deliveryPayloadParts.text}) from ${deliveryPayloadParts} where ${deliveryPayloadParts.deliveryId} = ${deliveries.id} and ${deliveryPayloadParts.part} = 0), 0)`,
+    })
+    .from(deliveries)
+    .where(and(eq(deliveries.sourceId, lead.sourceId), eq(deliveries.state, "pending"), gt(deliveries.id, lead.id)))
+    .orderBy(asc(deliveries.id))
+    .limit(MAX_FOLLOWING);
+  const run: number[] = [];
+  let chars = 0;
+  for (const w of waiting) {
+    chars += Number(w.chars);
+    if (!w.usable || Number(w.parts) !== 1 || chars > FOLLOWING_PAYLOAD_CHARS) break;
+    run.push(w.id);
+  }
+  if (run.length === 0) return [];
+  const texts = new Map(
+    (
+      await db
+        .select({ id: deliveryPayloadParts.deliveryId, text: deliveryPayloadParts.text })
+        .from(deliveryPayloadParts)
+        .where(and(inArray(deliveryPayloadParts.deliveryId, run), eq(deliveryPayloadParts.part, 0)))
+    ).map((r) => [r.id, r.text]),
+  );
+  const out: FollowingPayload[] = [];
+  for (const id of run) {
+    const ics = texts.get(id);
+    if (ics === undefined) break;
+    out.push({ id, ics });
+  }
+  return out;
+}
+
+/**
+ * Marks the deliveries following a claimed one done, in the transaction that applies them with it.
+ * Answers the unbroken run from the first of `ids` that were still waiting and unclaimed; any after
+ * a gap (another worker took one meanwhile) are left pending, to be applied in their turn.
+ */
+export async function completeFollowing(tx: Executor, ids: readonly number[], now: Date): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const done = new Set(
+    (
+      await tx
+        .update(deliveries)
+        .set({ state: "done", processedAt: now, lastErrorCode: null, claimedUntil: null })
+        .where(
+          and(
+            inArray(deliveries.id, [...ids]),
+            eq(deliveries.state, "pending"),
+            sql`(${deliveries.claimedUntil} is null or ${deliveries.claimedUntil} <= ${at})`,
+          ),
+        )
+        .returning({ id: deliveries.id })
+    ).map((r) => r.id),
+  );
+  const gap = ids.findIndex((id) => !done.has(id));
+  if (gap === -1) return [...ids];
+  const after = ids.slice(gap).filter((id) => done.has(id));
+  if (after.length) await tx.update(deliveries).set({ state: "pending", processedAt: null }).where(inArray(deliveries.id, after));
+  return ids.slice(0, gap);
 }
 
 /** Marks done inside the transaction that applied it: applied and done commit together. */

@@ -1,6 +1,7 @@
-// Which feed a secret opens, held in process memory so a warm feed request runs no query. Kept true
-// across instances by PostgreSQL LISTEN/NOTIFY: every transaction that changes what a provider's
-// feeds show, or a feed's secret or state, sends a notification naming the provider; PostgreSQL
+// Which feed a secret opens, held in process memory so a warm feed request runs no query; and, for
+// the same reason, the webhook sources that signed deliveries name. Kept true across instances by
+// PostgreSQL LISTEN/NOTIFY: every transaction that changes what a provider's feeds show, a feed's
+// secret or state, or deletes a calendar source, sends a notification naming the provider; PostgreSQL
 // delivers it to every listening instance once the transaction commits (this instance also drops
 // the provider's entries itself after the commit, so its own next request never sees old state).
 // Between a commit and another instance's receipt of the notification that instance may still
@@ -11,11 +12,17 @@ import { sql } from "drizzle-orm";
 import type { Database, Db, Executor } from "../db/client.js";
 import type { feeds, providers } from "../db/schema.js";
 import { afterCommit } from "../db/tx.js";
+import type { SourceRow } from "./calendar-sources.js";
 
 export const FEED_CHANGES_CHANNEL = "feed_changes";
 
 export type LiveFeed = { feed: typeof feeds.$inferSelect; provider: typeof providers.$inferSelect };
 type Entry = LiveFeed & { at: number };
+/**
+ * What receiving a signed webhook needs of its source, none of which changes while the source
+ * lives (its kind, provider and sealed signing secret); the rest of the row is never kept here.
+ */
+export type IntakeSource = Pick<SourceRow, "id" | "providerId" | "kind" | "secrets">;
 
 /** The maps of this process, by database handle, for the after-commit drop. */
 const inProcess = new WeakMap<Db, Set<LiveFeeds>>();
@@ -48,6 +55,8 @@ export function afterFeedChange(tx: Executor, providerId: string): void {
 export class LiveFeeds {
   private bySecretHash = new Map<string, Entry>();
   private byProvider = new Map<string, Set<string>>();
+  private sources = new Map<string, { source: IntakeSource; at: number }>();
+  private sourcesByProvider = new Map<string, Set<string>>();
   /** Counts changes; a lookup that began before a change concerning it is not remembered. */
   private epoch = 0;
   private clearedAt = 0;
@@ -125,7 +134,31 @@ export class LiveFeeds {
     if (this.bySecretHash.size > (this.opts.maxEntries ?? 100_000)) this.delete(this.bySecretHash.keys().next().value!);
   }
 
-  /** Everything known about a provider's feeds is stale: its data, a feed's secret or state changed. */
+  /** The webhook source with this id, when known here; undefined means "ask the database". */
+  source(id: string, nowMs: number): IntakeSource | undefined {
+    if (!this.listening) return undefined;
+    const e = this.sources.get(id);
+    return e && nowMs - e.at < (this.opts.maxAgeMs ?? 60_000) ? e.source : undefined;
+  }
+
+  rememberSource(row: IntakeSource, mark: number, nowMs: number): void {
+    if (!this.listening || mark < this.clearedAt || (this.forgottenAt.get(row.providerId) ?? -1) > mark) return;
+    const source = { id: row.id, providerId: row.providerId, kind: row.kind, secrets: row.secrets };
+    this.sources.set(row.id, { source, at: nowMs });
+    let ids = this.sourcesByProvider.get(row.providerId);
+    if (!ids) {
+      ids = new Set();
+      this.sourcesByProvider.set(row.providerId, ids);
+    }
+    ids.add(row.id);
+    if (this.sources.size > (this.opts.maxEntries ?? 100_000)) {
+      const oldest = this.sources.entries().next().value!;
+      this.sources.delete(oldest[0]);
+      this.sourcesByProvider.get(oldest[1].source.providerId)?.delete(oldest[0]);
+    }
+  }
+
+  /** Everything known about a provider is stale: its data, a feed's secret or state, or a source changed. */
   forget(providerId: string): void {
     this.epoch++;
     this.forgottenAt.set(providerId, this.epoch);
@@ -133,6 +166,8 @@ export class LiveFeeds {
     if (this.forgottenAt.size > 10_000) this.clear();
     for (const h of this.byProvider.get(providerId) ?? []) this.bySecretHash.delete(h);
     this.byProvider.delete(providerId);
+    for (const id of this.sourcesByProvider.get(providerId) ?? []) this.sources.delete(id);
+    this.sourcesByProvider.delete(providerId);
   }
 
   clear(): void {
@@ -141,6 +176,8 @@ export class LiveFeeds {
     this.forgottenAt.clear();
     this.bySecretHash.clear();
     this.byProvider.clear();
+    this.sources.clear();
+    this.sourcesByProvider.clear();
   }
 
   private delete(secretHash: string): void {

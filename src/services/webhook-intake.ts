@@ -33,7 +33,7 @@ export async function liveSourceOfKind(deps: ServiceDeps, sourceId: string, kind
 /** Records the refusal on the source (lastErrorCode) and in the inbox, in one transaction. */
 export async function rejectDelivery(
   deps: ServiceDeps,
-  source: SourceRow,
+  source: Pick<SourceRow, "id" | "providerId">,
   deliveryKey: string,
   kind: DeliveryKind,
   error: AppError,

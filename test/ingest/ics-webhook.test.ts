@@ -122,6 +122,8 @@ describe("Standard Webhooks ICS deliveries", () => {
   it("unknown and deleted sources answer 404", async () => {
     const { source, provider } = await setup();
     expect((await postIcs(t, "00000000-0000-4000-8000-000000000000", source.signingSecret, calendar())).status).toBe(404);
+    // Known to this process from a delivery: the deletion still takes effect at once.
+    await expectStatus(await postIcs(t, source.id, source.signingSecret, calendar()), 202);
     await expectStatus(await t.request("DELETE", `/api/v1/providers/${provider.id}/calendar-sources/${source.id}`), 204);
     expect((await postIcs(t, source.id, source.signingSecret, calendar())).status).toBe(404);
   });
@@ -164,6 +166,59 @@ describe("Standard Webhooks ICS deliveries", () => {
     const items = (await expectStatus(await t.request("GET", `/api/v1/providers/${provider.id}/reconciliation`), 200)).items;
     expect(items).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "external_change_on_confirmed_session", sessionId: session.id })]));
     clock.set("2026-11-26T12:00:00Z");
+  });
+});
+
+describe("bursts", () => {
+  const busy = (uid: string, start: string, end: string) =>
+    vevent({ UID: uid, DTSTAMP: "20261126T110000Z", DTSTART: icsUtc(start), DTEND: icsUtc(end), SUMMARY: "Supervision" });
+
+  it("deliveries waiting behind each other apply together, in order; an unreadable one ends the run and is refused alone", async () => {
+    const { session, source } = await setup();
+    const post = async (ics: string) => expectStatus(await postIcs(t, source.id, source.signingSecret, ics), 202);
+    await post(moved(session.uid, "2026-12-02T16:00:00Z", 1));
+    // The second also carries an event that cannot apply (its UID is over 1,024 characters): set aside, listed on it.
+    const [head, tail] = moved(session.uid, "2026-12-02T17:00:00Z", 2).split("END:VCALENDAR") as [string, string];
+    await post(`${head}${busy(`${"u".repeat(1100)}@example.org`, "2026-12-02T09:00:00Z", "2026-12-02T10:00:00Z")}\r\nEND:VCALENDAR${tail}`);
+    await post(`BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:${session.uid}\r\nDTSTART:2026XX\r\n`);
+    await post(moved(session.uid, "2026-12-02T18:00:00Z", 4));
+    const states = async () =>
+      (await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) })).map(
+        (d) => ({ state: d.state, setAside: d.setAside?.map((e) => e.reason) ?? [] }),
+      );
+
+    // One claim: the first two apply in one pass; the run stops before the unreadable third.
+    expect(await worker.runOnce()).toBe(true);
+    expect(await states()).toEqual([
+      { state: "done", setAside: [] },
+      { state: "done", setAside: ["event_id_invalid"] },
+      { state: "pending", setAside: [] },
+      { state: "pending", setAside: [] },
+    ]);
+    expect(await getSession(session.id)).toMatchObject({ start: "2026-12-02T17:00:00.000Z", sequence: 1 });
+
+    await worker.drain();
+    expect((await states()).map((d) => d.state)).toEqual(["done", "done", "rejected", "done"]);
+    expect(await getSession(session.id)).toMatchObject({ start: "2026-12-02T18:00:00.000Z", sequence: 2 });
+  });
+
+  it("deliveries arriving together are recorded each once, with their whole payload; one id sent twice at once is one delivery", async () => {
+    const { session, source } = await setup();
+    const bodies = Array.from({ length: 24 }, (_, i) => moved(session.uid, `2026-12-0${1 + (i % 8)}T16:00:00Z`, i + 1));
+    const answers = await Promise.all([
+      ...bodies.map((ics, i) => postIcs(t, source.id, source.signingSecret, ics, { id: `msg_burst_${i}` })),
+      postIcs(t, source.id, source.signingSecret, bodies[0]!, { id: "msg_burst_0" }),
+    ]);
+    const acks = await Promise.all(answers.map((r) => expectStatus(r, 202)));
+    expect(acks.filter((a) => a.duplicate === true)).toHaveLength(1);
+    const rows = await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id) });
+    expect(rows).toHaveLength(24);
+    for (const row of rows) {
+      const i = Number(row.deliveryKey.replace("whk:msg_burst_", ""));
+      expect(await loadDeliveryIcs(t.database.db, row.id, async () => {})).toBe(bodies[i]);
+    }
+    await worker.drain();
+    expect(await getSession(session.id)).toMatchObject({ start: "2026-12-08T16:00:00.000Z", status: "scheduled" });
   });
 });
 

@@ -11,6 +11,7 @@ import { expectStatus, makeTestApp } from "../helpers/app.js";
 import { fixedClock } from "../helpers/clock.js";
 import { createTestDatabase, onPostgres } from "../helpers/db.js";
 import { createFeed, createSession, feedPath, providerWithClient } from "../helpers/factories.js";
+import { calendar, createIcsWebhookSource, envelope, signedHeaders } from "../helpers/webhooks.js";
 
 const clock = fixedClock("2026-11-26T12:00:00Z");
 const database = await createTestDatabase();
@@ -106,6 +107,25 @@ describe("warm feeds across instances", () => {
     expect(count(await get(serverB.baseUrl, newPath))).toBe(count(before) + 1);
     await expectStatus(await a.request("DELETE", `/api/v1/providers/${provider.id}/feeds/${feed.id}`), 204);
     await untilB(newPath, 404);
+  });
+
+  it("a webhook source deleted on one instance is refused by the other, which knew it from a delivery", async () => {
+    const { provider } = await providerWithClient(a);
+    // Made through B: each test app seals secrets with a key of its own.
+    const source = await createIcsWebhookSource(b, provider.id);
+    const post = async () => {
+      const body = envelope(calendar());
+      return b.app.request(`/webhooks/ics/${source.id}`, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
+    };
+    await expectStatus(await post(), 202);
+    await expectStatus(await post(), 202); // now answered from what B remembers
+    await expectStatus(await a.request("DELETE", `/api/v1/providers/${provider.id}/calendar-sources/${source.id}`), 204);
+    let status = 0;
+    for (let i = 0; i < 500 && status !== 404; i++) {
+      status = (await post()).status;
+      if (status !== 404) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(status).toBe(404);
   });
 
   it(

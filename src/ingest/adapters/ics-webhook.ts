@@ -5,9 +5,9 @@ import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { findUnsafeText } from "../../domain/safe-text.js";
 import { InvalidCharactersError, UnprocessableError, ValidationError } from "../../errors.js";
-import type { SourceRow } from "../../services/calendar-sources.js";
 import type { ServiceDeps } from "../../services/deps.js";
 import { recordIcsDelivery } from "../../services/inbox.js";
+import type { IntakeSource, LiveFeeds } from "../../services/live-feeds.js";
 import { openSecret } from "../../services/secret-box.js";
 import { safeEqual } from "../../services/secrets.js";
 import { type Intake, liveSourceOfKind, malformedJson, rejectDelivery } from "../../services/webhook-intake.js";
@@ -62,8 +62,13 @@ export function verifyStandardWebhook(secret: string, body: string, headers: Rec
  * are present and plausible (a v1 signature, a timestamp within the window). An unsigned request is
  * answered without reading a byte of its body.
  */
-export async function precheckIcsWebhook(deps: ServiceDeps, sourceId: string, headers: Record<string, string>): Promise<SourceRow | Intake> {
-  const source = await liveSourceOfKind(deps, sourceId, "ics_webhook");
+export async function precheckIcsWebhook(
+  deps: ServiceDeps,
+  sourceId: string,
+  headers: Record<string, string>,
+  known?: KnownSources,
+): Promise<IntakeSource | Intake> {
+  const source = await webhookSource(deps, sourceId, known);
   if (!source) return { result: "unknown_source" };
   const ts = headers["webhook-timestamp"] ?? "";
   const id = headers["webhook-id"] ?? "";
@@ -76,7 +81,21 @@ export async function precheckIcsWebhook(deps: ServiceDeps, sourceId: string, he
   return plausible ? source : { result: "unauthorized" };
 }
 
-export async function receiveIcsWebhook(deps: ServiceDeps, source: SourceRow, rawBody: string, headers: Record<string, string>): Promise<Intake> {
+/** Webhook sources this process knows (kept true by notifications, see live-feeds.ts). */
+export type KnownSources = Pick<LiveFeeds, "source" | "rememberSource" | "mark">;
+
+/** The live ics_webhook source a URL names: from `known` when it has it, else from the database. */
+async function webhookSource(deps: ServiceDeps, sourceId: string, known: KnownSources | undefined): Promise<IntakeSource | null> {
+  const nowMs = deps.clock.now().getTime();
+  const cached = known?.source(sourceId, nowMs);
+  if (cached) return cached.kind === "ics_webhook" ? cached : null;
+  const mark = known?.mark();
+  const source = await liveSourceOfKind(deps, sourceId, "ics_webhook");
+  if (source && mark !== undefined) known?.rememberSource(source, mark, nowMs);
+  return source;
+}
+
+export async function receiveIcsWebhook(deps: ServiceDeps, source: IntakeSource, rawBody: string, headers: Record<string, string>): Promise<Intake> {
   if (!verifyStandardWebhook(openSecret(deps.config.secretKeys, source.secrets.signingSecret!, "signing_secret"), rawBody, headers))
     return { result: "unauthorized" };
   let parsed: unknown;
