@@ -7,6 +7,7 @@ import { Webhook } from "standardwebhooks";
 import { openDatabase } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
 import { boundedLoop, createBenchDatabase, httpRequest, type LoopResult, log, type Mode, percentile, sleep } from "./harness.js";
+import { benchIngestScale, type IngestScaleResult } from "./ingest-scale.js";
 import { apiJson, type ServerHandle, startServer } from "./servers.js";
 
 export type IngestSource = { id: string; secret: string; providerId: string; sessionUids: string[] };
@@ -242,6 +243,9 @@ export type IngestResult = {
   timedOut: boolean;
   /** Full run only: the same deliveries into two servers with WORKER_ENABLED=false (intake alone). */
   intakeOnly: { acked: number; ackPerSecond: number; ratio: number } | null;
+  /** Latency with the few providers above, then with many more (ingest-scale.ts); null when it failed. */
+  scale: IngestScaleResult | null;
+  scaleError?: string;
 };
 
 export async function benchIngest(mode: Mode): Promise<IngestResult> {
@@ -317,8 +321,16 @@ export async function benchIngest(mode: Mode): Promise<IngestResult> {
       serverCommand: a.command,
       timedOut: applied.timedOut || sent.loop.stoppedByDeadline,
       intakeOnly,
+      scale: null,
     };
     log(`ingest: ack ${result.ackPerSecond.toFixed(0)}/s, applied ${result.appliedPerSecond.toFixed(0)}/s, p50 ${result.latencyP50Ms} ms`);
+    // Then the latency at scale, on the same servers and sources; its failure keeps the figures above.
+    try {
+      result.scale = await benchIngestScale(mode, [a, b], sources, sql);
+    } catch (err) {
+      result.scaleError = (err as Error).stack ?? String(err);
+      log(`ingest scale FAILED: ${(err as Error).message}`);
+    }
     return result;
   } finally {
     await sql.end({ timeout: 5 });

@@ -117,31 +117,30 @@ export async function insertSessions(sql: postgres.Sql, providerId: string, clie
 
 const hashSecret = (s: string) => createHash("sha256").update(s).digest("hex");
 
-/**
- * `providers` more providers, each with a link (a copy of the template provider's, which the API
- * validated), one client, one feed with a known secret, and `perProvider` sessions. Returns the feed
- * paths. Everything through COPY; indexes stay in place, as they would in production.
- */
-export async function seedScale(
-  sql: postgres.Sql,
-  opts: { templateProviderId: string; providers: number; perProvider: number; now: number; clientsPerProvider?: number },
-): Promise<{ feedPaths: string[] }> {
-  const [link] = await sql<{ url: string; platform: string; platformKey: string; instructions: string | null; compliant: boolean }[]>`
-    select url, platform, platform_key as "platformKey", instructions, compliant from telehealth_platform_links
-    where provider_id = ${opts.templateProviderId} and retired_at is null and is_default`;
-  if (!link) throw new Error("template provider has no telehealth link");
-  const perClient = opts.clientsPerProvider ?? 1;
-  const ids = Array.from({ length: opts.providers }, () => randomUUID());
-  const clients = ids.map(() => Array.from({ length: perClient }, () => randomUUID()));
-  const secrets = ids.map(() => randomBytes(32).toString("base64url"));
-  const nowIso = new Date(opts.now).toISOString();
-  const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n");
+type TemplateLink = { url: string; platform: string; platformKey: string; instructions: string | null; compliant: boolean };
 
+/** The template provider's default link (which the API validated), copied to bulk providers. */
+async function templateLink(sql: postgres.Sql, providerId: string): Promise<TemplateLink> {
+  const [link] = await sql<TemplateLink[]>`
+    select url, platform, platform_key as "platformKey", instructions, compliant from telehealth_platform_links
+    where provider_id = ${providerId} and retired_at is null and is_default`;
+  if (!link) throw new Error("template provider has no telehealth link");
+  return link;
+}
+
+const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n");
+
+/** Providers "Dr <label> i", each with a copy of `link` as its default and its clients, by COPY. */
+async function copyProviders(
+  sql: postgres.Sql,
+  opts: { ids: readonly string[]; clients: readonly (readonly string[])[]; link: TemplateLink; nowIso: string; label: string },
+): Promise<void> {
+  const { ids, link, nowIso } = opts;
   await copyInto(
     sql,
     "providers",
     ["id", "name", "timezone", "licenses", "credentialed_states", "data_version", "created_at", "updated_at"],
-    ids.map((id, i) => [id, `Dr Scale ${i}`, "America/Chicago", '[{"state":"IL"}]', '["IL"]', "1", nowIso, nowIso].join("\t") + "\n"),
+    ids.map((id, i) => [id, `Dr ${opts.label} ${i}`, "America/Chicago", '[{"state":"IL"}]', '["IL"]', "1", nowIso, nowIso].join("\t") + "\n"),
   );
   await copyInto(
     sql,
@@ -169,9 +168,34 @@ export async function seedScale(
     ["id", "provider_id", "display_name", "insurance", "medicare", "created_at", "updated_at"],
     (function* () {
       for (let i = 0; i < ids.length; i++)
-        for (const c of clients[i]!) yield [c, ids[i], `Client Scale ${i}`, "in_network", "f", nowIso, nowIso].join("\t") + "\n";
+        for (const c of opts.clients[i]!) yield [c, ids[i], `Client ${opts.label} ${i}`, "in_network", "f", nowIso, nowIso].join("\t") + "\n";
     })(),
   );
+}
+
+/** Measure the steady state, not a bulk load's aftermath: no autovacuum or checkpoint left to run. */
+export async function settleDatabase(sql: postgres.Sql): Promise<void> {
+  await sql.unsafe("vacuum analyze");
+  await sql.unsafe("checkpoint").catch(() => {}); // needs superuser or pg_checkpoint; best effort
+}
+
+/**
+ * `providers` more providers, each with a link (a copy of the template provider's, which the API
+ * validated), one client, one feed with a known secret, and `perProvider` sessions. Returns the feed
+ * paths. Everything through COPY; indexes stay in place, as they would in production.
+ */
+export async function seedScale(
+  sql: postgres.Sql,
+  opts: { templateProviderId: string; providers: number; perProvider: number; now: number; clientsPerProvider?: number },
+): Promise<{ feedPaths: string[] }> {
+  const link = await templateLink(sql, opts.templateProviderId);
+  const perClient = opts.clientsPerProvider ?? 1;
+  const ids = Array.from({ length: opts.providers }, () => randomUUID());
+  const clients = ids.map(() => Array.from({ length: perClient }, () => randomUUID()));
+  const secrets = ids.map(() => randomBytes(32).toString("base64url"));
+  const nowIso = new Date(opts.now).toISOString();
+
+  await copyProviders(sql, { ids, clients, link, nowIso, label: "Scale" });
   await copyInto(
     sql,
     "feeds",
@@ -198,8 +222,157 @@ export async function seedScale(
       for (let i = 0; i < ids.length; i++) yield* sessionLines(ids[i]!, clients[i]!, opts.perProvider, opts.now);
     })(),
   );
-  // Measure the steady state, not the load's aftermath: no autovacuum or checkpoint left to run.
-  await sql.unsafe("vacuum analyze");
-  await sql.unsafe("checkpoint").catch(() => {}); // needs superuser or pg_checkpoint; best effort
+  await settleDatabase(sql);
   return { feedPaths: secrets.map((s) => `/feeds/${s}.ics`) };
+}
+
+export type IngestScaleCounts = {
+  providers: number;
+  sessions: number;
+  sources: number;
+  deliveries: number;
+  payloadParts: number;
+  externalEvents: number;
+};
+
+/**
+ * The ingestion side of a network of `providers` more providers: each with a link, a client,
+ * `sessionsPerProvider` upcoming virtual sessions, one ics_webhook calendar source, `pastDeliveries`
+ * applied (done) webhook deliveries spread over the last `pastDays` days (those within the payload
+ * retention keep their ICS in delivery_payload_parts, as the retention job leaves them), and the
+ * source's external_events: each session as the therapist's calendar shows it, plus two busy blocks.
+ *
+ * The sources are rows only: their signing secret is a placeholder in the sealed format
+ * (enc1.<key id>.<nonce>.<ciphertext>, src/services/secret-box.ts) under a key id no server holds,
+ * so it takes the same room as a real one and never verifies anything. Every value satisfies the
+ * CHECK constraints of drizzle/0013_value_list_checks.sql. Everything through COPY; the settling
+ * (VACUUM ANALYZE, CHECKPOINT) is the caller's.
+ */
+export async function seedIngestScale(
+  sql: postgres.Sql,
+  opts: {
+    templateProviderId: string;
+    providers: number;
+    now: number;
+    /** The ICS kept for the deliveries still within the payload retention. */
+    payloadIcs: string;
+    sessionsPerProvider?: number;
+    pastDeliveries?: number;
+    pastDays?: number;
+    retentionHours?: number;
+  },
+): Promise<IngestScaleCounts> {
+  const link = await templateLink(sql, opts.templateProviderId);
+  const perProvider = opts.sessionsPerProvider ?? 3;
+  const pastDeliveries = opts.pastDeliveries ?? 20;
+  const pastDays = opts.pastDays ?? 30;
+  const retentionMs = (opts.retentionHours ?? 168) * 3600_000;
+  const ids = Array.from({ length: opts.providers }, () => randomUUID());
+  const clients = ids.map(() => [randomUUID()]);
+  const sources = ids.map(() => randomUUID());
+  const nowIso = new Date(opts.now).toISOString();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const today = Math.floor(opts.now / DAY) * DAY;
+  // Sessions with the ids and UIDs their external events point at.
+  const sessionsOf = (i: number) =>
+    Array.from({ length: perProvider }, (_, s) => {
+      const start = today + (3 + s * 5 + (i % 7)) * DAY + (14 + (s % 4)) * 3600_000;
+      return { id: randomUUID(), uid: `${randomBytes(16).toString("hex")}@telehealth-calendar`, start, end: start + 50 * 60_000 };
+    });
+  const sessionsByProvider = ids.map((_, i) => sessionsOf(i));
+
+  await copyProviders(sql, { ids, clients, link, nowIso, label: "Ingest Scale" });
+  await copyInto(
+    sql,
+    "sessions",
+    SESSION_COLUMNS,
+    (function* () {
+      for (let i = 0; i < ids.length; i++)
+        for (const s of sessionsByProvider[i]!)
+          yield [s.id, ids[i], clients[i]![0], s.uid, "1", iso(s.start), iso(s.end), "virtual", "video", "scheduled", "\\N", nowIso, nowIso].join(
+            "\t",
+          ) + "\n";
+    })(),
+  );
+  await copyInto(
+    sql,
+    "calendar_sources",
+    ["id", "provider_id", "kind", "settings", "secrets", "status", "last_synced_at", "consecutive_failures", "created_at"],
+    ids.map((id, i) => {
+      const sealed = ["enc1", "bench-placeholder", randomBytes(12).toString("base64url"), randomBytes(64).toString("base64url")].join(".");
+      return (
+        [
+          sources[i],
+          id,
+          "ics_webhook",
+          "{}",
+          JSON.stringify({ signingSecret: sealed }),
+          "active",
+          iso(opts.now - DAY),
+          "0",
+          iso(opts.now - 90 * DAY),
+        ].join("\t") + "\n"
+      );
+    }),
+  );
+  // deliveries.id is GENERATED ALWAYS: COPY leaves it to the sequence; the parts are joined on afterwards.
+  await copyInto(
+    sql,
+    "deliveries",
+    ["provider_id", "source_id", "delivery_key", "kind", "state", "attempts", "available_at", "received_at", "processed_at"],
+    (function* () {
+      for (let i = 0; i < ids.length; i++)
+        for (let k = 0; k < pastDeliveries; k++) {
+          const received = opts.now - ((k + 0.5) * pastDays * DAY) / pastDeliveries - (i % 600) * 1000;
+          yield [ids[i], sources[i], `whk:msg_past_${k}`, "ics_payload", "done", "1", iso(received), iso(received), iso(received + 150)].join("\t") +
+            "\n";
+        }
+    })(),
+  );
+  const [parts] = await sql<{ n: number }[]>`
+    with added as (
+      insert into delivery_payload_parts (delivery_id, part, text)
+      select id, 0, ${opts.payloadIcs} from deliveries
+      where delivery_key like ${"whk:msg\\_past\\_%"} and state = 'done' and processed_at >= ${iso(opts.now - retentionMs)}::timestamptz
+      returning 1
+    )
+    select count(*)::int as n from added`;
+  await copyInto(
+    sql,
+    "external_events",
+    [
+      "provider_id",
+      "source_id",
+      "external_id",
+      "uid",
+      "status",
+      "start_at",
+      "end_at",
+      "sequence",
+      "external_updated_at",
+      "busy",
+      "session_id",
+      "seen_at",
+    ],
+    (function* () {
+      for (let i = 0; i < ids.length; i++) {
+        const seen = iso(opts.now - DAY);
+        for (const s of sessionsByProvider[i]!)
+          yield [ids[i], sources[i], s.uid, s.uid, "confirmed", iso(s.start), iso(s.end), "1", seen, "t", s.id, seen].join("\t") + "\n";
+        for (let b = 0; b < 2; b++) {
+          const start = today + (1 + b) * DAY + (9 + b) * 3600_000;
+          const uid = `busy-${b}@therapist.example`;
+          yield [ids[i], sources[i], uid, uid, "confirmed", iso(start), iso(start + 1800_000), "0", seen, "t", "\\N", seen].join("\t") + "\n";
+        }
+      }
+    })(),
+  );
+  return {
+    providers: ids.length,
+    sessions: ids.length * perProvider,
+    sources: ids.length,
+    deliveries: ids.length * pastDeliveries,
+    payloadParts: parts!.n,
+    externalEvents: ids.length * (perProvider + 2),
+  };
 }

@@ -13,7 +13,7 @@ export type ServeRow = { scenario: string; ours: WrkResult; bare: WrkResult; ngi
 /** Index and sequential scans the measured requests caused (full run only; see scanCounts). */
 export type QueryCheck = { requests: number; feedIndexScans: number; sessionScans: number; providerScans: number };
 
-export type ScaleRow = { scenario: string; single: WrkResult; scaled: WrkResult; p50Ratio: number };
+export type ScaleRow = { scenario: string; single: WrkResult; scaled: WrkResult; p50Ratio: number; p99Ratio: number };
 
 export type ServeResult = {
   sessions: number;
@@ -184,8 +184,10 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
     for (const s of scenarios.slice(0, 2)) {
       const scaled = await runWrk(tools.wrk, url, { seconds, headers: s.ours });
       const before = single.get(s.name)!;
-      scaleRows.push({ scenario: s.name, single: before, scaled, p50Ratio: scaled.p50Ms / before.p50Ms });
-      log(`scale ${s.name}: p50 ${before.p50Ms.toFixed(2)} -> ${scaled.p50Ms.toFixed(2)} ms`);
+      scaleRows.push({ scenario: s.name, single: before, scaled, p50Ratio: scaled.p50Ms / before.p50Ms, p99Ratio: scaled.p99Ms / before.p99Ms });
+      log(
+        `scale ${s.name}: p50 ${before.p50Ms.toFixed(2)} -> ${scaled.p50Ms.toFixed(2)} ms, p99 ${before.p99Ms.toFixed(2)} -> ${scaled.p99Ms.toFixed(2)} ms`,
+      );
     }
 
     // Extra: many different warm feeds, round robin (the network's real traffic shape).
