@@ -31,12 +31,12 @@ import {
   completeDelivery,
   completeFollowing,
   deliveryStillPending,
+  type FollowingPayload,
   loadDeliveryIcs,
-  pendingPayloadsAfter,
+  loadPayloadRun,
   recordDelivery,
   retryDelivery,
 } from "../services/inbox.js";
-import { findLiveSourcePrepared } from "../services/intake-statements.js";
 import { withoutMirrorEchoes } from "../services/mirror-echo.js";
 import { completeCoveredPulls, waitingPullsOf } from "../services/pull-coalescing.js";
 import { createConnectionAdapters, pullSource } from "./adapters/index.js";
@@ -212,7 +212,7 @@ export class IngestWorker {
   private async process(d: ClaimedDelivery): Promise<void> {
     const { db, clock, logger, config } = this.deps;
     const log = { deliveryId: d.id, kind: d.kind };
-    const source = await findLiveSourcePrepared(db, d.sourceId);
+    const source = d.source.deletedAt === null ? d.source : null;
     if (!source) {
       await withTransaction(db, (tx) => completeDelivery(tx, d.id, clock.now()));
       this.count(d, "source_gone");
@@ -226,10 +226,15 @@ export class IngestWorker {
       // the calendar as it is now, after every change they announce (see pull-coalescing.ts).
       const covered = d.kind === "pull" || d.kind === "full_resync" ? await waitingPullsOf(db, source.id, d.id) : [];
       const limits = config.ingestLimits;
-      const result: PullResult =
-        d.kind === "ics_payload"
-          ? { kind: "events", events: await parseIcsBounded(await loadDeliveryIcs(db, d.id, yieldToLoop), now, timezone, limits), snapshot: false }
-          : await this.pullWithToken(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
+      // A pushed calendar, and the same source's pushes waiting behind it (applied with it below).
+      const run = d.kind === "ics_payload" ? await loadPayloadRun(db, d, now) : null;
+      const result: PullResult = run
+        ? {
+            kind: "events",
+            events: await parseIcsBounded(run.ics ?? (await loadDeliveryIcs(db, d.id, yieldToLoop)), now, timezone, limits),
+            snapshot: false,
+          }
+        : await this.pullWithToken(source, { full: d.kind === "full_resync", now, timezone, fetchFn: this.fetchFn, limits });
       if (result.kind === "events" && result.events.length > limits.maxEvents) throw new PullError("ics_too_many_events", "reject");
       const pulledFrom = source.syncToken;
       // A large delivery is applied in parts of APPLY_PART events, each in its own transaction, the
@@ -253,14 +258,16 @@ export class IngestWorker {
       }
       // The same source's payloads waiting behind this one are applied with it, in one transaction
       // (a burst of deliveries then costs one pass, not one each); see followingPayloads.
-      const following = d.kind === "ics_payload" && at === 0 ? await this.followingPayloads(d, now, timezone, APPLY_PART - events.length) : [];
+      const following = run && at === 0 ? await this.followingPayloads(run.following, now, timezone, APPLY_PART - events.length) : [];
       const lastPart = at > 0 ? events.slice(at) : events;
       const snapshotIds =
         earlier && result.kind === "events" && result.snapshot ? new Set(events.filter((e) => !eventDefect(e)).map((e) => e.externalId)) : undefined;
       let alongsideApplied = 0;
       const stats = await withTransaction(db, async (tx) => {
         // Applied and done commit together; a lost claim (another worker finished it) rolls back.
-        if (!(await completeDelivery(tx, d.id, clock.now()))) throw new LostClaim();
+        // One source at a time across all processes, so cursors advance in order: the lock is
+        // taken in the same statement.
+        if (!(await completeDelivery(tx, d.id, clock.now(), source.id))) throw new LostClaim();
         await completeCoveredPulls(tx, covered, clock.now());
         const applying = await completeFollowing(
           tx,
@@ -268,8 +275,6 @@ export class IngestWorker {
           clock.now(),
         );
         const alongside = following.slice(0, applying.length);
-        // One source at a time across all processes, so cursors advance in order.
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${source.id}))`);
         const current = (await tx.select().from(calendarSources).where(eq(calendarSources.id, source.id)))[0]!;
         if (result.kind === "not_modified") {
           await tx.update(calendarSources).set(sourceSucceeded(now)).where(eq(calendarSources.id, source.id));
@@ -343,15 +348,20 @@ export class IngestWorker {
   }
 
   /**
-   * The source's ics_payload deliveries waiting behind `d`, parsed, to be applied with it: as a pull
-   * reads a calendar as it is now, the newest version of each event wins (an event changed twice in
-   * the burst is applied once, as its last version). The run stops before the first delivery that
+   * The source's ics_payload deliveries waiting behind the claimed one (loadPayloadRun), parsed, to
+   * be applied with it: as a pull reads a calendar as it is now, the newest version of each event
+   * wins (an event changed twice in the burst is applied once, as its last version). The run stops before the first delivery that
    * cannot be parsed (it is then claimed on its own and refused as usual) or that would take the
    * events past `room`.
    */
-  private async followingPayloads(d: ClaimedDelivery, now: Date, timezone: string, room: number): Promise<{ id: number; events: ExternalEvent[] }[]> {
+  private async followingPayloads(
+    waiting: FollowingPayload[],
+    now: Date,
+    timezone: string,
+    room: number,
+  ): Promise<{ id: number; events: ExternalEvent[] }[]> {
     const out: { id: number; events: ExternalEvent[] }[] = [];
-    for (const f of await pendingPayloadsAfter(this.deps.db, d, now)) {
+    for (const f of waiting) {
       let events: ExternalEvent[];
       try {
         events = await parseIcsBounded(f.ics, now, timezone, this.deps.config.ingestLimits);

@@ -1,10 +1,11 @@
 // The durable inbox (README, Ingestion and Running more than one instance): a notification is recorded once under a unique key and acknowledged;
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
-import { and, asc, eq, getTableColumns, gt, inArray, lt, lte, notInArray, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, gt, inArray, lt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Db, Executor } from "../db/client.js";
-import { deliveries, deliveryPayloadParts, providers } from "../db/schema.js";
+import { calendarSources, deliveries, deliveryPayloadParts, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
+import type { SourceRow } from "./calendar-sources.js";
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type DeliveryKind = DeliveryRow["kind"];
@@ -162,9 +163,23 @@ export type ClaimCandidate = { id: number; providerId: string; sourceId: string;
 
 /**
  * A claimed delivery: every column but the payload (up to 2 MiB, read when processed), with its
- * provider's time zone (what applying it needs first).
+ * provider's time zone and its source's row (what applying it needs first), in the claim's round trip.
  */
-export type ClaimedDelivery = Omit<DeliveryRow, "payload"> & { timezone: string };
+export type ClaimedDelivery = Omit<DeliveryRow, "payload"> & { timezone: string; source: SourceRow };
+
+// The claim answers each delivery's source row too (deleted or not), under these keys.
+const SOURCE_KEY = "source.";
+const sourceColumns = Object.fromEntries(Object.entries(getTableColumns(calendarSources)).map(([k, c]) => [`${SOURCE_KEY}${k}`, c]));
+
+function withSource(row: Record<string, unknown>): ClaimedDelivery {
+  const delivery: Record<string, unknown> = {};
+  const source: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (k.startsWith(SOURCE_KEY)) source[k.slice(SOURCE_KEY.length)] = v;
+    else delivery[k] = v;
+  }
+  return { ...(delivery as Omit<ClaimedDelivery, "source">), source: source as SourceRow };
+}
 
 /**
  * Claims up to `max` due deliveries for `leaseMs`, in one statement: their available_at and
@@ -223,15 +238,17 @@ export async function claimDeliveries(
       .update(deliveries)
       .set({ attempts: sql`${deliveries.attempts} + 1`, availableAt: until, claimedUntil: until })
       .from(providers)
+      .innerJoin(calendarSources, eq(calendarSources.providerId, providers.id))
       .where(
         and(
           eq(providers.id, deliveries.providerId),
+          eq(calendarSources.id, deliveries.sourceId),
           sql`${deliveries.id} in (select ${deliveries.id} from ${deliveries} where ${deliveries.id} in (${ids}) and ${deliveries.state} = 'pending' and ${deliveries.availableAt} <= ${at} for update skip locked)`,
         ),
       )
-      .returning({ ...claimedColumns, timezone: providers.timezone });
+      .returning({ ...claimedColumns, timezone: providers.timezone, ...sourceColumns });
     const order = new Map(want.map((c, i) => [c.id, i]));
-    claimed.push(...rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!));
+    claimed.push(...rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!).map(withSource));
   }
   return claimed;
 }
@@ -295,48 +312,53 @@ export const MAX_FOLLOWING = 64;
 export type FollowingPayload = { id: number; ics: string };
 
 /**
- * The ics_payload deliveries of `lead`'s source recorded after it and waiting now, in order, with
- * their ICS: the ones a worker applies together with `lead` (README, Ingestion). Only an unbroken
- * run is answered: it ends before the first delivery that is not a due, unclaimed, one-part ICS
- * payload, or that would take the run over FOLLOWING_PAYLOAD_CHARS or MAX_FOLLOWING. What follows
- * is claimed later on its own, so no delivery is ever applied before one recorded earlier.
+ * A claimed ics_payload delivery's ICS (null when it is stored in more than one part: read it with
+ * loadDeliveryIcs) and, when it is one part, the ics_payload deliveries of its source recorded after
+ * it and waiting now, in order, with their ICS: the ones a worker applies together with it (README,
+ * Ingestion). One round trip. Only an unbroken run follows: it ends before the first delivery that
+ * is not a due, unclaimed, one-part ICS payload, or that would take the run over
+ * FOLLOWING_PAYLOAD_CHARS or MAX_FOLLOWING. What is left is claimed later on its own, so no delivery
+ * is ever applied before one recorded earlier.
  */
-export async function pendingPayloadsAfter(db: Executor, lead: Pick<DeliveryRow, "id" | "sourceId">, now: Date): Promise<FollowingPayload[]> {
+export async function loadPayloadRun(
+  db: Executor,
+  lead: Pick<DeliveryRow, "id" | "sourceId">,
+  now: Date,
+): Promise<{ ics: string | null; following: FollowingPayload[] }> {
   const at = sql`${now.toISOString()}::timestamptz`;
-  const waiting = await db
-    .select({
-      id: deliveries.id,
-      usable: sql<boolean>`${deliveries.kind} = 'ics_payload' and ${deliveries.availableAt} <= ${at} and (${deliveries.claimedUntil} is null or ${deliveries.claimedUntil} <= ${at}) and ${deliveries.payload} is null`,
-      parts: sql<number>`(select count(*)::int from ${deliveryPayloadParts} where ${deliveryPayloadParts.deliveryId} = ${deliveries.id})`,
-      chars: sql<number>`coalesce((select length(${deliveryPayloadParts.text}) from ${deliveryPayloadParts} where ${deliveryPayloadParts.deliveryId} = ${deliveries.id} and ${deliveryPayloadParts.part} = 0), 0)`,
-    })
-    .from(deliveries)
-    .where(and(eq(deliveries.sourceId, lead.sourceId), eq(deliveries.state, "pending"), gt(deliveries.id, lead.id)))
-    .orderBy(asc(deliveries.id))
-    .limit(MAX_FOLLOWING);
-  const run: number[] = [];
-  let chars = 0;
-  for (const w of waiting) {
-    chars += Number(w.chars);
-    if (!w.usable || Number(w.parts) !== 1 || chars > FOLLOWING_PAYLOAD_CHARS) break;
-    run.push(w.id);
+  const result = await db.execute(sql`
+    select id, usable, parts, text from (
+      select *, sum(coalesce(length(text), 0)) over w - first_value(coalesce(length(text), 0)) over w as after_lead
+      from (
+        select d.id,
+          d.kind = 'ics_payload' and d.available_at <= ${at} and (d.claimed_until is null or d.claimed_until <= ${at}) and d.payload is null as usable,
+          (select count(*)::int from ${deliveryPayloadParts} q where q.delivery_id = d.id) as parts,
+          p.text
+        from ${deliveries} d
+        left join ${deliveryPayloadParts} p on p.delivery_id = d.id and p.part = 0
+        where d.source_id = ${lead.sourceId}::uuid and d.state = 'pending' and d.id >= ${lead.id}
+        order by d.id
+        limit ${MAX_FOLLOWING + 1}
+      ) waiting
+      window w as (order by id)
+    ) run
+    where id = ${lead.id} or after_lead <= ${FOLLOWING_PAYLOAD_CHARS}
+    order by id`);
+  // postgres.js answers the rows themselves; PGlite an object holding them.
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+    id: number | string;
+    usable: boolean;
+    parts: number;
+    text: string | null;
+  }[];
+  const [first, ...rest] = rows;
+  if (!first || Number(first.id) !== lead.id || first.parts !== 1 || first.text === null) return { ics: null, following: [] };
+  const following: FollowingPayload[] = [];
+  for (const r of rest) {
+    if (!r.usable || r.parts !== 1 || r.text === null) break;
+    following.push({ id: Number(r.id), ics: r.text });
   }
-  if (run.length === 0) return [];
-  const texts = new Map(
-    (
-      await db
-        .select({ id: deliveryPayloadParts.deliveryId, text: deliveryPayloadParts.text })
-        .from(deliveryPayloadParts)
-        .where(and(inArray(deliveryPayloadParts.deliveryId, run), eq(deliveryPayloadParts.part, 0)))
-    ).map((r) => [r.id, r.text]),
-  );
-  const out: FollowingPayload[] = [];
-  for (const id of run) {
-    const ics = texts.get(id);
-    if (ics === undefined) break;
-    out.push({ id, ics });
-  }
-  return out;
+  return { ics: first.text, following };
 }
 
 /**
@@ -369,8 +391,23 @@ export async function completeFollowing(tx: Executor, ids: readonly number[], no
   return ids.slice(0, gap);
 }
 
-/** Marks done inside the transaction that applied it: applied and done commit together. */
-export async function completeDelivery(tx: Executor, id: number, now: Date): Promise<boolean> {
+/**
+ * Marks done inside the transaction that applied it: applied and done commit together. With
+ * `lockSource`, the same statement then takes that source's transaction-scoped advisory lock (one
+ * source at a time across all processes), once the delivery is known to be still pending.
+ */
+export async function completeDelivery(tx: Executor, id: number, now: Date, lockSource?: string): Promise<boolean> {
+  if (lockSource !== undefined) {
+    const result = await tx.execute(sql`
+      with done as (
+        update ${deliveries} set state = 'done', processed_at = ${now.toISOString()}::timestamptz, last_error_code = null, claimed_until = null
+        where id = ${id} and state = 'pending'
+        returning id
+      )
+      select id, pg_advisory_xact_lock(hashtext(${lockSource}::text)) from done`);
+    // postgres.js answers the rows themselves; PGlite an object holding them.
+    return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows).length > 0;
+  }
   const rows = await tx
     .update(deliveries)
     .set({ state: "done", processedAt: now, lastErrorCode: null, claimedUntil: null })
