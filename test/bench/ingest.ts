@@ -182,6 +182,61 @@ export async function waitApplied(sql: postgres.Sql, tag: string, acked: Map<str
   return { done, failed, pending, lastProcessedAt: last, latenciesMs: latencies, timedOut };
 }
 
+export type DrainResult = {
+  deliveries: number;
+  applied: number;
+  failed: number;
+  pending: number;
+  seconds: number;
+  perSecond: number;
+  timedOut: boolean;
+};
+
+/**
+ * The workers' own rate: `count` deliveries (the webhook's inbox rows and stored ICS, as intake
+ * records them) written straight into the inbox, due only in the far future; then made due at once
+ * with one UPDATE while both servers' workers run, and timed from that commit to the last
+ * `processed_at`. Each delivery moves a session to a new SEQUENCE, as in the timed run.
+ */
+export async function drainBacklog(
+  sql: postgres.Sql,
+  sources: readonly IngestSource[],
+  opts: { count: number; firstIndex: number; deadlineMs: number },
+): Promise<DrainResult> {
+  const tag = `drain${randomBytes(3).toString("hex")}`;
+  const rows = Array.from({ length: opts.count }, (_, i) => {
+    const source = sources[i % sources.length]!;
+    return { p: source.providerId, s: source.id, k: `whk:msg_${tag}_${i}`, t: deliveryIcs(source, opts.firstIndex + Math.floor(i / sources.length)) };
+  });
+  for (let at = 0; at < rows.length; at += 1000) {
+    const input = JSON.stringify(rows.slice(at, at + 1000));
+    await sql`
+      with input as (select * from json_to_recordset(${input}::text::json) as t(p uuid, s uuid, k text, t text)),
+      recorded as (
+        insert into deliveries (provider_id, source_id, delivery_key, kind, received_at, available_at)
+        select p, s, k, 'ics_payload', now(), 'infinity' from input order by k
+        returning id, delivery_key
+      )
+      insert into delivery_payload_parts (delivery_id, part, text)
+      select recorded.id, 0, input.t from recorded join input on input.k = recorded.delivery_key`;
+  }
+  const like = `whk:msg\\_${tag}\\_%`;
+  const startedAt = Date.now();
+  await sql`update deliveries set available_at = now() where delivery_key like ${like} and state = 'pending'`;
+  const acked = new Map(rows.map((r) => [r.k.slice(4), startedAt]));
+  const wait = await waitApplied(sql, tag, acked, opts.deadlineMs);
+  const seconds = (wait.lastProcessedAt - startedAt) / 1000;
+  return {
+    deliveries: opts.count,
+    applied: wait.done,
+    failed: wait.failed,
+    pending: wait.pending,
+    seconds,
+    perSecond: wait.done / seconds,
+    timedOut: wait.timedOut,
+  };
+}
+
 export type FloorResult = { inserts: number; seconds: number; perSecond: number; command: string };
 
 /**
@@ -246,6 +301,8 @@ export type IngestResult = {
   /** Latency with the few providers above, then with many more (ingest-scale.ts); null when it failed. */
   scale: IngestScaleResult | null;
   scaleError?: string;
+  /** The workers' rate on a backlog made due at once (drainBacklog). */
+  drain?: DrainResult;
 };
 
 export async function benchIngest(mode: Mode): Promise<IngestResult> {
@@ -324,6 +381,11 @@ export async function benchIngest(mode: Mode): Promise<IngestResult> {
       scale: null,
     };
     log(`ingest: ack ${result.ackPerSecond.toFixed(0)}/s, applied ${result.appliedPerSecond.toFixed(0)}/s, p50 ${result.latencyP50Ms} ms`);
+    // The workers alone: a backlog made due at once (after the timed run's SEQUENCEs, before the scale part's).
+    const backlog = mode.quick ? 2_000 : 10_000;
+    log(`ingest: a backlog of ${backlog} deliveries made due at once, 2 workers`);
+    result.drain = await drainBacklog(sql, sources, { count: backlog, firstIndex: count, deadlineMs: applyDeadline });
+    log(`ingest: backlog applied ${result.drain.perSecond.toFixed(0)}/s (${result.drain.applied} in ${result.drain.seconds.toFixed(1)} s)`);
     // Then the latency at scale, on the same servers and sources; its failure keeps the figures above.
     try {
       result.scale = await benchIngestScale(mode, [a, b], sources, sql);
