@@ -326,6 +326,9 @@ export const externalEvents = pgTable(
     primaryKey({ columns: [t.sourceId, t.externalId] }),
     index().on(t.providerId, t.startAt),
     index().on(t.sessionId),
+    // Held cancellations are looked for every 30 s and after each delivery that holds one; few rows
+    // hold one at a time, so the index holds only those.
+    index("external_events_held_idx").on(t.providerId).where(sql`${t.cancellationHeldAt} is not null`),
     oneOf("external_events_status_check", t.status, EXTERNAL_EVENT_STATUSES),
   ],
 );

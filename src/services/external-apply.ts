@@ -1,7 +1,7 @@
 // Apply the current state of external events to our sessions, in the caller's transaction.
 import { and, eq, inArray, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
 import type { Db, Executor } from "../db/client.js";
-import { calendarSources, externalEvents, sessions } from "../db/schema.js";
+import { calendarSources, externalEvents, sessions, telehealthLinks } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { type ExternalEvent, eventDefect, setAsideRef } from "../domain/external-event.js";
 import { effectOnSession, isStale } from "../domain/reconciliation.js";
@@ -10,7 +10,6 @@ import { findLinksInText, sameMeetingLink } from "../domain/telehealth-link.js";
 import { recordAudit } from "./audit.js";
 import type { SourceRow } from "./calendar-sources.js";
 import { type SessionRow, writeSessionChange } from "./sessions.js";
-import { loadTelehealthLink } from "./telehealth-links.js";
 
 export type SetAsideEvent = { externalId: string; reason: string };
 export type ApplyStats = {
@@ -141,15 +140,7 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
     candidates.filter((s) => s.externalUid).map((s) => [`${s.externalUid}|${s.externalRecurrenceId?.toISOString() ?? ""}`, s]),
   );
 
-  const providerLinks = await providerLinksOf(tx, providerId);
-  const watchesOthers =
-    (
-      await tx
-        .select({ id: calendarSources.id })
-        .from(calendarSources)
-        .where(and(eq(calendarSources.providerId, providerId), isNull(calendarSources.deletedAt), ne(calendarSources.id, source.id)))
-        .limit(1)
-    ).length > 0;
+  const { providerLinks, watchesOthers } = await providerContext(tx, providerId, source.id);
   await pause();
 
   const rows: MirrorRow[] = [];
@@ -361,12 +352,24 @@ const toEffectInput = (row: typeof externalEvents.$inferSelect): ExternalEvent =
   texts: [],
 });
 
-/** The links that make an external event "one of ours": the default link and sessions' own links. */
-async function providerLinksOf(tx: Executor, providerId: string): Promise<string[]> {
-  const link = await loadTelehealthLink(tx, providerId);
-  const own = await tx
-    .selectDistinct({ url: sessions.telehealthUrl })
-    .from(sessions)
-    .where(and(eq(sessions.providerId, providerId), isNotNull(sessions.telehealthUrl)));
-  return [...(link ? [link.url] : []), ...own.map((r) => r.url!)];
+/**
+ * In one round trip: the links that make an external event "one of ours" (the provider's current
+ * default link and sessions' own links), and whether the provider watches calendars other than
+ * `sourceId` (then a cancellation is held, see settleHeldCancellations).
+ */
+async function providerContext(tx: Executor, providerId: string, sourceId: string): Promise<{ providerLinks: string[]; watchesOthers: boolean }> {
+  const result = await tx.execute(sql`
+    select
+      (select ${telehealthLinks.url} from ${telehealthLinks}
+        where ${telehealthLinks.providerId} = ${providerId}::uuid and ${telehealthLinks.retiredAt} is null and ${telehealthLinks.isDefault}) as link,
+      (select coalesce(json_agg(distinct ${sessions.telehealthUrl}), '[]'::json)::text from ${sessions}
+        where ${sessions.providerId} = ${providerId}::uuid and ${sessions.telehealthUrl} is not null) as own,
+      exists (select 1 from ${calendarSources}
+        where ${calendarSources.providerId} = ${providerId}::uuid and ${calendarSources.deletedAt} is null and ${calendarSources.id} <> ${sourceId}::uuid) as watches`);
+  // postgres.js answers the rows themselves; PGlite an object holding them.
+  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { link: string | null; own: string; watches: boolean }[];
+  return {
+    providerLinks: [...(row?.link ? [row.link] : []), ...(JSON.parse(row?.own ?? "[]") as string[])],
+    watchesOthers: row?.watches === true,
+  };
 }

@@ -1,0 +1,1 @@
+CREATE INDEX "external_events_held_idx" ON "external_events" USING btree ("provider_id") WHERE "external_events"."cancellation_held_at" is not null;
