@@ -59,6 +59,12 @@ export type WorkerOptions = {
 
 class LostClaim extends Error {}
 
+/**
+ * Time spent parsing the deliveries that follow a claimed one, in all: the run ends where it runs
+ * out (a delivery's own time budget, INGEST_TIME_BUDGET_MS, is for a delivery claimed alone).
+ */
+const FOLLOWING_PARSE_MS = 1_000;
+
 /** Events per transaction when a delivery carries more (see process): ~0.5 s of work on PGlite. */
 const APPLY_PART = 1_000;
 
@@ -350,9 +356,10 @@ export class IngestWorker {
   /**
    * The source's ics_payload deliveries waiting behind the claimed one (loadPayloadRun), parsed, to
    * be applied with it: as a pull reads a calendar as it is now, the newest version of each event
-   * wins (an event changed twice in the burst is applied once, as its last version). The run stops before the first delivery that
-   * cannot be parsed (it is then claimed on its own and refused as usual) or that would take the
-   * events past `room`.
+   * wins (an event changed twice in the burst is applied once, as its last version). The run stops
+   * before the first delivery that cannot be parsed within what is left of FOLLOWING_PARSE_MS (it is
+   * then claimed on its own, with the whole time budget, and applied or refused as usual), or that
+   * would take the events past `room`.
    */
   private async followingPayloads(
     waiting: FollowingPayload[],
@@ -361,10 +368,13 @@ export class IngestWorker {
     room: number,
   ): Promise<{ id: number; events: ExternalEvent[] }[]> {
     const out: { id: number; events: ExternalEvent[] }[] = [];
+    const until = performance.now() + FOLLOWING_PARSE_MS;
     for (const f of waiting) {
+      const left = until - performance.now();
+      if (left <= 0) break;
       let events: ExternalEvent[];
       try {
-        events = await parseIcsBounded(f.ics, now, timezone, this.deps.config.ingestLimits);
+        events = await parseIcsBounded(f.ics, now, timezone, { ...this.deps.config.ingestLimits, timeBudgetMs: left });
       } catch {
         break;
       }
