@@ -54,6 +54,8 @@ export type WorkerOptions = {
   idleMs?: number;
   /** Deliveries in hand at once; default config WORKER_CONCURRENCY. */
   concurrency?: number;
+  /** Parse time for the deliveries following a claimed one, in all; default FOLLOWING_PARSE_MS. */
+  followingParseMs?: number;
   metrics?: Metrics;
 };
 
@@ -368,7 +370,7 @@ export class IngestWorker {
     room: number,
   ): Promise<{ id: number; events: ExternalEvent[] }[]> {
     const out: { id: number; events: ExternalEvent[] }[] = [];
-    const until = performance.now() + FOLLOWING_PARSE_MS;
+    const until = performance.now() + (this.opts.followingParseMs ?? FOLLOWING_PARSE_MS);
     for (const f of waiting) {
       const left = until - performance.now();
       if (left <= 0) break;

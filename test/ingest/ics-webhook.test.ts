@@ -202,6 +202,30 @@ describe("bursts", () => {
     expect(await getSession(session.id)).toMatchObject({ start: "2026-12-02T18:00:00.000Z", sequence: 2 });
   });
 
+  it("a delivery that cannot be parsed in what is left of the run's time is applied on its own, not refused", async () => {
+    const { session, source } = await setup();
+    const post = async (ics: string) => expectStatus(await postIcs(t, source.id, source.signingSecret, ics), 202);
+    await post(moved(session.uid, "2026-12-02T16:00:00Z", 1));
+    // 600 busy blocks (one stored part; within the 1,000 events a run may hold): far over 1 ms of parsing.
+    const blocks = Array.from({ length: 600 }, (_, i) => {
+      const start = Date.parse("2026-12-10T00:00:00Z") + i * 3600_000;
+      return busy(`block-${i}@example.org`, new Date(start).toISOString(), new Date(start + 1800_000).toISOString());
+    });
+    const [head, tail] = moved(session.uid, "2026-12-02T17:00:00Z", 2).split("END:VCALENDAR") as [string, string];
+    await post(`${head}${blocks.join("\r\n")}\r\nEND:VCALENDAR${tail}`);
+    const tight = new IngestWorker(t.services, { followingParseMs: 1 });
+    expect(await tight.runOnce()).toBe(true);
+    const states = async () =>
+      (await t.database.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.sourceId, source.id), orderBy: (d, { asc }) => asc(d.id) })).map(
+        (d) => d.state,
+      );
+    expect(await states()).toEqual(["done", "pending"]);
+    expect((await getSession(session.id)).start).toBe("2026-12-02T16:00:00.000Z");
+    expect(await tight.runOnce()).toBe(true);
+    expect(await states()).toEqual(["done", "done"]);
+    expect((await getSession(session.id)).start).toBe("2026-12-02T17:00:00.000Z");
+  });
+
   it("deliveries arriving together are recorded each once, with their whole payload; one id sent twice at once is one delivery", async () => {
     const { session, source } = await setup();
     const bodies = Array.from({ length: 24 }, (_, i) => moved(session.uid, `2026-12-0${1 + (i % 8)}T16:00:00Z`, i + 1));
