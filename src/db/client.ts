@@ -13,6 +13,14 @@ export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelati
 /** Anything a query can run on: the database or an open transaction. */
 export type Executor = Db | Tx;
 
+/**
+ * The rows of a raw `execute`: postgres.js answers the rows themselves, PGlite an object holding
+ * them. `T` is what the statement selects; nothing checks it.
+ */
+export function executedRows<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[];
+}
+
 export type Database = {
   db: Db;
   kind: "pglite" | "postgres";

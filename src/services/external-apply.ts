@@ -1,6 +1,6 @@
 // Apply the current state of external events to our sessions, in the caller's transaction.
 import { and, eq, inArray, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
-import type { Db, Executor } from "../db/client.js";
+import { type Db, type Executor, executedRows } from "../db/client.js";
 import { calendarSources, externalEvents, sessions, telehealthLinks } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { type ExternalEvent, eventDefect, setAsideRef } from "../domain/external-event.js";
@@ -366,8 +366,7 @@ async function providerContext(tx: Executor, providerId: string, sourceId: strin
         where ${sessions.providerId} = ${providerId}::uuid and ${sessions.telehealthUrl} is not null) as own,
       exists (select 1 from ${calendarSources}
         where ${calendarSources.providerId} = ${providerId}::uuid and ${calendarSources.deletedAt} is null and ${calendarSources.id} <> ${sourceId}::uuid) as watches`);
-  // postgres.js answers the rows themselves; PGlite an object holding them.
-  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { link: string | null; own: string; watches: boolean }[];
+  const [row] = executedRows<{ link: string | null; own: string; watches: boolean }>(result);
   return {
     providerLinks: [...(row?.link ? [row.link] : []), ...(JSON.parse(row?.own ?? "[]") as string[])],
     watchesOthers: row?.watches === true,

@@ -2,7 +2,7 @@
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
 import { and, eq, getTableColumns, gt, inArray, lt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
-import type { Db, Executor } from "../db/client.js";
+import { type Db, type Executor, executedRows } from "../db/client.js";
 import { calendarSources, deliveries, deliveryPayloadParts, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import type { SourceRow } from "./calendar-sources.js";
@@ -146,10 +146,7 @@ async function recordBatch(db: Db, batch: Waiting[]): Promise<void> {
         select recorded.id, 0, input.t from recorded join input on input.s = recorded.source_id and input.k = recorded.delivery_key
       )
       select source_id::text as s, delivery_key as k from recorded`);
-    // postgres.js answers the rows themselves; PGlite an object holding them.
-    const recorded = new Set(
-      ((Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { s: string; k: string }[]).map((r) => `${r.s} ${r.k}`),
-    );
+    const recorded = new Set(executedRows<{ s: string; k: string }>(result).map((r) => `${r.s} ${r.k}`));
     for (const w of rows) w.settle(recorded.has(`${w.sourceId} ${w.deliveryKey}`));
     for (const w of repeats) w.settle(false);
   } catch (err) {
@@ -344,13 +341,7 @@ export async function loadPayloadRun(
     ) run
     where id = ${lead.id} or after_lead <= ${FOLLOWING_PAYLOAD_CHARS}
     order by id`);
-  // postgres.js answers the rows themselves; PGlite an object holding them.
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
-    id: number | string;
-    usable: boolean;
-    parts: number;
-    text: string | null;
-  }[];
+  const rows = executedRows<{ id: number | string; usable: boolean; parts: number; text: string | null }>(result);
   const [first, ...rest] = rows;
   if (!first || Number(first.id) !== lead.id || first.parts !== 1 || first.text === null) return { ics: null, following: [] };
   const following: FollowingPayload[] = [];
@@ -405,8 +396,7 @@ export async function completeDelivery(tx: Executor, id: number, now: Date, lock
         returning id
       )
       select id, pg_advisory_xact_lock(hashtext(${lockSource}::text)) from done`);
-    // postgres.js answers the rows themselves; PGlite an object holding them.
-    return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows).length > 0;
+    return executedRows(result).length > 0;
   }
   const rows = await tx
     .update(deliveries)
