@@ -16,14 +16,7 @@ import {
 } from "../services/calendar-sources.js";
 import type { ConnectionAdapters } from "../services/connection-adapters.js";
 import type { ServiceDeps } from "../services/deps.js";
-import {
-  type ApplyStats,
-  addApplyStats,
-  applyExternalEvents,
-  MAX_SET_ASIDE_LISTED,
-  type SetAsideEvent,
-  settleHeldCancellations,
-} from "../services/external-apply.js";
+import { type ApplyStats, addApplyStats, applyExternalEvents, setAsideOf, settleHeldCancellations } from "../services/external-apply.js";
 import {
   type ClaimCandidate,
   type ClaimedDelivery,
@@ -479,16 +472,6 @@ export class IngestWorker {
   private count(d: ClaimedDelivery, result: string): void {
     this.opts.metrics?.deliveriesApplied.inc({ kind: d.kind, result });
   }
-}
-
-/** The events of one delivery that cannot be applied as given, listed as on the delivery row. */
-function setAsideOf(events: readonly ExternalEvent[]): SetAsideEvent[] {
-  const listed: SetAsideEvent[] = [];
-  for (const e of events) {
-    const defect = eventDefect(e);
-    if (defect && listed.push({ externalId: setAsideRef(e.externalId), reason: defect }) >= MAX_SET_ASIDE_LISTED) break;
-  }
-  return listed;
 }
 
 /** A database or driver error's SQLSTATE-like code, never its message (which may quote parameters). */

@@ -31,7 +31,7 @@ const CHUNK = 100;
 /** Rows per multi-row upsert: drizzle builds ~0.1 ms of parameters a row before PGlite runs it. */
 const WRITE_CHUNK = 50;
 /** Set-aside events listed on the delivery; the count is in the log line. */
-export const MAX_SET_ASIDE_LISTED = 50;
+const MAX_SET_ASIDE_LISTED = 50;
 const chunks = <T>(xs: T[], size = CHUNK) => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 
 type MirrorRow = typeof externalEvents.$inferInsert;
@@ -241,9 +241,26 @@ export async function applyExternalEvents(tx: Executor, source: SourceRow, event
       await pause();
     }
   }
-  stats.setAside.length = Math.min(stats.setAside.length, MAX_SET_ASIDE_LISTED);
-  if (setAside > stats.setAside.length) stats.setAside.push({ externalId: `(${setAside - stats.setAside.length} more)`, reason: "event_set_aside" });
+  stats.setAside = listedSetAside(stats.setAside, setAside);
   return stats;
+}
+
+/** A delivery's set-aside events as it lists them: the first MAX_SET_ASIDE_LISTED, then how many more. */
+function listedSetAside(first: SetAsideEvent[], total: number): SetAsideEvent[] {
+  const listed = first.slice(0, MAX_SET_ASIDE_LISTED);
+  if (total > listed.length) listed.push({ externalId: `(${total - listed.length} more)`, reason: "event_set_aside" });
+  return listed;
+}
+
+/** The events of `events` that cannot be applied as given, listed as applyExternalEvents lists them. */
+export function setAsideOf(events: readonly ExternalEvent[]): SetAsideEvent[] {
+  const first: SetAsideEvent[] = [];
+  let total = 0;
+  for (const e of events) {
+    const defect = eventDefect(e);
+    if (defect && ++total <= MAX_SET_ASIDE_LISTED) first.push({ externalId: setAsideRef(e.externalId), reason: defect });
+  }
+  return listedSetAside(first, total);
 }
 
 /** Counts of two applications of one delivery's parts, added up; set-aside events listed once. */

@@ -388,21 +388,15 @@ export async function completeFollowing(tx: Executor, ids: readonly number[], no
  * source at a time across all processes), once the delivery is known to be still pending.
  */
 export async function completeDelivery(tx: Executor, id: number, now: Date, lockSource?: string): Promise<boolean> {
-  if (lockSource !== undefined) {
-    const result = await tx.execute(sql`
-      with done as (
-        update ${deliveries} set state = 'done', processed_at = ${now.toISOString()}::timestamptz, last_error_code = null, claimed_until = null
-        where id = ${id} and state = 'pending'
-        returning id
-      )
-      select id, pg_advisory_xact_lock(hashtext(${lockSource}::text)) from done`);
-    return executedRows(result).length > 0;
-  }
   const rows = await tx
     .update(deliveries)
     .set({ state: "done", processedAt: now, lastErrorCode: null, claimedUntil: null })
     .where(and(eq(deliveries.id, id), eq(deliveries.state, "pending")))
-    .returning({ id: deliveries.id });
+    // RETURNING is computed for the updated row only, after its update.
+    .returning({
+      id: deliveries.id,
+      ...(lockSource !== undefined ? { locked: sql`pg_advisory_xact_lock(hashtext(${lockSource}::text))::text` } : {}),
+    });
   return rows.length > 0;
 }
 

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { Webhook } from "standardwebhooks";
 import { httpRequest, log, type Mode, percentile, sleep } from "./harness.js";
+import { signedIcsDelivery } from "./ingest.js";
 import { apiJson, type ServerHandle, startServer } from "./servers.js";
 
 export type LatencyStats = { samples: number; p50Ms: number; p99Ms: number; maxMs: number; failed: number };
@@ -89,18 +90,11 @@ async function webhookSource(server: ServerHandle, providerId: string): Promise<
 
 /** Signed like a Standard Webhooks sender; answers the time to the response. */
 async function post(server: ServerHandle, source: Source, ics: string, tag: string): Promise<number> {
-  const body = JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: { ics } });
-  const msgId = `msg_healthz_${tag}_${Date.now()}`;
-  const at = new Date();
+  const { headers, body } = signedIcsDelivery(new Webhook(source.signingSecret), `msg_healthz_${tag}_${Date.now()}`, ics);
   const started = performance.now();
   const res = await httpRequest(`${server.baseUrl}/webhooks/ics/${source.id}`, {
     method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "webhook-id": msgId,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": new Webhook(source.signingSecret).sign(msgId, at, body),
-    },
+    headers,
     body,
     timeoutMs: 60_000,
   });

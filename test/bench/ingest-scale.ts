@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import type postgres from "postgres";
 import { Webhook } from "standardwebhooks";
 import { httpRequest, log, type Mode, percentile, sleep } from "./harness.js";
-import { deliveryIcs, type IngestSource } from "./ingest.js";
+import { deliveryIcs, type IngestSource, signedIcsDelivery } from "./ingest.js";
 import { type IngestScaleCounts, seedIngestScale, settleDatabase } from "./seed.js";
 import type { ServerHandle } from "./servers.js";
 
@@ -126,18 +126,7 @@ async function latencyRound(
         return;
       }
       const msgId = `msg_${opts.tag}_${si}_${n}`;
-      const body = JSON.stringify({
-        type: "calendar.changed",
-        timestamp: new Date().toISOString(),
-        data: { ics: deliveryIcs(source, opts.seq[si]!++) },
-      });
-      const at = new Date();
-      const headers = {
-        "content-type": "application/json",
-        "webhook-id": msgId,
-        "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-        "webhook-signature": webhooks[si]!.sign(msgId, at, body),
-      };
+      const { headers, body } = signedIcsDelivery(webhooks[si]!, msgId, deliveryIcs(source, opts.seq[si]!++));
       const server = servers[(si + n) % servers.length]!;
       sent++;
       const t0 = performance.now();

@@ -98,6 +98,21 @@ export function deliveryIcs(source: IngestSource, i: number): string {
   ].join("\r\n");
 }
 
+/** A delivery as a Standard Webhooks sender posts it: the envelope, signed by the `standardwebhooks` package. */
+export function signedIcsDelivery(webhook: Webhook, msgId: string, ics: string): { headers: Record<string, string>; body: string } {
+  const body = JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: { ics } });
+  const at = new Date();
+  return {
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": msgId,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": webhook.sign(msgId, at, body),
+    },
+    body,
+  };
+}
+
 export type SendResult = { loop: LoopResult; acked: Map<string, number>; startedAt: number; lastAckAt: number; statusCounts: Record<string, number> };
 
 /**
@@ -119,20 +134,10 @@ export async function sendDeliveries(
     const source = sources[si]!;
     const server = servers[i % servers.length]!;
     const msgId = `msg_${opts.tag}_${i}`;
-    const body = JSON.stringify({
-      type: "calendar.changed",
-      timestamp: new Date().toISOString(),
-      data: { ics: deliveryIcs(source, Math.floor(i / sources.length)) },
-    });
-    const at = new Date();
+    const { headers, body } = signedIcsDelivery(webhooks[si]!, msgId, deliveryIcs(source, Math.floor(i / sources.length)));
     const res = await httpRequest(`${server.baseUrl}/webhooks/ics/${source.id}`, {
       method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "webhook-id": msgId,
-        "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-        "webhook-signature": webhooks[si]!.sign(msgId, at, body),
-      },
+      headers,
       body,
       discardBody: true,
     });
