@@ -2,7 +2,7 @@ import { API_BODY_LIMIT, refuseDeclaredOversize, WEBHOOK_BODY_LIMIT } from "./ht
 import type { AppDeps } from "./http/env.js";
 import { accessLog, bearerAuth, limitBody, refuseUnsafeText, requestContext, requestDeadline, requireJson } from "./http/middleware.js";
 import { API_DOCUMENT_PATH, apiDocument, createRouter, requiresBearer } from "./http/openapi.js";
-import { codedError, problemForError, problemResponse } from "./http/problem.js";
+import { codedError, problemResponse, reportFailure } from "./http/problem.js";
 import { providerScope } from "./http/provider-scope.js";
 import { limitUnauthenticatedFailures } from "./http/rate-limit.js";
 import { allowedMethods } from "./http/routes-index.js";
@@ -89,17 +89,7 @@ export function createApp(deps: AppDeps) {
     return problemResponse(c, codedError("not_found", "No such resource."));
   });
 
-  app.onError((err, c) => {
-    const failure = problemForError(err);
-    const requestId = c.get("requestId");
-    if (failure.status >= 500) {
-      // Class, codes and frames only (errorFields): a driver's message holds SQL parameters.
-      deps.logger[failure.code === "internal_error" ? "error" : "warn"]({ requestId, code: failure.code, err }, "request failed");
-    } else if (failure.code === "invalid_value") {
-      deps.logger.warn({ requestId, code: failure.code, err }, "database refused a value");
-    }
-    return problemResponse(c, failure);
-  });
+  app.onError((err, c) => problemResponse(c, reportFailure(deps.logger, c.get("requestId"), err)));
 
   return app;
 }

@@ -1,6 +1,7 @@
 // Request bodies are read here, and only here: bounded in size while they stream (never buffered
 // past the limit), in time (a slow body is cut), and in total across the process (many large bodies
 // at once get 503 instead of exhausting memory).
+import type { IncomingMessage } from "node:http";
 import type { Context, MiddlewareHandler } from "hono";
 import { AppError, RetryLaterError } from "../errors.js";
 import type { AppEnv } from "./env.js";
@@ -31,12 +32,15 @@ export type BodyLimits = { maxBytes: number; timeoutMs: number; budget: BodyBudg
 const tooLarge = (max: number) => codedError("payload_too_large", `The body is over the ${max}-byte limit.`);
 const busy = () => new RetryLaterError("server_busy", "Too many large requests are in progress; retry shortly.", 1);
 
-function declaredLength(c: Context): number | undefined {
-  const raw = c.req.header("content-length");
+/** Content-Length as a number; undefined when absent; throws when it is not a number. */
+export function contentLength(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   if (!/^\d{1,15}$/.test(raw.trim())) throw codedError("malformed_json", "The Content-Length header is not a number.");
   return Number(raw.trim());
 }
+
+const declaredLength = (c: Context) => contentLength(c.req.header("content-length"));
+const utf8 = new TextDecoder();
 
 export const API_BODY_LIMIT = 1024 * 1024;
 /** Room for a 2 MiB ICS payload in its JSON envelope; anything larger is 413 before verification. */
@@ -118,7 +122,41 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<string> 
   // Downstream readers (validators, c.req.text()) read this copy, not the socket.
   const { url, method, headers } = c.req.raw;
   c.req.raw = new Request(url, { method, headers, body });
-  return new TextDecoder().decode(body);
+  return utf8.decode(body);
+}
+
+/**
+ * For answers made ahead of Hono: a node:http body of a declared `length` (already checked against
+ * the limit and reserved in the budget by the caller), decoded as readBody decodes it, within
+ * `timeoutMs`. A body cut short or too slow is refused as readBody refuses it.
+ */
+export function readDeclaredBody(req: IncomingMessage, length: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const body = Buffer.allocUnsafe(length);
+    let at = 0;
+    const finish = (err: Error | null) => {
+      clearTimeout(timer);
+      req.off("data", onData).off("end", onEnd).off("error", onFail).off("close", onClose);
+      if (err) reject(err);
+      else resolve(utf8.decode(body));
+    };
+    const onData = (chunk: Buffer) => {
+      // node:http stops a body at its Content-Length; the check keeps the copy in bounds regardless.
+      if (at + chunk.length > length) return finish(tooLarge(length));
+      chunk.copy(body, at);
+      at += chunk.length;
+    };
+    const onEnd = () => finish(at === length ? null : codedError("request_timeout", "The body was not received."));
+    const onFail = () => finish(codedError("request_timeout", "The body was not received."));
+    const onClose = () => {
+      if (!req.complete) onFail();
+    };
+    const timer = setTimeout(
+      () => finish(codedError("request_timeout", `The body did not arrive within ${Math.round(timeoutMs / 1000)} s.`)),
+      timeoutMs,
+    );
+    req.on("data", onData).on("end", onEnd).on("error", onFail).on("close", onClose);
+  });
 }
 
 /** Gives the request's reserved bytes back to the budget (after the response is made). */

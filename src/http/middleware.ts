@@ -114,6 +114,9 @@ export function refuseUnsafeText(): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** What a request still unanswered at its deadline gets. */
+export const notAnsweredInTime = () => new RetryLaterError("service_unavailable", "The server could not answer in time; retry shortly.", 5);
+
 /**
  * A request still unanswered after `ms` (a hung database, an exhausted pool) gets 503 with
  * Retry-After instead of holding the client; `exempt` names routes that wait on other servers.
@@ -123,7 +126,7 @@ export function requestDeadline(ms: number, exempt: (method: string, path: strin
     if (exempt(c.req.method, c.req.path)) return next();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RetryLaterError("service_unavailable", "The server could not answer in time; retry shortly.", 5)), ms);
+      timer = setTimeout(() => reject(notAnsweredInTime()), ms);
     });
     try {
       await Promise.race([next(), deadline]);

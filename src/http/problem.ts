@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { classifyDbError } from "../db/errors.js";
 import { AppError, ERROR_CODES, RetryLaterError } from "../errors.js";
+import type { Logger } from "../logger.js";
 
 export const PROBLEM_TYPE_BASE = "https://docs.telehealth-calendar.invalid/problems/";
 
@@ -29,13 +30,32 @@ export function problemBody(err: AppError, requestId: string | undefined): Probl
   };
 }
 
+/** The headers of a problem answer (Retry-After when the client should come back). */
+export function problemHeaders(err: AppError): Record<string, string> {
+  return {
+    "content-type": "application/problem+json",
+    ...(err instanceof RetryLaterError ? { "retry-after": String(err.retryAfterSeconds) } : {}),
+  };
+}
+
 /** RFC 9457: every non-2xx answer is application/problem+json. */
 export function problemResponse(c: Context, err: AppError): Response {
   const body = problemBody(err, c.get("requestId") as string | undefined);
-  return c.body(JSON.stringify(body), err.status as ContentfulStatusCode, {
-    "content-type": "application/problem+json",
-    ...(err instanceof RetryLaterError ? { "retry-after": String(err.retryAfterSeconds) } : {}),
-  });
+  return c.body(JSON.stringify(body), err.status as ContentfulStatusCode, problemHeaders(err));
+}
+
+/**
+ * The problem a thrown thing is answered with, logged when it is the server's fault (class, codes
+ * and frames only, see errorFields in the logger: a driver's message holds SQL parameters).
+ */
+export function reportFailure(logger: Logger, requestId: string | undefined, err: unknown): AppError {
+  const failure = problemForError(err);
+  if (failure.status >= 500) {
+    logger[failure.code === "internal_error" ? "error" : "warn"]({ requestId, code: failure.code, err }, "request failed");
+  } else if (failure.code === "invalid_value") {
+    logger.warn({ requestId, code: failure.code, err }, "database refused a value");
+  }
+  return failure;
 }
 
 export function internalError(): AppError {

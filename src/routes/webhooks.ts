@@ -73,20 +73,30 @@ const microsoft = createRoute({
   },
 });
 
-function answer(c: Context<AppEnv>, intake: Intake, okStatus: 200 | 202): Response {
+/** What a sender is told about its delivery: the JSON of a success, or the problem. */
+export function intakeAnswer(
+  intake: Intake,
+  okStatus: 200 | 202,
+): { status: 200 | 202; json: { accepted: boolean; duplicate?: boolean }; error?: never } | { error: AppError } {
   switch (intake.result) {
     case "accepted":
-      c.var.deps.runtime.worker?.nudge();
-      return c.json({ accepted: true, duplicate: intake.duplicate }, okStatus);
+      return { status: okStatus, json: { accepted: true, duplicate: intake.duplicate } };
     case "ignored":
-      return c.json({ accepted: false }, 200);
+      return { status: 200, json: { accepted: false } };
     case "unknown_source":
-      return problemResponse(c, codedError("not_found", "No such webhook."));
+      return { error: codedError("not_found", "No such webhook.") };
     case "unauthorized":
-      return problemResponse(c, new AppError(401, "invalid_signature", "Unauthorized", "The message could not be verified."));
+      return { error: new AppError(401, "invalid_signature", "Unauthorized", "The message could not be verified.") };
     case "rejected":
-      return problemResponse(c, intake.error);
+      return { error: intake.error };
   }
+}
+
+function answer(c: Context<AppEnv>, intake: Intake, okStatus: 200 | 202): Response {
+  const a = intakeAnswer(intake, okStatus);
+  if (a.error) return problemResponse(c, a.error);
+  if (intake.result === "accepted") c.var.deps.runtime.worker?.nudge();
+  return c.json(a.json, a.status);
 }
 
 export function webhookRoutes() {

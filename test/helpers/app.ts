@@ -58,13 +58,23 @@ export async function makeTestApp(opts: { clock?: TestClock; env?: Record<string
     if (!opts.database) await database.close();
   });
 
-  /** The same app behind the real node:http server main.ts runs (feed fast path included). */
-  async function listen(): Promise<{ baseUrl: string; close(): Promise<void> }> {
-    const server = createHttpServer(deps, app);
+  /**
+   * The same app behind the real node:http server main.ts runs (its fast paths included);
+   * `appRequests` counts the requests that reached the app, i.e. that no fast path answered.
+   */
+  async function listen(): Promise<{ baseUrl: string; appRequests(): number; close(): Promise<void> }> {
+    let reachedApp = 0;
+    const server = createHttpServer(deps, {
+      fetch: (req: Request, ...rest: unknown[]) => {
+        reachedApp++;
+        return (app.fetch as (req: Request, ...rest: unknown[]) => Response | Promise<Response>)(req, ...rest);
+      },
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     return {
       baseUrl: `http://127.0.0.1:${port}`,
+      appRequests: () => reachedApp,
       close: () =>
         new Promise<void>((resolve) => {
           server.closeAllConnections();

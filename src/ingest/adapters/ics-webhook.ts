@@ -58,9 +58,24 @@ export function verifyStandardWebhook(secret: string, body: string, headers: Rec
 }
 
 /**
- * Everything that can be checked before the body is read: the source exists and the three headers
- * are present and plausible (a v1 signature, a timestamp within the window). An unsigned request is
- * answered without reading a byte of its body.
+ * The three headers are present and plausible (an id, a v1 signature, a timestamp within the
+ * window): what can be judged before a byte of the body is read.
+ */
+export function plausibleStandardWebhook(headers: Record<string, string>, nowMs: number): boolean {
+  const ts = headers["webhook-timestamp"] ?? "";
+  const id = headers["webhook-id"] ?? "";
+  return (
+    id.length > 0 &&
+    id.length <= 256 &&
+    /^\d{1,12}$/.test(ts) &&
+    Math.abs(nowMs / 1000 - Number(ts)) <= TIMESTAMP_TOLERANCE_S &&
+    /(^|\s)v1,\S+/.test(headers["webhook-signature"] ?? "")
+  );
+}
+
+/**
+ * Everything that can be checked before the body is read: the source exists and the headers are
+ * plausible. An unsigned request is answered without reading a byte of its body.
  */
 export async function precheckIcsWebhook(
   deps: ServiceDeps,
@@ -70,15 +85,7 @@ export async function precheckIcsWebhook(
 ): Promise<IntakeSource | Intake> {
   const source = await webhookSource(deps, sourceId, known);
   if (!source) return { result: "unknown_source" };
-  const ts = headers["webhook-timestamp"] ?? "";
-  const id = headers["webhook-id"] ?? "";
-  const plausible =
-    id.length > 0 &&
-    id.length <= 256 &&
-    /^\d{1,12}$/.test(ts) &&
-    Math.abs(Date.now() / 1000 - Number(ts)) <= TIMESTAMP_TOLERANCE_S &&
-    /(^|\s)v1,\S+/.test(headers["webhook-signature"] ?? "");
-  return plausible ? source : { result: "unauthorized" };
+  return plausibleStandardWebhook(headers, Date.now()) ? source : { result: "unauthorized" };
 }
 
 /** Webhook sources this process knows (kept true by notifications, see live-feeds.ts). */
