@@ -1,6 +1,6 @@
 import { PGlite } from "@electric-sql/pglite";
-import type { ExtractTablesWithRelations } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
+import type { ExtractTablesWithRelations, SQL } from "drizzle-orm";
+import type { PgDatabase, PgDialect, PgQueryResultHKT, PgSession, PgTransaction } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
@@ -19,6 +19,19 @@ export type Executor = Db | Tx;
  */
 export function executedRows<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[];
+}
+
+/**
+ * A raw statement as a named prepared statement: PostgreSQL parses and plans it once per connection
+ * (the extended protocol's Bind/Execute after that). `db.execute` sends it unnamed, and postgres.js
+ * then asks the server to describe its parameters first: two round trips and a parse on every
+ * call. For hot statements of fixed text only (each name is kept by every connection that ran it).
+ * Rows as executedRows reads them.
+ */
+export async function executePrepared<T>(db: Executor, name: string, query: SQL): Promise<T[]> {
+  // The same two steps as PgDatabase.execute, with a name (drizzle's query builders' .prepare()).
+  const { dialect, session } = db as unknown as { dialect: PgDialect; session: PgSession };
+  return executedRows<T>(await session.prepareQuery(dialect.sqlToQuery(query), undefined, name, false).execute());
 }
 
 export type Database = {

@@ -2,7 +2,7 @@
 // workers in any number of processes claim rows with FOR UPDATE SKIP LOCKED.
 import { and, eq, getTableColumns, gt, inArray, lt, lte, notInArray, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
-import { type Db, type Executor, executedRows } from "../db/client.js";
+import { type Db, type Executor, executedRows, executePrepared } from "../db/client.js";
 import { calendarSources, deliveries, deliveryPayloadParts, providers } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import type { SourceRow } from "./calendar-sources.js";
@@ -133,7 +133,10 @@ async function recordBatch(db: Db, batch: Waiting[]): Promise<void> {
   const rows = [...first.values()];
   try {
     const input = JSON.stringify(rows.map((w) => ({ p: w.providerId, s: w.sourceId, k: w.deliveryKey, a: w.at.toISOString(), t: w.ics })));
-    const result = await db.execute(sql`
+    const recorded = await executePrepared<{ s: string; k: string }>(
+      db,
+      "intake_record_ics",
+      sql`
       with input as (
         select * from json_to_recordset(${input}::json) as t(p uuid, s uuid, k text, a timestamptz, t text)
       ), recorded as (
@@ -145,9 +148,10 @@ async function recordBatch(db: Db, batch: Waiting[]): Promise<void> {
         insert into ${deliveryPayloadParts} (delivery_id, part, text)
         select recorded.id, 0, input.t from recorded join input on input.s = recorded.source_id and input.k = recorded.delivery_key
       )
-      select source_id::text as s, delivery_key as k from recorded`);
-    const recorded = new Set(executedRows<{ s: string; k: string }>(result).map((r) => `${r.s} ${r.k}`));
-    for (const w of rows) w.settle(recorded.has(`${w.sourceId} ${w.deliveryKey}`));
+      select source_id::text as s, delivery_key as k from recorded`,
+    );
+    const keys = new Set(recorded.map((r) => `${r.s} ${r.k}`));
+    for (const w of rows) w.settle(keys.has(`${w.sourceId} ${w.deliveryKey}`));
     for (const w of repeats) w.settle(false);
   } catch (err) {
     // One delivery must not fail the others: on any error each is recorded again on its own.
