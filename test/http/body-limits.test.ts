@@ -1,22 +1,19 @@
 // The listening server under slow and large bodies: a real HTTP server on 127.0.0.1.
 import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
-import { type ServerType, serve } from "@hono/node-server";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { deliveries } from "../../src/db/schema.js";
-import { nodeServerOptions } from "../../src/runtime.js";
 import { loadDeliveryIcs, PAYLOAD_PART_CHARS, recordIcsDelivery } from "../../src/services/inbox.js";
 import { makeTestApp } from "../helpers/app.js";
 import { createProvider } from "../helpers/factories.js";
 import { createIcsWebhookSource, signedHeaders } from "../helpers/webhooks.js";
 
 const t = await makeTestApp({ env: { BODY_TIMEOUT_MS: "1000", RATE_LIMIT_BURST: "100000", BODY_BUFFER_MAX_BYTES: String(32 * 1024 * 1024) } });
-const server: ServerType = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1", serverOptions: nodeServerOptions(t.config) });
-await new Promise<void>((r) => (server.listening ? r() : server.once("listening", () => r())));
-const port = (server.address() as AddressInfo).port;
-afterAll(() => new Promise((r) => server.close(r)));
+// The server main.ts runs: webhook bodies for a source this process knows are read by its fast path.
+const server = await t.listen();
+const port = Number(new URL(server.baseUrl).port);
+afterAll(() => server.close());
 
 const provider = await createProvider(t);
 const source = await createIcsWebhookSource(t, provider.id);
