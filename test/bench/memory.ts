@@ -12,7 +12,16 @@ import { startServer } from "./servers.js";
  * rssMb: the lowest VmRSS over a quiet window; afterGcMb: VmRSS right after a forced full GC;
  * heapUsedMb / externalMb: the main isolate's process.memoryUsage() after that GC.
  */
-export type MemorySample = { label: string; round: number; rssMb: number; afterGcMb: number; heapUsedMb: number; externalMb: number };
+export type MemorySample = {
+  label: string;
+  round: number;
+  rssMb: number;
+  afterGcMb: number;
+  heapUsedMb: number;
+  /** What V8 holds from the system for its heap (used or not): young-generation growth shows here, not in heapUsed. */
+  heapTotalMb: number;
+  externalMb: number;
+};
 export type MemoryResult = {
   feedRequests: number;
   deliveries: number;
@@ -49,9 +58,17 @@ export async function benchMemory(mode: Mode): Promise<MemoryResult> {
     process.kill(server.pid, "SIGUSR2");
     await sleep(1000);
     const lines = readFileSync(server.gcReport!, "utf8").trim().split("\n");
-    const usage = JSON.parse(lines[lines.length - 1]!) as { heapUsed: number; external: number };
+    const usage = JSON.parse(lines[lines.length - 1]!) as { heapUsed: number; heapTotal: number; external: number };
     const mb = (n: number) => n / 1024 / 1024;
-    return { label, round, rssMb: min, afterGcMb: server.rssMb(), heapUsedMb: mb(usage.heapUsed), externalMb: mb(usage.external) };
+    return {
+      label,
+      round,
+      rssMb: min,
+      afterGcMb: server.rssMb(),
+      heapUsedMb: mb(usage.heapUsed),
+      heapTotalMb: mb(usage.heapTotal),
+      externalMb: mb(usage.external),
+    };
   };
   try {
     const seeded = await seedProviderViaApi(server);

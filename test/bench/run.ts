@@ -435,13 +435,22 @@ function memorySection(m: MemoryResult, goals: Goal[]): string {
     `### 5. Memory: VmRSS of one server process (worker on); ${m.rounds} rounds of ${m.feedRequests.toLocaleString("en-US")} feed requests (200, 304, gzip in turn) then ${m.deliveries.toLocaleString("en-US")} deliveries`,
     "",
     markdownTable(
-      ["round", "sample", "RSS, lowest over the quiet window", "RSS after a full GC", "V8 heap used after GC", "external (Buffers) after GC"],
+      [
+        "round",
+        "sample",
+        "RSS, lowest over the quiet window",
+        "RSS after a full GC",
+        "V8 heap used after GC",
+        "V8 heap committed after GC",
+        "external (Buffers) after GC",
+      ],
       m.samples.map((s) => [
         String(s.round),
         s.label,
         `${fmt(s.rssMb, 1)} MB`,
         `${fmt(s.afterGcMb, 1)} MB`,
         `${fmt(s.heapUsedMb, 1)} MB`,
+        `${fmt(s.heapTotalMb, 1)} MB`,
         `${fmt(s.externalMb, 1)} MB`,
       ]),
     ),
