@@ -215,3 +215,52 @@ describe("ICS webhook deliveries to the listening server", () => {
     clock.advance(10 * MINUTE);
   });
 });
+
+describe("ICS webhook deliveries when the database is gone", () => {
+  it("a known source's delivery gets the app's 503 with Retry-After, logged without the payload, and no 500", async () => {
+    const other = await makeTestApp();
+    const listening = await other.listen();
+    try {
+      const { provider } = await providerWithClient(other);
+      const source = await createIcsWebhookSource(other, provider.id);
+      const path = `/webhooks/ics/${source.id}`;
+      const ics = calendar(
+        vevent({ UID: "private-block@therapist.example", DTSTAMP: "20261126T110000Z", DTSTART: "20261201T090000Z", SUMMARY: "Dentist" }),
+      );
+      const body = envelope(ics);
+      const send = (headers: Record<string, string>) =>
+        new Promise<Answer>((resolve, reject) => {
+          const req = httpRequest(
+            `${listening.baseUrl}${path}`,
+            { method: "POST", headers: { ...headers, "content-length": Buffer.byteLength(body) }, agent: false },
+            (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (d) => (text += d));
+              res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+            },
+          );
+          req.on("error", reject);
+          req.end(body);
+        });
+      expect((await send(signedHeaders(source.signingSecret, body))).status).toBe(202); // now known here
+      await other.database.close();
+      const before = listening.appRequests();
+      const answer = await send(signedHeaders(source.signingSecret, body));
+      expect(listening.appRequests()).toBe(before);
+      const app = await other.app.request(path, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
+      const appAnswer = { status: app.status, headers: Object.fromEntries(app.headers), body: await app.text() };
+      expect(comparable(answer)).toEqual(comparable(appAnswer));
+      expect(comparable(answer)).toMatchObject({
+        status: 503,
+        type: "application/problem+json",
+        json: { code: "database_unavailable" },
+        retryAfter: "5",
+      });
+      expect(other.logs.text()).not.toContain("Dentist");
+      expect(other.logs.text()).not.toContain(source.signingSecret);
+    } finally {
+      await listening.close();
+    }
+  });
+});
