@@ -22,16 +22,17 @@ export function executedRows<T>(result: unknown): T[] {
 }
 
 /**
- * A raw statement as a named prepared statement: PostgreSQL parses and plans it once per connection
- * (the extended protocol's Bind/Execute after that). `db.execute` sends it unnamed, and postgres.js
- * then asks the server to describe its parameters first: two round trips and a parse on every
- * call. For hot statements of fixed text only (each name is kept by every connection that ran it).
- * Rows as executedRows reads them.
+ * A raw statement, prepared: postgres.js keeps it prepared per connection (keyed by its text), so
+ * PostgreSQL parses it once per connection and then only binds and executes it. Through
+ * `db.execute`, postgres.js first asks the server to describe the statement's parameters: two round
+ * trips and a parse on every call. For hot statements of fixed text only: every connection keeps
+ * each one it ran. Rows as executedRows reads them (PGlite runs it as before).
  */
-export async function executePrepared<T>(db: Executor, name: string, query: SQL): Promise<T[]> {
-  // The same two steps as PgDatabase.execute, with a name (drizzle's query builders' .prepare()).
+export async function executePrepared<T>(db: Executor, query: SQL): Promise<T[]> {
+  // PgDatabase.execute's two steps, with a name: drizzle's drivers take any name as "prepare"
+  // (postgres.js names the statement itself), as its query builders' .prepare(name) does.
   const { dialect, session } = db as unknown as { dialect: PgDialect; session: PgSession };
-  return executedRows<T>(await session.prepareQuery(dialect.sqlToQuery(query), undefined, name, false).execute());
+  return executedRows<T>(await session.prepareQuery(dialect.sqlToQuery(query), undefined, "prepared", false).execute());
 }
 
 export type Database = {

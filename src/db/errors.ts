@@ -50,12 +50,12 @@ export function driverCodeOf(err: unknown): string | undefined {
   return undefined;
 }
 
-/** The embedded database refuses every query once closed (at shutdown), with this message and no code. */
-const PGLITE_CLOSED = "PGlite is closed";
+/** The embedded database refuses every query while closing and once closed (at shutdown), with these messages and no code. */
+const PGLITE_CLOSED = /^PGlite is clos(ing|ed)$/;
 
 export function classifyDbError(err: unknown): DbFailure | undefined {
   if (driverCodeOf(err)) return "unavailable";
-  for (const e of causes(err)) if (e instanceof Error && e.message === PGLITE_CLOSED) return "unavailable";
+  for (const e of causes(err)) if (e instanceof Error && PGLITE_CLOSED.test(e.message)) return "unavailable";
   const state = sqlStateOf(err);
   if (!state) return undefined;
   // 08: connection exception; 53: insufficient resources; 57P0x: shutdown/restart; 57014: statement

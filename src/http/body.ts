@@ -1,7 +1,7 @@
 // Request bodies are read here, and only here: bounded in size while they stream (never buffered
 // past the limit), in time (a slow body is cut), and in total across the process (many large bodies
 // at once get 503 instead of exhausting memory).
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, MiddlewareHandler } from "hono";
 import { AppError, RetryLaterError } from "../errors.js";
 import type { AppEnv } from "./env.js";
@@ -128,21 +128,24 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<string> 
 /**
  * For answers made ahead of Hono: a node:http body of a declared `length` (already checked against
  * the limit and reserved in the budget by the caller), decoded as readBody decodes it, within
- * `timeoutMs`. A body cut short or too slow is refused as readBody refuses it.
+ * `timeoutMs`. A body cut short or too slow is refused as readBody refuses it. Once `res` is over
+ * (answered before the body arrived, or the connection gone) the read is given up: node:http no
+ * longer reports on a request whose response went out first.
  */
-export function readDeclaredBody(req: IncomingMessage, length: number, timeoutMs: number): Promise<string> {
+export function readDeclaredBody(req: IncomingMessage, res: ServerResponse, length: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const body = Buffer.allocUnsafe(length);
     let at = 0;
     const finish = (err: Error | null) => {
       clearTimeout(timer);
       req.off("data", onData).off("end", onEnd).off("error", onFail).off("close", onClose);
+      res.off("close", onFail);
       if (err) reject(err);
       else resolve(utf8.decode(body));
     };
     const onData = (chunk: Buffer) => {
       // node:http stops a body at its Content-Length; the check keeps the copy in bounds regardless.
-      if (at + chunk.length > length) return finish(tooLarge(length));
+      if (at + chunk.length > length) return finish(codedError("payload_too_large", "The body is longer than its Content-Length."));
       chunk.copy(body, at);
       at += chunk.length;
     };
@@ -156,6 +159,7 @@ export function readDeclaredBody(req: IncomingMessage, length: number, timeoutMs
       timeoutMs,
     );
     req.on("data", onData).on("end", onEnd).on("error", onFail).on("close", onClose);
+    res.on("close", onFail);
   });
 }
 

@@ -56,7 +56,7 @@ export function withIcsWebhookFastPath(deps: AppDeps, observe: RequestObserver, 
       if (answered) return;
       answered = true;
       clearTimeout(deadline);
-      flat.push("x-request-id", requestId);
+      flat.push("content-length", String(Buffer.byteLength(body)), "x-request-id", requestId);
       res.writeHead(status, flat);
       res.end(body);
       observe("POST", ICS_WEBHOOK_ROUTE, status, performance.now() - started, requestId);
@@ -67,9 +67,9 @@ export function withIcsWebhookFastPath(deps: AppDeps, observe: RequestObserver, 
       if (!req.complete) flat.push("connection", "close");
       send(err.status, flat, JSON.stringify(problemBody(err, requestId)));
     };
-    const deadline = setTimeout(() => sendProblem(notAnsweredInTime()), config.http.requestDeadlineMs);
+    const deadline = setTimeout(() => sendProblem(reportFailure(logger, requestId, notAnsweredInTime())), config.http.requestDeadlineMs);
 
-    void receive(services, source, req, length, headers, config.http.bodyTimeoutMs)
+    void receive(services, source, req, res, length, headers, config.http.bodyTimeoutMs)
       .then(
         (intake) => {
           const a = intakeAnswer(intake, 202);
@@ -82,6 +82,8 @@ export function withIcsWebhookFastPath(deps: AppDeps, observe: RequestObserver, 
         },
         (err: unknown) => sendProblem(reportFailure(logger, requestId, err)),
       )
+      // Nothing above is expected to throw; if it did, the process must not go down for it.
+      .catch((err: unknown) => sendProblem(reportFailure(logger, requestId, err)))
       .finally(() => runtime.bodyBudget.give(length));
   };
 }
@@ -90,10 +92,11 @@ async function receive(
   services: ServiceDeps,
   source: IntakeSource,
   req: IncomingMessage,
+  res: ServerResponse,
   length: number,
   headers: Record<string, string>,
   timeoutMs: number,
 ) {
-  const raw = await readDeclaredBody(req, length, timeoutMs);
+  const raw = await readDeclaredBody(req, res, length, timeoutMs);
   return receiveIcsWebhook(services, source, raw, headers);
 }

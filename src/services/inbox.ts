@@ -135,7 +135,6 @@ async function recordBatch(db: Db, batch: Waiting[]): Promise<void> {
     const input = JSON.stringify(rows.map((w) => ({ p: w.providerId, s: w.sourceId, k: w.deliveryKey, a: w.at.toISOString(), t: w.ics })));
     const recorded = await executePrepared<{ s: string; k: string }>(
       db,
-      "intake_record_ics",
       sql`
       with input as (
         select * from json_to_recordset(${input}::json) as t(p uuid, s uuid, k text, a timestamptz, t text)

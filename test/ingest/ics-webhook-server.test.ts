@@ -101,8 +101,11 @@ describe("ICS webhook deliveries to the listening server", () => {
   it("the caller's X-Request-ID is kept; the access log names the route pattern, never the source id", async () => {
     const { source, path, moved } = await setup();
     const body = moved("2026-12-04T16:00:00Z", 2);
+    const before = server.appRequests();
     const answer = await postBody(path, { ...signedHeaders(source.signingSecret, body), "x-request-id": "sender-trace.42" }, body);
+    expect(server.appRequests()).toBe(before);
     expect(answer.status).toBe(202);
+    expect(answer.headers["content-length"]).toBe(String(Buffer.byteLength(answer.body)));
     expect(answer.headers["x-request-id"]).toBe("sender-trace.42");
     const line = t.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === "sender-trace.42");
     expect(line).toMatchObject({ msg: "request", method: "POST", route: "/webhooks/ics/:sourceId", status: 202 });
@@ -117,6 +120,7 @@ describe("ICS webhook deliveries to the listening server", () => {
       { body: "{not json", code: "malformed_json" },
       { body: JSON.stringify({ type: "calendar.changed", timestamp: new Date().toISOString(), data: {} }), code: "validation_failed" },
       { body: envelope("hello"), code: "ics_not_a_calendar" },
+      { body: "", code: "malformed_json" },
     ];
     for (const c of cases) {
       const before = server.appRequests();
@@ -181,6 +185,7 @@ describe("ICS webhook deliveries to the listening server", () => {
     const { source, path, moved } = await setup();
     const body = moved("2026-12-07T16:00:00Z", 2);
     const count = await deliveryCount(source.id);
+    const before = server.appRequests();
     await new Promise<void>((resolve) => {
       const req = httpRequest(`${server.baseUrl}${path}`, {
         method: "POST",
@@ -192,6 +197,7 @@ describe("ICS webhook deliveries to the listening server", () => {
       req.on("close", () => resolve());
     });
     await new Promise((r) => setTimeout(r, 100));
+    expect(server.appRequests()).toBe(before);
     expect(t.deps.runtime.bodyBudget.used).toBe(0);
     expect(await deliveryCount(source.id)).toBe(count);
   });
@@ -259,6 +265,56 @@ describe("ICS webhook deliveries when the database is gone", () => {
       });
       expect(other.logs.text()).not.toContain("Dentist");
       expect(other.logs.text()).not.toContain(source.signingSecret);
+    } finally {
+      await listening.close();
+    }
+  });
+});
+
+describe("ICS webhook deliveries past the request deadline", () => {
+  it("a body still arriving at the deadline gets the app's 503 with Retry-After, logged as the app logs it", async () => {
+    const other = await makeTestApp({ env: { REQUEST_DEADLINE_MS: "200", BODY_TIMEOUT_MS: "5000" } });
+    const listening = await other.listen();
+    try {
+      const { provider } = await providerWithClient(other);
+      const source = await createIcsWebhookSource(other, provider.id);
+      const path = `/webhooks/ics/${source.id}`;
+      const body = envelope(calendar(vevent({ UID: "block@therapist.example", DTSTAMP: "20261126T110000Z", DTSTART: "20261201T090000Z" })));
+      const send = (write: (req: ReturnType<typeof httpRequest>) => void) =>
+        new Promise<Answer>((resolve, reject) => {
+          const req = httpRequest(
+            `${listening.baseUrl}${path}`,
+            { method: "POST", headers: { ...signedHeaders(source.signingSecret, body), "content-length": Buffer.byteLength(body) }, agent: false },
+            (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (d) => (text += d));
+              res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+            },
+          );
+          req.on("error", reject);
+          write(req);
+        });
+      expect((await send((req) => req.end(body))).status).toBe(202); // now known here
+      const before = listening.appRequests();
+      let stalled: ReturnType<typeof httpRequest> | undefined;
+      const answer = await send((req) => {
+        stalled = req;
+        req.on("error", () => {});
+        req.write(body.slice(0, 10)); // and nothing more
+      });
+      stalled?.destroy();
+      expect(listening.appRequests()).toBe(before);
+      expect(comparable(answer)).toMatchObject({
+        status: 503,
+        type: "application/problem+json",
+        json: { code: "service_unavailable" },
+        retryAfter: "5",
+      });
+      const failed = other.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "request failed");
+      expect(failed).toEqual([expect.objectContaining({ code: "service_unavailable", requestId: answer.headers["x-request-id"] })]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(other.deps.runtime.bodyBudget.used).toBe(0);
     } finally {
       await listening.close();
     }
