@@ -30,6 +30,8 @@ export class BodyBudget {
 export type BodyLimits = { maxBytes: number; timeoutMs: number; budget: BodyBudget };
 
 const tooLarge = (max: number) => codedError("payload_too_large", `The body is over the ${max}-byte limit.`);
+const notReceived = () => codedError("request_timeout", "The body was not received.");
+const tooSlow = (timeoutMs: number) => codedError("request_timeout", `The body did not arrive within ${Math.round(timeoutMs / 1000)} s.`);
 const busy = () => new RetryLaterError("server_busy", "Too many large requests are in progress; retry shortly.", 1);
 
 /** Content-Length as a number; undefined when absent; throws when it is not a number. */
@@ -92,10 +94,7 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<string> 
   let size = 0;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(codedError("request_timeout", `The body did not arrive within ${Math.round(limits.timeoutMs / 1000)} s.`)),
-      limits.timeoutMs,
-    );
+    timer = setTimeout(() => reject(tooSlow(limits.timeoutMs)), limits.timeoutMs);
   });
   try {
     for (;;) {
@@ -109,7 +108,7 @@ export async function readBody(c: Context, limits: BodyLimits): Promise<string> 
     }
   } catch (err) {
     reader.cancel().catch(() => {});
-    throw err instanceof AppError ? err : codedError("request_timeout", "The body was not received.");
+    throw err instanceof AppError ? err : notReceived();
   } finally {
     clearTimeout(timer);
   }
@@ -149,15 +148,12 @@ export function readDeclaredBody(req: IncomingMessage, res: ServerResponse, leng
       chunk.copy(body, at);
       at += chunk.length;
     };
-    const onEnd = () => finish(at === length ? null : codedError("request_timeout", "The body was not received."));
-    const onFail = () => finish(codedError("request_timeout", "The body was not received."));
+    const onEnd = () => finish(at === length ? null : notReceived());
+    const onFail = () => finish(notReceived());
     const onClose = () => {
       if (!req.complete) onFail();
     };
-    const timer = setTimeout(
-      () => finish(codedError("request_timeout", `The body did not arrive within ${Math.round(timeoutMs / 1000)} s.`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish(tooSlow(timeoutMs)), timeoutMs);
     req.on("data", onData).on("end", onEnd).on("error", onFail).on("close", onClose);
     res.on("close", onFail);
   });

@@ -17,10 +17,15 @@ const worker = new IngestWorker(t.services);
 
 type Answer = { status: number; headers: IncomingMessage["headers"]; body: string };
 
-/** A raw POST on a fresh connection: headers now, then the body as `write` decides. */
-function post(path: string, headers: Record<string, string | number>, write: (req: ReturnType<typeof httpRequest>) => void): Promise<Answer> {
+/** A raw POST on a fresh connection (to this file's server unless `baseUrl`): headers now, then the body as `write` decides. */
+function post(
+  path: string,
+  headers: Record<string, string | number>,
+  write: (req: ReturnType<typeof httpRequest>) => void,
+  baseUrl = server.baseUrl,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${server.baseUrl}${path}`, { method: "POST", headers, agent: false }, (res) => {
+    const req = httpRequest(`${baseUrl}${path}`, { method: "POST", headers, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (body += d));
@@ -30,12 +35,12 @@ function post(path: string, headers: Record<string, string | number>, write: (re
     write(req);
   });
 }
-const postBody = (path: string, headers: Record<string, string>, body: string) =>
-  post(path, { ...headers, "content-length": Buffer.byteLength(body) }, (req) => req.end(body));
+const postBody = (path: string, headers: Record<string, string>, body: string, baseUrl = server.baseUrl) =>
+  post(path, { ...headers, "content-length": Buffer.byteLength(body) }, (req) => req.end(body), baseUrl);
 
 /** The app's answer to the same request (Hono alone, through app.request). */
-async function viaApp(path: string, headers: Record<string, string>, body: string): Promise<Answer> {
-  const res = await t.app.request(path, { method: "POST", headers, body });
+async function viaApp(path: string, headers: Record<string, string>, body: string, app = t.app): Promise<Answer> {
+  const res = await app.request(path, { method: "POST", headers, body });
   return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
 }
 
@@ -234,28 +239,13 @@ describe("ICS webhook deliveries when the database is gone", () => {
         vevent({ UID: "private-block@therapist.example", DTSTAMP: "20261126T110000Z", DTSTART: "20261201T090000Z", SUMMARY: "Dentist" }),
       );
       const body = envelope(ics);
-      const send = (headers: Record<string, string>) =>
-        new Promise<Answer>((resolve, reject) => {
-          const req = httpRequest(
-            `${listening.baseUrl}${path}`,
-            { method: "POST", headers: { ...headers, "content-length": Buffer.byteLength(body) }, agent: false },
-            (res) => {
-              let text = "";
-              res.setEncoding("utf8");
-              res.on("data", (d) => (text += d));
-              res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-            },
-          );
-          req.on("error", reject);
-          req.end(body);
-        });
+      const send = (headers: Record<string, string>) => postBody(path, headers, body, listening.baseUrl);
       expect((await send(signedHeaders(source.signingSecret, body))).status).toBe(202); // now known here
       await other.database.close();
       const before = listening.appRequests();
       const answer = await send(signedHeaders(source.signingSecret, body));
       expect(listening.appRequests()).toBe(before);
-      const app = await other.app.request(path, { method: "POST", headers: signedHeaders(source.signingSecret, body), body });
-      const appAnswer = { status: app.status, headers: Object.fromEntries(app.headers), body: await app.text() };
+      const appAnswer = await viaApp(path, signedHeaders(source.signingSecret, body), body, other.app);
       expect(comparable(answer)).toEqual(comparable(appAnswer));
       expect(comparable(answer)).toMatchObject({
         status: 503,
@@ -280,21 +270,8 @@ describe("ICS webhook deliveries past the request deadline", () => {
       const source = await createIcsWebhookSource(other, provider.id);
       const path = `/webhooks/ics/${source.id}`;
       const body = envelope(calendar(vevent({ UID: "block@therapist.example", DTSTAMP: "20261126T110000Z", DTSTART: "20261201T090000Z" })));
-      const send = (write: (req: ReturnType<typeof httpRequest>) => void) =>
-        new Promise<Answer>((resolve, reject) => {
-          const req = httpRequest(
-            `${listening.baseUrl}${path}`,
-            { method: "POST", headers: { ...signedHeaders(source.signingSecret, body), "content-length": Buffer.byteLength(body) }, agent: false },
-            (res) => {
-              let text = "";
-              res.setEncoding("utf8");
-              res.on("data", (d) => (text += d));
-              res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-            },
-          );
-          req.on("error", reject);
-          write(req);
-        });
+      const headers = { ...signedHeaders(source.signingSecret, body), "content-length": Buffer.byteLength(body) };
+      const send = (write: (req: ReturnType<typeof httpRequest>) => void) => post(path, headers, write, listening.baseUrl);
       expect((await send((req) => req.end(body))).status).toBe(202); // now known here
       const before = listening.appRequests();
       let stalled: ReturnType<typeof httpRequest> | undefined;
