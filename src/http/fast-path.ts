@@ -1,9 +1,8 @@
 // What the answers node:http gives ahead of Hono (feed-fast-path.ts, webhook-fast-path.ts) share
 // with the app's own: the request id, the access log line and the request metrics.
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AppDeps } from "./env.js";
-import { REQUEST_ID } from "./middleware.js";
+import { logRequest, requestIdFrom } from "./middleware.js";
 
 /** One value of a request header (node:http joins repeated ones; these are single-valued). */
 export function header(req: IncomingMessage, name: string): string | undefined {
@@ -12,10 +11,7 @@ export function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** The caller's X-Request-ID when it is well-formed, else a new one (as the app's requestContext). */
-export function requestIdOf(req: IncomingMessage): string {
-  const incoming = header(req, "x-request-id");
-  return incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-}
+export const requestIdOf = (req: IncomingMessage): string => requestIdFrom(header(req, "x-request-id"));
 
 /** Records one answered request in the metrics and, at info, the access log (the route pattern only). */
 export type RequestObserver = (method: string, route: string, status: number, durationMs: number, requestId: string) => void;
@@ -28,6 +24,7 @@ export type RequestObserver = (method: string, route: string, status: number, du
 export function requestObserver(deps: AppDeps): RequestObserver {
   const { httpRequests, httpDuration, registry } = deps.metrics;
   const { logger } = deps;
+  // Checked once, not per answer: the info line is skipped without building it when info is off.
   const logRequests = logger.isLevelEnabled("info");
   const pending = new Map<string, { labels: { method: string; route: string; status: string }; seconds: number[] }>();
   let timer: NodeJS.Timeout | undefined;
@@ -57,7 +54,6 @@ export function requestObserver(deps: AppDeps): RequestObserver {
       timer = setTimeout(flush, 250);
       timer.unref();
     }
-    if (status >= 500) logger.error({ msg: "request", requestId, method, route, status, durationMs: Math.round(durationMs * 10) / 10 });
-    else if (logRequests) logger.info({ msg: "request", requestId, method, route, status, durationMs: Math.round(durationMs * 10) / 10 });
+    if (status >= 500 || logRequests) logRequest(logger, requestId, method, route, status, durationMs);
   };
 }

@@ -3,17 +3,20 @@ import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { findUnsafeText, mayHoldUnsafeText } from "../domain/safe-text.js";
 import { InvalidCharactersError, RetryLaterError, UnauthorizedError } from "../errors.js";
+import type { Logger } from "../logger.js";
 import { resolvePrincipal } from "../services/auth.js";
 import { bufferBody } from "./body.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { codedError } from "./problem.js";
 
-export const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The caller's X-Request-ID when it is well-formed, else a new one. */
+export const requestIdFrom = (incoming: string | undefined): string => (incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID());
 
 export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const incoming = c.req.header("x-request-id");
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdFrom(c.req.header("x-request-id"));
     c.set("requestId", requestId);
     c.set("deps", deps);
     c.set("services", { db: deps.database.db, clock: deps.clock, config: deps.config, logger: deps.logger });
@@ -36,16 +39,13 @@ export function accessLog(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const labels = { method: c.req.method, route, status: String(status) };
     deps.metrics.httpRequests.inc(labels);
     deps.metrics.httpDuration.observe(labels, durationMs / 1000);
-    const level = status >= 500 ? "error" : "info";
-    deps.logger[level]({
-      msg: "request",
-      requestId: c.get("requestId"),
-      method: c.req.method,
-      route,
-      status,
-      durationMs: Math.round(durationMs * 10) / 10,
-    });
+    logRequest(deps.logger, c.get("requestId"), c.req.method, route, status, durationMs);
   };
+}
+
+/** The access log line: an error for a 5xx, else info. */
+export function logRequest(logger: Logger, requestId: string, method: string, route: string, status: number, durationMs: number): void {
+  logger[status >= 500 ? "error" : "info"]({ msg: "request", requestId, method, route, status, durationMs: Math.round(durationMs * 10) / 10 });
 }
 
 function routePathOf(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
