@@ -2,7 +2,7 @@
 // (SKIP LOCKED claims, a transaction-scoped advisory lock per source, the inbox's unique keys).
 // Several deliveries at once (WORKER_CONCURRENCY), never two of one source, providers in turn.
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
-import { calendarSources, deliveries } from "../db/schema.js";
+import { calendarSources } from "../db/schema.js";
 import { withTransaction } from "../db/tx.js";
 import { type ExternalEvent, eventDefect, setAsideRef } from "../domain/external-event.js";
 import type { Metrics } from "../http/metrics.js";
@@ -28,6 +28,7 @@ import {
   loadDeliveryIcs,
   loadPayloadRun,
   recordDelivery,
+  recordSetAside,
   retryDelivery,
 } from "../services/inbox.js";
 import { withoutMirrorEchoes } from "../services/mirror-echo.js";
@@ -307,11 +308,8 @@ export class IngestWorker {
           .where(eq(calendarSources.id, source.id));
         // Each delivery lists its own set-aside events.
         const ownSetAside = alongside.length ? setAsideOf(lastPart) : applied.setAside;
-        if (ownSetAside.length) await tx.update(deliveries).set({ setAside: ownSetAside }).where(eq(deliveries.id, d.id));
-        for (const f of alongside) {
-          const setAside = setAsideOf(f.events);
-          if (setAside.length) await tx.update(deliveries).set({ setAside }).where(eq(deliveries.id, f.id));
-        }
+        await recordSetAside(tx, d.id, ownSetAside);
+        for (const f of alongside) await recordSetAside(tx, f.id, setAsideOf(f.events));
         alongsideApplied = alongside.length;
         return applied;
       });

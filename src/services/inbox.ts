@@ -355,6 +355,15 @@ export async function loadPayloadRun(
   return { ics: first.text, following };
 }
 
+/** The events a delivery carried that were set aside (listed on it for the provider to see); none, no write. */
+export async function recordSetAside(tx: Executor, id: number, setAside: readonly { externalId: string; reason: string }[]): Promise<void> {
+  if (setAside.length)
+    await tx
+      .update(deliveries)
+      .set({ setAside: [...setAside] })
+      .where(eq(deliveries.id, id));
+}
+
 /**
  * Marks the deliveries following a claimed one done, in the transaction that applies them with it.
  * Answers the unbroken run from the first of `ids` that were still waiting and unclaimed; any after
