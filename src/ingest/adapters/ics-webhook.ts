@@ -1,14 +1,14 @@
 // A calendar system that posts its changed events to us as ICS, signed per Standard Webhooks
 // (https://www.standardwebhooks.com: webhook-id, webhook-timestamp, webhook-signature). Pushes carry
 // their own events, so there is nothing to pull and no channel to keep.
-import { createHmac } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { findUnsafeText } from "../../domain/safe-text.js";
 import { InvalidCharactersError, UnprocessableError, ValidationError } from "../../errors.js";
 import type { ServiceDeps } from "../../services/deps.js";
 import { recordIcsDelivery } from "../../services/inbox.js";
 import type { IntakeSource, LiveFeeds } from "../../services/live-feeds.js";
-import { openSecret } from "../../services/secret-box.js";
+import { openSecret, type SecretKey } from "../../services/secret-box.js";
 import { safeEqual } from "../../services/secrets.js";
 import { type Intake, liveSourceOfKind, malformedJson, rejectDelivery } from "../../services/webhook-intake.js";
 import { yieldToLoop } from "../slices.js";
@@ -40,13 +40,13 @@ const SECRET_PREFIX = "whsec_";
  * of the wall clock. The HMAC is node:crypto's: the package hashes in JavaScript, which holds the
  * event loop ~100 ms for a 2 MiB body.
  */
-export function verifyStandardWebhook(secret: string, body: string, headers: Record<string, string>): boolean {
+export function verifyStandardWebhook(secret: string | KeyObject | null, body: string, headers: Record<string, string>): boolean {
   const id = headers["webhook-id"] ?? "";
   const ts = headers["webhook-timestamp"] ?? "";
   const signatures = headers["webhook-signature"] ?? "";
   if (!id || !/^\d{1,12}$/.test(ts) || Math.abs(Math.floor(Date.now() / 1000) - Number(ts)) > TIMESTAMP_TOLERANCE_S) return false;
-  const key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
-  if (key.length === 0) return false;
+  const key = typeof secret === "string" ? hmacKey(secret) : secret;
+  if (!key) return false;
   const expected = createHmac("sha256", key).update(`${id}.${ts}.`).update(body).digest("base64");
   let match = false;
   for (const versioned of signatures.split(" ")) {
@@ -55,6 +55,38 @@ export function verifyStandardWebhook(secret: string, body: string, headers: Rec
     if (version === "v1" && signature !== undefined && safeEqual(signature, expected)) match = true;
   }
   return match;
+}
+
+/** The HMAC key a "whsec_" secret names; null when it holds no bytes. */
+function hmacKey(secret: string): KeyObject | null {
+  const raw = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
+  return raw.length ? createSecretKey(raw) : null;
+}
+
+/** Opened signing keys at most, per set of sealing keys. */
+const SIGNING_KEYS = 4_096;
+const signingKeys = new WeakMap<readonly SecretKey[], Map<string, KeyObject | null>>();
+
+/**
+ * The HMAC key of a source's sealed signing secret, opened once per process: opening it (AES-256-GCM)
+ * cost more CPU than the HMAC it keys, on every delivery. Held as node:crypto KeyObjects, outside
+ * the JavaScript heap, by the sealed text, so a new or re-sealed secret is a new entry; the oldest
+ * goes when SIGNING_KEYS are held. A key outlives its source only here: a deleted source's
+ * deliveries are refused before any key is looked for.
+ */
+function signingKey(keys: readonly SecretKey[], sealed: string): KeyObject | null {
+  let opened = signingKeys.get(keys);
+  if (!opened) {
+    opened = new Map();
+    signingKeys.set(keys, opened);
+  }
+  let key = opened.get(sealed);
+  if (key === undefined) {
+    key = hmacKey(openSecret(keys, sealed, "signing_secret"));
+    if (opened.size >= SIGNING_KEYS) opened.delete(opened.keys().next().value!);
+    opened.set(sealed, key);
+  }
+  return key;
 }
 
 /**
@@ -103,8 +135,7 @@ async function webhookSource(deps: ServiceDeps, sourceId: string, known: KnownSo
 }
 
 export async function receiveIcsWebhook(deps: ServiceDeps, source: IntakeSource, rawBody: string, headers: Record<string, string>): Promise<Intake> {
-  if (!verifyStandardWebhook(openSecret(deps.config.secretKeys, source.secrets.signingSecret!, "signing_secret"), rawBody, headers))
-    return { result: "unauthorized" };
+  if (!verifyStandardWebhook(signingKey(deps.config.secretKeys, source.secrets.signingSecret!), rawBody, headers)) return { result: "unauthorized" };
   let parsed: unknown;
   try {
     parsed = rawBody === "" ? undefined : JSON.parse(rawBody);
