@@ -68,10 +68,18 @@ export function tempDir(label: string): string {
 
 export type RunResult = { code: number | null; stdout: string; stderr: string };
 
-/** A bounded child process: killed (SIGKILL to its group) when it outlives timeoutMs. */
-export function runCommand(cmd: string, args: string[], opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult> {
+/**
+ * A bounded child process: killed (SIGKILL to its group) when it outlives timeoutMs; `interrupt`
+ * sends it SIGINT (wrk then stops and prints what it measured).
+ */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string; interrupt?: AbortSignal },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    opts.interrupt?.addEventListener("abort", () => child.pid && killGroup(child.pid, "SIGINT"), { once: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on("data", (b: Buffer) => out.push(b));
@@ -372,7 +380,17 @@ export function parseWrk(out: string): Omit<WrkResult, "command"> {
 export async function runWrk(
   wrkBin: string,
   url: string,
-  opts: { seconds: number; headers?: Record<string, string>; script?: string; threads?: number; connections?: number },
+  opts: {
+    seconds: number;
+    headers?: Record<string, string>;
+    script?: string;
+    threads?: number;
+    connections?: number;
+    /** For the script. */
+    env?: Record<string, string>;
+    /** Stops wrk before `seconds` (SIGINT); it still reports what it measured. */
+    stop?: AbortSignal;
+  },
 ): Promise<WrkResult> {
   const threads = opts.threads ?? 2;
   const connections = opts.connections ?? 16;
@@ -380,7 +398,11 @@ export async function runWrk(
   for (const [k, v] of Object.entries(opts.headers ?? {})) args.push("-H", `${k}: ${v}`);
   if (opts.script) args.push("-s", opts.script);
   args.push(url);
-  const r = await runCommand(wrkBin, args, { timeoutMs: (opts.seconds + 20) * 1000 });
+  const r = await runCommand(wrkBin, args, {
+    timeoutMs: (opts.seconds + 20) * 1000,
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    ...(opts.stop ? { interrupt: opts.stop } : {}),
+  });
   if (r.code !== 0) throw new Error(`wrk failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
   const shown = args
     .map((a) => (/\s/.test(a) ? `'${a}'` : a))

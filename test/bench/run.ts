@@ -288,12 +288,13 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
 }
 
 function ingestSection(r: IngestResult, goals: Goal[]): string {
+  const it = r.intake;
   goals.push({
     part: "4 ingest",
-    goal: "acknowledged/s ≥ 0.5 of the bare insert floor",
-    measured: x(r.ratio),
-    met: r.ratio >= 0.5,
-    ...(r.ratio < 0.5 ? { note: `short by ${x(0.5 / r.ratio)}` } : {}),
+    goal: "acknowledged/s ≥ 0.5 of the bare insert floor (intake alone, one server, median of the rounds)",
+    measured: x(it.ratio),
+    met: it.ratio >= 0.5,
+    ...(it.ratio < 0.5 ? { note: `short by ${x(0.5 / it.ratio)}` } : {}),
   });
   if (r.drain) {
     const ok = r.drain.perSecond >= 1000 && r.drain.applied === r.drain.deliveries;
@@ -306,22 +307,37 @@ function ingestSection(r: IngestResult, goals: Goal[]): string {
     });
   }
   return [
-    `### 4. Ingestion: ${r.deliveries.toLocaleString("en-US")} signed ICS webhook deliveries, ${r.concurrency} in flight, ${r.servers} server processes (a worker each), ${r.sources} sources`,
+    `### 4. Ingestion: intake beside the floor, ${it.deliveries.toLocaleString("en-US")} deliveries a round, ${it.concurrency} in flight`,
+    "",
+    "Like for like: one server process (the floor is one process) with WORKER_ENABLED=false (the floor applies nothing).",
+    "The deliveries are signed with the `standardwebhooks` package before each timed round and posted by wrk",
+    "(`test/bench/webhook-post.lua`), as the feeds are, so the sender's signing and a Node HTTP client do not take",
+    "the two cores the server and PostgreSQL run on. Acknowledged per second is over the recorded rows' `received_at`",
+    "(first to last); every delivery of a round is recorded and answered 202. Rounds alternate floor and intake.",
+    "",
+    markdownTable(
+      ["round", "floor: bare inserts/s", "acknowledged/s", "ratio", "acknowledgement p50 / p99 (wrk)"],
+      [
+        ...it.rounds.map((round, i) => [
+          String(i + 1),
+          fmt(round.floorPerSecond, 0),
+          fmt(round.ackPerSecond, 0),
+          x(round.ackPerSecond / round.floorPerSecond),
+          `${fmt(round.p50Ms, 2)} / ${fmt(round.p99Ms, 2)} ms`,
+        ]),
+        ["median", fmt(it.floorPerSecond, 0), fmt(it.ackPerSecond, 0), `**${x(it.ratio)}**`, ""],
+      ],
+    ),
+    "",
+    `#### End to end: ${r.deliveries.toLocaleString("en-US")} deliveries, ${r.concurrency} in flight, ${r.servers} server processes (a worker each), ${r.sources} sources`,
+    "",
+    "Signed at send time by a Node client in the bench process; the workers apply on the same two cores.",
     "",
     markdownTable(
       ["measure", "value"],
       [
         ["acknowledged (202) per second", fmt(r.ackPerSecond, 0)],
-        ["floor: bare postgres.js inserts of the same inbox row per second", fmt(r.floor.perSecond, 0)],
-        ["acknowledged / floor", x(r.ratio)],
-        ...(r.intakeOnly
-          ? [
-              [
-                `diagnostic: acknowledged per second with WORKER_ENABLED=false (intake alone, ${r.intakeOnly.acked.toLocaleString("en-US")} deliveries)`,
-                `${fmt(r.intakeOnly.ackPerSecond, 0)} (${x(r.intakeOnly.ratio)} of the floor)`,
-              ],
-            ]
-          : []),
+        ["acknowledged / the floor's median above", x(r.ratio)],
         ["applied per second (first POST to last applied; bounded by the acknowledgements)", fmt(r.appliedPerSecond, 0)],
         ...(r.drain
           ? [
@@ -579,8 +595,11 @@ function buildReport(
     if (res.serve.scale.manyFeeds) commands.push(`- \`${res.serve.scale.manyFeeds.wrk.command}\``);
   }
   if (res.ingest) {
-    commands.push(`- ingestion servers (two, same database): \`${res.ingest.serverCommand}\``);
-    commands.push(`- ingestion floor: ${res.ingest.floor.command}`);
+    commands.push(
+      `- ingestion, intake alone: \`${res.ingest.intake.serverCommand}\` (WORKER_ENABLED=false), posted by \`${res.ingest.intake.wrkCommand}\``,
+    );
+    commands.push(`- ingestion floor: ${res.ingest.intake.floorCommand}`);
+    commands.push(`- ingestion servers, end to end (two, same database): \`${res.ingest.serverCommand}\``);
     if (res.ingest.scale)
       commands.push(
         "- ingestion at scale: the same two servers; load: COPY into providers, telehealth_platform_links, clients, sessions, calendar_sources, deliveries, external_events, then insert into delivery_payload_parts (...) select ... from deliveries; vacuum analyze; checkpoint",
@@ -657,7 +676,7 @@ async function main(): Promise<number> {
     results.skipped.ingest = "src/ingest/worker.ts or src/routes/webhooks.ts is missing.";
     only.delete("ingest");
   }
-  results.ingest = await timed(results, "ingest", () => benchIngest({ quick }));
+  results.ingest = await timed(results, "ingest", () => benchIngest({ quick }, tools.wrk));
   results.memory = await timed(results, "memory", () => benchMemory({ quick }));
   results.writeback = await timed(results, "writeback", () => benchWriteBack({ quick }));
   results.healthz = await timed(results, "healthz", () => benchHealthz({ quick }));
