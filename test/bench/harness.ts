@@ -79,7 +79,10 @@ export function runCommand(
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    opts.interrupt?.addEventListener("abort", () => child.pid && killGroup(child.pid, "SIGINT"), { once: true });
+    const interrupt = () => {
+      if (child.pid && child.exitCode === null && child.signalCode === null) killGroup(child.pid, "SIGINT");
+    };
+    opts.interrupt?.addEventListener("abort", interrupt, { once: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on("data", (b: Buffer) => out.push(b));
@@ -93,6 +96,7 @@ export function runCommand(
     });
     child.on("close", (code) => {
       clearTimeout(timer);
+      opts.interrupt?.removeEventListener("abort", interrupt);
       resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
     });
   });

@@ -311,9 +311,12 @@ function ingestSection(r: IngestResult, goals: Goal[]): string {
     "",
     "Like for like: one server process (the floor is one process) with WORKER_ENABLED=false (the floor applies nothing).",
     "The deliveries are signed with the `standardwebhooks` package before each timed round and posted by wrk",
-    "(`test/bench/webhook-post.lua`), as the feeds are, so the sender's signing and a Node HTTP client do not take",
-    "the two cores the server and PostgreSQL run on. Acknowledged per second is over the recorded rows' `received_at`",
-    "(first to last); every delivery of a round is recorded and answered 202. Rounds alternate floor and intake.",
+    "(`test/bench/webhook-post.lua`, each once), as the feeds are, so the sender's signing and a Node HTTP client take",
+    "less of the two cores the server and PostgreSQL run on. Both rates are rows over their `received_at`, first to",
+    "last (the server stamps it as it takes a delivery; the floor just before each insert); the floor's connections",
+    "open and prepare in a warm-up, and the server is warmed by 5,000 deliveries. Every delivery of a round is",
+    "recorded and answered 202. Rounds alternate floor and intake; the goal is the ratio of the medians. The floor",
+    "writes one row with the ICS in its jsonb payload, where the server writes the row and a payload part.",
     "",
     markdownTable(
       ["round", "floor: bare inserts/s", "acknowledged/s", "ratio", "acknowledgement p50 / p99 (wrk)"],
@@ -325,7 +328,7 @@ function ingestSection(r: IngestResult, goals: Goal[]): string {
           x(round.ackPerSecond / round.floorPerSecond),
           `${fmt(round.p50Ms, 2)} / ${fmt(round.p99Ms, 2)} ms`,
         ]),
-        ["median", fmt(it.floorPerSecond, 0), fmt(it.ackPerSecond, 0), `**${x(it.ratio)}**`, ""],
+        ["median", fmt(it.floorPerSecond, 0), fmt(it.ackPerSecond, 0), `**${x(it.ratio)}** (ratio of the medians)`, ""],
       ],
     ),
     "",
@@ -596,7 +599,7 @@ function buildReport(
   }
   if (res.ingest) {
     commands.push(
-      `- ingestion, intake alone: \`${res.ingest.intake.serverCommand}\` (WORKER_ENABLED=false), posted by \`${res.ingest.intake.wrkCommand}\``,
+      `- ingestion, intake alone: \`${res.ingest.intake.serverCommand}\`, posted by \`DELIVERIES=<the signed deliveries, one a line> ${res.ingest.intake.wrkCommand}\` (stopped with SIGINT once every delivery is recorded)`,
     );
     commands.push(`- ingestion floor: ${res.ingest.intake.floorCommand}`);
     commands.push(`- ingestion servers, end to end (two, same database): \`${res.ingest.serverCommand}\``);

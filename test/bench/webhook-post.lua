@@ -1,11 +1,18 @@
--- wrk script: posts the signed ICS webhook deliveries listed in $DELIVERIES, each once, in order.
--- One line per delivery: path, webhook-id, webhook-timestamp, webhook-signature and the body,
--- separated by tabs (the body is JSON, so it holds no raw tab or newline). Run with one thread
--- (-t1). Once the list is used up, wrk repeats the last delivery (answered as a duplicate) until
--- the bench stops it with SIGINT, after every delivery of the list is recorded.
+-- wrk script: posts the signed ICS webhook deliveries listed in $DELIVERIES, each once, in order,
+-- then stops its thread once every one is answered (the bench ends wrk with SIGINT after it sees
+-- them all recorded). One line per delivery: path, webhook-id, webhook-timestamp,
+-- webhook-signature and the body, separated by tabs (the body is JSON, so it holds no raw tab or
+-- newline). One thread only (-t1): each thread would post the whole list.
 local requests = {}
 local nxt = 1
+local answered = 0
 local checked = false
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  if threads > 1 then error("webhook-post.lua runs with one thread (-t1)") end
+end
 
 function init(args)
   for line in io.lines(os.getenv("DELIVERIES")) do
@@ -25,7 +32,13 @@ function request()
     checked = true
     return requests[1]
   end
+  -- Past the end (connections still open until the thread stops): the last one again, a duplicate.
   local r = requests[nxt] or requests[#requests]
   nxt = nxt + 1
   return r
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if answered >= #requests then wrk.thread:stop() end
 end
