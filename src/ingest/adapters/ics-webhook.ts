@@ -68,11 +68,11 @@ const SIGNING_KEYS = 4_096;
 const signingKeys = new WeakMap<readonly SecretKey[], Map<string, KeyObject | null>>();
 
 /**
- * The HMAC key of a source's sealed signing secret, opened once per process: opening it (AES-256-GCM)
- * cost more CPU than the HMAC it keys, on every delivery. Held as node:crypto KeyObjects, outside
- * the JavaScript heap, by the sealed text, so a new or re-sealed secret is a new entry; the oldest
- * goes when SIGNING_KEYS are held. A key outlives its source only here: a deleted source's
- * deliveries are refused before any key is looked for.
+ * The HMAC key of a source's sealed signing secret, opened once per process: opening it
+ * (AES-256-GCM) cost more CPU than the HMAC it keys, on every delivery. Held as node:crypto
+ * KeyObjects, outside the JavaScript heap, by the sealed text, so a new or re-sealed secret is a new
+ * entry; the least recently used goes when SIGNING_KEYS are held. A key outlives its source only
+ * here: a deleted source's deliveries are refused before any key is looked for.
  */
 function signingKey(keys: readonly SecretKey[], sealed: string): KeyObject | null {
   let opened = signingKeys.get(keys);
@@ -84,8 +84,11 @@ function signingKey(keys: readonly SecretKey[], sealed: string): KeyObject | nul
   if (key === undefined) {
     key = hmacKey(openSecret(keys, sealed, "signing_secret"));
     if (opened.size >= SIGNING_KEYS) opened.delete(opened.keys().next().value!);
-    opened.set(sealed, key);
+  } else {
+    // Used: moved to the end of the map's order, so the least recently used goes first.
+    opened.delete(sealed);
   }
+  opened.set(sealed, key);
   return key;
 }
 
