@@ -1,8 +1,10 @@
--- wrk script: posts the signed ICS webhook deliveries listed in $DELIVERIES, each once, in order,
--- then stops its thread once every one is answered (the bench ends wrk with SIGINT after it sees
--- them all recorded). One line per delivery: path, webhook-id, webhook-timestamp,
--- webhook-signature and the body, separated by tabs (the body is JSON, so it holds no raw tab or
--- newline). One thread only (-t1): each thread would post the whole list.
+-- wrk script: posts the signed ICS webhook deliveries listed in $DELIVERIES in order, then stops
+-- its thread once every one of them is answered as recorded (the bench ends wrk with SIGINT after
+-- it sees them all in the inbox). Connections still open after the last is sent post it again:
+-- fewer duplicates than connections, answered `"duplicate":true` and not counted. One line per
+-- delivery: path, webhook-id, webhook-timestamp, webhook-signature and the body, separated by tabs
+-- (the body is JSON, so it holds no raw tab or newline). One thread only (-t1): each thread would
+-- post the whole list.
 local requests = {}
 local nxt = 1
 local answered = 0
@@ -32,13 +34,13 @@ function request()
     checked = true
     return requests[1]
   end
-  -- Past the end (connections still open until the thread stops): the last one again, a duplicate.
+  -- Past the end (connections open until the thread stops): the last one again, a duplicate.
   local r = requests[nxt] or requests[#requests]
   nxt = nxt + 1
   return r
 end
 
 function response(status, headers, body)
-  answered = answered + 1
+  if not body:find('"duplicate":true', 1, true) then answered = answered + 1 end
   if answered >= #requests then wrk.thread:stop() end
 end
