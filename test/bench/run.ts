@@ -230,7 +230,7 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
   }
   const many = s.scale.manyFeeds;
   return [
-    `### 2. Serving: \`wrk -t2 -c16 -d${s.seconds}s\` on GET /feeds/{secret}.ics, ${s.sessions.toLocaleString("en-US")} sessions, PostgreSQL`,
+    `### 2. Serving: \`wrk -t2 -c16 -d${s.seconds}s\` on GET /feeds/{secret}.ics, ${s.sessions.toLocaleString("en-US")} sessions, PostgreSQL, median of ${s.rounds} round${s.rounds === 1 ? "" : "s"}`,
     "",
     `Body ${s.bodyBytes.toLocaleString("en-US")} bytes (gzip ${s.gzipBytes.toLocaleString("en-US")}). nginx serves the same bytes from a file at the same path`,
     `(gzip_static for (c); 304 by ${s.nginxNotModified}).`,
@@ -256,6 +256,13 @@ function serveSection(s: ServeResult, goals: Goal[]): string {
     '"bare node" is a reference, not a goal: plain node:http answering the same bytes from memory with the same',
     "validators (test/bench/bare-node.ts), no framework and no database. ours / bare node is what our stack costs;",
     "bare node / nginx is what Node itself costs.",
+    `Each target ran ${s.rounds} time${s.rounds === 1 ? "" : "s"} per scenario, the three targets in turn; the table shows each target's median run. Every round, req/s:`,
+    "",
+    markdownTable(
+      ["scenario", "ours", "bare node", "nginx"],
+      s.rows.map((r) => [r.scenario, ...[r.rounds.ours, r.rounds.bare, r.rounds.nginx].map((xs) => xs.map((v) => fmt(v, 0)).join(", "))]),
+    ),
+    "",
     `Reference on the same server: GET /healthz (same middleware, no database, 15-byte JSON) ${fmt(s.healthz.rps, 0)} req/s, p50 ${fmt(s.healthz.p50Ms)} ms: the ceiling of our HTTP stack on this machine before any feed work.`,
     "",
     `Rotation window: a second instance on the same database (\`${rot.secondServerCommand.replace(/PORT=\d+/, "PORT=…")}\`) was asked for a warm feed's secret (HEAD, back to back) while the first rotated it, ${rot.trials} times. From the first instance's answer to the rotation to the second's first 404, arrival times here (an upper bound, one round trip to the second included): p50 ${fmt(rot.p50Ms)} ms, p99 ${fmt(rot.p99Ms)} ms, max ${fmt(rot.maxMs)} ms; distribution (ms, sorted): ${[

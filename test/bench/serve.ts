@@ -9,7 +9,15 @@ import { measureRotationWindow, type RotationResult } from "./rotation.js";
 import { insertSessions, seedProviderViaApi, seedScale } from "./seed.js";
 import { startBareNode, startNginx, startServer } from "./servers.js";
 
-export type ServeRow = { scenario: string; ours: WrkResult; bare: WrkResult; nginx: WrkResult; ratio: number };
+/** Each target's run with the median requests/s of the rounds, and every round's requests/s. */
+export type ServeRow = {
+  scenario: string;
+  ours: WrkResult;
+  bare: WrkResult;
+  nginx: WrkResult;
+  ratio: number;
+  rounds: { ours: number[]; bare: number[]; nginx: number[] };
+};
 /** Index and sequential scans the measured requests caused (full run only; see scanCounts). */
 export type QueryCheck = { requests: number; feedIndexScans: number; sessionScans: number; providerScans: number };
 
@@ -20,6 +28,8 @@ export type ServeResult = {
   bodyBytes: number;
   gzipBytes: number;
   seconds: number;
+  /** wrk runs per target and scenario, alternating the targets; each figure is the median round. */
+  rounds: number;
   serverCommand: string;
   nginxCommand: string;
   nginxConf: string;
@@ -61,6 +71,7 @@ function expectStatus(what: string, status: number, expected: number): void {
 export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult> {
   const seconds = mode.quick ? 2 : 10;
   const warmSeconds = mode.quick ? 2 : 5;
+  const rounds = mode.quick ? 1 : 3;
   const sessions = 1000;
   const db = await createBenchDatabase("serve");
   const server = await startServer({ databaseUrl: db.url, worker: false, label: "serve" });
@@ -112,7 +123,7 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
       { name: "(b) 304 If-None-Match", ours: { "If-None-Match": etag }, nginx: { "If-None-Match": nginxEtag } },
       { name: "(c) gzip 200", ours: { "Accept-Encoding": "gzip" }, nginx: { "Accept-Encoding": "gzip" } },
     ];
-    log(`serve: wrk warm-up, then ${scenarios.length} scenarios x ${seconds}s x 3 targets`);
+    log(`serve: wrk warm-up, then ${scenarios.length} scenarios x ${rounds} rounds x ${seconds}s x 3 targets`);
     // JIT and connection pools first: the first seconds of a fresh Node process run measurably
     // slower. Every scenario's path is warmed on every target.
     await runWrk(tools.wrk, url, { seconds: warmSeconds });
@@ -124,13 +135,34 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
     const rows: ServeRow[] = [];
     const single = new Map<string, WrkResult>();
     const scansBefore = mode.quick ? null : await scanCounts(sql);
+    // Rounds alternate the three targets, so a slow spell of the machine falls on each of them
+    // alike; each target's figure is its median round.
+    const medianRun = (runs: WrkResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
+    let oursRequests = 0;
     for (const s of scenarios) {
-      const ours = await runWrk(tools.wrk, url, { seconds, headers: s.ours });
-      const bareNode = await runWrk(tools.wrk, bareUrl, { seconds, headers: s.ours });
-      const ng = await runWrk(tools.wrk, nginxUrl, { seconds, headers: s.nginx });
-      rows.push({ scenario: s.name, ours, bare: bareNode, nginx: ng, ratio: ours.rps / ng.rps });
+      const runs: Record<"ours" | "bare" | "nginx", WrkResult[]> = { ours: [], bare: [], nginx: [] };
+      for (let round = 0; round < rounds; round++) {
+        runs.ours.push(await runWrk(tools.wrk, url, { seconds, headers: s.ours }));
+        runs.bare.push(await runWrk(tools.wrk, bareUrl, { seconds, headers: s.ours }));
+        runs.nginx.push(await runWrk(tools.wrk, nginxUrl, { seconds, headers: s.nginx }));
+      }
+      const ours = medianRun(runs.ours);
+      const bareNode = medianRun(runs.bare);
+      const ng = medianRun(runs.nginx);
+      oursRequests += runs.ours.reduce((n, r) => n + r.requests, 0);
+      const rps = (rs: WrkResult[]) => rs.map((r) => r.rps);
+      rows.push({
+        scenario: s.name,
+        ours,
+        bare: bareNode,
+        nginx: ng,
+        ratio: ours.rps / ng.rps,
+        rounds: { ours: rps(runs.ours), bare: rps(runs.bare), nginx: rps(runs.nginx) },
+      });
       single.set(s.name, ours);
-      log(`serve ${s.name}: ours ${ours.rps.toFixed(0)} rps, bare node ${bareNode.rps.toFixed(0)} rps, nginx ${ng.rps.toFixed(0)} rps`);
+      log(
+        `serve ${s.name}: ours ${ours.rps.toFixed(0)} rps, bare node ${bareNode.rps.toFixed(0)} rps, nginx ${ng.rps.toFixed(0)} rps (medians of ${rounds})`,
+      );
     }
     await nginx.stop();
     await bare.stop();
@@ -141,7 +173,7 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
       const after = await scanCounts(sql);
       const d = (t: string, k: "idx" | "seq") => (after[t]?.[k] ?? 0) - (scansBefore[t]?.[k] ?? 0);
       queryCheck = {
-        requests: rows.reduce((n, r) => n + r.ours.requests, 0),
+        requests: oursRequests,
         feedIndexScans: d("feeds", "idx"),
         sessionScans: d("sessions", "idx") + d("sessions", "seq"),
         providerScans: d("providers", "idx") + d("providers", "seq"),
@@ -216,6 +248,7 @@ export async function benchServe(mode: Mode, tools: Tools): Promise<ServeResult>
       bodyBytes: full.body.length,
       gzipBytes: gz.body.length,
       seconds,
+      rounds,
       serverCommand: server.command,
       nginxCommand: nginx.command,
       nginxConf: nginx.conf,
