@@ -35,17 +35,16 @@ const SECRET_PREFIX = "whsec_";
 
 /**
  * Standard Webhooks verification, as the `standardwebhooks` package does it: HMAC-SHA256 keyed with
- * the base64 after "whsec_", over `${webhook-id}.${webhook-timestamp}.${body}`; any of the
+ * the base64 after "whsec_" (`key`, from signingKey; null for a secret of no bytes), over `${webhook-id}.${webhook-timestamp}.${body}`; any of the
  * space-separated `v1,<base64>` signatures may match (key rotation); the timestamp within 5 minutes
  * of the wall clock. The HMAC is node:crypto's: the package hashes in JavaScript, which holds the
  * event loop ~100 ms for a 2 MiB body.
  */
-export function verifyStandardWebhook(secret: string | KeyObject | null, body: string, headers: Record<string, string>): boolean {
+export function verifyStandardWebhook(key: KeyObject | null, body: string, headers: Record<string, string>): boolean {
   const id = headers["webhook-id"] ?? "";
   const ts = headers["webhook-timestamp"] ?? "";
   const signatures = headers["webhook-signature"] ?? "";
   if (!id || !/^\d{1,12}$/.test(ts) || Math.abs(Math.floor(Date.now() / 1000) - Number(ts)) > TIMESTAMP_TOLERANCE_S) return false;
-  const key = typeof secret === "string" ? hmacKey(secret) : secret;
   if (!key) return false;
   const expected = createHmac("sha256", key).update(`${id}.${ts}.`).update(body).digest("base64");
   let match = false;
