@@ -428,6 +428,7 @@ export async function benchIntake(mode: Mode, wrkBin: string, payloadIcs: string
       firstIndex: 1_000,
       deadlineMs: 60_000,
     });
+    log(`ingest: intake alone, ${roundsWanted} round(s) beside the floor`);
     const rounds: IntakeRound[] = [];
     let wrkCommand = "";
     let floorCommand = "";
@@ -500,7 +501,6 @@ export async function benchIngest(mode: Mode, wrkBin: string): Promise<IngestRes
   const applyDeadline = mode.quick ? 30_000 : 300_000;
 
   const sample = deliveryIcs({ id: "", secret: "", providerId: "", sessionUids: [`${randomBytes(16).toString("hex")}@telehealth-calendar`] }, 0);
-  log(`ingest: intake alone, ${mode.quick ? 1 : 3} round(s) beside the floor`);
   const intake = await benchIntake(mode, wrkBin, sample);
 
   const db = await createBenchDatabase("ingest");
